@@ -1,0 +1,392 @@
+"""Tensors and reverse-mode automatic differentiation (backpropagation).
+
+A :class:`Tensor` wraps a backend array. Every differentiable operation is a :class:`Function`
+with a ``forward`` on raw arrays and a ``backward`` that maps the gradient of the output,
+``dJ/dy``, to the gradients of the inputs by the chain rule, ``dJ/dx = dJ/dy * dy/dx``
+(Rumelhart, Hinton and Williams 1986). Calling a Function on tensors that require gradients
+records a node; :meth:`Tensor.backward` walks the recorded graph in reverse topological order,
+iteratively (no recursion, so a 10,000-op chain works), and accumulates into the ``.grad`` of
+the leaves, as PyTorch does.
+
+Operators, reductions, activations and the rest live in :mod:`gradwise.functional`, which also
+binds them as tensor methods (``x.sum(axis=0)``, ``x.relu()``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from .backend import xp_of
+
+__all__ = [
+    "Function",
+    "Tensor",
+    "enable_grad",
+    "is_grad_enabled",
+    "no_grad",
+    "tensor",
+]
+
+class _GradMode:
+    enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations currently record a graph."""
+    return _GradMode.enabled
+
+
+class _GradSwitch(contextlib.ContextDecorator):
+    def __init__(self, enabled: bool) -> None:
+        self._enabled = enabled
+        self._prev: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._prev.append(_GradMode.enabled)
+        _GradMode.enabled = self._enabled
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.enabled = self._prev.pop()
+
+
+def no_grad() -> _GradSwitch:
+    """Context manager and decorator: no graph is recorded inside it (inference, updates)."""
+    return _GradSwitch(False)
+
+
+def enable_grad() -> _GradSwitch:
+    """Context manager and decorator that turns graph recording back on inside ``no_grad``."""
+    return _GradSwitch(True)
+
+
+class Function:
+    """A differentiable operation: ``forward`` on raw arrays, ``backward`` by the chain rule.
+
+    Subclasses implement ``forward(self, *arrays) -> array`` (saving on ``self`` what the
+    backward pass needs) and ``backward(self, gy) -> tuple`` returning one gradient array (or
+    ``None``) per input, each of that input's shape. ``backward`` must not modify ``gy``.
+    Hyperparameters (an axis, a slope) go through ``__init__``.
+    """
+
+    __slots__ = ("inputs", "needs")
+
+    inputs: tuple[Tensor, ...] | None
+    needs: tuple[bool, ...]
+
+    def forward(self, *xs: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, gy: Any) -> tuple[Any, ...]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __call__(self, *inputs: Tensor) -> Tensor:
+        """Run ``forward`` on the inputs' arrays and record the node when a gradient is needed."""
+        data = self.forward(*[t.data for t in inputs])
+        if _GradMode.enabled:
+            needs = tuple([t.requires_grad for t in inputs])
+            if True in needs:
+                self.inputs = inputs
+                self.needs = needs
+                out = Tensor.__new__(Tensor)
+                out.data = data
+                out.grad = None
+                out.requires_grad = True
+                out._node = self
+                out._grad_buffer = None
+                return out
+        return _wrap(data)
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+        return cls(**params)(*inputs)
+
+
+def _wrap(data: Any) -> Tensor:
+    out = Tensor.__new__(Tensor)
+    out.data = data
+    out.grad = None
+    out.requires_grad = False
+    out._node = None
+    out._grad_buffer = None
+    return out
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    ``data`` is the backend array (NumPy or CuPy); ``grad`` is ``None`` until a backward pass
+    reaches this tensor, then an array of the same shape and dtype. Only floating tensors can
+    require gradients.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_node", "_grad_buffer", "__weakref__")
+    __array_priority__ = 1000  # make ``ndarray + Tensor`` call Tensor.__radd__
+    __hash__ = object.__hash__  # comparisons return tensors, identity stays the hash
+
+    data: Any
+    grad: Any
+    requires_grad: bool
+    _node: Function | None
+    _grad_buffer: Any
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False,
+                 device: str | None = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        self.data = _as_array(data, dtype, device)
+        self.grad = None
+        self._node = None
+        self._grad_buffer = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # --- properties -------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def device(self) -> str:
+        return backend.device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._node is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(backend.to_numpy(self.data), precision=4, separator=", ",
+                               prefix="tensor(")
+        extra = ""
+        if self.dtype != backend.get_default_dtype() and self.dtype.kind == "f":
+            extra += f", dtype={self.dtype}"
+        if self.device != "cpu":
+            extra += f", device='{self.device}'"
+        if self.requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Mark a leaf tensor as needing a gradient (only floating tensors can)."""
+        if flag and self.data.dtype.kind not in "fc":
+            raise TypeError(
+                f"only floating tensors can require gradients, this one is {self.data.dtype}"
+            )
+        if not self.is_leaf and not flag:
+            raise RuntimeError("requires_grad can only be switched off on a leaf; use .detach()")
+        self.requires_grad = flag
+        return self
+
+    # --- conversion -------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (a copy when the tensor lives on a GPU)."""
+        return backend.to_numpy(self.data)
+
+    def item(self) -> float | int | bool:
+        """The value of a one-element tensor as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def detach(self) -> Tensor:
+        """A tensor sharing this one's data, cut from the graph (requires no gradient)."""
+        return _wrap(self.data)
+
+    def to(self, device: str | None = None, dtype: Any = None) -> Tensor:
+        """A copy on another device and/or with another dtype (``self`` when nothing changes).
+
+        The result is a new leaf: moving is not recorded in the graph.
+        """
+        data = self.data
+        if device is not None:
+            data = backend.to_device(data, backend.normalize_device(device))
+        if dtype is not None:
+            data = data.astype(backend.as_dtype(dtype), copy=False)
+        if data is self.data:
+            return self
+        out = _wrap(data)
+        if self.requires_grad and data.dtype.kind == "f":
+            out.requires_grad = True
+        return out
+
+    def cpu(self) -> Tensor:
+        return self.to("cpu")
+
+    def cuda(self) -> Tensor:
+        return self.to("cuda")
+
+    def float(self) -> Tensor:
+        return self.to(dtype=np.float32)
+
+    def double(self) -> Tensor:
+        return self.to(dtype=np.float64)
+
+    # --- autodiff ---------------------------------------------------------------------------
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Backpropagate from this tensor, accumulating ``dJ/dx`` into every leaf's ``.grad``.
+
+        A scalar output is seeded with 1; any other output needs ``grad`` (``dJ/dself``) of its
+        shape. The graph is freed afterwards unless ``retain_graph=True``.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: no input of the "
+                "computation had requires_grad=True (or it ran inside no_grad())"
+            )
+        xp = xp_of(self.data)
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient needs a scalar output, this one has shape "
+                    f"{self.shape}; pass grad=dJ/dy of that shape, or reduce it first (.sum())"
+                )
+            seed = xp.ones(self.shape, dtype=self.dtype)
+        else:
+            seed = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=self.dtype)
+            if seed.shape != self.shape:
+                raise ValueError(
+                    f"backward(): grad has shape {seed.shape} but the output has shape {self.shape}"
+                )
+            seed = seed.astype(self.dtype, copy=False)
+        if self._node is None:
+            _accumulate_leaf(self, seed, seed)
+            return
+        _run_backward(self._node, seed, retain_graph)
+
+
+def _accumulate_leaf(leaf: Tensor, g: Any, upstream: Any) -> None:
+    """Add ``g`` into ``leaf.grad``: in place into an owned buffer, never into a shared array."""
+    buf = leaf._grad_buffer
+    current = leaf.grad
+    if current is None:
+        if buf is not None:
+            xp_of(buf).copyto(buf, g)
+            leaf.grad = buf
+        elif g is upstream or g.base is not None or g.dtype != leaf.data.dtype:
+            # the array is shared with another gradient or is a view: take a private copy
+            leaf.grad = g.astype(leaf.data.dtype, copy=True)
+        else:
+            leaf.grad = g
+    elif current is buf:
+        buf += g
+    else:
+        leaf.grad = current + g
+
+
+def _topological_order(root: Function) -> list[Function]:
+    """Nodes reachable from ``root``, each after every node that consumes its output."""
+    order: list[Function] = []
+    visited = {id(root)}
+    stack: list[tuple[Function, Iterator[Tensor]]] = [(root, iter(_inputs_of(root)))]
+    while stack:
+        node, children = stack[-1]
+        for t in children:
+            child = t._node
+            if child is not None and id(child) not in visited:
+                visited.add(id(child))
+                stack.append((child, iter(_inputs_of(child))))
+                break
+        else:
+            stack.pop()
+            order.append(node)
+    order.reverse()
+    return order
+
+
+def _inputs_of(node: Function) -> tuple[Tensor, ...]:
+    if node.inputs is None:
+        raise RuntimeError(
+            "backward through a graph that has already been freed: a second backward() over "
+            "the same operations needs retain_graph=True in the first one"
+        )
+    return node.inputs
+
+
+def _run_backward(root: Function, seed: Any, retain_graph: bool) -> None:
+    order = _topological_order(root)
+    pending: dict[int, Any] = {id(root): seed}
+    for node in order:
+        gy = pending.pop(id(node), None)
+        inputs = node.inputs
+        if gy is not None:
+            grads = node.backward(gy)
+            for t, need, g in zip(inputs, node.needs, grads, strict=True):
+                if not need or g is None:
+                    continue
+                child = t._node
+                if child is None:
+                    _accumulate_leaf(t, g, gy)
+                else:
+                    key = id(child)
+                    prev = pending.get(key)
+                    pending[key] = g if prev is None else prev + g
+        if not retain_graph:
+            node.inputs = None
+            _free_saved(node)
+
+
+def _free_saved(node: Function) -> None:
+    for cls in type(node).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if name not in ("inputs", "needs", "__weakref__"):
+                try:
+                    delattr(node, name)
+                except AttributeError:
+                    pass
+
+
+def _as_array(data: Any, dtype: Any, device: str | None) -> Any:
+    """A backend array on ``device`` (default: where ``data`` lives); floating data without an
+    explicit ``dtype`` takes the default dtype."""
+    dev = backend.normalize_device(device) if device is not None else backend.device_of(data)
+    if dev == "cuda":
+        data = backend.to_device(data, dev)
+    xp = backend.xp_for(dev)
+    if dtype is not None:
+        return xp.asarray(data, dtype=backend.as_dtype(dtype))
+    arr = xp.asarray(data)
+    if arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
+        arr = arr.astype(backend.get_default_dtype())
+    return arr
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False,
+           device: str | None = None) -> Tensor:
+    """Create a tensor from a list, a scalar or an array.
+
+    Floating data takes the default dtype (float32) unless ``dtype`` is given, so that data
+    loaded as float64 never turns a float32 graph into float64; integer and boolean data keep
+    their kind (class labels stay integers). The array is copied.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    arr = _as_array(data, dtype, device)
+    if arr is data:
+        arr = arr.copy()
+    t = _wrap(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t

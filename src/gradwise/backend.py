@@ -1,0 +1,152 @@
+"""The one seam between NumPy and CuPy: array namespace, devices, default dtype, random generators.
+
+Every op in gradwise is written once against an array namespace ``xp`` obtained from
+:func:`xp_of` (for an existing array) or :func:`xp_for` (for a device name). On the CPU that
+namespace is NumPy; on a GPU it is CuPy, an optional extra (``pip install gradwise[cuda]``).
+"""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import numpy as np
+
+try:  # CuPy is optional: importing gradwise never requires it.
+    import cupy as _cupy  # type: ignore[import-not-found]
+except Exception:  # pragma: no cover - depends on the machine
+    _cupy = None
+
+__all__ = [
+    "Device",
+    "as_dtype",
+    "cuda_available",
+    "default_generator",
+    "device_of",
+    "get_default_dtype",
+    "manual_seed",
+    "normalize_device",
+    "set_default_dtype",
+    "to_device",
+    "to_numpy",
+    "xp_for",
+    "xp_of",
+]
+
+Device = str
+_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+_default_dtype: np.dtype = np.dtype(np.float32)
+
+
+def cuda_available() -> bool:
+    """True when CuPy is installed and sees at least one GPU."""
+    if _cupy is None:
+        return False
+    try:
+        return _cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # pragma: no cover - depends on the machine
+        return False
+
+
+def normalize_device(device: Device | None) -> Device:
+    """Return ``"cpu"`` or ``"cuda"``; raise a clear error for anything else or a missing GPU."""
+    if device is None or device == "cpu":
+        return "cpu"
+    if isinstance(device, str) and (device == "cuda" or device.startswith("cuda:")):
+        if _cupy is None:
+            raise RuntimeError(
+                f"device={device!r} needs CuPy, which is not installed: "
+                "pip install 'gradwise[cuda]' on a machine with an NVIDIA GPU"
+            )
+        if not cuda_available():
+            raise RuntimeError(f"device={device!r}: CuPy is installed but sees no GPU")
+        if ":" in device:
+            _cupy.cuda.Device(int(device.split(":", 1)[1])).use()
+        return "cuda"
+    raise ValueError(f"unknown device {device!r}: expected 'cpu' or 'cuda'")
+
+
+def xp_for(device: Device) -> types.ModuleType:
+    """The array namespace of a (normalized) device."""
+    return np if device == "cpu" else _cupy
+
+
+def xp_of(array: Any) -> types.ModuleType:
+    """The array namespace an array belongs to (NumPy unless it is a CuPy array)."""
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy
+    return np
+
+
+def device_of(array: Any) -> Device:
+    return "cuda" if _cupy is not None and isinstance(array, _cupy.ndarray) else "cpu"
+
+
+def to_device(array: Any, device: Device) -> Any:
+    """Move an array to a device (a no-op when it is already there)."""
+    if device == "cpu":
+        return to_numpy(array)
+    if isinstance(array, _cupy.ndarray):
+        return array
+    return _cupy.asarray(array)
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """A NumPy array for any backend array (copies from the GPU)."""
+    if _cupy is not None and isinstance(array, _cupy.ndarray):
+        return _cupy.asnumpy(array)
+    return np.asarray(array)
+
+
+def as_dtype(dtype: Any) -> np.dtype:
+    """Parse a dtype given as a NumPy dtype, type or name (``"float32"``, ``"float64"``...)."""
+    try:
+        return np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"not a dtype: {dtype!r}") from exc
+
+
+def get_default_dtype() -> np.dtype:
+    """The floating dtype of new tensors and parameters (float32 unless changed)."""
+    return _default_dtype
+
+
+def set_default_dtype(dtype: Any) -> None:
+    """Set the floating dtype used for new tensors and parameters (float32 or float64)."""
+    global _default_dtype
+    d = as_dtype(dtype)
+    if d not in _FLOATS:
+        raise ValueError(f"default dtype must be float16, float32 or float64, got {d}")
+    _default_dtype = d
+
+
+# --- random generators ------------------------------------------------------------------------
+
+_generators: dict[Device, Any] = {}
+_seed: int | None = None
+
+
+def manual_seed(seed: int) -> None:
+    """Seed every default random generator (NumPy's, and CuPy's when it is used).
+
+    Weight initialization and dropout draw from these generators unless they are handed an
+    explicit ``generator``, so the same seed gives the same run.
+    """
+    global _seed
+    if not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    _seed = int(seed)
+    _generators.clear()
+
+
+def default_generator(device: Device = "cpu") -> Any:
+    """The default generator of a device: a ``numpy.random.Generator`` (PCG64) on the CPU,
+    a ``cupy.random.Generator`` on a GPU; both seeded by :func:`manual_seed`."""
+    gen = _generators.get(device)
+    if gen is None:
+        if device == "cpu":
+            gen = np.random.default_rng(_seed)
+        else:
+            gen = _cupy.random.default_rng(_seed)
+        _generators[device] = gen
+    return gen

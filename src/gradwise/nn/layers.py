@@ -1,0 +1,197 @@
+"""Layers of the lecture: ``Dense``, ``Perceptron``, ``Dropout``, activations, ``Flatten``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .. import backend
+from .. import functional as F
+from ..autograd import Tensor
+from . import init
+from .module import Module, Parameter
+
+__all__ = [
+    "Dense", "Dropout", "Flatten", "Identity", "LeakyReLU", "Perceptron", "ReLU", "Sigmoid",
+    "Softmax", "Softplus", "Tanh", "get_activation",
+]
+
+
+class Sigmoid(Module):
+    """``g(z) = 1 / (1 + e^-z)``, ``g'(z) = g(z)(1 - g(z))``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.sigmoid(x)
+
+
+class Tanh(Module):
+    """``g(z) = tanh z``, ``g'(z) = 1 - g(z)^2``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.tanh(x)
+
+
+class ReLU(Module):
+    """``g(z) = max(0, z)``, ``g'(z) = 1`` for ``z > 0`` else 0."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.relu(x)
+
+
+class LeakyReLU(Module):
+    """``g(z) = z`` for ``z > 0`` else ``negative_slope z``."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class Softplus(Module):
+    """``g(z) = log(1 + e^z)``, ``g'(z) = sigmoid(z)``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softplus(x)
+
+
+class Softmax(Module):
+    """``softmax(x)`` along ``axis``."""
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmax(x, self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class Identity(Module):
+    """The linear activation ``g(z) = z``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+class Flatten(Module):
+    """Flatten every axis after the first: (N, 28, 28) becomes (N, 784)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.reshape(x, (x.shape[0], -1))
+
+
+_ACTIVATIONS: dict[str, Callable[[], Module]] = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "softplus": Softplus,
+    "softmax": Softmax,
+    "identity": Identity,
+    "linear": Identity,
+}
+
+
+def get_activation(name: str | Module | None) -> Module:
+    """An activation module by name (``"relu"``, ``"sigmoid"``, ...); a Module is returned as is."""
+    if name is None:
+        return Identity()
+    if isinstance(name, Module):
+        return name
+    try:
+        return _ACTIVATIONS[name]()
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}"
+        ) from None
+
+
+_FUSED = {None: None, "linear": None, "identity": None, "relu": "relu", "sigmoid": "sigmoid",
+          "tanh": "tanh"}
+
+
+class Dense(Module):
+    """A fully connected layer: ``y = g(x @ W + b)``, the lecture's ``g(w0 + X^T W)``.
+
+    ``W`` has shape (in_features, out_features), ``b`` (out_features,). ``activation`` is a name
+    (``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"softmax"``, ...), an activation module, or None
+    for the linear activation. The common activations run fused with the affine map, in one
+    graph node. Weights default to Glorot-uniform and the bias to zeros.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 activation: str | Module | None = None,
+                 weight_init: str | Callable[..., Tensor] = "glorot_uniform",
+                 bias_init: str | Callable[..., Tensor] = "zeros",
+                 dtype: Any = None, device: str | None = None, generator: Any = None) -> None:
+        super().__init__()
+        for name, v in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"Dense: {name} must be a positive integer, got {v!r}")
+        self.in_features, self.out_features = in_features, out_features
+        dt = backend.as_dtype(dtype) if dtype is not None else backend.get_default_dtype()
+        dev = backend.normalize_device(device)
+        xp = backend.xp_for(dev)
+        self.weight = Parameter(xp.empty((in_features, out_features), dtype=dt))
+        init.get(weight_init)(self.weight, generator=generator)
+        if bias:
+            self.bias: Parameter | None = Parameter(xp.empty((out_features,), dtype=dt))
+            init.get(bias_init)(self.bias, generator=generator)
+        else:
+            self.bias = None
+        if isinstance(activation, str) and activation in _FUSED:
+            self._fused: str | None = _FUSED[activation]
+            self.activation: Module | None = None
+            self._act_name = activation if self._fused else None
+        else:
+            self._fused = None
+            self.activation = None if activation is None else get_activation(activation)
+            self._act_name = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.linear(x, self.weight, self.bias, self._fused)
+        act = self.activation
+        return y if act is None else act(y)
+
+    def extra_repr(self) -> str:
+        act = self._act_name or (type(self.activation).__name__ if self.activation else None)
+        s = f"in_features={self.in_features}, out_features={self.out_features}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s + (f", activation={act}" if act else "")
+
+
+class Perceptron(Dense):
+    """The lecture's single neuron ``y = g(w0 + sum_i x_i w_i)`` with ``g`` sigmoid by default.
+
+    Its weight vector ``W`` has shape (in_features, 1) and its bias is ``w0``.
+    """
+
+    def __init__(self, in_features: int, activation: str | Module | None = "sigmoid",
+                 **kwargs: Any) -> None:
+        super().__init__(in_features, 1, activation=activation, **kwargs)
+
+
+class Dropout(Module):
+    """Inverted dropout (Srivastava et al. 2014): in training mode each input is zeroed with
+    probability ``p`` and the rest scaled by ``1 / (1 - p)``; the identity in eval mode."""
+
+    def __init__(self, p: float = 0.5, generator: Any = None) -> None:
+        super().__init__()
+        if not isinstance(p, int | float) or not 0 <= p < 1:
+            raise ValueError(f"Dropout: p must be in [0, 1), got {p!r}")
+        self.p = float(p)
+        self.generator = generator
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, self.training, self.generator)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
