@@ -174,6 +174,20 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                "use (...).all() or .any() on .numpy()"
+            )
+        return bool(self.data.reshape(()).item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
     def __repr__(self) -> str:
         body = np.array2string(backend.to_numpy(self.data), precision=4, separator=", ",
                                prefix="tensor(")
@@ -205,7 +219,9 @@ class Tensor:
     def item(self) -> float | int | bool:
         """The value of a one-element tensor as a Python number."""
         if self.data.size != 1:
-            raise ValueError(f"item() needs a tensor with one element, this one has shape {self.shape}")
+            raise ValueError(
+                f"item() needs a tensor with one element, this one has shape {self.shape}"
+            )
         return self.data.reshape(()).item()
 
     def tolist(self) -> Any:
@@ -327,9 +343,9 @@ def _inputs_of(node: Function) -> tuple[Tensor, ...]:
 
 def _run_backward(root: Function, seed: Any, retain_graph: bool) -> None:
     order = _topological_order(root)
-    pending: dict[int, Any] = {id(root): seed}
+    pending: dict[Function, Any] = {root: seed}  # Functions hash by identity
     for node in order:
-        gy = pending.pop(id(node), None)
+        gy = pending.pop(node, None)
         inputs = node.inputs
         if gy is not None:
             grads = node.backward(gy)
@@ -340,22 +356,29 @@ def _run_backward(root: Function, seed: Any, retain_graph: bool) -> None:
                 if child is None:
                     _accumulate_leaf(t, g, gy)
                 else:
-                    key = id(child)
-                    prev = pending.get(key)
-                    pending[key] = g if prev is None else prev + g
+                    prev = pending.get(child)
+                    pending[child] = g if prev is None else prev + g
         if not retain_graph:
             node.inputs = None
             _free_saved(node)
 
 
+_saved_slots: dict[type, tuple[str, ...]] = {}
+
+
 def _free_saved(node: Function) -> None:
-    for cls in type(node).__mro__:
-        for name in getattr(cls, "__slots__", ()):
-            if name not in ("inputs", "needs", "__weakref__"):
-                try:
-                    delattr(node, name)
-                except AttributeError:
-                    pass
+    """Drop what ``forward`` saved on the node, so its arrays are freed during backward."""
+    cls = type(node)
+    names = _saved_slots.get(cls)
+    if names is None:
+        names = tuple(name for c in cls.__mro__ for name in getattr(c, "__slots__", ())
+                      if name not in ("inputs", "needs", "__weakref__"))
+        _saved_slots[cls] = names
+    for name in names:
+        try:
+            delattr(node, name)
+        except AttributeError:
+            pass
 
 
 def _as_array(data: Any, dtype: Any, device: str | None) -> Any:

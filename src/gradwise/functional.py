@@ -13,6 +13,7 @@ layer ``g(x @ W + b)`` (:func:`linear`), sigmoid with binary cross-entropy
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,8 +42,11 @@ def _as_tensor(x: Any, like: Tensor) -> Tensor:
         return x
     xp = xp_of(like.data)
     arr = xp.asarray(x)
-    if like.data.dtype.kind == "f" and arr.dtype != like.data.dtype and arr.dtype.kind in "biuf":
-        arr = arr.astype(like.data.dtype)
+    if like.data.dtype.kind == "f":
+        if arr.dtype != like.data.dtype and arr.dtype.kind in "biuf":
+            arr = arr.astype(like.data.dtype)
+    elif arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
+        arr = arr.astype(backend.get_default_dtype())  # as gw.tensor: floats take the default
     return _wrap(arr)
 
 
@@ -190,6 +194,8 @@ class PowScalar(Function):
 
     def backward(self, g: Any) -> tuple[Any]:
         c = self.c
+        if c == 0:
+            return (xp_of(g).zeros_like(g),)
         if c == 2:
             return (g * (2 * self.x),)
         return (g * (c * self.x ** (c - 1)),)
@@ -240,7 +246,9 @@ class MatMul(Function):
 
     def forward(self, a: Any, b: Any) -> Any:
         if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(f"matmul needs at least 1-D operands, got shapes {a.shape} and {b.shape}")
+            raise ValueError(
+                f"matmul needs at least 1-D operands, got shapes {a.shape} and {b.shape}"
+            )
         ka = a.shape[-1]
         kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
         if ka != kb:
@@ -358,7 +366,9 @@ class Reshape(Function):
         try:
             return x.reshape(self.new)
         except ValueError:
-            raise ValueError(f"cannot reshape a tensor of shape {x.shape} into {self.new}") from None
+            raise ValueError(
+                f"cannot reshape a tensor of shape {x.shape} into {self.new}"
+            ) from None
 
     def backward(self, g: Any) -> tuple[Any]:
         return (g.reshape(self.old),)
@@ -560,7 +570,7 @@ class Clip(Function):
 # --- activations ------------------------------------------------------------------------------
 
 def _sigmoid(z: Any) -> Any:
-    """Stable logistic ``1 / (1 + e^-z)``: ``e^z / (1 + e^z)`` for negative z, so no exp overflows."""
+    """Stable logistic ``1 / (1 + e^-z)``: ``e^z / (1 + e^z)`` for negative z (no overflow)."""
     xp = xp_of(z)
     e = xp.exp(-xp.abs(z))
     r = 1 / (1 + e)
@@ -602,13 +612,14 @@ class Tanh(Function):
 
 
 class ReLU(Function):
-    """Rectified linear unit ``g(z) = max(0, z)``; ``g'(z) = 1`` for ``z > 0``, else 0 (at 0 too)."""
+    """The rectified linear unit ``g(z) = max(0, z)``; ``g'(z) = 1`` for ``z > 0``, else 0 (at 0).
+    ``-inf`` maps to 0 and NaN stays NaN, as in ``torch.relu``."""
 
     __slots__ = ("mask",)
 
     def forward(self, z: Any) -> Any:
         self.mask = z > 0
-        return z * self.mask
+        return xp_of(z).maximum(z, 0)
 
     def backward(self, g: Any) -> tuple[Any]:
         return (g * self.mask,)
@@ -757,14 +768,37 @@ class Linear(Function):
         needs = self.needs
         gx = dz @ w.T if needs[0] else None
         gw = gb = None
+        if x.ndim != 2:
+            x, dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
+        xp = xp_of(dz)
         if needs[1]:
-            if x.ndim == 2:
+            buf = _fresh_grad_buffer(self.inputs[1])
+            if buf is None:
                 gw = x.T @ dz
             else:
-                gw = x.reshape(-1, x.shape[-1]).T @ dz.reshape(-1, dz.shape[-1])
+                xp.matmul(x.T, dz, out=buf)
         if len(needs) == 3 and needs[2]:
-            gb = dz.reshape(-1, dz.shape[-1]).sum(axis=0)
+            buf = _fresh_grad_buffer(self.inputs[2])
+            if buf is None:
+                gb = dz.sum(axis=0)
+            else:
+                dz.sum(axis=0, out=buf)
         return (gx, gw) if len(needs) == 2 else (gx, gw, gb)
+
+
+def _fresh_grad_buffer(param: Tensor) -> Any:
+    """The optimizer's flat-buffer view for ``param``'s gradient when the backward pass is about
+    to fill it for the first time (``.grad`` is None), else None.
+
+    A kernel that writes its gradient straight into the returned array (``out=``) sets
+    ``param.grad`` to it and returns None for that input, which saves the copy that
+    ``_accumulate_leaf`` would make; later contributions are then added into it in place.
+    """
+    buf = param._grad_buffer
+    if buf is None or param.grad is not None or param._node is not None:
+        return None
+    param.grad = buf
+    return buf
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None,
@@ -774,7 +808,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     ``activation`` is None (linear), ``"relu"``, ``"sigmoid"`` or ``"tanh"``.
     """
     if activation not in _FUSED_ACTIVATIONS:
-        raise ValueError(f"linear: activation must be one of {_FUSED_ACTIVATIONS}, got {activation!r}")
+        raise ValueError(
+            f"linear: activation must be one of {_FUSED_ACTIVATIONS}, got {activation!r}"
+        )
     if not isinstance(x, Tensor):
         x = _as_tensor(x, weight)
     if x.data.dtype != weight.data.dtype:
@@ -800,6 +836,9 @@ def _check_reduction(reduction: str) -> None:
 
 def _reduce(loss: Any, reduction: str) -> Any:
     if reduction == "mean":
+        if loss.dtype.itemsize >= 4:
+            # what ndarray.mean computes (sum, then divide), without its Python-level wrapper
+            return loss.sum() / loss.size
         return loss.mean()
     if reduction == "sum":
         return loss.sum()
@@ -809,7 +848,7 @@ def _reduce(loss: Any, reduction: str) -> Any:
 def _reduce_grad(g: Any, shape: tuple[int, ...], reduction: str) -> Any:
     """The gradient of the reduction, as an array broadcastable to ``shape``."""
     if reduction == "mean":
-        return g * (1.0 / (int(np.prod(shape)) or 1))
+        return g * (1.0 / (math.prod(shape) or 1))
     return g
 
 
@@ -870,7 +909,9 @@ class BCE(Function):
     def forward(self, p: Any) -> Any:
         xp = xp_of(p)
         if p.size and (float(p.min()) < 0 or float(p.max()) > 1):
-            raise ValueError("BCELoss needs probabilities in [0, 1]; for logits use BCEWithLogitsLoss")
+            raise ValueError(
+                "BCELoss needs probabilities in [0, 1]; for logits use BCEWithLogitsLoss"
+            )
         self.p = p
         with np.errstate(divide="ignore"):
             lp = xp.maximum(xp.log(p), -100)
@@ -1081,7 +1122,13 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
     """Permute the axes (reverse them when none are given)."""
     if len(axes) == 1 and isinstance(axes[0], tuple | list):
         axes = tuple(axes[0])
-    return Transpose(tuple(axes) if axes else None)(x)
+    if not axes:
+        return Transpose(None)(x)
+    perm = _norm_axis(axes, x.ndim)  # non-negative, so that argsort inverts it in backward
+    if sorted(perm) != list(range(x.ndim)):
+        raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes "
+                         f"of a tensor of shape {x.shape}")
+    return Transpose(perm)(x)
 
 
 def getitem(x: Tensor, index: Any) -> Tensor:
@@ -1145,7 +1192,8 @@ def _same_kind(tensors: Sequence[Any]) -> list[Tensor]:
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elementwise ``a`` where ``condition`` holds, else ``b``."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
-        a = _wrap(np.asarray(a, dtype=backend.get_default_dtype()))
+        xp = xp_of(condition.data) if isinstance(condition, Tensor) else np
+        a = _wrap(xp.asarray(a, dtype=backend.get_default_dtype()))
     a, b = _pair(a, b)
     cond = condition.data if isinstance(condition, Tensor) else xp_of(a.data).asarray(condition)
     return Where(cond.astype(bool, copy=False))(a, b)

@@ -122,4 +122,6 @@ def get(name: str | Callable[..., Tensor]) -> Callable[..., Tensor]:
     try:
         return _BY_NAME[name]
     except KeyError:
-        raise ValueError(f"unknown initializer {name!r}; choose one of {sorted(_BY_NAME)}") from None
+        raise ValueError(
+            f"unknown initializer {name!r}; choose one of {sorted(_BY_NAME)}"
+        ) from None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .. import backend
 from .. import functional as F
 from ..autograd import Tensor
@@ -133,16 +135,17 @@ class Dense(Module):
                  dtype: Any = None, device: str | None = None, generator: Any = None) -> None:
         super().__init__()
         for name, v in (("in_features", in_features), ("out_features", out_features)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"Dense: {name} must be a positive integer, got {v!r}")
+        in_features, out_features = int(in_features), int(out_features)
         self.in_features, self.out_features = in_features, out_features
         dt = backend.as_dtype(dtype) if dtype is not None else backend.get_default_dtype()
         dev = backend.normalize_device(device)
         xp = backend.xp_for(dev)
-        self.weight = Parameter(xp.empty((in_features, out_features), dtype=dt))
+        self.weight = Parameter(xp.zeros((in_features, out_features), dtype=dt), dtype=dt)
         init.get(weight_init)(self.weight, generator=generator)
         if bias:
-            self.bias: Parameter | None = Parameter(xp.empty((out_features,), dtype=dt))
+            self.bias: Parameter | None = Parameter(xp.zeros((out_features,), dtype=dt), dtype=dt)
             init.get(bias_init)(self.bias, generator=generator)
         else:
             self.bias = None

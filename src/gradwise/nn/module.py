@@ -147,7 +147,9 @@ class Module:
             if k in state:
                 shape = tuple(np.shape(state[k]))
                 if shape != p.shape:
-                    problems.append(f"{k!r} has shape {shape} in the state but {p.shape} in the model")
+                    problems.append(
+                        f"{k!r} has shape {shape} in the state but {p.shape} in the model"
+                    )
         if problems:
             raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(problems))
         for k, p in own.items():

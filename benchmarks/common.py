@@ -1,0 +1,261 @@
+"""Shared pieces of the benchmarks: interleaved timing, the machine description, the sgemm peak,
+and the issue's networks built identically in gradwise and PyTorch."""
+
+from __future__ import annotations
+
+import ctypes
+import glob
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+THREADS = 2
+
+
+def try_import_torch() -> Any:
+    """PyTorch limited to :data:`THREADS` threads, or None when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(THREADS)
+    return torch
+
+
+def _openblas() -> Any:
+    """NumPy's bundled OpenBLAS (scipy-openblas), opened with ctypes, or None."""
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
+                                  "libscipy_openblas*.so*"))
+    return ctypes.CDLL(libs[0]) if libs else None
+
+
+def blas_info() -> dict[str, Any]:
+    """The OpenBLAS kernel NumPy runs (what threadpoolctl would report) and its thread count."""
+    lib = _openblas()
+    info: dict[str, Any] = {"coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
+                            "l2_size_env": os.environ.get("OPENBLAS_L2_SIZE")}
+    if lib is None:
+        return info
+    for suffix in ("64_", ""):
+        corename = getattr(lib, f"scipy_openblas_get_corename{suffix}", None)
+        threads = getattr(lib, f"scipy_openblas_get_num_threads{suffix}", None)
+        config = getattr(lib, f"scipy_openblas_get_config{suffix}", None)
+        if corename is not None:
+            corename.restype = ctypes.c_char_p
+            config.restype = ctypes.c_char_p
+            info.update(kernel=corename().decode(), threads=threads(),
+                        config=config().decode())
+            break
+    return info
+
+
+def set_blas_threads(n: int) -> None:
+    """Give NumPy's OpenBLAS ``n`` threads, as ``torch.set_num_threads(n)`` does for PyTorch."""
+    lib = _openblas()
+    for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads"):
+        fn = getattr(lib, name, None) if lib is not None else None
+        if fn is not None:
+            fn(n)
+            return
+
+
+def machine() -> dict[str, str]:
+    """CPU model, cores, and the versions that matter for the numbers."""
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    torch = try_import_torch()
+    blas = blas_info()
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "blas": blas.get("config", "unknown"),
+        "blas kernel": f"{blas.get('kernel', 'unknown')} ({blas.get('threads', '?')} threads; "
+                       f"OPENBLAS_CORETYPE={blas['coretype_env']}, "
+                       f"OPENBLAS_L2_SIZE={blas['l2_size_env']})",
+        "torch": torch.__version__ if torch is not None else "not installed",
+        "torch threads": str(torch.get_num_threads()) if torch is not None else "-",
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
+
+
+def time_per_call(fn: Callable[[], Any], reps: int, sync: Callable[[], Any] | None = None) -> float:
+    """Seconds per call of ``fn`` over one block of ``reps`` calls."""
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    if sync is not None:
+        sync()
+    return (time.perf_counter() - t0) / reps
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], reps: int, rounds: int, warmup: int = 2,
+                sync: Callable[[], Any] | None = None) -> dict[str, float]:
+    """Median seconds per call of each function, timed in alternating blocks after warm-up."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+        if sync is not None:
+            sync()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            samples[name].append(time_per_call(fn, reps, sync))
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def sgemm_peak(n: int = 2048, reps: int = 7) -> float:
+    """The float32 matrix-product rate of NumPy (GFLOP/s, best of ``reps``) for n x n operands."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty_like(a)
+    np.matmul(a, b, out=out)
+    best = min(time_per_call(lambda: np.matmul(a, b, out=out), 1) for _ in range(reps))
+    return 2 * n**3 / best / 1e9
+
+
+# --- the issue's networks ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Net:
+    """A dense network of ReLU hidden layers; the output is sigmoid+BCE or logits+cross-entropy."""
+
+    name: str
+    sizes: tuple[int, ...]
+    loss: str  # "bce" or "cross_entropy"
+    batch: int
+
+    @property
+    def label(self) -> str:
+        return "-".join(map(str, self.sizes)) + (", BCE" if self.loss == "bce" else ", CE")
+
+    @property
+    def params(self) -> int:
+        return sum(a * b + b for a, b in pairwise(self.sizes))
+
+    @property
+    def flops(self) -> int:
+        """Floating-point operations of one training step: 6 x parameters x batch."""
+        return 6 * self.params * self.batch
+
+
+NETS = {
+    "tiny": Net("tiny", (2, 16, 16, 1), "bce", 32),
+    "small": Net("small", (784, 128, 10), "cross_entropy", 64),
+    "medium": Net("medium", (784, 1000, 1000, 10), "cross_entropy", 128),
+    "large": Net("large", (4096, 4096, 4096, 10), "cross_entropy", 512),
+    "xlarge": Net("xlarge", (8192, 8192, 8192, 10), "cross_entropy", 512),
+}
+
+
+def batch_data(net: Net, xp: Any = np) -> tuple[Any, Any]:
+    """A fixed random float32 mini-batch ``(X, y)`` for ``net`` (labels int64 or 0/1 floats)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((net.batch, net.sizes[0]), dtype=np.float32)
+    if net.loss == "bce":
+        y = (rng.random((net.batch, 1)) > 0.5).astype(np.float32)
+    else:
+        y = rng.integers(0, net.sizes[-1], net.batch)
+    return xp.asarray(x), xp.asarray(y)
+
+
+def gradwise_step(net: Net, device: str = "cpu", optimizer: bool = True) -> Callable[[], None]:
+    """One gradwise training step on a fixed batch: zero grads, forward, loss, backward, Adam."""
+    import gradwise as gw
+    from gradwise import functional as F
+    from gradwise import nn
+
+    gw.manual_seed(0)
+    xp = gw.backend.xp_for(gw.backend.normalize_device(device))
+    layers = []
+    for i, (a, b) in enumerate(pairwise(net.sizes)):
+        last = i == len(net.sizes) - 2
+        act = ("sigmoid" if net.loss == "bce" else None) if last else "relu"
+        layers.append(nn.Dense(a, b, activation=act, device=device))
+    model = nn.Sequential(*layers)
+    loss_fn = F.binary_cross_entropy if net.loss == "bce" else F.cross_entropy
+    x, y = batch_data(net, xp)
+    params = list(model.parameters())
+    opt = gw.optim.Adam(params, lr=1e-3) if optimizer else None
+
+    def step() -> None:
+        if opt is not None:
+            opt.zero_grad()
+        else:
+            for p in params:
+                p.grad = None
+        loss_fn(model(gw.Tensor(x)), y).backward()
+        if opt is not None:
+            opt.step()
+
+    return step
+
+
+def torch_step(net: Net, device: str = "cpu", optimizer: bool = True) -> Callable[[], None]:
+    """The same step in PyTorch eager mode (``torch.optim.Adam`` with its defaults)."""
+    torch = try_import_torch()
+    torch.manual_seed(0)
+    layers: list[Any] = []
+    for i, (a, b) in enumerate(pairwise(net.sizes)):
+        layers.append(torch.nn.Linear(a, b))
+        last = i == len(net.sizes) - 2
+        if not last:
+            layers.append(torch.nn.ReLU())
+        elif net.loss == "bce":
+            layers.append(torch.nn.Sigmoid())
+    model = torch.nn.Sequential(*layers).to(device)
+    loss_fn = (torch.nn.functional.binary_cross_entropy if net.loss == "bce"
+               else torch.nn.functional.cross_entropy)
+    x, y = (torch.from_numpy(a).to(device) for a in batch_data(net))
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3) if optimizer else None
+
+    def step() -> None:
+        if opt is not None:
+            opt.zero_grad()
+        else:
+            for p in params:
+                p.grad = None
+        loss_fn(model(x), y).backward()
+        if opt is not None:
+            opt.step()
+
+    return step
+
+
+def has_gradwise_adam() -> bool:
+    """Whether ``gw.optim.Adam`` exists yet (without it a step is forward and backward only)."""
+    try:
+        import gradwise as gw
+
+        return hasattr(gw.optim, "Adam")
+    except ImportError:
+        return False
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table (also readable in a terminal)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def fmt_time(seconds: float) -> str:
+    if seconds >= 0.1:
+        return f"{seconds * 1e3:.0f} ms"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"

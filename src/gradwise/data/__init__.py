@@ -1,0 +1,26 @@
+"""Data for training: mini-batches, the lecture's 2D toy sets, CSV/NPZ files, MNIST, and
+preprocessing (train/test split, standardization)."""
+
+from .files import load_csv, load_npz
+from .idx import mnist, read_idx
+from .loader import DataLoader
+from .preprocessing import Standardizer, train_test_split
+from .toy import TOY_SETS, circle, gauss, get_toy, moons, regression_2d, spiral, xor
+
+__all__ = [
+    "TOY_SETS",
+    "DataLoader",
+    "Standardizer",
+    "circle",
+    "gauss",
+    "get_toy",
+    "load_csv",
+    "load_npz",
+    "mnist",
+    "moons",
+    "read_idx",
+    "regression_2d",
+    "spiral",
+    "train_test_split",
+    "xor",
+]

@@ -1,0 +1,41 @@
+"""Small helpers shared by the lab's studies: the loss of a model on arrays, and parameter
+vectors read from and written into a model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor, tensor
+from ..nn import Module
+
+
+def loss_on(model: Module, loss: Module, X: np.ndarray, y: np.ndarray) -> Tensor:
+    """``loss(model(X), y)`` as a graph; labels (N,) for an output (N, 1) become a column."""
+    param = next(iter(model.parameters()))
+    out = model(tensor(np.asarray(X), dtype=param.dtype))
+    y = np.asarray(y)
+    if y.ndim == 1 and out.ndim == 2 and out.shape[1] == 1:
+        y = y.reshape(-1, 1)
+    return loss(out, y)
+
+
+def set_flat(model: Module, vector: np.ndarray) -> None:
+    """Copy a flat parameter vector (``named_parameters()`` order) into the model, in place."""
+    offset = 0
+    params = list(model.parameters())
+    total = sum(p.data.size for p in params)
+    if vector.size != total:
+        raise ValueError(f"a vector of {vector.size} entries for a model of {total} parameters")
+    for p in params:
+        chunk = vector[offset:offset + p.data.size].reshape(p.shape)
+        p.data[...] = backend.to_device(np.asarray(chunk, dtype=p.dtype), p.device)
+        offset += p.data.size
+
+
+def flat_grad(model: Module) -> np.ndarray:
+    """All parameter gradients as one float64 vector (zeros where a gradient is None)."""
+    return np.concatenate([
+        np.zeros(p.data.size) if p.grad is None else backend.to_numpy(p.grad).ravel()
+        for p in model.parameters()
+    ]).astype(np.float64)

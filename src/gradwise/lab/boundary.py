@@ -1,0 +1,189 @@
+"""Decision boundaries of 2D classifiers: the probability map over the plane, one small map per
+hidden unit (as TensorFlow Playground draws them), and several models side by side.
+
+A binary classifier's map is ``P(y = 1 | x) = sigmoid(z(x))`` for one logit ``z`` and
+``softmax(z(x))_1`` for two; outputs that already are probabilities (a final sigmoid or softmax)
+are drawn as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .. import backend
+from ..autograd import no_grad, tensor
+from ..nn import Dense, Dropout, Module, Sequential
+from ..nn.layers import Sigmoid, Softmax
+from .style import PROBABILITY_CMAP, grid_over, new_figure, scatter_classes
+
+__all__ = ["plot_boundaries", "plot_decision_boundary", "plot_hidden_units", "predict_proba"]
+
+
+def _last_module(model: Module) -> Module:
+    while isinstance(model, Sequential) and len(model):
+        model = model[-1]
+    return model
+
+
+def _outputs_probabilities(model: Module) -> bool:
+    last = _last_module(model)
+    if isinstance(last, Sigmoid | Softmax):
+        return True
+    if isinstance(last, Dense):
+        return last._fused == "sigmoid" or isinstance(last.activation, Sigmoid | Softmax)
+    return False
+
+
+def _forward(model: Module, X: np.ndarray) -> np.ndarray:
+    """The model's output on ``X`` in eval mode, without a graph; the mode is restored after."""
+    param = next(iter(model.parameters()), None)
+    dtype = param.dtype if param is not None else backend.get_default_dtype()
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            out = model(tensor(np.asarray(X, dtype=dtype)))
+    finally:
+        model.train(was_training)
+    return backend.to_numpy(out.data)
+
+
+def predict_proba(model: Module, X: np.ndarray) -> np.ndarray:
+    """``P(y = 1 | x)`` for every row of ``X``, shape (n,), from a binary classifier with one
+    output (logit or probability) or two (logits or softmax probabilities)."""
+    out = _forward(model, X).astype(np.float64)
+    out = out.reshape(len(out), -1)
+    probs = _outputs_probabilities(model)
+    if out.shape[1] == 1:
+        return out[:, 0] if probs else 0.5 * (1.0 + np.tanh(0.5 * out[:, 0]))
+    if out.shape[1] == 2:
+        if probs:
+            return out[:, 1]
+        z = out - out.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e[:, 1] / e.sum(axis=1)
+    raise ValueError(
+        f"a decision boundary needs a binary classifier with 1 or 2 outputs, got output of shape "
+        f"{out.shape}"
+    )
+
+
+def _check_2d(X: np.ndarray, name: str) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != 2:
+        raise ValueError(f"{name} must have shape (n, 2) for a decision boundary, got {X.shape}")
+    return X
+
+
+def _draw_map(ax, model: Module, X: np.ndarray, y: np.ndarray, X_test: np.ndarray | None,
+              y_test: np.ndarray | None, resolution: int):
+    pts_all = X if X_test is None else np.concatenate([X, X_test])
+    xx, yy, grid = grid_over(pts_all, resolution)
+    p = predict_proba(model, grid).reshape(xx.shape)
+    mesh = ax.contourf(xx, yy, p, levels=np.linspace(0, 1, 21), cmap=PROBABILITY_CMAP,
+                       vmin=0, vmax=1, alpha=0.85)
+    ax.contour(xx, yy, p, levels=[0.5], colors="black", linewidths=1.5)
+    scatter_classes(ax, X, y, marker="o", label_suffix=" (train)")
+    if X_test is not None and y_test is not None:
+        scatter_classes(ax, X_test, y_test, marker="^", label_suffix=" (test)", size=30)
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_aspect("equal", adjustable="box")
+    return mesh
+
+
+def plot_decision_boundary(model: Module, X: np.ndarray, y: np.ndarray,
+                           X_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
+                           resolution: int = 200, title: str = "Decision boundary") -> Figure:
+    """The map of ``P(y = 1 | x)`` over the plane (red 0, white 0.5, green 1) with the boundary
+    ``P = 0.5`` in black, training points as circles and test points as triangles."""
+    X = _check_2d(X, "X")
+    if X_test is not None:
+        X_test = _check_2d(X_test, "X_test")
+    fig = new_figure(6.2, 5)
+    ax = fig.add_subplot()
+    mesh = _draw_map(ax, model, X, np.asarray(y), X_test, y_test, resolution)
+    fig.colorbar(mesh, ax=ax, label="P(class 1 | x)", ticks=[0, 0.25, 0.5, 0.75, 1])
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    ax.set_title(title + "  (black line: P = 0.5)")
+    return fig
+
+
+def plot_boundaries(models: Mapping[str, Module], X: np.ndarray, y: np.ndarray,
+                    resolution: int = 150, suptitle: str | None = None) -> Figure:
+    """Decision maps of several models on the same points, side by side, one panel per
+    ``{title: model}`` entry: e.g. linear activations (a straight boundary) beside ReLU."""
+    X = _check_2d(X, "X")
+    fig = new_figure(4.2 * len(models) + 0.8, 4.3)
+    axes = fig.subplots(1, len(models), squeeze=False)[0]
+    mesh = None
+    for ax, (name, model) in zip(axes, models.items(), strict=True):
+        mesh = _draw_map(ax, model, X, np.asarray(y), None, None, resolution)
+        ax.set_title(name)
+    axes[0].legend(loc="upper right", fontsize=8, framealpha=0.9)
+    fig.colorbar(mesh, ax=list(axes), label="P(class 1 | x)", ticks=[0, 0.5, 1])
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def _hidden_activations(model: Sequential, grid: np.ndarray) -> list[np.ndarray]:
+    """The activations that feed each Dense layer after the first: the hidden units' outputs."""
+    mods = list(model)
+    denses = [i for i, m in enumerate(mods) if isinstance(m, Dense)]
+    if len(denses) < 2:
+        raise ValueError(
+            f"plot_hidden_units needs a Sequential with at least 2 Dense layers, got {model!r}"
+        )
+    layers = []
+    for stop in denses[1:]:
+        prefix = Sequential(*(m for m in mods[:stop] if not isinstance(m, Dropout)))
+        layers.append(_forward(prefix, grid).astype(np.float64))
+    return layers
+
+
+def plot_hidden_units(model: Sequential, X: np.ndarray, y: np.ndarray, max_units: int = 8,
+                      resolution: int = 60) -> Figure:
+    """One small map per hidden unit ``a_j(x)`` over the plane (TensorFlow Playground style):
+    each row is a hidden layer, green where the unit is positive and red where negative (each
+    map scaled to its own largest ``|a_j|``), and the network's output map on the right."""
+    X = _check_2d(X, "X")
+    xx, yy, grid = grid_over(X, resolution)
+    layers = _hidden_activations(model, grid)
+    ncols = min(max(a.shape[1] for a in layers), max_units) + 1
+    fig = new_figure(1.6 * ncols + 0.4, 1.7 * len(layers) + 0.6)
+    axes = fig.subplots(len(layers), ncols, squeeze=False)
+    extent = (xx.min(), xx.max(), yy.min(), yy.max())
+    for r, acts in enumerate(layers):
+        for c in range(ncols - 1):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= acts.shape[1]:
+                ax.axis("off")
+                continue
+            a = acts[:, c].reshape(xx.shape)
+            vmax = max(np.abs(a).max(), 1e-12)
+            ax.imshow(a, origin="lower", extent=extent, cmap=PROBABILITY_CMAP, vmin=-vmax,
+                      vmax=vmax, aspect="auto")
+            ax.set_title(f"layer {r + 1}, unit {c + 1}", fontsize=7)
+        shown = "" if acts.shape[1] <= max_units else f", first {max_units} shown"
+        axes[r, 0].set_ylabel(f"hidden layer {r + 1}\n({acts.shape[1]} units{shown})", fontsize=8)
+    p = predict_proba(model, grid).reshape(xx.shape)
+    for r in range(len(layers)):
+        ax = axes[r, -1]
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if r:
+            ax.axis("off")
+            continue
+        ax.imshow(p, origin="lower", extent=extent, cmap=PROBABILITY_CMAP, vmin=0, vmax=1,
+                  aspect="auto")
+        scatter_classes(ax, X, np.asarray(y), size=4)
+        ax.set_title("output P(class 1)", fontsize=7)
+    fig.suptitle("What each hidden unit computes over the input plane "
+                 "(green > 0, red < 0, white 0)", fontsize=10)
+    return fig

@@ -1,0 +1,135 @@
+"""The lab's subcommands of the ``gradwise`` command line: ``landscape``, ``race``, ``lr-find``
+and ``report``. :func:`register` adds them to the parser that ``gradwise.cli`` builds; each
+handler takes the parsed arguments and returns the exit status. Heavy imports (matplotlib, the
+figure modules) happen inside the handlers."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def _landscape(args: argparse.Namespace) -> int:
+    from .landscape_run import run_landscape
+
+    span = None if args.span is None else tuple(args.span)
+    run_landscape(args.run_dir, directions=args.directions, resolution=args.resolution,
+                  span=span, include_bias=args.include_bias, seed=args.seed,
+                  workers=args.workers, log=print)
+    return 0
+
+
+def _race(args: argparse.Namespace) -> int:
+    import time
+
+    from .files import save_figure
+    from .race import SURFACES, plot_race, race, save_race_gif
+
+    out = Path(args.out) if args.out else (Path(args.run_dir) / "race" if args.run_dir
+                                           else Path("race"))
+    out.mkdir(parents=True, exist_ok=True)
+    for name in SURFACES if args.surface == "all" else [args.surface]:
+        t0 = time.perf_counter()
+        paths = race(name, steps=args.steps)
+        save_figure(plot_race(paths, name), out / f"race_{name}.png")
+        if not args.no_gif:
+            save_race_gif(paths, name, out / f"race_{name}.gif", frames=args.frames)
+        print(f"{name}: {out / f'race_{name}.png'}"
+              + ("" if args.no_gif else f", {out / f'race_{name}.gif'}")
+              + f" ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _lr_find(args: argparse.Namespace) -> int:
+    from .files import save_figure
+    from .lr import lr_range_test, plot_lr_range_test
+    from .run_setup import fresh_setup
+
+    setup = fresh_setup(args.source, args.set)
+    result = lr_range_test(setup.model, setup.loss, setup.X, setup.y,
+                           optimizer=setup.optimizer, min_lr=args.min_lr, max_lr=args.max_lr,
+                           steps=args.steps, batch_size=setup.batch_size, seed=setup.seed,
+                           **setup.hyper)
+    out = Path(args.out) if args.out else setup.folder / "lr_find.png"
+    save_figure(plot_lr_range_test(
+        result, title=f"Learning-rate range test (Smith 2017), {setup.optimizer}"), out)
+    print(f"suggested learning rate for {setup.optimizer}: {result.suggestion:.3g} "
+          f"(where the smoothed loss falls fastest; tried {len(result.lrs)} rates from "
+          f"{result.lrs[0]:.2g} to {result.lrs[-1]:.2g})")
+    print(f"figure: {out}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    path = write_report(args.run_dir, args.out)
+    print(f"report: {path}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``landscape``, ``race``, ``lr-find`` and ``report`` to ``gradwise``'s subcommands."""
+    p = subparsers.add_parser(
+        "landscape", help="loss landscape of a trained run (Li et al. 2018)",
+        description="Evaluate the loss and accuracy of a run's model around its final weights "
+                    "and write RUN_DIR/landscape/: 1D interpolation from the initial to the "
+                    "final weights, 1D and 2D plots along filter-normalized random directions, "
+                    "and a 2D plot along the PCA directions of the training trajectory (NPZ "
+                    "data, contour, filled-contour and 3D figures). An interrupted run resumes.")
+    p.add_argument("run_dir", type=Path, help="a run folder written by `gradwise train`")
+    p.add_argument("--directions", choices=("random", "pca", "both"), default="both",
+                   help="which 2D planes to evaluate (default: both)")
+    p.add_argument("--resolution", type=int, default=51, help="grid points per axis (51)")
+    p.add_argument("--span", type=float, nargs=4, metavar=("XMIN", "XMAX", "YMIN", "YMAX"),
+                   help="grid range (default: [-1, 1]^2 for random directions; the "
+                        "trajectory's extent plus a margin for PCA directions)")
+    p.add_argument("--include-bias", action="store_true",
+                   help="move the biases too (filter-normalized); default: zero bias direction")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random directions (0)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="threads evaluating grid rows (default: 1; BLAS already uses all "
+                        "cores, see benchmarks/RESULTS.md)")
+    p.set_defaults(func=_landscape)
+
+    p = subparsers.add_parser(
+        "race", help="optimizer race on 2D test surfaces, with GIF",
+        description="Race SGD, momentum, Nesterov, Adagrad, Adadelta, RMSprop and Adam (the "
+                    "gw.optim classes) from one start on the Beale, Rosenbrock, saddle and "
+                    "ill-conditioned quadratic surfaces; write a PNG and an animated GIF each.")
+    p.add_argument("run_dir", nargs="?", type=Path,
+                   help="a run folder: figures go to RUN_DIR/race/ and into its report")
+    p.add_argument("--surface", choices=("all", "beale", "rosenbrock", "saddle", "quadratic"),
+                   default="all")
+    p.add_argument("--steps", type=int, default=None,
+                   help="iterations (default: per surface, 100 to 2000)")
+    p.add_argument("--frames", type=int, default=60, help="frames per GIF (60)")
+    p.add_argument("--no-gif", action="store_true", help="PNG figures only")
+    p.add_argument("--out", help="output folder (default: RUN_DIR/race or ./race)")
+    p.set_defaults(func=_race)
+
+    p = subparsers.add_parser(
+        "lr-find", help="learning-rate range test (Smith 2017) with a suggestion",
+        description="Train the config's model from its initialization with a learning rate "
+                    "growing geometrically every mini-batch, draw loss against learning rate "
+                    "and suggest the rate where the loss falls fastest.")
+    p.add_argument("source", nargs="?",
+                   help="a run folder, a TOML config, or nothing for the default spiral config")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, as in `gradwise train`")
+    p.add_argument("--min-lr", type=float, default=1e-6)
+    p.add_argument("--max-lr", type=float, default=10.0)
+    p.add_argument("--steps", type=int, default=200, help="mini-batch steps (200)")
+    p.add_argument("--out", help="figure path (default: RUN_DIR/lr_find.png or ./lr_find.png)")
+    p.set_defaults(func=_lr_find)
+
+    p = subparsers.add_parser(
+        "report", help="one self-contained HTML page for a run",
+        description="Write RUN_DIR/report.html: the summary, the training curves, the decision "
+                    "boundary and, when computed, the loss landscape and optimizer race, with "
+                    "every figure embedded (no other file needed).")
+    p.add_argument("run_dir", type=Path, help="a run folder written by `gradwise train`")
+    p.add_argument("--out", help="HTML path (default: RUN_DIR/report.html)")
+    p.set_defaults(func=_report)

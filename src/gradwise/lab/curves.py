@@ -1,0 +1,126 @@
+"""Training curves: loss and metrics per epoch from a ``History``, early stopping marked on them,
+and the under-/overfitting picture of validation loss against model capacity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .style import BEST_COLOR, PATIENCE_COLOR, TRAIN_COLOR, VAL_COLOR, new_figure
+
+__all__ = ["plot_capacity", "plot_history"]
+
+
+def _as_dict(history: Any) -> dict[str, list[float]]:
+    data = getattr(history, "history", history)
+    if not isinstance(data, Mapping):
+        raise TypeError(
+            f"plot_history takes a History or a dict of lists, got {type(history).__name__}"
+        )
+    return {k: [float(v) for v in vals] for k, vals in data.items()}
+
+
+def _pretty(name: str) -> str:
+    return {"loss": "Loss", "acc": "Accuracy", "accuracy": "Accuracy", "lr": "Learning rate",
+            "mae": "Mean absolute error", "mse": "Mean squared error"}.get(name, name)
+
+
+def _mark_early_stopping(ax: Any, es: Any, n_epochs: int, legend: bool) -> None:
+    best = getattr(es, "best_epoch", None)
+    if best is None:
+        return
+    best1 = int(best) + 1
+    patience = int(getattr(es, "patience", 0))
+    last = min(best1 + patience, n_epochs)
+    if last > best1:
+        ax.axvspan(best1, last, color=PATIENCE_COLOR, alpha=0.18,
+                   label=f"patience window ({patience} epochs)" if legend else None)
+    ax.axvline(best1, color=BEST_COLOR, linestyle="--", linewidth=1.5,
+               label=f"best epoch ({best1})" if legend else None)
+
+
+def plot_history(history: Any, early_stopping: Any = None,
+                 title: str = "Training curves") -> Figure:
+    """Train (solid) and validation (dashed) curves of every recorded quantity, one panel each,
+    against the epoch (counted from 1); the learning rate gets a panel when it changes.
+
+    With an ``EarlyStopping`` (Keras semantics: ``best_epoch`` 0-based), the best epoch is a
+    green dashed line, the ``patience`` epochs after it are shaded, and when
+    ``restore_best_weights`` is set a star marks the monitored value that the restored weights
+    reproduce.
+    """
+    h = _as_dict(history)
+    names = [k for k in h if not k.startswith("val_") and k != "lr"]
+    names += [k[4:] for k in h if k.startswith("val_") and k[4:] not in h]
+    lr = h.get("lr")
+    show_lr = lr is not None and len(set(lr)) > 1
+    if not names and not show_lr:
+        raise ValueError(f"history has nothing to plot: keys {sorted(h)}")
+    panels = names + (["lr"] if show_lr else [])
+    fig = new_figure(4.6 * len(panels), 3.8)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    monitor = getattr(early_stopping, "monitor", "val_loss")
+    for i, (ax, name) in enumerate(zip(axes, panels, strict=True)):
+        if name == "lr":
+            ax.plot(np.arange(1, len(lr) + 1), lr, color="gray", marker=".")
+            ax.set_yscale("log")
+        for key, color, style, label in ((name, TRAIN_COLOR, "-", "train"),
+                                         ("val_" + name, VAL_COLOR, "--", "validation")):
+            if name == "lr" or key not in h:
+                continue
+            vals = h[key]
+            ax.plot(np.arange(1, len(vals) + 1), vals, color=color, linestyle=style,
+                    marker="." if len(vals) <= 50 else None, label=label)
+        n = max(len(v) for v in h.values())
+        if early_stopping is not None:
+            _mark_early_stopping(ax, early_stopping, n, legend=i == 0)
+            best = getattr(early_stopping, "best_epoch", None)
+            if (getattr(early_stopping, "restore_best_weights", False) and best is not None
+                    and monitor in h and monitor in (name, "val_" + name)
+                    and getattr(early_stopping, "best_weights", True) is not None):
+                ax.plot(int(best) + 1, h[monitor][int(best)], marker="*", markersize=15,
+                        color=BEST_COLOR, markeredgecolor="black", linestyle="none",
+                        label="restored weights", zorder=4)
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(_pretty(name))
+        ax.set_title(_pretty(name))
+        ax.grid(alpha=0.3)
+        if n <= 12:
+            ax.set_xticks(np.arange(1, n + 1))
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_capacity(capacities: Sequence[float], train_loss: Sequence[float],
+                  val_loss: Sequence[float], xlabel: str = "Hidden units (model capacity)",
+                  title: str = "Under- and overfitting") -> Figure:
+    """Final training and validation loss of models of growing capacity: training loss keeps
+    falling, validation loss falls (underfitting), reaches a minimum and rises (overfitting)."""
+    cap = np.asarray(capacities, dtype=float)
+    tr, va = np.asarray(train_loss, dtype=float), np.asarray(val_loss, dtype=float)
+    if not len(cap) == len(tr) == len(va) or len(cap) == 0:
+        raise ValueError(
+            f"capacities, train_loss and val_loss must have one equal, non-zero length; got "
+            f"{len(cap)}, {len(tr)}, {len(va)}"
+        )
+    fig = new_figure(6, 4.2)
+    ax = fig.add_subplot()
+    ax.plot(cap, tr, color=TRAIN_COLOR, marker="o", label="training loss")
+    ax.plot(cap, va, color=VAL_COLOR, marker="s", linestyle="--", label="validation loss")
+    best = int(np.argmin(va))
+    ax.axvline(cap[best], color=BEST_COLOR, linestyle=":",
+               label=f"best validation ({cap[best]:g})")
+    ax.axvspan(cap.min(), cap[best], color="#9ecae1", alpha=0.15, label="underfitting side")
+    ax.axvspan(cap[best], cap.max(), color="#fcbba1", alpha=0.2, label="overfitting side")
+    if cap.min() > 0 and cap.max() / cap.min() > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Loss after training")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig

@@ -1,0 +1,135 @@
+"""Figures of loss landscapes (Li et al. 2018): 1D curves, contour and filled-contour maps with
+the training trajectory, and 3D surfaces. Loss is drawn on a logarithmic colour scale, since it
+grows by orders of magnitude away from a minimum."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from .landscape import Landscape
+from .style import LOSS_CMAP, TRAIN_COLOR, VAL_COLOR, new_figure
+
+__all__ = ["plot_landscape_1d", "plot_landscape_2d", "plot_surface_3d"]
+
+
+def _loss_range(loss: np.ndarray) -> tuple[float, float]:
+    finite = loss[np.isfinite(loss)]
+    if not finite.size:
+        raise ValueError("the landscape has no finite loss value to draw")
+    lo = max(float(finite.min()), 1e-12)
+    hi = max(float(np.percentile(finite, 99)), lo * 1.01)
+    return lo, hi
+
+
+def plot_landscape_1d(coords: np.ndarray, loss: np.ndarray, accuracy: np.ndarray | None = None,
+                      xlabel: str = "step along the direction", title: str = "Loss along a line",
+                      marks: Mapping[str, float] | None = None) -> Figure:
+    """Loss (left axis; log scale when it spans more than a factor 20) and, for classifiers,
+    accuracy (right axis) along a line in weight space; ``marks`` names points on it, e.g.
+    ``{"initial": 0, "final": 1}``."""
+    coords, loss = np.asarray(coords), np.asarray(loss)
+    fig = new_figure(6.4, 4.2)
+    ax = fig.add_subplot()
+    ax.plot(coords, loss, color=TRAIN_COLOR, linewidth=2, label="loss")
+    lo, hi = _loss_range(loss)
+    log = hi / lo > 20
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Loss (log scale)" if log else "Loss", color=TRAIN_COLOR)
+    ax.grid(alpha=0.3)
+    handles = ax.get_lines()
+    if accuracy is not None and np.isfinite(accuracy).any():
+        ax2 = ax.twinx()
+        handles += ax2.plot(coords, accuracy, color=VAL_COLOR, linestyle="--", label="accuracy")
+        ax2.set_ylabel("Accuracy", color=VAL_COLOR)
+        ax2.set_ylim(-0.02, 1.02)
+    for name, x in (marks or {}).items():
+        i = int(np.argmin(np.abs(coords - x)))
+        handles += ax.plot(coords[i], loss[i], marker="o", markersize=9, linestyle="none",
+                           markeredgecolor="black", label=f"{name} ({x:g})")
+    ax.legend(handles=handles, fontsize=8, loc="upper center")
+    ax.set_title(title)
+    return fig
+
+
+def _draw_trajectory(ax, trajectory: np.ndarray) -> None:
+    ax.plot(trajectory[:, 0], trajectory[:, 1], color="white", linewidth=3, zorder=4)
+    ax.plot(trajectory[:, 0], trajectory[:, 1], color="black", marker=".", markersize=5,
+            linewidth=1.2, label="training trajectory", zorder=5)
+    ax.plot(*trajectory[0], marker="o", color="#d7191c", markersize=9, markeredgecolor="black",
+            linestyle="none", label="initial weights", zorder=6)
+    ax.plot(*trajectory[-1], marker="*", color="#ffd700", markersize=15, markeredgecolor="black",
+            linestyle="none", label="trained weights", zorder=6)
+
+
+def plot_landscape_2d(land: Landscape, filled: bool = True, xlabel: str = "direction 1",
+                      ylabel: str = "direction 2", title: str = "Loss landscape",
+                      trajectory: np.ndarray | None = None) -> Figure:
+    """The loss over the plane as filled contours (``filled``) or labelled contour lines, with
+    accuracy beside it for classifiers, the trained weights at (0, 0) (a star) and, if given,
+    the training trajectory projected onto the plane (shape (T, 2))."""
+    loss = np.where(land.done[:, None], land.loss, np.nan)
+    lo, hi = _loss_range(loss)
+    shown = np.clip(loss, lo, hi)
+    levels = np.geomspace(lo, hi, 30)
+    has_acc = np.isfinite(land.accuracy[land.done]).any()
+    fig = new_figure(6.2 * (2 if has_acc else 1), 5.2)
+    axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
+    xx, yy = np.meshgrid(land.x, land.y)
+    ax = axes[0]
+    norm = LogNorm(lo, hi)
+    if filled:
+        cs = ax.contourf(xx, yy, shown, levels=levels, cmap=LOSS_CMAP, norm=norm)
+        fig.colorbar(cs, ax=ax, label="Loss (log scale)", ticks=np.geomspace(lo, hi, 7),
+                     format="%.3g")
+    else:
+        cs = ax.contour(xx, yy, shown, levels=levels[::2], cmap=LOSS_CMAP, norm=norm,
+                        linewidths=1)
+        ax.clabel(cs, cs.levels[::3], fontsize=7, fmt="%.3g")
+        fig.colorbar(cs, ax=ax, label="Loss (log scale)", ticks=np.geomspace(lo, hi, 7),
+                     format="%.3g")
+    panels = [(ax, "Loss")]
+    if has_acc:
+        acc = np.where(land.done[:, None], land.accuracy, np.nan)
+        cs2 = axes[1].contourf(xx, yy, acc, levels=np.linspace(0, 1, 21), cmap="magma",
+                               vmin=0, vmax=1)
+        fig.colorbar(cs2, ax=axes[1], label="Accuracy")
+        panels.append((axes[1], "Accuracy"))
+    for a, name in panels:
+        if trajectory is not None:
+            _draw_trajectory(a, np.asarray(trajectory))
+        else:
+            a.plot(0, 0, marker="*", color="#ffd700", markersize=15, markeredgecolor="black",
+                   linestyle="none", label="trained weights")
+        a.set_xlabel(xlabel)
+        a.set_ylabel(ylabel)
+        a.set_title(name)
+        a.set_xlim(land.x[0], land.x[-1])
+        a.set_ylim(land.y[0], land.y[-1])
+    axes[0].legend(fontsize=8, loc="upper right", framealpha=0.85)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_surface_3d(land: Landscape, xlabel: str = "direction 1", ylabel: str = "direction 2",
+                    title: str = "Loss surface") -> Figure:
+    """The loss over the plane as a 3D surface, ``log10`` of the loss on the vertical axis."""
+    loss = np.where(land.done[:, None], land.loss, np.nan)
+    lo, hi = _loss_range(loss)
+    z = np.log10(np.clip(loss, lo, hi))
+    fig = new_figure(7, 5.6)
+    ax = fig.add_subplot(projection="3d")
+    xx, yy = np.meshgrid(land.x, land.y)
+    ax.plot_surface(xx, yy, z, cmap=LOSS_CMAP, linewidth=0, antialiased=True,
+                    rcount=min(len(land.y), 80), ccount=min(len(land.x), 80))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_zlabel("log10(loss)")
+    ax.view_init(elev=35, azim=-60)
+    ax.set_title(title)
+    return fig

@@ -1,0 +1,205 @@
+"""Learning rates: the same model, initialization and mini-batches trained at several learning
+rates (too small, stable, diverging), and the learning-rate range test of Smith ("Cyclical
+Learning Rates for Training Neural Networks", WACV 2017)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .. import optim
+from ..autograd import no_grad
+from ..nn import Module
+from ._model import loss_on, set_flat
+from .landscape import flat_parameters
+from .style import BEST_COLOR, RED, TRAIN_COLOR, VAL_COLOR, new_figure
+
+__all__ = ["LRRangeTest", "compare_learning_rates", "lr_range_test", "plot_lr_comparison",
+           "plot_lr_range_test", "suggest_lr"]
+
+
+def _batches(n: int, batch_size: int, epochs: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [idx for _ in range(epochs) for idx in np.array_split(
+        rng.permutation(n), max(1, -(-n // batch_size)))]
+
+
+def compare_learning_rates(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
+                           lrs: Sequence[float] = (1e-3, 1e-1, 3.0), epochs: int = 20,
+                           batch_size: int = 32, optimizer: str = "sgd",
+                           seed: int = 0) -> dict[float, np.ndarray]:
+    """Train from the model's current weights once per learning rate, with the same shuffled
+    mini-batches, and return ``{lr: loss}`` with the full-data training loss before training
+    and after each epoch (shape (epochs + 1,); NaN after a run diverges). The model's weights
+    are restored afterwards. Dropout is off (eval mode), so only the learning rate differs."""
+    start = flat_parameters(model)
+    was_training = model.training
+    model.eval()
+    n_batches = max(1, -(-len(X) // batch_size))
+    batches = _batches(len(X), batch_size, epochs, seed)
+    curves = {}
+    try:
+        for lr in lrs:
+            set_flat(model, start)
+            opt = optim.get(optimizer, model.parameters(), lr=lr)
+            curve = np.full(epochs + 1, np.nan)
+            with no_grad():
+                curve[0] = loss_on(model, loss, X, y).item()
+            for i, idx in enumerate(batches):
+                opt.zero_grad()
+                loss_on(model, loss, X[idx], y[idx]).backward()
+                opt.step()
+                if (i + 1) % n_batches == 0:
+                    with no_grad():
+                        value = loss_on(model, loss, X, y).item()
+                    if not np.isfinite(value) or value > 1e6 * max(curve[0], 1e-12):
+                        break
+                    curve[(i + 1) // n_batches] = value
+            curves[float(lr)] = curve
+    finally:
+        set_flat(model, start)
+        model.train(was_training)
+    return curves
+
+
+def _verdicts(curves: dict[float, np.ndarray]) -> dict[float, str]:
+    """"diverging" when the loss ends above its start or stops being finite; "too small" when a
+    run gains less than half of the best run's decrease; otherwise "stable"."""
+    gains = {}
+    for lr, c in curves.items():
+        last = c[np.isfinite(c)][-1]
+        gains[lr] = -np.inf if not np.isfinite(c[-1]) or last > c[0] else c[0] - last
+    best = max(gains.values())
+    return {lr: "diverging" if g == -np.inf else "too small" if g < 0.5 * best else "stable"
+            for lr, g in gains.items()}
+
+
+def plot_lr_comparison(curves: dict[float, np.ndarray],
+                       title: str = "One model, one initialization, one batch order: "
+                                    "three learning rates") -> Figure:
+    """One panel per learning rate with its training loss per epoch, titled with its verdict
+    (too small, stable, diverging), on a shared y-axis."""
+    verdicts = _verdicts(curves)
+    colors = {"too small": VAL_COLOR, "stable": BEST_COLOR, "diverging": RED}
+    fig = new_figure(4.2 * len(curves), 3.9)
+    axes = fig.subplots(1, len(curves), sharey=True, squeeze=False)[0]
+    finite = np.concatenate([c[np.isfinite(c)] for c in curves.values()])
+    for ax, (lr, c) in zip(axes, curves.items(), strict=True):
+        ax.plot(np.arange(len(c)), c, color=colors[verdicts[lr]], marker=".", linewidth=2)
+        if not np.isfinite(c[-1]):
+            k = int(np.isfinite(c).sum())
+            ax.axvline(k - 0.5, color=RED, linestyle=":", label="loss left the finite numbers")
+            ax.legend(fontsize=8)
+        ax.set_title(f"lr = {lr:g}: {verdicts[lr]}", color=colors[verdicts[lr]])
+        ax.set_xlabel("Epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("Training loss")
+    axes[0].set_ylim(0, max(finite.max(), finite[0]) * 1.1)
+    fig.suptitle(title)
+    return fig
+
+
+def _local_slopes(x: np.ndarray, y: np.ndarray, half: int) -> np.ndarray:
+    """Least-squares slope of ``y`` against ``x`` in a window of ``2 half + 1`` points."""
+    out = np.empty(len(x))
+    for i in range(len(x)):
+        sl = slice(max(0, i - half), min(len(x), i + half + 1))
+        xs, ys = x[sl] - x[sl].mean(), y[sl] - y[sl].mean()
+        out[i] = (xs * ys).sum() / max((xs * xs).sum(), 1e-300)
+    return out
+
+
+def suggest_lr(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1,
+               window: float = 0.1) -> float:
+    """The learning rate where the loss falls fastest per unit of ``log(lr)``: the minimum of
+    the slope ``d loss / d log lr``, each slope a least-squares fit over a ``window`` fraction
+    of the points (so mini-batch noise does not decide), searched between the first
+    ``skip_start`` fraction of the points (where a moving average has not settled) and the
+    loss minimum."""
+    lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
+    finite = np.isfinite(losses)
+    lrs, losses = lrs[finite], losses[finite]
+    if len(lrs) < 3:
+        raise ValueError(f"suggest_lr needs at least 3 finite losses, got {len(lrs)}")
+    slope = _local_slopes(np.log(lrs), losses, max(1, int(len(lrs) * window / 2)))
+    start = min(int(len(lrs) * skip_start), len(lrs) - 2)
+    stop = max(int(np.argmin(losses)), start + 1) + 1
+    return float(lrs[start + int(np.argmin(slope[start:stop]))])
+
+
+@dataclass
+class LRRangeTest:
+    """The result of :func:`lr_range_test`: learning rates tried, the raw and smoothed
+    mini-batch losses, and the suggested learning rate."""
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    suggestion: float
+
+
+def lr_range_test(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
+                  optimizer: str = "sgd", min_lr: float = 1e-6, max_lr: float = 10.0,
+                  steps: int = 200, batch_size: int = 32, seed: int = 0, beta: float = 0.98,
+                  diverge: float = 4.0, **hyper: float) -> LRRangeTest:
+    """Smith's range test: one mini-batch step per learning rate, the rate growing
+    geometrically from ``min_lr`` to ``max_lr`` over ``steps`` steps, recording each batch's
+    loss; stops once the smoothed loss exceeds ``diverge`` times its best. The losses are
+    smoothed with a bias-corrected exponential moving average (``beta``) and the suggestion is
+    :func:`suggest_lr` of the smoothed curve. The model's weights are restored afterwards."""
+    if not 0 < min_lr < max_lr:
+        raise ValueError(f"need 0 < min_lr < max_lr, got min_lr={min_lr}, max_lr={max_lr}")
+    start = flat_parameters(model)
+    lrs = np.geomspace(min_lr, max_lr, steps)
+    batches = _batches(len(X), batch_size, -(-steps * batch_size // len(X)), seed)
+    opt = optim.get(optimizer, model.parameters(), lr=min_lr, **hyper)
+    raw, smooth = [], []
+    avg, best = 0.0, np.inf
+    try:
+        for t, lr in enumerate(lrs):
+            for group in opt.param_groups:
+                group["lr"] = float(lr)
+            opt.zero_grad()
+            idx = batches[t]
+            value = loss_on(model, loss, X[idx], y[idx])
+            value.backward()
+            opt.step()
+            raw.append(value.item())
+            avg = beta * avg + (1 - beta) * raw[-1]
+            smooth.append(avg / (1 - beta ** (t + 1)))
+            best = min(best, smooth[-1])
+            if not np.isfinite(smooth[-1]) or smooth[-1] > diverge * best:
+                break
+    finally:
+        set_flat(model, start)
+    n = len(raw)
+    return LRRangeTest(lrs[:n], np.array(raw), np.array(smooth),
+                       suggest_lr(lrs[:n], np.array(smooth)))
+
+
+def plot_lr_range_test(result: LRRangeTest,
+                       title: str = "Learning-rate range test (Smith 2017)") -> Figure:
+    """Mini-batch loss against the learning rate (log scale), raw and smoothed, with the
+    suggested learning rate (steepest descent of the smoothed loss) marked."""
+    fig = new_figure(6.4, 4.3)
+    ax = fig.add_subplot()
+    ax.plot(result.lrs, result.losses, color=TRAIN_COLOR, alpha=0.3, label="mini-batch loss")
+    ax.plot(result.lrs, result.smoothed, color=TRAIN_COLOR, linewidth=2,
+            label="smoothed loss")
+    i = int(np.argmin(np.abs(result.lrs - result.suggestion)))
+    ax.axvline(result.suggestion, color=BEST_COLOR, linestyle="--")
+    ax.plot(result.suggestion, result.smoothed[i], marker="o", color=BEST_COLOR, markersize=9,
+            markeredgecolor="black", linestyle="none",
+            label=f"suggested lr = {result.suggestion:.2g} (loss falls fastest)")
+    ax.set_xscale("log")
+    finite = result.smoothed[np.isfinite(result.smoothed)]
+    ax.set_ylim(finite.min() - 0.05 * np.ptp(finite), finite[0] * 1.5 + 1e-12)
+    ax.set_xlabel("Learning rate (log scale)")
+    ax.set_ylabel("Training loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return fig

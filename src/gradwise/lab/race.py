@@ -1,0 +1,228 @@
+"""The optimizer race: SGD, momentum, Nesterov, Adagrad, Adadelta, RMSprop and Adam from one
+starting point on classic 2D test surfaces, run by the real ``gw.optim`` classes.
+
+The two coordinates are one ``gw.nn.Parameter`` of shape (2,); each step computes the surface
+with gradwise ops, calls ``.backward()`` and ``optimizer.step()``, exactly as training does.
+Surfaces: Beale (1958), Rosenbrock (1960), the saddle ``x^2 - y^2`` and the ill-conditioned
+quadratic ``(x^2 + 25 y^2) / 2``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+
+from .. import optim
+from ..nn import Parameter
+from .style import LOSS_CMAP, OPTIMIZER_COLORS, new_figure
+
+__all__ = ["SURFACES", "Surface", "plot_race", "race", "save_race_gif"]
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A 2D test function ``f(x, y)`` (written with gradwise ops, so it is differentiable and
+    also evaluates on NumPy grids), its start, drawing window, minimum and learning rates."""
+
+    name: str
+    f: Callable[[Any, Any], Any]
+    start: tuple[float, float]
+    window: tuple[float, float, float, float]
+    minimum: tuple[float, float] | None
+    lr: Mapping[str, float]
+    steps: int
+
+
+def _beale(x: Any, y: Any) -> Any:
+    return ((1.5 - x + x * y) ** 2 + (2.25 - x + x * y**2) ** 2
+            + (2.625 - x + x * y**3) ** 2)
+
+
+def _rosenbrock(x: Any, y: Any) -> Any:
+    return (1 - x) ** 2 + 100 * (y - x * x) ** 2
+
+
+def _saddle(x: Any, y: Any) -> Any:
+    return x * x - y * y
+
+
+def _quadratic(x: Any, y: Any) -> Any:
+    return 0.5 * (x * x + 25 * y * y)
+
+
+SURFACES: dict[str, Surface] = {
+    "beale": Surface("Beale", _beale, (1.0, 1.5), (-0.5, 4.0, -1.5, 2.0), (3.0, 0.5),
+                     {"SGD": 1e-3, "Momentum": 1e-3, "Nesterov": 1e-3, "Adagrad": 0.5,
+                      "Adadelta": 1.0, "RMSprop": 0.01, "Adam": 0.05}, 300),
+    "rosenbrock": Surface("Rosenbrock", _rosenbrock, (-1.2, 1.0), (-2.0, 2.0, -1.0, 3.0),
+                          (1.0, 1.0),
+                          {"SGD": 1e-3, "Momentum": 2e-4, "Nesterov": 2e-4, "Adagrad": 0.5,
+                           "Adadelta": 1.0, "RMSprop": 0.01, "Adam": 0.05}, 2000),
+    "saddle": Surface("Saddle x² − y²", _saddle, (-1.5, 1e-3), (-2.0, 2.0, -2.0, 2.0), None,
+                      {"SGD": 0.02, "Momentum": 0.02, "Nesterov": 0.02, "Adagrad": 0.1,
+                       "Adadelta": 1.0, "RMSprop": 0.01, "Adam": 0.02}, 100),
+    "quadratic": Surface("Ill-conditioned quadratic (x² + 25y²)/2", _quadratic, (-4.5, 1.2),
+                         (-5.0, 5.0, -2.0, 2.0), (0.0, 0.0),
+                         {"SGD": 0.07, "Momentum": 0.01, "Nesterov": 0.01, "Adagrad": 1.0,
+                          "Adadelta": 1.0, "RMSprop": 0.05, "Adam": 0.1}, 150),
+}
+
+_OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
+    "SGD": (optim.SGD, {}),
+    "Momentum": (optim.SGD, {"momentum": 0.9}),
+    "Nesterov": (optim.SGD, {"momentum": 0.9, "nesterov": True}),
+    "Adagrad": (optim.Adagrad, {}),
+    "Adadelta": (optim.Adadelta, {}),
+    "RMSprop": (optim.RMSprop, {}),
+    "Adam": (optim.Adam, {}),
+}
+
+
+def _surface(surface: str | Surface) -> Surface:
+    if isinstance(surface, Surface):
+        return surface
+    try:
+        return SURFACES[surface]
+    except KeyError:
+        raise ValueError(f"unknown surface {surface!r}; choose one of {sorted(SURFACES)}") from None
+
+
+def make_optimizer(name: str, params: Sequence[Parameter], lr: float) -> Any:
+    """The race's optimizer ``name`` ("SGD", "Momentum", "Nesterov", "Adagrad", "Adadelta",
+    "RMSprop", "Adam") over ``params`` with learning rate ``lr`` and torch's other defaults."""
+    try:
+        cls, hyper = _OPTIMIZERS[name]
+    except KeyError:
+        raise ValueError(f"unknown optimizer {name!r}; choose from {list(_OPTIMIZERS)}") from None
+    return cls(list(params), lr=lr, **hyper)
+
+
+def race(surface: str | Surface, steps: int | None = None, optimizers: Sequence[str] | None = None,
+         start: tuple[float, float] | None = None,
+         lr: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+    """Run each optimizer for ``steps`` steps (default: the surface's) from ``start`` (default:
+    the surface's) on ``surface``, with the surface's learning rates updated by ``lr``; returns
+    ``{name: points}`` with points of shape (steps + 1, 2), row 0 the start. A run that leaves
+    the finite numbers stops, and its remaining rows are NaN."""
+    s = _surface(surface)
+    rates = dict(s.lr) | dict(lr or {})
+    start = s.start if start is None else start
+    steps = s.steps if steps is None else steps
+    out = {}
+    for name in optimizers or list(_OPTIMIZERS):
+        p = Parameter(np.array(start, dtype=np.float64), dtype=np.float64)
+        opt = make_optimizer(name, [p], rates[name])
+        path = np.full((steps + 1, 2), np.nan)
+        path[0] = start
+        for t in range(1, steps + 1):
+            opt.zero_grad()
+            loss = s.f(p[0], p[1])
+            loss.backward()
+            opt.step()
+            if not np.isfinite(p.data).all() or np.abs(p.data).max() > 1e6:
+                break
+            path[t] = p.data
+        out[name] = path
+    return out
+
+
+def _values(s: Surface, pts: np.ndarray) -> np.ndarray:
+    return np.asarray(s.f(pts[..., 0], pts[..., 1]), dtype=np.float64)
+
+
+def _draw_contours(ax: Any, s: Surface) -> None:
+    x0, x1, y0, y1 = s.window
+    xx, yy = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
+    zz = _values(s, np.stack([xx, yy], axis=-1))
+    if zz.min() > 0:
+        lo = max(zz.min(), 1e-3)
+        ax.contourf(xx, yy, zz, levels=np.geomspace(lo, zz.max(), 30), cmap=LOSS_CMAP,
+                    norm=LogNorm(lo, zz.max()), alpha=0.6)
+        ax.contour(xx, yy, zz, levels=np.geomspace(lo, zz.max(), 15), colors="k",
+                   linewidths=0.3, alpha=0.5)
+    else:
+        ax.contourf(xx, yy, zz, levels=30, cmap=LOSS_CMAP, alpha=0.6)
+        ax.contour(xx, yy, zz, levels=15, colors="k", linewidths=0.3, alpha=0.5)
+    if s.minimum is not None:
+        ax.plot(*s.minimum, marker="*", color="#ffd700", markersize=16, markeredgecolor="k",
+                linestyle="none", label="minimum", zorder=5)
+    ax.plot(*s.start, marker="o", color="white", markersize=8, markeredgecolor="k",
+            linestyle="none", label="start", zorder=5)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+
+
+def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface) -> Figure:
+    """Trajectories over the contours of the surface (left) and the value of the surface
+    along each trajectory per iteration (right)."""
+    s = _surface(surface)
+    fig = new_figure(13, 5.2)
+    ax, ax2 = fig.subplots(1, 2, width_ratios=[1.25, 1])
+    _draw_contours(ax, s)
+    for name, pts in paths.items():
+        color = OPTIMIZER_COLORS.get(name)
+        ax.plot(pts[:, 0], pts[:, 1], color=color, linewidth=2, label=name, zorder=4)
+        ax2.plot(np.arange(len(pts)), _values(s, pts), color=color, linewidth=2, label=name)
+    ax.legend(fontsize=8, loc="best", framealpha=0.9)
+    ax.set_title(f"{s.name}: trajectories from the same start")
+    vals = np.concatenate([_values(s, p) for p in paths.values()])
+    if np.nanmin(vals) > 0:
+        ax2.set_yscale("log")
+        ax2.set_ylim(bottom=max(np.nanmin(vals), 1e-12))
+    ax2.set_xlabel("Iteration")
+    ax2.set_ylabel("f(x, y)" + (" (log scale)" if np.nanmin(vals) > 0 else ""))
+    ax2.set_title("Value of the surface per iteration")
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=8)
+    return fig
+
+
+def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
+                  path: str | os.PathLike, frames: int = 60, fps: int = 12) -> Path:
+    """Save the race as an animated GIF, "iteration 0, 1, 2, ...", each optimizer a ball with
+    its trail (matplotlib's ``FuncAnimation`` with ``PillowWriter``); written atomically."""
+    from matplotlib.animation import FuncAnimation, PillowWriter
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    s = _surface(surface)
+    n = len(next(iter(paths.values())))
+    ticks = np.unique(np.linspace(0, n - 1, max(2, frames)).round().astype(int))
+    fig = new_figure(6.4, 5.2, dpi=80)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    _draw_contours(ax, s)
+    trails, balls = {}, {}
+    for name in paths:
+        color = OPTIMIZER_COLORS.get(name)
+        (trails[name],) = ax.plot([], [], color=color, linewidth=2, label=name, zorder=4)
+        (balls[name],) = ax.plot([], [], marker="o", color=color, markersize=9,
+                                 markeredgecolor="k", linestyle="none", zorder=6)
+    ax.legend(fontsize=7, loc="best", framealpha=0.9)
+    title = ax.set_title(f"{s.name}: iteration {n - 1}")
+    fig.canvas.draw()
+    fig.set_layout_engine("none")  # lay out once, not on every frame
+
+    def draw(t: int) -> list[Any]:
+        for name, pts in paths.items():
+            trails[name].set_data(pts[:t + 1, 0], pts[:t + 1, 1])
+            last = pts[:t + 1][np.isfinite(pts[:t + 1, 0])][-1]
+            balls[name].set_data([last[0]], [last[1]])
+        title.set_text(f"{s.name}: iteration {t}")
+        return [*trails.values(), *balls.values(), title]
+
+    target = Path(path)
+    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+    FuncAnimation(fig, draw, frames=ticks, blit=False).save(tmp, writer=PillowWriter(fps=fps))
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, target)
+    return target

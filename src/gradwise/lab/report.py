@@ -1,0 +1,168 @@
+"""``gradwise report RUN_DIR``: one self-contained HTML page for a run, every figure embedded
+as base64 data, so the page can be mailed or archived alone."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from ..training.checkpoint import write_atomic
+
+__all__ = ["write_report"]
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222;
+       line-height: 1.45; padding: 0 1em; }
+h1 { border-bottom: 3px solid #1a9641; padding-bottom: .2em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #ccc; }
+table { border-collapse: collapse; margin: .5em 0 1em; }
+td, th { border: 1px solid #ccc; padding: .25em .7em; text-align: left; }
+th { background: #f2f2f2; }
+figure { margin: 1em 0; }
+figure img { max-width: 100%; border: 1px solid #ddd; }
+figcaption { color: #555; font-size: .92em; }
+pre { background: #f7f7f7; padding: .8em; overflow-x: auto; font-size: .85em; }
+"""
+
+_LANDSCAPE = [
+    ("interpolation.png", "Loss on the straight line from the initial weights (0) to the "
+                          "trained weights (1), Goodfellow et al. 2015."),
+    ("random_1d.png", "Loss along one filter-normalized random direction through the trained "
+                      "weights (Li et al. 2018)."),
+    ("random_2d_filled.png", "Loss and accuracy on the plane of two filter-normalized random "
+                             "directions; the trained weights at the centre."),
+    ("random_2d_contour.png", "The same plane as contour lines."),
+    ("random_2d_surface.png", "The same plane as a surface (log10 of the loss)."),
+    ("pca_2d_filled.png", "Loss on the plane of the trajectory's two principal directions, with "
+                          "the path training took from the initial weights."),
+    ("pca_2d_contour.png", "The PCA plane as contour lines."),
+    ("pca_2d_surface.png", "The PCA plane as a surface (log10 of the loss)."),
+]
+
+
+def _img(path: Path, caption: str) -> str:
+    mime = "image/gif" if path.suffix == ".gif" else "image/png"
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f'<figure><img src="data:{mime};base64,{data}" alt="{html.escape(path.name)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _fig(fig: Any, caption: str) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="figure">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _table(rows: list[tuple[str, Any]]) -> str:
+    body = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _summary_section(run: Any) -> str:
+    cfg, s = run.config, run.summary
+    data, model, opt = cfg["data"], cfg["model"], cfg["optimizer"]
+    n_val = 0 if run.X_val is None else len(run.X_val)
+    rows = [
+        ("data", f"{data['source']} {data.get('name', '')}: {len(run.X_train)} training, "
+                 f"{n_val} validation samples, {run.X_train.shape[1]} features"),
+        ("model", f"hidden layers {model['hidden']}, {model['activation']}, dropout "
+                  f"{model['dropout']}, {run.model.num_parameters()} parameters"),
+        ("loss", type(run.loss).__name__),
+        ("optimizer", ", ".join(f"{k} = {v}" for k, v in opt.items())),
+        ("batch size", cfg["training"]["batch_size"]),
+    ]
+    if s:
+        rows += [
+            ("epochs run", f"{s['epochs_run']} of {s['epochs_max']}"
+                           + (" (stopped early)" if s.get("stopped_early") else "")),
+            ("best epoch", f"{s['best_epoch']} (monitor {s['monitor']})"
+                           + (", weights restored" if s.get("restored_best_weights") else "")),
+            ("wall time", f"{s.get('wall_time_s', float('nan')):.1f} s"),
+        ]
+    out = "<h2>Summary</h2>" + _table(rows)
+    saved = s.get("saved_model", {})
+    if saved:
+        metrics = sorted({k for logs in saved.values() for k in logs})
+        head = "".join(f"<th>{html.escape(m)}</th>" for m in metrics)
+        body = "".join(
+            f"<tr><th>{html.escape(split)}</th>"
+            + "".join(f"<td>{_fmt(logs.get(m, ''))}</td>" for m in metrics) + "</tr>"
+            for split, logs in saved.items())
+        out += ("<p>The saved model (<code>model.safetensors</code>) on each split:</p>"
+                f"<table><tr><th>split</th>{head}</tr>{body}</table>")
+    return out
+
+
+def _curves_section(run: Any, folder: Path) -> str:
+    if (folder / "loss.png").exists():
+        img = _img(folder / "loss.png", "Training (solid) and validation (dashed) curves.")
+    else:
+        from .curves import plot_history
+
+        es = None
+        esc = run.config["training"].get("early_stopping")
+        if esc and esc.get("enabled", True) and run.summary:
+            es = SimpleNamespace(best_epoch=run.summary["best_epoch"] - 1,
+                                 patience=esc["patience"], monitor=run.summary["monitor"],
+                                 restore_best_weights=run.summary["restored_best_weights"])
+        img = _fig(plot_history(run.history, es), "Training and validation curves.")
+    return "<h2>Training curves</h2>" + img
+
+
+def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Write ``RUN_DIR/report.html`` (or ``out``): the run's summary and saved-model metrics,
+    training curves, decision boundary, and, when present in the folder, the loss landscape
+    (``gradwise landscape``), the optimizer race (``gradwise race RUN_DIR``), the learning-rate
+    range test (``gradwise lr-find RUN_DIR``), and the resolved config."""
+    from ..training.run import load_run
+
+    folder = Path(run_dir)
+    run = load_run(folder)
+    parts = [f"<h1>gradwise run report: {html.escape(folder.resolve().name)}</h1>",
+             _summary_section(run), _curves_section(run, folder)]
+    if (folder / "boundary.png").exists():
+        parts.append("<h2>Decision boundary</h2>" + _img(
+            folder / "boundary.png", "P(class 1 | x) over the plane: red 0, white 0.5, green 1; "
+                                     "training points as circles, validation as triangles."))
+    land = folder / "landscape"
+    if land.is_dir():
+        figs = [_img(land / name, cap) for name, cap in _LANDSCAPE if (land / name).exists()]
+        timing = ""
+        if (land / "timings.json").exists():
+            t = json.loads((land / "timings.json").read_text())
+            timing = "<p>Evaluation time: " + ", ".join(
+                f"{html.escape(k)} {v:.2f} s" for k, v in t.items()) + ".</p>"
+        parts.append("<h2>Loss landscape</h2>" + timing + "".join(figs))
+    race = folder / "race"
+    if race.is_dir():
+        imgs = [_img(p, f"Optimizer race on the {p.stem.removeprefix('race_')} surface.")
+                for p in sorted(race.glob("race_*.png"))]
+        imgs += [_img(p, f"Animation: {p.stem.removeprefix('race_')}.")
+                 for p in sorted(race.glob("race_*.gif"))]
+        parts.append("<h2>Optimizer race</h2>" + "".join(imgs))
+    if (folder / "lr_find.png").exists():
+        parts.append("<h2>Learning-rate range test</h2>" + _img(
+            folder / "lr_find.png", "Loss against a geometrically growing learning rate (Smith "
+                                    "2017); the suggestion is where the loss falls fastest."))
+    if (folder / "config.toml").exists():
+        parts.append("<h2>Config</h2><pre>" + html.escape((folder / "config.toml").read_text())
+                     + "</pre>")
+    page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>gradwise report: {html.escape(folder.name)}</title>"
+            f"<style>{_CSS}</style></head><body>" + "\n".join(parts) + "</body></html>\n")
+    path = Path(out) if out is not None else folder / "report.html"
+    write_atomic(path, page.encode("utf-8"))
+    return path

@@ -1,0 +1,239 @@
+"""Learning-rate schedules with PyTorch's ``torch.optim.lr_scheduler`` semantics.
+
+A schedule is created after the optimizer and sets every group's ``lr`` at once (epoch 0);
+each ``step()`` (after ``optimizer.step()``, usually once per epoch) moves to the next epoch.
+The recurrences are PyTorch's, so a learning rate changed by hand between steps composes with
+the schedule as it does there. ``state_dict()`` is a dict of numbers and lists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .optimizer import Optimizer
+
+__all__ = ["CosineAnnealingLR", "ExponentialLR", "LRSchedule", "LinearWarmup",
+           "ReduceLROnPlateau", "StepLR"]
+
+
+class LRSchedule:
+    """Base of the epoch-indexed schedules: ``step()``, ``get_last_lr()``, ``state_dict()``.
+
+    Subclasses implement ``_next(lr, base_lr)``, the new learning rate of a group at epoch
+    ``last_epoch`` given its current ``lr`` and its ``base_lr`` (the lr when the schedule was
+    created).
+    """
+
+    _fields: tuple[str, ...] = ()
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"a schedule needs a gradwise Optimizer, got {type(optimizer).__name__}")
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:
+            group.setdefault("initial_lr", group["lr"])
+        self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
+        self.last_epoch = -1
+        self.step()
+
+    def _next(self, lr: float, base_lr: float) -> float:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        """Advance one epoch and set every group's learning rate."""
+        self.last_epoch += 1
+        groups = self.optimizer.param_groups
+        for group, base in zip(groups, self.base_lrs, strict=True):
+            group["lr"] = self._next(group["lr"], base)
+        self._last_lr = [group["lr"] for group in groups]
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rate of each group after the last ``step()``."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs),
+                "last_lr": list(self._last_lr), **{k: getattr(self, k) for k in self._fields}}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.last_epoch = int(state["last_epoch"])
+        self.base_lrs = list(state["base_lrs"])
+        self._last_lr = list(state["last_lr"])
+        for k in self._fields:
+            setattr(self, k, state[k])
+
+
+class StepLR(LRSchedule):
+    """Step decay: ``lr_e = lr_0 gamma^floor(e / step_size)`` (multiply by ``gamma`` every
+    ``step_size`` epochs)."""
+
+    _fields = ("step_size", "gamma")
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        if not isinstance(step_size, int) or step_size < 1:
+            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer)
+
+    def _next(self, lr: float, base_lr: float) -> float:
+        if self.last_epoch == 0 or self.last_epoch % self.step_size:
+            return lr
+        return lr * self.gamma
+
+
+class ExponentialLR(LRSchedule):
+    """Exponential decay: ``lr_e = lr_0 gamma^e``."""
+
+    _fields = ("gamma",)
+
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        self.gamma = gamma
+        super().__init__(optimizer)
+
+    def _next(self, lr: float, base_lr: float) -> float:
+        return lr if self.last_epoch == 0 else lr * self.gamma
+
+
+class CosineAnnealingLR(LRSchedule):
+    """Cosine annealing (Loshchilov and Hutter 2017, SGDR without restarts)::
+
+        lr_e = eta_min + (lr_0 - eta_min) (1 + cos(pi e / T_max)) / 2
+
+    computed by PyTorch's recurrence (so it keeps going, back up, after ``T_max``).
+    """
+
+    _fields = ("T_max", "eta_min")
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803
+        if not isinstance(T_max, int) or T_max < 1:
+            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}")
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer)
+
+    def _next(self, lr: float, base_lr: float) -> float:
+        e, t, lo = self.last_epoch, self.T_max, self.eta_min
+        if e == 0:
+            return lr
+        if (e - 1 - t) % (2 * t) == 0:
+            return lr + (base_lr - lo) * (1 - math.cos(math.pi / t)) / 2
+        return (1 + math.cos(math.pi * e / t)) / (1 + math.cos(math.pi * (e - 1) / t)) * (
+            lr - lo) + lo
+
+
+class LinearWarmup(LRSchedule):
+    """Linear warm-up (PyTorch's ``LinearLR``): the factor on ``lr_0`` goes linearly from
+    ``start_factor`` to ``end_factor`` over ``total_iters`` epochs, then stays::
+
+        lr_e = lr_0 (start + (end - start) min(e, total_iters) / total_iters)
+
+    Large learning rates early in training can diverge; warming up avoids it (Goyal et al. 2017).
+    """
+
+    _fields = ("start_factor", "end_factor", "total_iters")
+
+    def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
+                 end_factor: float = 1.0, total_iters: int = 5) -> None:
+        if not 0 < start_factor <= 1:
+            raise ValueError(f"LinearWarmup: start_factor must be in (0, 1], got {start_factor!r}")
+        if not 0 <= end_factor <= 1:
+            raise ValueError(f"LinearWarmup: end_factor must be in [0, 1], got {end_factor!r}")
+        if not isinstance(total_iters, int) or total_iters < 1:
+            raise ValueError(
+                f"LinearWarmup: total_iters must be a positive integer, got {total_iters!r}")
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer)
+
+    def _next(self, lr: float, base_lr: float) -> float:
+        e, a, b = self.last_epoch, self.start_factor, self.end_factor
+        if e == 0:
+            return lr * a
+        if e > self.total_iters:
+            return lr
+        return lr * (1.0 + (b - a) / (self.total_iters * a + (e - 1) * (b - a)))
+
+
+class ReduceLROnPlateau:
+    """Multiply the learning rate by ``factor`` when a metric has stopped improving for more
+    than ``patience`` epochs (PyTorch's ``ReduceLROnPlateau``).
+
+    ``step(metric)`` once per epoch. In ``mode="min"`` with ``threshold_mode="rel"`` a value is
+    an improvement when ``metric < best (1 - threshold)`` (``"abs"``: ``best - threshold``;
+    ``"max"`` mirrors both). After a reduction, ``cooldown`` epochs pass before bad epochs
+    count again; the learning rate never goes below ``min_lr`` and changes smaller than
+    ``eps`` are skipped.
+    """
+
+    _fields = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown",
+               "min_lrs", "eps", "best", "num_bad_epochs", "cooldown_counter", "last_epoch")
+
+    def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
+                 patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
+                 cooldown: int = 0, min_lr: float | list[float] = 0.0, eps: float = 1e-8) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"a schedule needs a gradwise Optimizer, got {type(optimizer).__name__}")
+        if not 0 <= factor < 1:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in [0, 1), got {factor!r}")
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(
+                f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+        n = len(optimizer.param_groups)
+        if isinstance(min_lr, list | tuple):
+            if len(min_lr) != n:
+                raise ValueError(f"ReduceLROnPlateau: expected {n} min_lr values, got {min_lr!r}")
+            self.min_lrs = [float(x) for x in min_lr]
+        else:
+            self.min_lrs = [float(min_lr)] * n
+        self.optimizer = optimizer
+        self.mode, self.factor, self.patience = mode, factor, patience
+        self.threshold, self.threshold_mode = threshold, threshold_mode
+        self.cooldown, self.eps = cooldown, eps
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self.last_epoch = 0
+        self._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+    def _is_better(self, a: float) -> bool:
+        best, th = self.best, self.threshold
+        if self.mode == "min":
+            return a < (best * (1.0 - th) if self.threshold_mode == "rel" else best - th)
+        return a > (best * (th + 1.0) if self.threshold_mode == "rel" else best + th)
+
+    def step(self, metric: float) -> None:
+        """Record this epoch's ``metric`` and reduce the learning rate if it has plateaued."""
+        current = float(metric)
+        self.last_epoch += 1
+        if self._is_better(current):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0
+        if self.num_bad_epochs > self.patience:
+            for group, min_lr in zip(self.optimizer.param_groups, self.min_lrs, strict=True):
+                old = float(group["lr"])
+                new = max(old * self.factor, min_lr)
+                if old - new > self.eps:
+                    group["lr"] = new
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def get_last_lr(self) -> list[float]:
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**{k: getattr(self, k) for k in self._fields}, "last_lr": list(self._last_lr)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for k in self._fields:
+            setattr(self, k, state[k])
+        self._last_lr = list(state["last_lr"])

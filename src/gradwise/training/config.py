@@ -1,0 +1,294 @@
+"""The configuration of a ``gradwise train`` run: read (TOML via ``tomllib``), override
+(``--set key=value``), validate and write back.
+
+A config has the sections ``[data]``, ``[model]``, ``[optimizer]``, ``[schedule]`` (optional),
+``[training]`` and ``[training.early_stopping]`` (optional). Missing keys take the defaults of
+:data:`SCHEMA`; an unknown key or an invalid value is an error naming the key and what it
+accepts. The embedded default config (``gradwise/configs/default.toml``) trains the lecture's
+spiral. TOML is written by :func:`dumps`, a small emitter for this two-level layout (``tomllib``
+only reads).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import math
+import tomllib
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ConfigError", "SCHEMA", "apply_override", "default_config", "dumps", "load_config",
+           "validate"]
+
+
+class ConfigError(ValueError):
+    """An invalid configuration: the message names the key and what it accepts."""
+
+
+Check = Callable[[Any], bool]
+
+
+def _int(lo: int, hi: float = math.inf) -> tuple[Check, str]:
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi,
+            f"an integer >= {lo}" if hi == math.inf else f"an integer in [{lo}, {hi}]")
+
+
+def _float(lo: float, hi: float, hi_open: bool = False) -> tuple[Check, str]:
+    def check(v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return False
+        return lo <= v < hi if hi_open else lo <= v <= hi
+    return check, f"a number in [{lo}, {hi}{')' if hi_open else ']'}"
+
+
+def _choice(*options: str) -> tuple[Check, str]:
+    return (lambda v: v in options), "one of " + ", ".join(repr(o) for o in options)
+
+
+_BOOL = (lambda v: isinstance(v, bool)), "true or false"
+_STR = (lambda v: isinstance(v, str) and v != ""), "a non-empty string"
+_OPT_STR = (lambda v: isinstance(v, str)), "a string"
+_NUMBER = (lambda v: isinstance(v, int | float) and not isinstance(v, bool)), "a number"
+_HIDDEN = ((lambda v: isinstance(v, list) and all(
+    isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in v)),
+    "a list of positive integers, e.g. [64, 64]")
+
+# section -> key -> (default, (check, description of accepted values)). A default of None
+# means "not set" and leaves the key out of the resolved config.
+SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
+    "data": {
+        "source": ("toy", _choice("toy", "csv", "npz", "mnist")),
+        "name": ("spiral", _choice("circle", "xor", "gauss", "spiral", "moons", "regression_2d")),
+        "n": (1000, _int(2)),
+        "noise": (0.04, _float(0.0, math.inf)),
+        "path": ("", _OPT_STR),
+        "target": ("label", _STR),
+        "x_key": ("x", _STR),
+        "y_key": ("y", _STR),
+        "root": ("", _OPT_STR),
+        "standardize": (True, _BOOL),
+        "validation_split": (0.2, _float(0.0, 1.0, hi_open=True)),
+        "test_split": (0.0, _float(0.0, 1.0, hi_open=True)),
+        "seed": (0, _int(0)),
+    },
+    "model": {
+        "hidden": ([64, 64], _HIDDEN),
+        "activation": ("relu", _choice("relu", "tanh", "sigmoid", "leaky_relu", "softplus")),
+        "dropout": (0.0, _float(0.0, 1.0, hi_open=True)),
+        "init": ("glorot_uniform", _choice("glorot_uniform", "glorot_normal", "he_uniform",
+                                           "he_normal")),
+        "task": ("auto", _choice("auto", "classification", "regression")),
+    },
+    "optimizer": {
+        "name": ("adam", _choice("sgd", "adam", "adamw", "adadelta", "adagrad", "rmsprop")),
+    },
+    "schedule": {
+        "name": ("", _choice("step", "exponential", "cosine", "warmup", "plateau")),
+    },
+    "training": {
+        "epochs": (100, _int(1)),
+        "batch_size": (32, _int(1)),
+        "seed": (0, _int(0)),
+        "verbose": (1, _int(0, 2)),
+    },
+    "training.early_stopping": {
+        "enabled": (True, _BOOL),
+        "monitor": ("val_loss", _choice("val_loss", "val_accuracy", "val_mse", "val_mae", "loss",
+                                        "accuracy", "mse", "mae")),
+        "patience": (10, _int(0)),
+        "min_delta": (0.0, _NUMBER),
+        "mode": ("auto", _choice("auto", "min", "max")),
+        "baseline": (None, _NUMBER),
+        "restore_best_weights": (True, _BOOL),
+        "start_from_epoch": (0, _int(0)),
+    },
+}
+
+# Keys of each data source besides the common ones.
+_SOURCE_KEYS = {"toy": {"name", "n", "noise"}, "csv": {"path", "target"},
+                "npz": {"path", "x_key", "y_key"}, "mnist": {"root"}}
+_COMMON_DATA = {"source", "standardize", "validation_split", "test_split", "seed"}
+
+SCHEDULES = {"step": "StepLR", "exponential": "ExponentialLR", "cosine": "CosineAnnealingLR",
+             "warmup": "LinearWarmup", "plateau": "ReduceLROnPlateau"}
+
+
+def _hyper_names(cls: type) -> list[str]:
+    params = list(inspect.signature(cls.__init__).parameters)
+    return [p for p in params[2:] if p not in ("args", "kwargs")]
+
+
+def _check_hyper(section: str, cls: type, values: dict[str, Any]) -> None:
+    accepted = _hyper_names(cls)
+    for k, v in values.items():
+        if k not in accepted:
+            raise ConfigError(f"unknown config key {section}.{k} for {cls.__name__}; accepted "
+                              f"keys: name, {', '.join(accepted)}")
+        if not isinstance(v, int | float | bool | str | list):
+            raise ConfigError(f"config key {section}.{k} = {v!r}: expected a number, "
+                              "boolean, string or list")
+
+
+def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
+    """A complete, checked copy of ``config``: defaults filled in, relative data paths resolved
+    against ``base`` (the config file's folder). Raises :class:`ConfigError`."""
+    from .. import optim
+
+    config = copy.deepcopy(config)
+    early = config.get("training", {}).pop("early_stopping", None)
+    sections = dict(config)
+    if early is not None:
+        sections["training.early_stopping"] = early
+    for section, values in sections.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"unknown config section [{section}]; accepted sections: "
+                              + ", ".join(f"[{s}]" for s in SCHEMA))
+        if not isinstance(values, dict):
+            raise ConfigError(f"config key {section} = {values!r} must be a table [{section}]")
+    out: dict[str, Any] = {}
+    for section, spec in SCHEMA.items():
+        given = sections.get(section)
+        if given is None and section in ("schedule", "training.early_stopping"):
+            continue
+        given = dict(given or {})
+        resolved = {}
+        open_keys = section in ("optimizer", "schedule")
+        for k, v in given.items():
+            if k not in spec:
+                if open_keys:
+                    continue
+                raise ConfigError(f"unknown config key {section}.{k}; accepted keys in "
+                                  f"[{section}]: {', '.join(spec)}")
+            check, accepted = spec[k][1]
+            if not check(v):
+                raise ConfigError(f"config key {section}.{k} = {v!r}: expected {accepted}")
+        for k, (default, _) in spec.items():
+            if k in given or default is not None:
+                resolved[k] = given.pop(k, default)
+        if section == "optimizer":
+            _check_hyper(section, optim._BY_NAME[resolved["name"]], given)
+        if section == "schedule":
+            if resolved["name"] == "":
+                raise ConfigError("config key schedule.name is missing: expected one of "
+                                  + ", ".join(repr(s) for s in SCHEDULES))
+            _check_hyper(section, getattr(optim.schedules, SCHEDULES[resolved["name"]]), given)
+        resolved.update(given)
+        out[section] = resolved
+    data = out["data"]
+    allowed = _COMMON_DATA | _SOURCE_KEYS[data["source"]]
+    for k in sections.get("data", {}):
+        if k not in allowed:
+            raise ConfigError(f"config key data.{k} does not apply to data.source = "
+                              f"{data['source']!r}; its keys are {', '.join(sorted(allowed))}")
+    for k in set(SCHEMA["data"]) - allowed:
+        del data[k]
+    needed = {"csv": "path", "npz": "path", "mnist": "root"}.get(data["source"])
+    if needed and data[needed] == "":
+        raise ConfigError(f"config key data.{needed} is missing: data.source = "
+                          f"{data['source']!r} needs the path of its data")
+    if needed:
+        p = Path(data[needed]).expanduser()
+        data[needed] = str(p if p.is_absolute() or base is None else (base / p).resolve())
+    if "training.early_stopping" in out:
+        out["training"]["early_stopping"] = out.pop("training.early_stopping")
+    return out
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None
+                ) -> dict[str, Any]:
+    """Read a TOML config (the embedded default when ``path`` is None), apply
+    ``key=value`` overrides and validate it."""
+    if path is None:
+        text = resources.files("gradwise").joinpath("configs/default.toml").read_text()
+        base = None
+        where = "the default config"
+    else:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        base = path.resolve().parent
+        where = str(path)
+    try:
+        config = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    for item in overrides or []:
+        apply_override(config, item)
+    try:
+        return validate(config, base)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def default_config() -> dict[str, Any]:
+    """The embedded default config, validated."""
+    return load_config(None)
+
+
+def apply_override(config: dict[str, Any], item: str) -> None:
+    """Apply ``"section.key=value"`` in place; the value is read as a TOML value (``5``,
+    ``1e-3``, ``true``, ``[32, 32]``, ``"text"``), or taken as a string when it is not one."""
+    key, sep, raw = item.partition("=")
+    key = key.strip()
+    if not sep or not key or "." not in key:
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. training.epochs=5")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    *sections, last = key.split(".")
+    node = config
+    for s in sections:
+        child = node.setdefault(s, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {item!r}: {s} is not a table")
+        node = child
+    node[last] = value
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {v!r} ({type(v).__name__}) as a TOML value")
+
+
+def dumps(config: dict[str, Any]) -> str:
+    """TOML text for a config of tables whose values are scalars, lists or nested tables;
+    ``tomllib.loads(dumps(c)) == c``."""
+    lines: list[str] = []
+
+    def table(name: str, values: dict[str, Any]) -> None:
+        lines.append(f"[{name}]")
+        nested = []
+        for k, v in values.items():
+            if isinstance(v, dict):
+                nested.append((f"{name}.{k}", v))
+            else:
+                lines.append(f"{k} = {_value(v)}")
+        lines.append("")
+        for sub, vals in nested:
+            table(sub, vals)
+
+    for name, values in config.items():
+        if not isinstance(values, dict):
+            raise TypeError(f"top-level config entry {name!r} must be a table")
+        table(name, values)
+    return "\n".join(lines)

@@ -1,0 +1,307 @@
+"""``fit``, ``evaluate`` and ``predict``: the training loop of the lecture, with Keras's API.
+
+Each epoch visits the training set once in mini-batches; for every batch ``fit`` computes the
+output and the loss ``J(W)``, backpropagates ``dJ/dW`` and lets the optimizer update ``W``
+(mini-batch stochastic gradient descent, Robbins and Monro 1951). The model runs in training
+mode (dropout active) during the epoch and in eval mode under ``no_grad`` for validation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import backend
+from ..autograd import Tensor, no_grad
+from ..data.loader import DataLoader
+from ..nn.losses import BCEWithLogitsLoss, get_loss
+from ..nn.module import Module
+from . import metrics as _metrics
+from .callbacks import Callback, History
+from .checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+from .progress import ProgressLogger
+
+__all__ = ["evaluate", "fit", "predict"]
+
+Data = tuple[Any, Any] | DataLoader
+
+
+def _param_like(model: Module) -> tuple[Any, str]:
+    for p in model.parameters():
+        return p.dtype, p.device
+    return backend.get_default_dtype(), "cpu"
+
+
+def _target(y: np.ndarray, out: Tensor) -> np.ndarray:
+    """Labels of shape (N,) for an output of shape (N, 1) become a column, as in Keras."""
+    if y.ndim == 1 and out.ndim == 2 and out.shape[1] == 1:
+        return y.reshape(-1, 1)
+    return y
+
+
+def _threshold(loss: Any) -> float:
+    """Binary accuracy thresholds logits at 0 and probabilities (or regression outputs) at 0.5."""
+    return 0.0 if isinstance(loss, BCEWithLogitsLoss) else 0.5
+
+
+def _as_pair(data: Any, what: str) -> tuple[Any, Any]:
+    if not (isinstance(data, Sequence) and len(data) == 2):
+        raise TypeError(f"{what} must be a pair of arrays (X, y) or a DataLoader, got "
+                        f"{type(data).__name__}")
+    return data[0], data[1]
+
+
+def _loader(data: Data, batch_size: int | None, what: str) -> DataLoader:
+    if isinstance(data, DataLoader):
+        return data
+    return DataLoader(_as_pair(data, what), batch_size=batch_size, shuffle=False)
+
+
+def _run_eval(model: Module, loss: Any, loader: DataLoader, names: list[str],
+              threshold: float) -> dict[str, float]:
+    """Sample-mean loss and metrics over ``loader`` in eval mode, without a graph."""
+    dtype, device = _param_like(model)
+    was_training = model.training
+    model.eval()
+    total, seen = 0.0, 0
+    sums = dict.fromkeys(names, 0.0)
+    try:
+        with no_grad():
+            for xb, yb, *_ in loader:
+                out = model(Tensor(xb, dtype=dtype, device=device))
+                y = _target(yb, out)
+                n = len(xb)
+                total += float(loss(out, y).item()) * n
+                seen += n
+                if names:
+                    o = backend.to_numpy(out.data)
+                    for m in names:
+                        sums[m] += _metrics.batch_sum(m, o, y, threshold)
+    finally:
+        model.train(was_training)
+    return {"loss": total / seen, **{m: s / seen for m, s in sums.items()}}
+
+
+def evaluate(model: Module, loss: Any, data: Data, metrics: Sequence[str] | None = None,
+             batch_size: int | None = 32) -> dict[str, float]:
+    """The mean loss and metrics of ``model`` on ``data`` ((X, y) or a DataLoader), in eval
+    mode: ``{"loss": ..., "accuracy": ...}``."""
+    loss = get_loss(loss) if isinstance(loss, str) else loss
+    names = _metrics.check_metrics(metrics)
+    return _run_eval(model, loss, _loader(data, batch_size, "data"), names, _threshold(loss))
+
+
+def predict(model: Module, X: Any, batch_size: int | None = 32) -> np.ndarray:
+    """The model's outputs for ``X`` as one NumPy array, in eval mode and without a graph."""
+    dtype, device = _param_like(model)
+    was_training = model.training
+    model.eval()
+    outs = []
+    try:
+        with no_grad():
+            for (xb,) in DataLoader((X,), batch_size=batch_size):
+                outs.append(backend.to_numpy(model(Tensor(xb, dtype=dtype, device=device)).data))
+    finally:
+        model.train(was_training)
+    return np.concatenate(outs)
+
+
+def _split(data: Any, validation_split: float) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """Keras's ``validation_split``: the *last* fraction of the samples, before shuffling."""
+    X, y = _as_pair(data, "train_data")
+    n = len(X)
+    split_at = math.ceil(n * (1.0 - validation_split))
+    if split_at >= n or split_at == 0:
+        raise ValueError(f"validation_split={validation_split} of {n} samples leaves an empty "
+                         "training or validation set")
+    return (X[:split_at], y[:split_at]), (X[split_at:], y[split_at:])
+
+
+def _generators(model: Module, loader: DataLoader) -> dict[str, Any]:
+    """Every random generator a training run draws from: gradwise's default generator, the
+    loader's shuffling generator when it is its own, and any module's own (dropout)."""
+    default = backend.default_generator("cpu")
+    modules = {}
+    for name, m in model.named_modules():
+        for attr, value in vars(m).items():
+            if isinstance(value, np.random.Generator) and value is not default:
+                modules[f"{name}:{attr}"] = value
+    loader_gen = loader.generator if loader.generator is not default else None
+    return {"default": default, "loader": loader_gen, "modules": modules}
+
+
+def _generator_states(gens: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "default": gens["default"].bit_generator.state,
+        "loader": None if gens["loader"] is None else gens["loader"].bit_generator.state,
+        "modules": {k: g.bit_generator.state for k, g in gens["modules"].items()},
+    }
+
+
+def _check_resume(path: Any, model: Module, gens: dict[str, Any],
+                  callbacks: list[Callback]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read a training checkpoint and check that it fits this run, changing nothing."""
+    params, state = read_checkpoint(path)
+    own = {k: p.shape for k, p in model.named_parameters()}
+    theirs = {k: tuple(v.shape) for k, v in params.items()}
+    if own != theirs:
+        raise CheckpointError(f"{path} holds parameters {theirs} but the model has {own}")
+    names = [c["class"] for c in state["callbacks"]]
+    mine = [type(c).__name__ for c in callbacks]
+    if names != mine:
+        raise CheckpointError(f"{path} was written with callbacks {names}; this run has {mine}")
+    saved = state["generators"]
+    if (saved["loader"] is None) != (gens["loader"] is None) or set(saved["modules"]) != set(
+            gens["modules"]):
+        raise CheckpointError(
+            f"{path} holds generator states for the loader={saved['loader'] is not None} and "
+            f"modules {sorted(saved['modules'])}; this run has loader="
+            f"{gens['loader'] is not None} and modules {sorted(gens['modules'])}"
+        )
+    return params, state
+
+
+def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int = 1,
+        batch_size: int | None = 32, validation_data: Data | None = None,
+        validation_split: float = 0.0, metrics: Sequence[str] | None = None,
+        callbacks: Sequence[Callback] | None = None, verbose: int = 1, seed: int | None = None,
+        shuffle: bool = True, resume_from: str | os.PathLike[str] | None = None,
+        checkpoint_path: str | os.PathLike[str] | None = None) -> History:
+    """Train ``model`` for ``epochs`` passes over ``train_data`` and return its ``History``.
+
+    ``train_data`` is ``(X, y)`` (batched by ``batch_size``, reshuffled every epoch when
+    ``shuffle``) or a ``DataLoader``. Validation data is ``validation_data`` or the last
+    ``validation_split`` fraction of ``(X, y)``. ``metrics`` are names from ``"accuracy"``,
+    ``"mse"``, ``"mae"``. ``History.history`` maps ``loss``, each metric, their ``val_`` twins
+    and ``lr`` to one value per epoch.
+
+    ``seed`` calls ``gw.manual_seed(seed)`` (dropout masks) and seeds the shuffling order.
+    ``checkpoint_path`` writes a training checkpoint (model, optimizer, epoch, history,
+    callback and random-generator states) atomically after every completed epoch;
+    ``resume_from`` continues from one, so that a run stopped after epoch k and resumed with
+    the same arguments ends bit-identical to a run never stopped. A callback stops training by
+    setting ``model.stop_training = True``.
+    """
+    loss = get_loss(loss) if isinstance(loss, str) else loss
+    names = _metrics.check_metrics(metrics)
+    threshold = _threshold(loss)
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
+    if seed is not None:
+        backend.manual_seed(seed)
+    if isinstance(train_data, DataLoader):
+        if validation_split:
+            raise ValueError("validation_split needs train_data as arrays (X, y), not a "
+                             "DataLoader; pass validation_data instead")
+        loader = train_data
+    else:
+        if validation_split:
+            if validation_data is not None:
+                raise ValueError("pass validation_data or validation_split, not both")
+            train_data, validation_data = _split(train_data, validation_split)
+        loader = DataLoader(_as_pair(train_data, "train_data"), batch_size=batch_size,
+                            shuffle=shuffle,
+                            generator=None if seed is None else np.random.default_rng(seed))
+    val_loader = None if validation_data is None else _loader(
+        validation_data, batch_size, "validation_data")
+
+    user = list(callbacks or [])
+    history = History()
+    every = [*user, history, ProgressLogger(verbose)]
+    params = {"epochs": epochs, "steps": len(loader), "verbose": verbose}
+    for cb in every:
+        cb.set_model(model)
+        cb.set_optimizer(optimizer)
+        cb.set_params(params)
+    gens = _generators(model, loader)
+    resumed = None if resume_from is None else _check_resume(resume_from, model, gens, user)
+
+    dtype, device = _param_like(model)
+    was_training = model.training
+    model.stop_training = False
+    logs: dict[str, Any] = {}
+    for cb in every:
+        cb.on_train_begin(logs)
+    initial_epoch = 0
+    if resumed is not None:
+        ck_params, state = resumed
+        optimizer.load_state_dict(state["optimizer"])
+        model.load_state_dict(ck_params)
+        for cb, saved in zip(user, state["callbacks"], strict=True):
+            cb.load_state_dict(saved["state"])
+        history.load_state_dict(state["history"])
+        saved = state["generators"]
+        gens["default"].bit_generator.state = saved["default"]
+        if gens["loader"] is not None:
+            gens["loader"].bit_generator.state = saved["loader"]
+        for k, g in gens["modules"].items():
+            g.bit_generator.state = saved["modules"][k]
+        initial_epoch = int(state["epoch"])
+
+    try:
+        for epoch in range(initial_epoch, epochs):
+            logs = {}
+            for cb in every:
+                cb.on_epoch_begin(epoch, logs)
+            model.train()
+            total, seen = 0.0, 0
+            sums = dict.fromkeys(names, 0.0)
+            completed = True
+            for step, (xb, yb, *_) in enumerate(loader):
+                n = len(xb)
+                batch_logs: dict[str, Any] = {"size": n}
+                for cb in every:
+                    cb.on_train_batch_begin(step, batch_logs)
+                out = model(Tensor(xb, dtype=dtype, device=device))
+                y = _target(yb, out)
+                value = loss(out, y)
+                optimizer.zero_grad()
+                value.backward()
+                optimizer.step()
+                lv = float(value.item())
+                total += lv * n
+                seen += n
+                if names:
+                    o = backend.to_numpy(out.data)
+                    for m in names:
+                        sums[m] += _metrics.batch_sum(m, o, y, threshold)
+                batch_logs["loss"] = lv
+                for cb in every:
+                    cb.on_train_batch_end(step, batch_logs)
+                if model.stop_training:
+                    completed = step == len(loader) - 1
+                    break
+            logs["loss"] = total / seen
+            for m in names:
+                logs[m] = sums[m] / seen
+            if val_loader is not None:
+                for k, v in _run_eval(model, loss, val_loader, names, threshold).items():
+                    logs[f"val_{k}"] = v
+            logs["lr"] = float(optimizer.param_groups[0]["lr"])
+            for cb in every:
+                cb.on_epoch_end(epoch, logs)
+            if checkpoint_path is not None and completed:
+                write_checkpoint(checkpoint_path, model, {
+                    "epoch": epoch + 1,
+                    "history": history.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()}
+                                  for cb in user],
+                    "generators": _generator_states(gens),
+                })
+            if model.stop_training:
+                break
+    finally:
+        model.train(was_training)
+    logs = {}
+    for cb in every:
+        cb.on_train_end(logs)
+    return history

@@ -1,0 +1,140 @@
+"""gw.optim.schedules and gradient clipping against torch.optim.lr_scheduler and torch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradwise as gw
+from gradwise.optim import schedules
+
+torch = pytest.importorskip("torch")
+
+EPOCHS = 40
+
+SCHEDULES = [
+    ("StepLR", "StepLR", {"step_size": 7, "gamma": 0.5}),
+    ("ExponentialLR", "ExponentialLR", {"gamma": 0.9}),
+    ("CosineAnnealingLR", "CosineAnnealingLR", {"T_max": 12, "eta_min": 1e-3}),
+    ("LinearWarmup", "LinearLR", {"start_factor": 0.1, "total_iters": 8}),
+    ("LinearWarmup", "LinearLR", {"start_factor": 0.5, "end_factor": 0.2, "total_iters": 4}),
+]
+
+
+def _pair(lrs=(0.1, 0.03)):
+    ps = [gw.nn.Parameter(np.ones(2)) for _ in lrs]
+    ts = [torch.nn.Parameter(torch.ones(2)) for _ in lrs]
+    opt = gw.optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(ps, lrs, strict=True)])
+    topt = torch.optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(ts, lrs, strict=True)])
+    return opt, topt
+
+
+@pytest.mark.parametrize(("ours", "theirs", "kw"), SCHEDULES, ids=[s[1] for s in SCHEDULES])
+def test_schedule_matches_torch(ours, theirs, kw):
+    opt, topt = _pair()
+    sched = getattr(schedules, ours)(opt, **kw)
+    tsched = getattr(torch.optim.lr_scheduler, theirs)(topt, **kw)
+    np.testing.assert_allclose(sched.get_last_lr(), tsched.get_last_lr(), rtol=1e-12)
+    for epoch in range(EPOCHS):
+        if epoch == 25:  # a learning rate changed by hand composes as in torch
+            for g, tg in zip(opt.param_groups, topt.param_groups, strict=True):
+                g["lr"] *= 0.5
+                tg["lr"] *= 0.5
+        opt.step()
+        topt.step()
+        sched.step()
+        tsched.step()
+        np.testing.assert_allclose(sched.get_last_lr(), tsched.get_last_lr(), rtol=1e-12,
+                                   err_msg=f"epoch {epoch}")
+        assert [g["lr"] for g in opt.param_groups] == sched.get_last_lr()
+
+
+@pytest.mark.parametrize("kw", [
+    {"patience": 2},
+    {"mode": "max", "factor": 0.5, "patience": 1, "threshold_mode": "abs", "threshold": 0.05},
+    {"patience": 0, "cooldown": 2, "min_lr": [0.01, 0.02]},
+])
+def test_reduce_on_plateau_matches_torch(kw):
+    opt, topt = _pair()
+    sched = schedules.ReduceLROnPlateau(opt, **kw)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    metrics = np.random.default_rng(0).uniform(0, 1, 60).cumsum() ** 0.5 % 1.0
+    for m in metrics:
+        sched.step(m)
+        tsched.step(m)
+        assert sched.get_last_lr() == pytest.approx(tsched.get_last_lr(), rel=1e-12)
+    assert sched.get_last_lr()[0] < 0.1
+
+
+def test_schedule_state_dict_round_trip():
+    opt, _ = _pair()
+    sched = schedules.CosineAnnealingLR(opt, T_max=10)
+    for _ in range(4):
+        sched.step()
+    state = sched.state_dict()
+    fresh_opt, _ = _pair()
+    fresh_opt.load_state_dict(opt.state_dict())
+    fresh = schedules.CosineAnnealingLR(fresh_opt, T_max=3)
+    fresh.load_state_dict(state)
+    for _ in range(5):
+        sched.step()
+        fresh.step()
+        assert fresh.get_last_lr() == sched.get_last_lr()
+    plateau = schedules.ReduceLROnPlateau(opt, patience=1)
+    plateau.step(1.0)
+    plateau.step(2.0)
+    other = schedules.ReduceLROnPlateau(fresh_opt)
+    other.load_state_dict(plateau.state_dict())
+    assert other.best == 1.0 and other.num_bad_epochs == 1 and other.patience == 1
+
+
+def test_schedule_errors():
+    opt, _ = _pair()
+    with pytest.raises(ValueError, match="step_size must be a positive integer, got 0"):
+        schedules.StepLR(opt, step_size=0)
+    with pytest.raises(ValueError, match="start_factor must be in"):
+        schedules.LinearWarmup(opt, start_factor=0.0)
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max', got 'up'"):
+        schedules.ReduceLROnPlateau(opt, mode="up")
+    with pytest.raises(TypeError, match="gradwise Optimizer"):
+        schedules.ExponentialLR(object(), gamma=0.5)
+
+
+@pytest.mark.parametrize("max_norm", [0.5, 100.0])
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, float("inf")])
+def test_clip_grad_norm_matches_torch(max_norm, norm_type):
+    gen = np.random.default_rng(0)
+    grads = [gen.normal(size=s) for s in [(3, 4), (4,), (5,)]]
+    ps = [gw.nn.Parameter(np.zeros(g.shape), dtype=np.float64) for g in grads]
+    ts = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+    for p, t, g in zip(ps, ts, grads, strict=True):
+        p.grad = g.copy()
+        t.grad = torch.from_numpy(g.copy())
+    total = gw.optim.clip_grad_norm_(ps, max_norm, norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(ts, max_norm, norm_type)
+    assert total == pytest.approx(float(ttotal), rel=1e-12)
+    for p, t in zip(ps, ts, strict=True):
+        np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-12)
+
+
+def test_clip_grad_norm_scales_flat_buffer_views_in_place():
+    model = gw.nn.Dense(3, 2)
+    opt = gw.optim.SGD(model.parameters(), lr=1.0)
+    x = gw.tensor(np.full((4, 3), 10.0, np.float32))
+    (model(x) ** 2).sum().backward()
+    grads = [p.grad for p in model.parameters()]
+    total = gw.optim.clip_grad_norm_(model.parameters(), 1.0)
+    assert total > 1.0
+    assert all(p.grad is g for p, g in zip(model.parameters(), grads, strict=True))
+    norm = np.sqrt(sum(float((p.grad.astype(np.float64) ** 2).sum()) for p in model.parameters()))
+    assert norm == pytest.approx(1.0, rel=1e-5)
+    opt.step()
+
+
+def test_clip_grad_value():
+    p = gw.nn.Parameter(np.array([-3.0, 0.5, 2.0]), dtype=np.float64)
+    p.grad = np.array([-3.0, 0.5, 2.0])
+    gw.optim.clip_grad_value_([p], 1.0)
+    np.testing.assert_array_equal(p.grad, [-1.0, 0.5, 1.0])
+    with pytest.raises(ValueError, match="clip_value must be >= 0, got -1"):
+        gw.optim.clip_grad_value_([p], -1)
