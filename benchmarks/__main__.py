@@ -15,14 +15,14 @@ import tempfile
 from pathlib import Path
 
 from . import fit_epoch, op_overhead, train_step
-from .common import machine
+from .common import blas_info, machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 OPTIM_STEP = Path(__file__).with_name("optim_step.py")
 NAMES = ("step", "ops", "fit", "optim")
-HEADINGS = {"machine": "## Machine and command", "step": "## Training step (CPU)",
+HEADINGS = {"machine": "## Machine and command", "step": "## Training step",
             "ops": "## Per-op overhead", "fit": "## fit epoch on the MNIST subset",
-            "cuda": "## Training step (GPU)"}
+            "cuda": "## Training step"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     info = machine()
+    # runs with different OpenBLAS kernels (OPENBLAS_CORETYPE set or not) keep separate sections
+    kernel = "GPU" if args.device == "cuda" else f"CPU, OpenBLAS {blas_info().get('kernel')} kernel"
+    headings = {k: f"{h} ({kernel})" for k, h in HEADINGS.items()}
     command = " ".join(["python -m benchmarks", *(argv if argv is not None else sys.argv[1:])])
     env = ", ".join(f"{k}={os.environ[k]}" if k in os.environ else f"{k} unset"
                     for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))
@@ -60,21 +63,23 @@ def main(argv: list[str] | None = None) -> int:
             if report is not None:
                 sections["fit"] = report
         if "optim" in chosen:
-            _optim_step(args.quick)
-    for key, body in sections.items():
-        print(f"\n{HEADINGS[key]}\n\n{body}")
+            _optim_step(args.quick, args.write)
+    sections["machine"] += f"- load average at the end (1 min): {os.getloadavg()[0]:.2f}\n"
+    for key, body in list(sections.items())[1:]:
+        print(f"\n{headings[key]}\n\n{body}")
     if args.write and len(sections) > 1:
-        write_results({HEADINGS[k]: v for k, v in sections.items()})
+        write_results({headings[k]: v for k, v in sections.items()})
         print(f"wrote {RESULTS}")
     return 0
 
 
-def _optim_step(quick: bool) -> None:
-    """Run the optimizer-step benchmark (its own module, which records its own section)."""
+def _optim_step(quick: bool, write: bool) -> None:
+    """Run the optimizer-step benchmark (its own module, which writes its own section)."""
     if not OPTIM_STEP.exists():
         print("optimizer step skipped: benchmarks/optim_step.py does not exist yet")
         return
-    cmd = [sys.executable, "-m", "benchmarks.optim_step", *(["--repeats", "10"] if quick else [])]
+    cmd = [sys.executable, "-m", "benchmarks.optim_step", *(["--repeats", "5"] if quick else []),
+           *(["--write"] if write else [])]
     print("\n" + " ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, check=False, cwd=RESULTS.parents[1])
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 THREADS = 2
+PAUSE = 0.3  # seconds between timed blocks, longer than the BLAS threads' spin-wait
 
 
 def try_import_torch() -> Any:
@@ -88,6 +89,7 @@ def machine() -> dict[str, str]:
         "torch": torch.__version__ if torch is not None else "not installed",
         "torch threads": str(torch.get_num_threads()) if torch is not None else "-",
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "load average at the start (1 min)": f"{os.getloadavg()[0]:.2f}",
     }
 
 
@@ -102,8 +104,13 @@ def time_per_call(fn: Callable[[], Any], reps: int, sync: Callable[[], Any] | No
 
 
 def interleaved(fns: dict[str, Callable[[], Any]], reps: int, rounds: int, warmup: int = 2,
-                sync: Callable[[], Any] | None = None) -> dict[str, float]:
-    """Median seconds per call of each function, timed in alternating blocks after warm-up."""
+                sync: Callable[[], Any] | None = None, pause: float = PAUSE) -> dict[str, float]:
+    """Median seconds per call of each function, timed in alternating blocks after warm-up.
+
+    Each block starts ``pause`` seconds after the previous one ended: OpenBLAS's and OpenMP's
+    idle worker threads keep spinning on the cores for a while after a parallel call, and would
+    otherwise slow down whichever framework runs next.
+    """
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -112,6 +119,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], reps: int, rounds: int, warmu
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
+            time.sleep(pause)
             samples[name].append(time_per_call(fn, reps, sync))
     return {k: statistics.median(v) for k, v in samples.items()}
 

@@ -59,7 +59,7 @@ def run(quick: bool = False) -> str:
     reps, rounds = (2000, 5) if quick else (10000, 9)
     rows = []
     for label, fns in _cases(gw, torch):
-        t = interleaved(fns, reps, rounds, warmup=100)
+        t = interleaved(fns, reps, rounds, warmup=100, pause=0.0)  # single-threaded ops
         ratio = f"{t['gradwise'] / t['torch']:.2f}" if "torch" in t else "-"
         rows.append([label, fmt_time(t["gradwise"]),
                      fmt_time(t["torch"]) if "torch" in t else "-", ratio,

@@ -1,28 +1,32 @@
 """Time one optimizer ``step()`` on a 784-1000-1000-10 network (1.8M parameters, float32).
 
-gradwise's flat-buffer optimizers (as shipped, and restricted to one thread) against ``torch.optim`` with default arguments (on the CPU
-that is torch's per-tensor loop) and with ``foreach=True``, in the same process, interleaved
-step by step, after a warm-up; medians in milliseconds. Gradients are real ones from one
-backward pass, held fixed, so every step does the same work.
+gradwise's flat-buffer optimizers against ``torch.optim`` with default arguments (on the CPU
+that is torch's per-tensor loop) and with ``foreach=True``, in one process: alternating blocks
+of steps after a warm-up, a pause between blocks (so one framework's spinning worker threads do
+not slow the next), medians per step. Gradients are real ones from one backward pass, held
+fixed, so every step does the same work. Run from the repository root::
 
-    python benchmarks/optim_step.py [--repeats 30]
+    python -m benchmarks.optim_step [--repeats 15] [--write]
+
+``--write`` replaces the "## Optimizer step" section of ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
-import statistics
-import time
+import os
+import sys
 
 import numpy as np
 import torch
 
 import gradwise as gw
 from gradwise.nn import functional as F
-from gradwise.optim import optimizer as optimizer_module
+
+from .common import interleaved, machine, table
 
 SIZES = (784, 1000, 1000, 10)
+HEADING = "## Optimizer step"
 ALGORITHMS = [
     ("SGD", {"lr": 1e-3}),
     ("SGD", {"lr": 1e-3, "momentum": 0.9}),
@@ -37,7 +41,7 @@ ALGORITHMS = [
 ]
 
 
-def _gradwise(name: str, hyper: dict):
+def _steps(name: str, hyper: dict) -> tuple[int, dict]:
     gen = np.random.default_rng(0)
     layers = [gw.nn.Dense(a, b, activation="relu" if i < len(SIZES) - 2 else None,
                           generator=gen)
@@ -47,68 +51,52 @@ def _gradwise(name: str, hyper: dict):
     x = gw.tensor(gen.normal(size=(64, SIZES[0])).astype(np.float32))
     y = gw.tensor(gen.integers(0, SIZES[-1], 64))
     F.cross_entropy(model(x), y).backward()
-    return model, opt
+
+    def torch_opt(**extra):
+        params = []
+        for p in model.parameters():
+            t = torch.nn.Parameter(torch.from_numpy(p.data.copy()))
+            t.grad = torch.from_numpy(p.grad.copy())
+            params.append(t)
+        return getattr(torch.optim, name)(params, **hyper, **extra)
+
+    return model.num_parameters(), {"gradwise": opt.step, "torch default": torch_opt().step,
+                                    "torch foreach": torch_opt(foreach=True).step}
 
 
-def _one_thread(step):
-    def run() -> None:
-        cores = optimizer_module._CORES
-        optimizer_module._CORES = 1
-        try:
-            step()
-        finally:
-            optimizer_module._CORES = cores
-    return run
-
-
-def _setup(name: str, hyper: dict):
-    model, opt = _gradwise(name, hyper)
-    _, opt1 = _gradwise(name, hyper)
-    tparams = []
-    for p in model.parameters():
-        t = torch.nn.Parameter(torch.from_numpy(p.data.copy()))
-        t.grad = torch.from_numpy(p.grad.copy())
-        tparams.append(t)
-    tdefault = getattr(torch.optim, name)(tparams, **hyper)
-    tparams2 = [torch.nn.Parameter(t.detach().clone()) for t in tparams]
-    for t, t0 in zip(tparams2, tparams, strict=True):
-        t.grad = t0.grad.clone()
-    tforeach = getattr(torch.optim, name)(tparams2, foreach=True, **hyper)
-    return model.num_parameters(), [opt.step, _one_thread(opt1.step), tdefault.step,
-                                    tforeach.step]
-
-
-def _time(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+def run(repeats: int, reps: int = 5) -> str:
+    rows = []
+    for name, hyper in ALGORITHMS:
+        n, fns = _steps(name, hyper)
+        t = interleaved(fns, reps=reps, rounds=repeats, warmup=3)
+        ours, tdef, tfor = t["gradwise"], t["torch default"], t["torch foreach"]
+        label = name + "(" + ", ".join(f"{k}={v}" for k, v in hyper.items()) + ")"
+        rows.append([label, f"{ours * 1e3:.3f}", f"{tdef * 1e3:.3f}", f"{tfor * 1e3:.3f}",
+                     f"{tdef / ours:.2f}", f"{tfor / ours:.2f}"])
+        print(" | ".join(rows[-1]), flush=True)
+    head = ["optimizer", "gradwise ms", "torch default ms", "torch foreach ms",
+            "torch default / gradwise", "torch foreach / gradwise"]
+    return (table(head, rows) + f"\n\n{n} parameters, float32; medians over {repeats} blocks of "
+            f"{reps} steps per framework; a ratio above 1 means gradwise is faster.\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=15, help="timed blocks per framework")
+    parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
     args = parser.parse_args()
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads), numpy {np.__version__}")
-    print(f"| optimizer | gradwise ms ({optimizer_module._CORES} threads) | gradwise 1 thread ms "
-          "| torch default ms | torch foreach ms | torch default / gradwise "
-          "| torch foreach / gradwise |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, hyper in ALGORITHMS:
-        n, steps = _setup(name, hyper)
-        times: list[list[float]] = [[] for _ in steps]
-        for r in range(args.warmup + args.repeats):
-            for i, step in enumerate(steps):
-                dt = _time(step)
-                if r >= args.warmup:
-                    times[i].append(dt)
-        ours, ours1, tdef, tfor = (statistics.median(t) * 1e3 for t in times)
-        label = name + ("(" + ", ".join(f"{k}={v}" for k, v in hyper.items()) + ")")
-        print(f"| {label} | {ours:.3f} | {ours1:.3f} | {tdef:.3f} | {tfor:.3f} "
-              f"| {tdef / ours:.2f} | {tfor / ours:.2f} |", flush=True)
-    print(f"\n{n} parameters, float32, medians of {args.repeats} interleaved steps "
-          f"after {args.warmup} warm-up steps")
+    info = machine()
+    body = run(args.repeats)
+    command = " ".join(["python -m benchmarks.optim_step", *sys.argv[1:]])
+    lines = [f"- {k}: {v}" for k, v in info.items()]
+    lines.append(f"- load average at the end (1 min): {os.getloadavg()[0]:.2f}")
+    lines.append(f"- command: `{command}`")
+    section = "\n".join(lines) + "\n\n" + body
+    print(f"\n{HEADING}\n\n{section}")
+    if args.write:
+        from .__main__ import write_results
+
+        write_results({HEADING: section})
 
 
 if __name__ == "__main__":

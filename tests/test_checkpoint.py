@@ -185,3 +185,24 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="expected 'gradwise-checkpoint'"):
         gw.save(model, tmp_path / "w.safetensors")
         read_checkpoint(tmp_path / "w.safetensors")
+
+
+def test_resume_continues_a_learning_rate_schedule(tmp_path: Path) -> None:
+    from gradwise.training.callbacks import LearningRateScheduler
+
+    def run(epochs: int, resume: Path | None) -> tuple[gw.nn.Module, object]:
+        X, y = gw.data.circle(n=64, seed=0)
+        model = net(0 if resume is None else 9)
+        opt = gw.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+        sched = gw.optim.schedules.StepLR(opt, step_size=1, gamma=0.5)
+        h = gw.fit(model, "bce_with_logits", opt, (X, y), epochs=epochs, batch_size=16,
+                   callbacks=[LearningRateScheduler(sched)], verbose=0, seed=1,
+                   checkpoint_path=tmp_path / f"ck{epochs}.safetensors", resume_from=resume)
+        return model, h
+
+    full, full_h = run(4, None)
+    run(2, None)
+    model, h = run(4, tmp_path / "ck2.safetensors")
+    assert h.history == full_h.history and h.history["lr"] == [0.5, 0.25, 0.125, 0.0625]
+    for k, v in full.state_dict().items():
+        np.testing.assert_array_equal(model.state_dict()[k], v)

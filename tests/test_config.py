@@ -54,7 +54,7 @@ def test_overrides_are_read_as_toml_values() -> None:
     ("training.epochs=2.5", r"training.epochs = 2.5: expected an integer"),
     ("data.nosie=0.1", r"unknown config key data.nosie; accepted keys in \[data\]: .*noise"),
     ("data.name=spirals", r"data.name = 'spirals': expected one of .*'spiral'"),
-    ("data.validation_split=1.0", r"data.validation_split = 1.0: expected a number in \[0.0, 1.0\)"),
+    ("data.validation_split=1.0", r"validation_split = 1.0: expected a number in \[0.0, 1.0\)"),
     ("model.hidden=[0]", r"model.hidden = \[0\]: expected a list of positive integers"),
     ("model.activation=gelu", r"model.activation = 'gelu': expected one of 'relu'"),
     ("optimizer.name=adamax", r"optimizer.name = 'adamax': expected one of 'sgd'"),

@@ -156,3 +156,22 @@ def test_saved_arrays_are_released_after_backward_unless_retained(retain):
     if retain:
         y.sum().backward()
         np.testing.assert_array_equal(w.grad, np.full((2, 2), 6.0))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_kernel_matches_composed_ops(reduction):
+    rng = np.random.default_rng(5)
+    p_np = rng.uniform(0.01, 0.99, (9, 1))
+    y = rng.uniform(0, 1, (9, 1)).astype(np.float32)  # soft targets exercise both terms
+    p = gw.tensor(p_np, requires_grad=True)
+    upstream = None if reduction != "none" else rng.standard_normal((9, 1)).astype(np.float32)
+
+    def composed():
+        loss = -(y * F.log(p) + (1 - y) * F.log(1 - p))
+        return {"mean": F.mean, "sum": F.sum, "none": lambda t: t}[reduction](loss)
+
+    got, (g_got,) = _grads(lambda: F.binary_cross_entropy(p, y, reduction), [p], upstream)
+    ref, (g_ref,) = _grads(composed, [p], upstream)
+    assert got.dtype == g_got.dtype == np.float32
+    np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(g_got, g_ref, rtol=1e-5, atol=1e-7)

@@ -913,16 +913,28 @@ class BCE(Function):
                 "BCELoss needs probabilities in [0, 1]; for logits use BCEWithLogitsLoss"
             )
         self.p = p
+        y = self.y
         with np.errstate(divide="ignore"):
-            lp = xp.maximum(xp.log(p), -100)
-            l1p = xp.maximum(xp.log1p(-p), -100)
-        return _reduce(-(self.y * lp + (1 - self.y) * l1p), self.reduction)
+            lp = xp.log(p)
+            l1p = xp.log1p(-p)
+        # the same arithmetic as -(y lp + (1 - y) l1p), in place on the fresh log arrays
+        xp.maximum(lp, -100, out=lp)
+        xp.maximum(l1p, -100, out=l1p)
+        lp *= y
+        l1p *= 1 - y
+        lp += l1p
+        return -_reduce(lp, self.reduction)
 
     def backward(self, g: Any) -> tuple[Any]:
         p, y = self.p, self.y
         g = _reduce_grad(g, p.shape, self.reduction)
-        denom = xp_of(p).maximum(p * (1 - p), 1e-12)
-        return ((p - y) / denom * g,)
+        denom = 1 - p
+        denom *= p
+        xp_of(p).maximum(denom, 1e-12, out=denom)
+        grad = p - y
+        grad /= denom
+        grad *= g
+        return (grad,)
 
 
 class CrossEntropy(Function):

@@ -13,6 +13,7 @@ from typing import Any
 
 _EXPORTS = {
     "plot_activations": "activations",
+    "activation_curves": "activations",
     "plot_decision_boundary": "boundary",
     "plot_boundaries": "boundary",
     "plot_hidden_units": "boundary",
@@ -46,6 +47,7 @@ _EXPORTS = {
     "plot_first_layer_weights": "features",
     "plot_function_approximation": "features",
     "write_report": "report",
+    "run_landscape": "landscape_run",
 }
 
 __all__ = sorted(_EXPORTS)

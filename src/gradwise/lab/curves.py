@@ -9,9 +9,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from .. import backend
+from ..autograd import no_grad
 from .style import BEST_COLOR, PATIENCE_COLOR, TRAIN_COLOR, VAL_COLOR, new_figure
 
-__all__ = ["plot_capacity", "plot_history"]
+__all__ = ["capacity_study", "plot_capacity", "plot_history"]
 
 
 def _as_dict(history: Any) -> dict[str, list[float]]:
@@ -90,7 +92,8 @@ def plot_history(history: Any, early_stopping: Any = None,
         ax.grid(alpha=0.3)
         if n <= 12:
             ax.set_xticks(np.arange(1, n + 1))
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.suptitle(title)
     return fig
 
@@ -124,3 +127,28 @@ def plot_capacity(capacities: Sequence[float], train_loss: Sequence[float],
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+def capacity_study(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray,
+                   y_val: np.ndarray, widths: Sequence[int] = (1, 2, 4, 16, 64, 256),
+                   epochs: int = 2000, seed: int = 0) -> Figure:
+    """Train a 2-w-w-1 ReLU network for each hidden width ``w`` (full-batch Adam, no dropout,
+    no early stopping, same seed) and draw :func:`plot_capacity` of the final training and
+    validation losses: small networks underfit, large ones fit the noise of a small training
+    set."""
+    from ..nn import BCEWithLogitsLoss, Dense, Sequential
+    from ._model import loss_on, train_full_batch
+
+    loss = BCEWithLogitsLoss()
+    train, val = [], []
+    for w in widths:
+        backend.manual_seed(seed)
+        model = Sequential(Dense(X_train.shape[1], w, activation="relu"),
+                           Dense(w, w, activation="relu"), Dense(w, 1))
+        train_full_batch(model, loss, X_train, y_train, epochs, lr=0.01)
+        with no_grad():
+            train.append(loss_on(model, loss, X_train, y_train).item())
+            val.append(loss_on(model, loss, X_val, y_val).item())
+    return plot_capacity(widths, train, val, xlabel="Hidden units per layer (model capacity)",
+                         title=f"Under- and overfitting: {len(X_train)} training points, "
+                               f"{epochs} epochs")

@@ -28,7 +28,7 @@ def _batches(n: int, batch_size: int, epochs: int, seed: int) -> list[np.ndarray
 
 
 def compare_learning_rates(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
-                           lrs: Sequence[float] = (1e-3, 1e-1, 3.0), epochs: int = 20,
+                           lrs: Sequence[float] = (0.01, 1.0, 10.0), epochs: int = 50,
                            batch_size: int = 32, optimizer: str = "sgd",
                            seed: int = 0) -> dict[float, np.ndarray]:
     """Train from the model's current weights once per learning rate, with the same shuffled

@@ -22,9 +22,7 @@ dtype and device (its values are copied into the flat buffer); any other change 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -35,42 +33,6 @@ from ..autograd import Tensor
 __all__ = ["Optimizer"]
 
 ParamsT = Iterable[Tensor] | Iterable[Mapping[str, Any]]
-
-# NumPy releases the GIL inside ufunc loops, so a large flat update is split into contiguous
-# chunks, one per core, each run with the same in-place calls (elementwise, so the result is
-# the same bits as one call). Chunks are at least _MIN_CHUNK elements.
-_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-_MIN_CHUNK = 1 << 16
-_pool: ThreadPoolExecutor | None = None
-
-
-def _chunks(n: int) -> list[slice]:
-    k = min(_CORES, n // _MIN_CHUNK)
-    if k < 2:
-        return [slice(0, n)]
-    bounds = [(n * i // k) & ~63 for i in range(k)] + [n]
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-
-
-def _run_chunked(fn: Any, n: int, arrays: list[Any], state: dict[str, Any],
-                 scratch: list[Any]) -> None:
-    """Call ``fn(*arrays, state, scratch)`` on aligned chunks of the flat arrays, in parallel."""
-    global _pool
-    parts = _chunks(n)
-    if len(parts) == 1:
-        fn(*arrays, state, scratch)
-        return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=_CORES - 1, thread_name_prefix="gradwise-optim")
-
-    def part(s: slice) -> None:
-        fn(*[a[s] for a in arrays], {k: v[s] for k, v in state.items()}, [a[s] for a in scratch])
-
-    futures = [_pool.submit(part, s) for s in parts[1:]]
-    part(parts[0])
-    for f in futures:
-        f.result()
-
 
 class _Bucket:
     """The parameters of one group with one dtype and device, as views into flat buffers."""
@@ -269,12 +231,7 @@ class Optimizer:
         if len(with_grad) == len(steps) and self._flat_ok(group, steps):
             for i in range(len(steps)):
                 steps[i] += 1
-            step, scratch = steps[0], b.scratch_arrays(n_scratch)
-            if b.xp is not np:
-                self._update(group, b.flat, b.grad, state, step, scratch)
-                return
-            _run_chunked(lambda p, g, st, sc: self._update(group, p, g, st, step, sc),
-                         b.flat.size, [b.flat, b.grad], state, scratch)
+            self._update(group, b.flat, b.grad, state, steps[0], b.scratch_arrays(n_scratch))
             return
         scratch = b.scratch_arrays(n_scratch)
         for i in with_grad:

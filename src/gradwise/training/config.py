@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import json
 import math
 import tomllib
 from collections.abc import Callable
@@ -252,6 +251,17 @@ def apply_override(config: dict[str, Any], item: str) -> None:
     node[last] = value
 
 
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
+            "\r": "\\r"}
+
+
+def _escape(c: str) -> str:
+    """A character inside a TOML basic string: control characters and DEL are escaped."""
+    if c in _ESCAPES:
+        return _ESCAPES[c]
+    return f"\\u{ord(c):04x}" if ord(c) < 0x20 or c == "\x7f" else c
+
+
 def _value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
@@ -264,7 +274,7 @@ def _value(v: Any) -> str:
             return "inf" if v > 0 else "-inf"
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
+        return '"' + "".join(_escape(c) for c in v) + '"'
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     raise TypeError(f"cannot write {v!r} ({type(v).__name__}) as a TOML value")

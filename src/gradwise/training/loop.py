@@ -165,6 +165,74 @@ def _check_resume(path: Any, model: Module, gens: dict[str, Any],
     return params, state
 
 
+def _restore(path: Any, resumed: tuple[dict[str, Any], dict[str, Any]], model: Module,
+             optimizer: Any, callbacks: list[Callback], history: History,
+             gens: dict[str, Any]) -> int:
+    """Put a checked checkpoint's state into the run; return the number of epochs done."""
+    params, state = resumed
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path} does not fit the optimizer: {exc}") from None
+    model.load_state_dict(params)
+    for cb, saved in zip(callbacks, state["callbacks"], strict=True):
+        cb.load_state_dict(saved["state"])
+    history.load_state_dict(state["history"])
+    saved = state["generators"]
+    gens["default"].bit_generator.state = saved["default"]
+    if gens["loader"] is not None:
+        gens["loader"].bit_generator.state = saved["loader"]
+    for k, g in gens["modules"].items():
+        g.bit_generator.state = saved["modules"][k]
+    return int(state["epoch"])
+
+
+class _Step:
+    """One training epoch: forward, loss, backward and update for every batch, in train mode,
+    accumulating the sample-mean loss and metrics into the epoch's logs."""
+
+    def __init__(self, model: Module, loss: Any, optimizer: Any, names: list[str],
+                 threshold: float) -> None:
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.names, self.threshold = names, threshold
+        self.dtype, self.device = _param_like(model)
+
+    def epoch(self, loader: DataLoader, callbacks: list[Callback], logs: dict[str, Any]) -> bool:
+        """Run the epoch; return False when a callback stopped it before its last batch."""
+        model, optimizer = self.model, self.optimizer
+        model.train()
+        total, seen = 0.0, 0
+        sums = dict.fromkeys(self.names, 0.0)
+        completed = True
+        for step, (xb, yb, *_) in enumerate(loader):
+            n = len(xb)
+            batch_logs: dict[str, Any] = {"size": n}
+            for cb in callbacks:
+                cb.on_train_batch_begin(step, batch_logs)
+            out = model(Tensor(xb, dtype=self.dtype, device=self.device))
+            y = _target(yb, out)
+            value = self.loss(out, y)
+            optimizer.zero_grad()
+            value.backward()
+            optimizer.step()
+            batch_logs["loss"] = float(value.item())
+            total += batch_logs["loss"] * n
+            seen += n
+            if self.names:
+                o = backend.to_numpy(out.data)
+                for m in self.names:
+                    sums[m] += _metrics.batch_sum(m, o, y, self.threshold)
+            for cb in callbacks:
+                cb.on_train_batch_end(step, batch_logs)
+            if model.stop_training:
+                completed = step == len(loader) - 1
+                break
+        logs["loss"] = total / seen
+        for m in self.names:
+            logs[m] = sums[m] / seen
+        return completed
+
+
 def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int = 1,
         batch_size: int | None = 32, validation_data: Data | None = None,
         validation_split: float = 0.0, metrics: Sequence[str] | None = None,
@@ -224,7 +292,6 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     gens = _generators(model, loader)
     resumed = None if resume_from is None else _check_resume(resume_from, model, gens, user)
 
-    dtype, device = _param_like(model)
     was_training = model.training
     model.stop_training = False
     logs: dict[str, Any] = {}
@@ -232,56 +299,14 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         cb.on_train_begin(logs)
     initial_epoch = 0
     if resumed is not None:
-        ck_params, state = resumed
-        optimizer.load_state_dict(state["optimizer"])
-        model.load_state_dict(ck_params)
-        for cb, saved in zip(user, state["callbacks"], strict=True):
-            cb.load_state_dict(saved["state"])
-        history.load_state_dict(state["history"])
-        saved = state["generators"]
-        gens["default"].bit_generator.state = saved["default"]
-        if gens["loader"] is not None:
-            gens["loader"].bit_generator.state = saved["loader"]
-        for k, g in gens["modules"].items():
-            g.bit_generator.state = saved["modules"][k]
-        initial_epoch = int(state["epoch"])
-
+        initial_epoch = _restore(resume_from, resumed, model, optimizer, user, history, gens)
+    step = _Step(model, loss, optimizer, names, threshold)
     try:
         for epoch in range(initial_epoch, epochs):
             logs = {}
             for cb in every:
                 cb.on_epoch_begin(epoch, logs)
-            model.train()
-            total, seen = 0.0, 0
-            sums = dict.fromkeys(names, 0.0)
-            completed = True
-            for step, (xb, yb, *_) in enumerate(loader):
-                n = len(xb)
-                batch_logs: dict[str, Any] = {"size": n}
-                for cb in every:
-                    cb.on_train_batch_begin(step, batch_logs)
-                out = model(Tensor(xb, dtype=dtype, device=device))
-                y = _target(yb, out)
-                value = loss(out, y)
-                optimizer.zero_grad()
-                value.backward()
-                optimizer.step()
-                lv = float(value.item())
-                total += lv * n
-                seen += n
-                if names:
-                    o = backend.to_numpy(out.data)
-                    for m in names:
-                        sums[m] += _metrics.batch_sum(m, o, y, threshold)
-                batch_logs["loss"] = lv
-                for cb in every:
-                    cb.on_train_batch_end(step, batch_logs)
-                if model.stop_training:
-                    completed = step == len(loader) - 1
-                    break
-            logs["loss"] = total / seen
-            for m in names:
-                logs[m] = sums[m] / seen
+            completed = step.epoch(loader, every, logs)
             if val_loader is not None:
                 for k, v in _run_eval(model, loss, val_loader, names, threshold).items():
                     logs[f"val_{k}"] = v

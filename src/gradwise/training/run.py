@@ -17,6 +17,7 @@ import io
 import json
 import math
 import time
+import tomllib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ import numpy as np
 
 from .. import backend, data, nn, optim
 from .callbacks import Callback, CSVLogger, EarlyStopping, LearningRateScheduler
-from .checkpoint import read_safetensors, save, write_atomic, write_safetensors
+from .checkpoint import load, read_safetensors, save, write_atomic, write_safetensors
 from .config import SCHEDULES, ConfigError, dumps, validate
 from .loop import evaluate, fit
 from .progress import format_logs
@@ -353,11 +354,7 @@ def _read_history(path: Path) -> dict[str, list[float]]:
 def load_run(run_dir: str | Path) -> Run:
     """Rebuild a run from its folder: the config, the model with its final weights, the loss,
     the data after the same splitting and standardization, the history and the trajectory."""
-    from .checkpoint import load
-
     path = Path(run_dir)
-    import tomllib
-
     try:
         config = validate(tomllib.loads((path / "config.toml").read_text()))
     except FileNotFoundError:

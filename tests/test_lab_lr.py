@@ -1,0 +1,70 @@
+"""Learning-rate studies: the range test's suggestion (Smith 2017) sits where the loss falls
+fastest, the test restores the weights, and the comparison shares initialization and batches."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+import gradwise as gw
+from gradwise import nn
+from gradwise.lab.landscape import flat_parameters
+from gradwise.lab.lr import (
+    compare_learning_rates,
+    lr_range_test,
+    plot_lr_comparison,
+    plot_lr_range_test,
+    suggest_lr,
+)
+
+
+@pytest.mark.parametrize("centre", [1e-4, 3e-3, 0.2])
+def test_suggestion_is_where_a_synthetic_loss_falls_fastest(centre: float) -> None:
+    lrs = np.geomspace(1e-6, 10, 300)
+    u = np.log10(lrs) - np.log10(centre)
+    rng = np.random.default_rng(0)
+    # A smooth drop centred at `centre`, a blow-up past 1, and a little noise.
+    loss = 1.0 - 0.8 * (np.tanh(1.5 * u) + 1) / 2 + np.where(lrs > 1, (lrs - 1) ** 2, 0)
+    loss += rng.normal(0, 0.003, lrs.size)
+    suggestion = suggest_lr(lrs, loss)
+    assert abs(np.log10(suggestion) - np.log10(centre)) < 0.15
+
+
+def _setup() -> tuple[nn.Module, nn.Module, np.ndarray, np.ndarray]:
+    X, y = gw.data.moons(n=128, noise=0.1, seed=0)
+    gw.manual_seed(0)
+    model = nn.Sequential(nn.Dense(2, 16, activation="relu"), nn.Dense(16, 1))
+    return model, nn.BCEWithLogitsLoss(), X, y
+
+
+def test_range_test_grows_the_rate_geometrically_and_restores_the_weights() -> None:
+    model, loss, X, y = _setup()
+    before = flat_parameters(model)
+    result = lr_range_test(model, loss, X, y, min_lr=1e-4, max_lr=100.0, steps=60,
+                           batch_size=16)
+    np.testing.assert_array_equal(flat_parameters(model), before)
+    n = len(result.lrs)
+    assert 5 < n <= 60 and result.losses.shape == result.smoothed.shape == (n,)
+    np.testing.assert_allclose(result.lrs, np.geomspace(1e-4, 100.0, 60)[:n])
+    assert result.lrs[0] <= result.suggestion <= result.lrs[-1]
+    fig = plot_lr_range_test(result)
+    assert fig.axes[0].get_xscale() == "log"
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def test_learning_rate_comparison_shares_the_start_and_flags_divergence() -> None:
+    model, loss, X, y = _setup()
+    before = flat_parameters(model)
+    curves = compare_learning_rates(model, loss, X, y, lrs=(1e-3, 0.5, 1e4), epochs=6,
+                                    batch_size=32)
+    np.testing.assert_array_equal(flat_parameters(model), before)
+    starts = {c[0] for c in curves.values()}
+    assert len(starts) == 1  # same initialization for every learning rate
+    assert curves[0.5][-1] < curves[1e-3][-1] < curves[1e-3][0]
+    again = compare_learning_rates(model, loss, X, y, lrs=(0.5,), epochs=6, batch_size=32)
+    np.testing.assert_array_equal(again[0.5], curves[0.5])  # same mini-batches
+    fig = plot_lr_comparison(curves)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["lr = 0.001: too small", "lr = 0.5: stable", "lr = 10000: diverging"]
