@@ -175,3 +175,20 @@ def test_bce_kernel_matches_composed_ops(reduction):
     assert got.dtype == g_got.dtype == np.float32
     np.testing.assert_allclose(got, ref, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(g_got, g_ref, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("loss", ["bce", "cross_entropy"])
+def test_a_float32_training_step_never_promotes_to_float64(loss):
+    rng = np.random.default_rng(6)
+    out = 1 if loss == "bce" else 3
+    model = nn.Sequential(nn.Dense(4, 8, activation="relu"),
+                          nn.Dense(8, out, activation="sigmoid" if loss == "bce" else None))
+    x = gw.tensor(rng.standard_normal((10, 4)))  # float64 data becomes float32
+    if loss == "bce":
+        y = rng.integers(0, 2, (10, 1)).astype(np.float64)
+        value = F.binary_cross_entropy(model(x), y)
+    else:
+        value = F.cross_entropy(model(x), rng.integers(0, 3, 10))
+    value.backward()
+    assert value.dtype == np.float32
+    assert all(p.grad.dtype == np.float32 for p in model.parameters())

@@ -65,7 +65,8 @@ def test_boundary_figures_render() -> None:
     model, X, y = _spiral_model()
     fig = lab.plot_decision_boundary(model, X[:60], y[:60], X[60:], y[60:], resolution=30)
     labels = fig.axes[0].get_legend_handles_labels()[1]
-    assert labels == ["class 0 (train)", "class 1 (train)", "class 0 (test)", "class 1 (test)"]
+    assert labels == ["boundary P = 0.5", "class 0 (train)", "class 1 (train)", "class 0 (test)",
+                      "class 1 (test)"]
     _render(fig)
     fig = lab.plot_hidden_units(model, X, y, max_units=4, resolution=12)
     assert "layer 2, unit 4" in [ax.get_title() for ax in fig.axes]
@@ -109,6 +110,8 @@ def test_capacity_and_feature_figures_render() -> None:
     fig = lab.plot_first_layer_weights(mnist_like, n=10, columns=5)
     assert sum(1 for ax in fig.axes if ax.images) == 10
     _render(fig)
+    same = lab.plot_first_layer_weights(mnist_like, n=3, initial=mnist_like[0].weight.numpy())
+    assert all(not np.asarray(ax.images[0].get_array()).any() for ax in same.axes if ax.images)
     with pytest.raises(ValueError, match="784 inputs"):
         lab.plot_first_layer_weights(nn.Sequential(nn.Dense(5, 2)))
 
@@ -134,5 +137,16 @@ def test_landscape_figures_render() -> None:
     for filled in (True, False):
         _render(lab.plot_landscape_2d(land, filled=filled,
                                       trajectory=np.array([[0.5, 0.5], [0.1, 0.2], [0, 0]])))
-    _render(lab.plot_surface_3d(land))
+    fig = lab.plot_surface_3d(land, trajectory=np.array([[0.5, 0.5], [0.0, 0.0]]),
+                              trajectory_loss=land.loss[[5, 3], [5, 3]])
+    assert fig.axes[0].get_legend_handles_labels()[1] == ["training trajectory",
+                                                          "initial weights"]
+    _render(fig)
     _render(lab.plot_landscape_1d(land.x, land.loss[3], land.accuracy[3], marks={"trained": 0}))
+
+
+def test_every_lab_export_resolves_to_a_function_or_class() -> None:
+    import types
+
+    for name in lab.__all__:
+        assert not isinstance(getattr(lab, name), types.ModuleType), name

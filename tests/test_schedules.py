@@ -49,6 +49,29 @@ def test_schedule_matches_torch(ours, theirs, kw):
         assert [g["lr"] for g in opt.param_groups] == sched.get_last_lr()
 
 
+@pytest.mark.parametrize("restart_with", ["CosineAnnealingLR", "ExponentialLR", "LinearWarmup"])
+def test_warmup_then_schedule_matches_torch_sequential_lr(restart_with):
+    kw = {"CosineAnnealingLR": {"T_max": 20}, "ExponentialLR": {"gamma": 0.8},
+          "LinearWarmup": {"start_factor": 0.5, "total_iters": 3}}[restart_with]
+    theirs = {"LinearWarmup": "LinearLR"}.get(restart_with, restart_with)
+    opt, topt = _pair()
+    sched = schedules.SequentialLR(opt, [schedules.LinearWarmup(opt, 0.1, total_iters=5),
+                                         getattr(schedules, restart_with)(opt, **kw)], [5])
+    lrs = torch.optim.lr_scheduler
+    tsched = lrs.SequentialLR(topt, [lrs.LinearLR(topt, 0.1, total_iters=5),
+                                     getattr(lrs, theirs)(topt, **kw)], [5])
+    np.testing.assert_allclose(sched.get_last_lr(), tsched.get_last_lr(), rtol=1e-12)
+    for epoch in range(30):
+        opt.step()
+        topt.step()
+        sched.step()
+        tsched.step()
+        np.testing.assert_allclose(sched.get_last_lr(), tsched.get_last_lr(), rtol=1e-12,
+                                   err_msg=f"epoch {epoch}")
+    with pytest.raises(ValueError, match="expected len"):
+        schedules.SequentialLR(opt, [schedules.ExponentialLR(opt, 0.5)], [3])
+
+
 @pytest.mark.parametrize("kw", [
     {"patience": 2},
     {"mode": "max", "factor": 0.5, "patience": 1, "threshold_mode": "abs", "threshold": 0.05},

@@ -28,7 +28,7 @@ _EXPORTS = {
     "plot_lr_range_test": "lr",
     "suggest_lr": "lr",
     "SURFACES": "race",
-    "race": "race",
+    "run_race": "race",
     "plot_race": "race",
     "save_race_gif": "race",
     "gradient_noise": "noise",

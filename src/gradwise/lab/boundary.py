@@ -79,16 +79,17 @@ def _check_2d(X: np.ndarray, name: str) -> np.ndarray:
 
 
 def _draw_map(ax, model: Module, X: np.ndarray, y: np.ndarray, X_test: np.ndarray | None,
-              y_test: np.ndarray | None, resolution: int):
+              y_test: np.ndarray | None, resolution: int, test_label: str = "test"):
     pts_all = X if X_test is None else np.concatenate([X, X_test])
     xx, yy, grid = grid_over(pts_all, resolution)
     p = predict_proba(model, grid).reshape(xx.shape)
     mesh = ax.contourf(xx, yy, p, levels=np.linspace(0, 1, 21), cmap=PROBABILITY_CMAP,
                        vmin=0, vmax=1, alpha=0.85)
     ax.contour(xx, yy, p, levels=[0.5], colors="black", linewidths=1.5)
+    ax.plot([], [], color="black", linewidth=1.5, label="boundary P = 0.5")
     scatter_classes(ax, X, y, marker="o", label_suffix=" (train)")
     if X_test is not None and y_test is not None:
-        scatter_classes(ax, X_test, y_test, marker="^", label_suffix=" (test)", size=30)
+        scatter_classes(ax, X_test, y_test, marker="^", label_suffix=f" ({test_label})", size=30)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_aspect("equal", adjustable="box")
@@ -97,18 +98,20 @@ def _draw_map(ax, model: Module, X: np.ndarray, y: np.ndarray, X_test: np.ndarra
 
 def plot_decision_boundary(model: Module, X: np.ndarray, y: np.ndarray,
                            X_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
-                           resolution: int = 200, title: str = "Decision boundary") -> Figure:
+                           resolution: int = 200, title: str = "Decision boundary",
+                           test_label: str = "test") -> Figure:
     """The map of ``P(y = 1 | x)`` over the plane (red 0, white 0.5, green 1) with the boundary
-    ``P = 0.5`` in black, training points as circles and test points as triangles."""
+    ``P = 0.5`` in black, training points as circles and held-out points as triangles, named
+    ``test_label`` in the legend (e.g. ``"validation"``)."""
     X = _check_2d(X, "X")
     if X_test is not None:
         X_test = _check_2d(X_test, "X_test")
     fig = new_figure(6.2, 5)
     ax = fig.add_subplot()
-    mesh = _draw_map(ax, model, X, np.asarray(y), X_test, y_test, resolution)
+    mesh = _draw_map(ax, model, X, np.asarray(y), X_test, y_test, resolution, test_label)
     fig.colorbar(mesh, ax=ax, label="P(class 1 | x)", ticks=[0, 0.25, 0.5, 0.75, 1])
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
-    ax.set_title(title + "  (black line: P = 0.5)")
+    ax.set_title(title)
     return fig
 
 

@@ -25,14 +25,14 @@ def _race(args: argparse.Namespace) -> int:
     import time
 
     from .files import save_figure
-    from .race import SURFACES, plot_race, race, save_race_gif
+    from .race import SURFACES, plot_race, run_race, save_race_gif
 
     out = Path(args.out) if args.out else (Path(args.run_dir) / "race" if args.run_dir
                                            else Path("race"))
     out.mkdir(parents=True, exist_ok=True)
     for name in SURFACES if args.surface == "all" else [args.surface]:
         t0 = time.perf_counter()
-        paths = race(name, steps=args.steps)
+        paths = run_race(name, steps=args.steps)
         save_figure(plot_race(paths, name), out / f"race_{name}.png")
         if not args.no_gif:
             save_race_gif(paths, name, out / f"race_{name}.gif", frames=args.frames)
@@ -90,8 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="move the biases too (filter-normalized); default: zero bias direction")
     p.add_argument("--seed", type=int, default=0, help="seed of the random directions (0)")
     p.add_argument("--workers", type=int, default=None,
-                   help="threads evaluating grid rows (default: 1; BLAS already uses all "
-                        "cores, see benchmarks/RESULTS.md)")
+                   help="threads evaluating grid rows, each with a one-thread BLAS "
+                        "(default: one per core)")
     p.set_defaults(func=_landscape)
 
     p = subparsers.add_parser(

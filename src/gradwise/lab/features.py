@@ -81,15 +81,23 @@ def linear_vs_nonlinear(X: np.ndarray, y: np.ndarray, hidden: Sequence[int] = (1
 
 
 def plot_first_layer_weights(model: Module, n: int = 32, shape: tuple[int, int] = (28, 28),
-                             columns: int = 8) -> Figure:
+                             columns: int = 8, initial: np.ndarray | None = None) -> Figure:
     """The weights into the first ``n`` units of the first Dense layer, each column of ``W``
     (in, out) drawn as a ``shape`` image: blue where a bright pixel excites the unit, red where
-    it inhibits it (each image scaled to its own largest ``|w|``)."""
+    it inhibits it (each image scaled to its own largest ``|w|``). With ``initial`` (the same
+    layer's weights before training) the images show what training changed, ``W - W_init``:
+    random initial values that never receive a gradient (pixels that are always 0) vanish."""
     first = next((m for m in model.modules() if isinstance(m, Dense)), None)
     if first is None or first.in_features != shape[0] * shape[1]:
         raise ValueError(f"the model's first Dense layer must take {shape[0] * shape[1]} inputs "
                          f"to draw {shape} images, got {first!r}")
-    W = backend.to_numpy(first.weight.data)
+    W = backend.to_numpy(first.weight.data).astype(np.float64)
+    if initial is not None:
+        initial = np.asarray(initial, dtype=np.float64)
+        if initial.shape != W.shape:
+            raise ValueError(f"initial weights of shape {initial.shape} for a layer of shape "
+                             f"{W.shape}")
+        W = W - initial
     n = min(n, W.shape[1])
     rows = -(-n // columns)
     fig = new_figure(1.25 * columns + 0.6, 1.35 * rows + 0.7)
@@ -104,8 +112,10 @@ def plot_first_layer_weights(model: Module, n: int = 32, shape: tuple[int, int] 
         vmax = max(np.abs(img).max(), 1e-12)
         ax.imshow(img, cmap="RdBu", vmin=-vmax, vmax=vmax)
         ax.set_title(f"unit {j + 1}", fontsize=7)
-    fig.suptitle(f"First-layer weights as {shape[0]}x{shape[1]} images (first {n} of "
-                 f"{W.shape[1]} units): blue excites, red inhibits", fontsize=10)
+    what = "Change of the first-layer weights in training" if initial is not None else (
+        "First-layer weights")
+    fig.suptitle(f"{what} as {shape[0]}x{shape[1]} images (first {n} of {W.shape[1]} units): "
+                 "blue excites, red inhibits", fontsize=10)
     return fig
 
 

@@ -14,8 +14,10 @@ Speed: every point is written as ``theta(c) = sum_j c_j B_j`` over a small basis
 centre and the directions). The first layer is linear in the weights, so ``X @ W1(c) =
 sum_j c_j (X @ W1_j)``: the products with the data are computed once per basis vector and each
 grid point costs a weighted sum. Later layers run for a whole grid row at once as one batched
-matrix product, rows are spread over threads, and the grid is saved to an NPZ after rows
-finish so that an interrupted run resumes where it stopped.
+matrix product, rows are spread over threads (one per core, each with a single-threaded BLAS:
+measured faster than one thread with a multi-threaded BLAS, see ``benchmarks/RESULTS.md``),
+and the grid is saved to an NPZ after rows finish so that an interrupted run resumes where it
+stopped.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ..autograd import Tensor
 from ..functional import _sigmoid
 from ..nn import Dense, Dropout, Flatten, Module, Sequential
 from ..nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from ._blas import blas_threads
 from .files import save_npz
 
 __all__ = [
@@ -249,7 +252,7 @@ def _run_rows(evaluate: _Evaluator, rows: Iterable[tuple[int, np.ndarray]], work
         for i, c in rows:
             on_row(i, *evaluate(c))
         return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with blas_threads(1), ThreadPoolExecutor(max_workers=workers) as pool:
         futures = [(i, pool.submit(evaluate, c)) for i, c in rows]
         try:
             for i, fut in futures:

@@ -117,19 +117,30 @@ def plot_landscape_2d(land: Landscape, filled: bool = True, xlabel: str = "direc
 
 
 def plot_surface_3d(land: Landscape, xlabel: str = "direction 1", ylabel: str = "direction 2",
-                    title: str = "Loss surface") -> Figure:
-    """The loss over the plane as a 3D surface, ``log10`` of the loss on the vertical axis."""
+                    title: str = "Loss surface", trajectory: np.ndarray | None = None,
+                    trajectory_loss: np.ndarray | None = None) -> Figure:
+    """The loss over the plane as a 3D surface, ``log10`` of the loss on the vertical axis;
+    with ``trajectory`` (T, 2) and its losses on the plane, the path is drawn on the surface."""
     loss = np.where(land.done[:, None], land.loss, np.nan)
     lo, hi = _loss_range(loss)
     z = np.log10(np.clip(loss, lo, hi))
     fig = new_figure(7, 5.6)
-    ax = fig.add_subplot(projection="3d")
+    ax = fig.add_subplot(projection="3d", computed_zorder=False)  # the path stays on top
     xx, yy = np.meshgrid(land.x, land.y)
     ax.plot_surface(xx, yy, z, cmap=LOSS_CMAP, linewidth=0, antialiased=True,
                     rcount=min(len(land.y), 80), ccount=min(len(land.x), 80))
+    if trajectory is not None and trajectory_loss is not None:
+        tz = np.log10(np.clip(trajectory_loss, lo, hi))
+        ax.plot(trajectory[:, 0], trajectory[:, 1], tz, color="black", marker=".",
+                linewidth=1.5, zorder=10, label="training trajectory")
+        ax.plot([trajectory[0, 0]], [trajectory[0, 1]], [tz[0]], marker="o", color="#d7191c",
+                markersize=8, markeredgecolor="black", linestyle="none", zorder=11,
+                label="initial weights")
+        ax.legend(fontsize=8, loc="upper left")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_zlabel("log10(loss)")
     ax.view_init(elev=35, azim=-60)
+    ax.set_box_aspect(None, zoom=0.85)  # keep the axis labels inside the figure
     ax.set_title(title)
     return fig

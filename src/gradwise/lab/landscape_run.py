@@ -34,7 +34,7 @@ def _pca_span(coords: np.ndarray, margin: float = 0.25) -> tuple[float, float, f
 
 def run_landscape(run_dir: str | os.PathLike, directions: str = "both", resolution: int = 51,
                   span: Sequence[float] | None = None, include_bias: bool = False,
-                  seed: int = 0, workers: int | None = 1,
+                  seed: int = 0, workers: int | None = None,
                   log: Callable[[str], None] = lambda s: None) -> dict[str, float]:
     """Compute and draw, for the run's saved model on its training data:
 
@@ -99,7 +99,8 @@ def run_landscape(run_dir: str | os.PathLike, directions: str = "both", resoluti
                     out / "random_2d_filled.png")
         save_figure(plot_landscape_2d(land, filled=False, title=title, **labels),
                     out / "random_2d_contour.png")
-        save_figure(plot_surface_3d(land, title=title, **labels), out / "random_2d_surface.png")
+        save_figure(plot_surface_3d(land, title=title, xlabel="random direction 1",
+                                    ylabel="random direction 2"), out / "random_2d_surface.png")
         log(f"random directions: {out / 'random_2d_filled.png'} and contour/surface "
             f"({resolution}x{resolution} grid in {timings['random_2d']:.2f} s)")
 
@@ -123,7 +124,11 @@ def run_landscape(run_dir: str | os.PathLike, directions: str = "both", resoluti
                                           **labels), out / "pca_2d_filled.png")
             save_figure(plot_landscape_2d(land, filled=False, trajectory=coords2, title=title,
                                           **labels), out / "pca_2d_contour.png")
-            save_figure(plot_surface_3d(land, title=title, **labels),
+            on_plane, _ = loss_along(model, loss, X, y, dirs, coords2, center=theta,
+                                     workers=workers)
+            save_figure(plot_surface_3d(land, title=title, xlabel=f"PCA 1 ({ev[0]:.0%})",
+                                        ylabel=f"PCA 2 ({ev[1]:.0%})", trajectory=coords2,
+                                        trajectory_loss=on_plane),
                         out / "pca_2d_surface.png")
             log(f"pca directions: {out / 'pca_2d_filled.png'} and contour/surface "
                 f"({resolution}x{resolution} grid in {timings['pca_2d']:.2f} s)")

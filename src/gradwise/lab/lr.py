@@ -147,16 +147,18 @@ def lr_range_test(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
                   diverge: float = 4.0, **hyper: float) -> LRRangeTest:
     """Smith's range test: one mini-batch step per learning rate, the rate growing
     geometrically from ``min_lr`` to ``max_lr`` over ``steps`` steps, recording each batch's
-    loss; stops once the smoothed loss exceeds ``diverge`` times its best. The losses are
-    smoothed with a bias-corrected exponential moving average (``beta``) and the suggestion is
-    :func:`suggest_lr` of the smoothed curve. The model's weights are restored afterwards."""
+    loss; stops once a bias-corrected exponential moving average of the loss (``beta``)
+    exceeds ``diverge`` times its best. The recorded curve is then smoothed with a centred
+    moving average over 10% of the points (centred, so it does not lag behind the learning
+    rate as a running average would) and the suggestion is :func:`suggest_lr` of it. The
+    model's weights are restored afterwards."""
     if not 0 < min_lr < max_lr:
         raise ValueError(f"need 0 < min_lr < max_lr, got min_lr={min_lr}, max_lr={max_lr}")
     start = flat_parameters(model)
     lrs = np.geomspace(min_lr, max_lr, steps)
     batches = _batches(len(X), batch_size, -(-steps * batch_size // len(X)), seed)
     opt = optim.get(optimizer, model.parameters(), lr=min_lr, **hyper)
-    raw, smooth = [], []
+    raw: list[float] = []
     avg, best = 0.0, np.inf
     try:
         for t, lr in enumerate(lrs):
@@ -169,15 +171,23 @@ def lr_range_test(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
             opt.step()
             raw.append(value.item())
             avg = beta * avg + (1 - beta) * raw[-1]
-            smooth.append(avg / (1 - beta ** (t + 1)))
-            best = min(best, smooth[-1])
-            if not np.isfinite(smooth[-1]) or smooth[-1] > diverge * best:
+            running = avg / (1 - beta ** (t + 1))
+            best = min(best, running)
+            if not np.isfinite(running) or running > diverge * best:
                 break
     finally:
         set_flat(model, start)
     n = len(raw)
-    return LRRangeTest(lrs[:n], np.array(raw), np.array(smooth),
-                       suggest_lr(lrs[:n], np.array(smooth)))
+    smooth = _centred_mean(np.array(raw), max(1, int(0.05 * steps)))
+    return LRRangeTest(lrs[:n], np.array(raw), smooth, suggest_lr(lrs[:n], smooth))
+
+
+def _centred_mean(values: np.ndarray, half: int) -> np.ndarray:
+    """Mean over the window ``[i - half, i + half]`` (shrunk at the ends) of each point."""
+    c = np.concatenate([[0.0], np.cumsum(values)])
+    i = np.arange(len(values))
+    lo, hi = np.maximum(i - half, 0), np.minimum(i + half + 1, len(values))
+    return (c[hi] - c[lo]) / (hi - lo)
 
 
 def plot_lr_range_test(result: LRRangeTest,
@@ -196,7 +206,11 @@ def plot_lr_range_test(result: LRRangeTest,
             label=f"suggested lr = {result.suggestion:.2g} (loss falls fastest)")
     ax.set_xscale("log")
     finite = result.smoothed[np.isfinite(result.smoothed)]
-    ax.set_ylim(finite.min() - 0.05 * np.ptp(finite), finite[0] * 1.5 + 1e-12)
+    lo = finite.min()
+    hi = finite[:int(np.argmin(finite)) + 1].max()  # the part before the blow-up
+    pad = 0.15 * (hi - lo) + 1e-12
+    ax.set_ylim(lo - pad, hi + 3 * pad)
+    ax.set_xlim(result.lrs[0], result.lrs[-1])
     ax.set_xlabel("Learning rate (log scale)")
     ax.set_ylabel("Training loss")
     ax.set_title(title)

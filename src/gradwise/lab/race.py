@@ -23,7 +23,7 @@ from .. import optim
 from ..nn import Parameter
 from .style import LOSS_CMAP, OPTIMIZER_COLORS, new_figure
 
-__all__ = ["SURFACES", "Surface", "plot_race", "race", "save_race_gif"]
+__all__ = ["SURFACES", "Surface", "make_optimizer", "plot_race", "run_race", "save_race_gif"]
 
 
 @dataclass(frozen=True)
@@ -104,9 +104,9 @@ def make_optimizer(name: str, params: Sequence[Parameter], lr: float) -> Any:
     return cls(list(params), lr=lr, **hyper)
 
 
-def race(surface: str | Surface, steps: int | None = None, optimizers: Sequence[str] | None = None,
-         start: tuple[float, float] | None = None,
-         lr: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+def run_race(surface: str | Surface, steps: int | None = None,
+             optimizers: Sequence[str] | None = None, start: tuple[float, float] | None = None,
+             lr: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
     """Run each optimizer for ``steps`` steps (default: the surface's) from ``start`` (default:
     the surface's) on ``surface``, with the surface's learning rates updated by ``lr``; returns
     ``{name: points}`` with points of shape (steps + 1, 2), row 0 the start. A run that leaves
@@ -137,18 +137,18 @@ def _values(s: Surface, pts: np.ndarray) -> np.ndarray:
     return np.asarray(s.f(pts[..., 0], pts[..., 1]), dtype=np.float64)
 
 
-def _draw_contours(ax: Any, s: Surface) -> None:
+def _draw_contours(ax: Any, s: Surface) -> Any:
     x0, x1, y0, y1 = s.window
     xx, yy = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
     zz = _values(s, np.stack([xx, yy], axis=-1))
     if zz.min() > 0:
         lo = max(zz.min(), 1e-3)
-        ax.contourf(xx, yy, zz, levels=np.geomspace(lo, zz.max(), 30), cmap=LOSS_CMAP,
-                    norm=LogNorm(lo, zz.max()), alpha=0.6)
+        filled = ax.contourf(xx, yy, zz, levels=np.geomspace(lo, zz.max(), 30), cmap=LOSS_CMAP,
+                             norm=LogNorm(lo, zz.max()), alpha=0.6)
         ax.contour(xx, yy, zz, levels=np.geomspace(lo, zz.max(), 15), colors="k",
                    linewidths=0.3, alpha=0.5)
     else:
-        ax.contourf(xx, yy, zz, levels=30, cmap=LOSS_CMAP, alpha=0.6)
+        filled = ax.contourf(xx, yy, zz, levels=30, cmap=LOSS_CMAP, alpha=0.6)
         ax.contour(xx, yy, zz, levels=15, colors="k", linewidths=0.3, alpha=0.5)
     if s.minimum is not None:
         ax.plot(*s.minimum, marker="*", color="#ffd700", markersize=16, markeredgecolor="k",
@@ -159,6 +159,7 @@ def _draw_contours(ax: Any, s: Surface) -> None:
     ax.set_ylim(y0, y1)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
+    return filled
 
 
 def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface) -> Figure:
@@ -167,19 +168,28 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface) -> Figure
     s = _surface(surface)
     fig = new_figure(13, 5.2)
     ax, ax2 = fig.subplots(1, 2, width_ratios=[1.25, 1])
-    _draw_contours(ax, s)
-    for name, pts in paths.items():
+    filled = _draw_contours(ax, s)
+    positive = filled.levels.min() > 0
+    fig.colorbar(filled, ax=ax, label="f(x, y)" + (" (log scale)" if positive else ""),
+                 format="%.3g")
+    for i, (name, pts) in enumerate(paths.items()):
         color = OPTIMIZER_COLORS.get(name)
-        ax.plot(pts[:, 0], pts[:, 1], color=color, linewidth=2, label=name, zorder=4)
-        ax2.plot(np.arange(len(pts)), _values(s, pts), color=color, linewidth=2, label=name)
+        width = 3.5 - 2.0 * i / max(len(paths) - 1, 1)  # earlier lines wider: overlaps show
+        ax.plot(pts[:, 0], pts[:, 1], color=color, linewidth=width, label=name, zorder=4)
+        ax2.plot(np.arange(len(pts)), _values(s, pts), color=color, linewidth=width,
+                 label=name)
     ax.legend(fontsize=8, loc="best", framealpha=0.9)
     ax.set_title(f"{s.name}: trajectories from the same start")
     vals = np.concatenate([_values(s, p) for p in paths.values()])
     if np.nanmin(vals) > 0:
         ax2.set_yscale("log")
         ax2.set_ylim(bottom=max(np.nanmin(vals), 1e-12))
+        scale = " (log scale)"
+    else:
+        ax2.set_yscale("symlog", linthresh=1.0)
+        scale = " (symmetric log scale)"
     ax2.set_xlabel("Iteration")
-    ax2.set_ylabel("f(x, y)" + (" (log scale)" if np.nanmin(vals) > 0 else ""))
+    ax2.set_ylabel("f(x, y)" + scale)
     ax2.set_title("Value of the surface per iteration")
     ax2.grid(alpha=0.3)
     ax2.legend(fontsize=8)

@@ -42,7 +42,8 @@ _LANDSCAPE = [
     ("pca_2d_filled.png", "Loss on the plane of the trajectory's two principal directions, with "
                           "the path training took from the initial weights."),
     ("pca_2d_contour.png", "The PCA plane as contour lines."),
-    ("pca_2d_surface.png", "The PCA plane as a surface (log10 of the loss)."),
+    ("pca_2d_surface.png", "The PCA plane as a surface (log10 of the loss), with the "
+                           "projected training path on it."),
 ]
 
 

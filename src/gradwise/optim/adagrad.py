@@ -54,7 +54,7 @@ class Adagrad(Optimizer):
         s, d = scratch[0], scratch[1]
         acc = state["sum"]
         g = with_weight_decay(p, g, group["weight_decay"], d)
-        clr = group["lr"] / (1 + (step) * group["lr_decay"])
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
         np.multiply(g, g, out=s)
         acc += s
         np.sqrt(acc, out=s)

@@ -7,7 +7,8 @@ parameters, one for the gradients and one per state; every parameter's ``.data``
 a view of the flat parameter array and its ``_grad_buffer`` to a view of the flat gradient
 array, so the backward pass writes gradients straight into the flat buffer. When every
 parameter of a bucket has its gradient in that buffer, ``step()`` updates the whole bucket with
-a fixed handful of in-place array calls, however many tensors the model has. Otherwise (some
+a fixed handful of in-place array calls (``out=`` ufuncs into scratch arrays allocated once),
+however many tensors the model has. Otherwise (some
 ``.grad`` is None, or was assigned by the user) the same update runs per parameter on the views,
 which reproduces PyTorch's skipping of parameters without a gradient exactly.
 
@@ -33,6 +34,7 @@ from ..autograd import Tensor
 __all__ = ["Optimizer"]
 
 ParamsT = Iterable[Tensor] | Iterable[Mapping[str, Any]]
+
 
 class _Bucket:
     """The parameters of one group with one dtype and device, as views into flat buffers."""

@@ -8,14 +8,15 @@ the schedule as it does there. ``state_dict()`` is a dict of numbers and lists.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .optimizer import Optimizer
 
 __all__ = ["CosineAnnealingLR", "ExponentialLR", "LRSchedule", "LinearWarmup",
-           "ReduceLROnPlateau", "StepLR"]
+           "ReduceLROnPlateau", "SequentialLR", "StepLR"]
 
 
 class LRSchedule:
@@ -53,6 +54,14 @@ class LRSchedule:
     def get_last_lr(self) -> list[float]:
         """The learning rate of each group after the last ``step()``."""
         return list(self._last_lr)
+
+    def restart(self) -> None:
+        """Go back to epoch 0 from the base learning rates (PyTorch's ``step(0)``)."""
+        self.last_epoch = 0
+        groups = self.optimizer.param_groups
+        for group, base in zip(groups, self.base_lrs, strict=True):
+            group["lr"] = self._next(base, base)
+        self._last_lr = [group["lr"] for group in groups]
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs),
@@ -153,6 +162,63 @@ class LinearWarmup(LRSchedule):
         if e > self.total_iters:
             return lr
         return lr * (1.0 + (b - a) / (self.total_iters * a + (e - 1) * (b - a)))
+
+
+class SequentialLR:
+    """Schedules one after the other (PyTorch's ``SequentialLR``): ``schedules[i]`` runs from
+    epoch ``milestones[i - 1]`` on, restarted from the base learning rates, e.g. a linear
+    warm-up for 5 epochs and then cosine annealing::
+
+        SequentialLR(opt, [LinearWarmup(opt, 0.1, total_iters=5),
+                           CosineAnnealingLR(opt, T_max=95)], milestones=[5])
+    """
+
+    def __init__(self, optimizer: Optimizer, schedules: Sequence[LRSchedule],
+                 milestones: Sequence[int]) -> None:
+        if len(schedules) < 1 or len(milestones) != len(schedules) - 1:
+            raise ValueError(
+                f"SequentialLR: expected len(schedules) - 1 = {len(schedules) - 1} milestones, "
+                f"got {list(milestones)!r}")
+        if list(milestones) != sorted(milestones):
+            raise ValueError(f"SequentialLR: milestones must increase, got {list(milestones)!r}")
+        for i, sched in enumerate(schedules):
+            if not isinstance(sched, LRSchedule) or sched.optimizer is not optimizer:
+                raise ValueError(
+                    f"SequentialLR: schedules[{i}] is not a schedule of this optimizer")
+        self.optimizer = optimizer
+        self.schedules = list(schedules)
+        self.milestones = list(milestones)
+        self.last_epoch = 0
+        for group in optimizer.param_groups:
+            group["lr"] = group["initial_lr"]
+        for sched in self.schedules:  # undo their first step; the first schedule starts again
+            sched.last_epoch -= 1
+        self.schedules[0].step()
+        self._last_lr = self.schedules[0].get_last_lr()
+
+    def step(self) -> None:
+        """Advance one epoch with the schedule whose span contains it."""
+        self.last_epoch += 1
+        i = bisect.bisect_right(self.milestones, self.last_epoch)
+        sched = self.schedules[i]
+        if i > 0 and self.milestones[i - 1] == self.last_epoch:
+            sched.restart()
+        else:
+            sched.step()
+        self._last_lr = sched.get_last_lr()
+
+    def get_last_lr(self) -> list[float]:
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_epoch": self.last_epoch, "last_lr": list(self._last_lr),
+                "schedules": [s.state_dict() for s in self.schedules]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.last_epoch = int(state["last_epoch"])
+        self._last_lr = list(state["last_lr"])
+        for sched, sub in zip(self.schedules, state["schedules"], strict=True):
+            sched.load_state_dict(sub)
 
 
 class ReduceLROnPlateau:

@@ -209,12 +209,11 @@ def _draw_figures(out: Path, history: Any, es: Any, model: nn.Module, splits: Sp
 
     figures = [("loss.png", lambda: lab.plot_history(history, early_stopping=es))]
     if splits.X_train.shape[1] == 2 and splits.task == "binary":
-        held_out, title = (splits.X_test, splits.y_test), "triangles: test"
+        held_out, label = (splits.X_test, splits.y_test), "test"
         if splits.X_test is None:
-            held_out, title = (splits.X_val, splits.y_val), "triangles: validation"
-        title = f"Decision boundary, {title}"
+            held_out, label = (splits.X_val, splits.y_val), "validation"
         figures.append(("boundary.png", lambda: lab.plot_decision_boundary(
-            model, splits.X_train, splits.y_train, *held_out, title=title)))
+            model, splits.X_train, splits.y_train, *held_out, test_label=label)))
     import matplotlib.pyplot as plt
 
     for name, draw in figures:
