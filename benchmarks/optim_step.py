@@ -3,8 +3,8 @@
 gradwise's flat-buffer optimizers against ``torch.optim`` with default arguments (on the CPU
 that is torch's per-tensor loop) and with ``foreach=True``, in one process: alternating blocks
 of steps after a warm-up, a pause between blocks (so one framework's spinning worker threads do
-not slow the next), medians per step. Gradients are real ones from one backward pass, held
-fixed, so every step does the same work. Run from the repository root::
+not slow the next); the median and the best block, per step. Gradients are real ones from one
+backward pass, held fixed, so every step does the same work. Run from the repository root::
 
     python -m benchmarks.optim_step [--repeats 15] [--write]
 
@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
+import time
 
 import numpy as np
 import torch
@@ -23,7 +25,7 @@ import torch
 import gradwise as gw
 from gradwise.nn import functional as F
 
-from .common import interleaved, machine, table
+from .common import PAUSE, machine, table, time_per_call
 
 SIZES = (784, 1000, 1000, 10)
 HEADING = "## Optimizer step"
@@ -64,23 +66,40 @@ def _steps(name: str, hyper: dict) -> tuple[int, dict]:
                                     "torch foreach": torch_opt(foreach=True).step}
 
 
+def _blocks(fns: dict, reps: int, rounds: int, warmup: int = 3) -> dict[str, list[float]]:
+    """Seconds per step of each function in alternating blocks of ``reps`` steps, a pause before
+    each block (longer than torch's and OpenBLAS's worker threads spin after a parallel call)."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            time.sleep(PAUSE)
+            samples[name].append(time_per_call(fn, reps))
+    return samples
+
+
 def run(repeats: int, reps: int = 5) -> str:
     rows = []
     for name, hyper in ALGORITHMS:
         n, fns = _steps(name, hyper)
-        t = interleaved(fns, reps=reps, rounds=repeats, warmup=3)
-        ours, tdef, tfor = t["gradwise"], t["torch default"], t["torch foreach"]
+        t = _blocks(fns, reps, repeats)
+        med = {k: statistics.median(v) for k, v in t.items()}
+        best = {k: min(v) for k, v in t.items()}
         label = name + "(" + ", ".join(f"{k}={v}" for k, v in hyper.items()) + ")"
-        rows.append([label, f"{ours * 1e3:.3f}", f"{tdef * 1e3:.3f}", f"{tfor * 1e3:.3f}",
-                     f"{tdef / ours:.2f}", f"{tfor / ours:.2f}"])
+        rows.append([label, *(f"{med[k] * 1e3:.3f} ({best[k] * 1e3:.3f})" for k in fns),
+                     *(f"{med[k] / med['gradwise']:.2f} ({best[k] / best['gradwise']:.2f})"
+                       for k in ("torch default", "torch foreach"))])
         print(" | ".join(rows[-1]), flush=True)
     head = ["optimizer", "gradwise ms", "torch default ms", "torch foreach ms",
             "torch default / gradwise", "torch foreach / gradwise"]
-    return (table(head, rows) + f"\n\n{n} parameters, float32; medians over {repeats} blocks of "
-            f"{reps} steps per framework; a ratio above 1 means gradwise is faster. gradwise "
-            "updates one flat buffer with in-place NumPy ufuncs on one thread; torch runs "
-            f"fused kernels (one pass for a*x + y) on {torch.get_num_threads()} intra-op "
-            "threads, so the load on the machine moves both columns.\n")
+    return (table(head, rows) + f"\n\n{n} parameters, float32. Each cell: median (best) over "
+            f"{repeats} blocks of {reps} steps per framework; a ratio above 1 means gradwise is "
+            "faster. gradwise updates one flat buffer with in-place NumPy ufuncs on one thread; "
+            "torch runs fused kernels (one pass for a*x + y) on "
+            f"{torch.get_num_threads()} intra-op threads, so the load on the machine moves "
+            "both columns.\n")
 
 
 def main() -> None:

@@ -283,3 +283,27 @@ def test_gradcheck_skips_constants_and_refuses_float32():
     assert gradcheck(lambda a, b: a * b, [x, c])
     with pytest.raises(ValueError, match="float64"):
         gradcheck(lambda a: a * 2, [gw.tensor([1.0], requires_grad=True)])
+
+
+def test_grad_mode_is_per_thread():
+    """no_grad in one thread leaves graph recording on in another (as PyTorch's grad mode)."""
+    import threading
+
+    entered, release = threading.Event(), threading.Event()
+    seen = {}
+
+    @gw.no_grad()
+    def hold():
+        entered.set()
+        release.wait(5)
+        seen["worker"] = gw.is_grad_enabled()
+
+    worker = threading.Thread(target=hold)
+    worker.start()
+    entered.wait(5)
+    x = gw.tensor([1.0], requires_grad=True)
+    seen["main"] = (x * 2).requires_grad
+    release.set()
+    worker.join()
+    assert seen == {"worker": False, "main": True}
+    assert gw.is_grad_enabled()

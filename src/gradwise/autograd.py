@@ -15,6 +15,7 @@ binds them as tensor methods (``x.sum(axis=0)``, ``x.relu()``).
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,26 +33,35 @@ __all__ = [
     "tensor",
 ]
 
-class _GradMode:
+class _GradMode(threading.local):
+    """Whether operations record a graph; per thread, as in PyTorch."""
+
     enabled = True
+
+    def __init__(self) -> None:
+        self.saved: list[bool] = []  # modes to restore as nested switches exit
+
+
+_grad_mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
     """Whether operations currently record a graph."""
-    return _GradMode.enabled
+    return _grad_mode.enabled
 
 
 class _GradSwitch(contextlib.ContextDecorator):
     def __init__(self, enabled: bool) -> None:
         self._enabled = enabled
-        self._prev: list[bool] = []
 
     def __enter__(self) -> None:
-        self._prev.append(_GradMode.enabled)
-        _GradMode.enabled = self._enabled
+        mode = _grad_mode
+        mode.saved.append(mode.enabled)
+        mode.enabled = self._enabled
 
     def __exit__(self, *exc: object) -> None:
-        _GradMode.enabled = self._prev.pop()
+        mode = _grad_mode
+        mode.enabled = mode.saved.pop()
 
 
 def no_grad() -> _GradSwitch:
@@ -87,7 +97,7 @@ class Function:
     def __call__(self, *inputs: Tensor) -> Tensor:
         """Run ``forward`` on the inputs' arrays and record the node when a gradient is needed."""
         data = self.forward(*[t.data for t in inputs])
-        if _GradMode.enabled:
+        if _grad_mode.enabled:
             needs = tuple([t.requires_grad for t in inputs])
             if True in needs:
                 self.inputs = inputs
