@@ -132,7 +132,7 @@ def test_matches_torch_float64(name, hyper):
 @pytest.mark.parametrize(("name", "hyper"), CASES, ids=[f"{n}-{h}" for n, h in CASES])
 def test_matches_torch_float32(name, hyper):
     gps, tps = run_both(name, [hyper], np.float32)
-    assert_close(gps, tps, 1e-4)
+    assert_close(gps, tps, 1e-5)
 
 
 @pytest.mark.parametrize(("name", "g0", "g1"), GROUPS, ids=[c[0] for c in GROUPS])
