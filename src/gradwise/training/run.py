@@ -18,7 +18,7 @@ import json
 import math
 import time
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -323,19 +323,14 @@ def print_summary(run_dir: Path, summary: dict[str, Any]) -> None:
 
 
 @dataclass
-class Run:
-    """A finished run rebuilt from its folder by :func:`load_run`."""
+class Run(Splits):
+    """A finished run rebuilt from its folder by :func:`load_run`: its data (as
+    :class:`Splits`), config, model with the final weights, loss, history and trajectory."""
 
     path: Path
     config: dict[str, Any]
     model: nn.Module
     loss: nn.Module
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray | None
-    y_val: np.ndarray | None
-    X_test: np.ndarray | None
-    y_test: np.ndarray | None
     history: dict[str, list[float]]
     trajectory: np.ndarray
     param_names: list[str]
@@ -366,9 +361,8 @@ def load_run(run_dir: str | Path) -> Run:
     loss, _ = _loss_and_metrics(splits.task)
     summary_path = path / "summary.json"
     return Run(
+        **{f.name: getattr(splits, f.name) for f in fields(splits)},
         path=path, config=config, model=model.eval(), loss=loss,
-        X_train=splits.X_train, y_train=splits.y_train, X_val=splits.X_val, y_val=splits.y_val,
-        X_test=splits.X_test, y_test=splits.y_test,
         history=_read_history(path / "history.csv"),
         trajectory=tensors["trajectory"],
         param_names=json.loads(meta["param_names"]),
