@@ -18,10 +18,11 @@ from .optimizer import Optimizer, ParamsT
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop",
+__all__ = ["OPTIMIZERS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop",
            "clip_grad_norm_", "clip_grad_value_", "get", "schedules"]
 
-_BY_NAME: dict[str, type[Optimizer]] = {
+#: the optimizers by the names configs use
+OPTIMIZERS: dict[str, type[Optimizer]] = {
     "sgd": SGD, "adam": Adam, "adamw": AdamW, "adadelta": Adadelta, "adagrad": Adagrad,
     "rmsprop": RMSprop,
 }
@@ -29,7 +30,7 @@ _BY_NAME: dict[str, type[Optimizer]] = {
 
 def get(name: str, params: ParamsT, **hyper: Any) -> Optimizer:
     """An optimizer by (case-insensitive) name: ``get("adam", model.parameters(), lr=1e-3)``."""
-    cls = _BY_NAME.get(name.lower()) if isinstance(name, str) else None
+    cls = OPTIMIZERS.get(name.lower()) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(_BY_NAME)}")
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
     return cls(params, **hyper)

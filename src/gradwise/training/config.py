@@ -169,7 +169,7 @@ def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]
             if k in given or default is not None:
                 resolved[k] = given.pop(k, default)
         if section == "optimizer":
-            _check_hyper(section, optim._BY_NAME[resolved["name"]], given)
+            _check_hyper(section, optim.OPTIMIZERS[resolved["name"]], given)
         if section == "schedule":
             if resolved["name"] == "":
                 raise ConfigError("config key schedule.name is missing: expected one of "
