@@ -34,9 +34,9 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
-from ..functional import _sigmoid
 from ..nn import Dense, Dropout, Flatten, Module, Sequential
 from ..nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from ..ops.activations import _sigmoid
 from ._blas import blas_threads
 from .files import save_npz
 

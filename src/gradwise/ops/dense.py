@@ -1,0 +1,89 @@
+"""The fused Dense layer ``g(x @ W + b)``: one graph node forward and backward."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..autograd import Function, Tensor
+from ..backend import xp_of
+from .activations import _sigmoid
+
+_FUSED_ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
+
+
+class Linear(Function):
+    """The Dense layer ``y = g(x @ W + b)`` in one node (W of shape (in, out)).
+
+    Backward: ``dz = dy * g'(z)`` (from the saved output), ``dW = x^T dz``, ``db = sum_rows dz``,
+    ``dx = dz W^T``. ``g`` is one of None (linear), ``"relu"``, ``"sigmoid"``, ``"tanh"``.
+    """
+
+    __slots__ = ("act", "x", "w", "y")
+
+    def __init__(self, act: str | None) -> None:
+        self.act = act
+
+    def forward(self, x: Any, w: Any, b: Any = None) -> Any:
+        if x.shape[-1] != w.shape[0]:
+            raise ValueError(
+                f"Dense layer expects {w.shape[0]} input features, got input of shape "
+                f"{tuple(x.shape)} ({x.shape[-1]} features)"
+            )
+        z = x @ w
+        if b is not None:
+            z += b
+        act = self.act
+        if act == "relu":
+            xp_of(z).maximum(z, 0, out=z)
+        elif act == "sigmoid":
+            z = _sigmoid(z)
+        elif act == "tanh":
+            xp_of(z).tanh(z, out=z)
+        self.x, self.w, self.y = x, w, z
+        return z
+
+    def backward(self, g: Any) -> tuple[Any, ...]:
+        act, y = self.act, self.y
+        if act == "relu":
+            dz = g * (y > 0)
+        elif act == "sigmoid":
+            dz = g * (y * (1 - y))
+        elif act == "tanh":
+            dz = g * (1 - y * y)
+        else:
+            dz = g
+        x, w = self.x, self.w
+        needs = self.needs
+        gx = dz @ w.T if needs[0] else None
+        gw = gb = None
+        if x.ndim != 2:
+            x, dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
+        xp = xp_of(dz)
+        if needs[1]:
+            buf = _fresh_grad_buffer(self.inputs[1])
+            if buf is None:
+                gw = x.T @ dz
+            else:
+                xp.matmul(x.T, dz, out=buf)
+        if len(needs) == 3 and needs[2]:
+            buf = _fresh_grad_buffer(self.inputs[2])
+            if buf is None:
+                gb = dz.sum(axis=0)
+            else:
+                dz.sum(axis=0, out=buf)
+        return (gx, gw) if len(needs) == 2 else (gx, gw, gb)
+
+
+def _fresh_grad_buffer(param: Tensor) -> Any:
+    """The optimizer's flat-buffer view for ``param``'s gradient when the backward pass is about
+    to fill it for the first time (``.grad`` is None), else None.
+
+    A kernel that writes its gradient straight into the returned array (``out=``) sets
+    ``param.grad`` to it and returns None for that input, which saves the copy that
+    ``_accumulate_leaf`` would make; later contributions are then added into it in place.
+    """
+    buf = param._grad_buffer
+    if buf is None or param.grad is not None or param._node is not None:
+        return None
+    param.grad = buf
+    return buf
