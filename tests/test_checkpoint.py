@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 import gradwise as gw
+from gradwise.io import write_atomic
 from gradwise.training import checkpoint
 from gradwise.training.callbacks import EarlyStopping
-from gradwise.training.checkpoint import CheckpointError, read_checkpoint, write_atomic
+from gradwise.training.checkpoint import CheckpointError, read_checkpoint
 
 
 def net(seed: int = 0, hidden: int = 8) -> gw.nn.Sequential:

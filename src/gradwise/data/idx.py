@@ -11,12 +11,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from ..io import atomic_path
 
 __all__ = ["FILES", "MIRRORS", "SHA256", "mnist", "read_idx"]
 
@@ -98,16 +99,6 @@ def _find(name: str, folders: list[Path]) -> Path | None:
     return None
 
 
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename durable: fsync the folder's entry table (POSIX only)."""
-    if os.name == "posix":
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _locate(names: tuple[str, str], folders: list[Path]) -> list[Path]:
     found = [(name, _find(name, folders)) for name in names]
     missing = [f"{name}[.gz]" for name, path in found if path is None]
@@ -127,25 +118,18 @@ def _fetch(name: str, folder: Path) -> None:
     failures = []
     for mirror in MIRRORS:
         url = mirror + name
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
         try:
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
-                while chunk := response.read(1 << 16):
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            if digest.hexdigest() != SHA256[name]:
-                raise ValueError(f"SHA-256 {digest.hexdigest()} != expected {SHA256[name]}")
-            os.replace(tmp, folder / name)
-            _fsync_dir(folder)
+            with atomic_path(folder / name) as tmp:
+                digest = hashlib.sha256()
+                with tmp.open("wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+                    while chunk := response.read(1 << 16):
+                        digest.update(chunk)
+                        out.write(chunk)
+                if digest.hexdigest() != SHA256[name]:
+                    raise ValueError(f"SHA-256 {digest.hexdigest()} != expected {SHA256[name]}")
             return
         except (OSError, ValueError) as exc:
             failures.append(f"  {url}: {exc}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
     raise RuntimeError(
         f"could not download {name}:\n" + "\n".join(failures) + f"\nput the official {name} "
         f"(SHA-256 {SHA256[name]}) into {folder} by hand"

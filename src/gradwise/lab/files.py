@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..training.checkpoint import write_atomic
+from ..io import write_atomic
 
 __all__ = ["save_figure", "save_npz"]
 

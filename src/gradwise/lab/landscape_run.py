@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..training.checkpoint import write_atomic
+from ..io import write_atomic
 from .files import save_figure, save_npz
 from .landscape import (
     flat_parameters,

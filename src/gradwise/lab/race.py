@@ -20,6 +20,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from .. import optim
+from ..io import atomic_path
 from ..nn import Parameter
 from .style import LOSS_CMAP, OPTIMIZER_COLORS, new_figure
 
@@ -230,9 +231,6 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
         return [*trails.values(), *balls.values(), title]
 
     target = Path(path)
-    tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
-    FuncAnimation(fig, draw, frames=ticks, blit=False).save(tmp, writer=PillowWriter(fps=fps))
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        FuncAnimation(fig, draw, frames=ticks, blit=False).save(tmp, writer=PillowWriter(fps=fps))
     return target

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from ..training.checkpoint import write_atomic
+from ..io import write_atomic
 
 __all__ = ["write_report"]
 

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..io import write_atomic
 from ..optim.schedules import ReduceLROnPlateau
 from . import metrics as _metrics
-from .checkpoint import save, write_atomic
+from .checkpoint import save
 
 __all__ = [
     "CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler",

@@ -14,17 +14,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import backend
+from ..io import write_atomic
 from ..nn.module import Module
 
 __all__ = ["CheckpointError", "load", "read_checkpoint", "read_safetensors", "save",
-           "write_atomic", "write_checkpoint", "write_safetensors"]
+           "write_checkpoint", "write_safetensors"]
 
 _FORMAT_WEIGHTS = "gradwise-weights"
 _FORMAT_CHECKPOINT = "gradwise-checkpoint"
@@ -32,23 +32,6 @@ _FORMAT_CHECKPOINT = "gradwise-checkpoint"
 
 class CheckpointError(ValueError):
     """A weights or checkpoint file that is truncated, tampered with or does not fit."""
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one:
-    a temporary file in the same folder, flushed and fsynced, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _digest(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> str:
@@ -66,7 +49,7 @@ def _digest(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> str:
 
 
 def write_safetensors(path: str | os.PathLike[str], tensors: dict[str, np.ndarray],
-           metadata: dict[str, str]) -> None:
+                      metadata: dict[str, str]) -> None:
     """Write ``tensors`` and string ``metadata`` atomically, adding the SHA-256 of both."""
     from safetensors.numpy import save as st_save
 

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from .. import backend, data, nn, optim
+from ..io import write_atomic
 from .callbacks import Callback, CSVLogger, EarlyStopping, LearningRateScheduler
-from .checkpoint import load, read_safetensors, save, write_atomic, write_safetensors
+from .checkpoint import load, read_safetensors, save, write_safetensors
 from .config import SCHEDULES, ConfigError, dumps, validate
 from .loop import evaluate, fit
 from .progress import format_logs
