@@ -7,9 +7,10 @@ the embedded default (the lecture's spiral) or a config file and writes a run fo
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
+
+from .lab import commands as lab_commands
 
 __all__ = ["build_parser", "main"]
 
@@ -49,13 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     noise.add_argument("--verbose", action="store_true", help="one line per epoch")
     train.set_defaults(func=_train)
-    try:
-        commands = importlib.import_module("gradwise.lab.commands")
-    except ModuleNotFoundError as exc:  # only a missing lab is tolerated, not a broken one
-        if exc.name != "gradwise.lab.commands":
-            raise
-    else:
-        commands.register(sub)
+    lab_commands.register(sub)
     return parser
 
 
