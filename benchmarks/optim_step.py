@@ -96,8 +96,8 @@ def run(repeats: int, reps: int = 5) -> str:
             "torch default / gradwise", "torch foreach / gradwise"]
     return (table(head, rows) + f"\n\n{n} parameters, float32. Each cell: median (best) over "
             f"{repeats} blocks of {reps} steps per framework; a ratio above 1 means gradwise is "
-            "faster. gradwise updates one flat buffer with in-place NumPy ufuncs, in cache-sized "
-            "blocks shared among the cores; "
+            "faster. gradwise updates one flat buffer with in-place NumPy ufuncs, one part per "
+            "core; "
             "torch runs fused kernels (one pass for a*x + y) on "
             f"{torch.get_num_threads()} intra-op threads, so the load on the machine moves "
             "both columns.\n")

@@ -364,23 +364,25 @@ def test_centered_rmsprop_never_takes_sqrt_of_a_negative():
 
 
 @pytest.mark.parametrize(("name", "hyper"), OPTIMIZERS, ids=IDS)
-def test_blocked_threaded_update_is_bit_identical_to_one_pass(name, hyper, monkeypatch):
-    """A bucket big enough to be cut into cache-sized blocks, shared among threads, ends with the
-    same bits as one ufunc sequence over the whole buffer."""
+def test_parallel_update_is_bit_identical_to_one_pass(name, hyper, monkeypatch):
+    """A bucket big enough to be split among threads ends with the same bits as one ufunc
+    sequence over the whole buffer."""
     from gradwise.optim import optimizer as base
 
-    def run(block: int) -> list[np.ndarray]:
-        monkeypatch.setattr(base, "_BLOCK", block)
+    def run(threads: int) -> list[np.ndarray]:
+        monkeypatch.setattr(base, "_N_THREADS", threads)
+        monkeypatch.setattr(base, "_executor", None)
+        monkeypatch.setattr(base, "_PARALLEL_MIN", 1000)
         gen = np.random.default_rng(7)
-        model = gw.nn.Dense(300, 500, generator=gen)  # 150,500 parameters: 5 blocks of 2^15
+        model = gw.nn.Dense(30, 50, generator=gen)  # 1,550 parameters in 3 uneven parts
         opt = gw.optim.get(name, model.parameters(), **hyper)
-        x = gw.tensor(gen.normal(size=(8, 300)))
+        x = gw.tensor(gen.normal(size=(8, 30)))
         for _ in range(3):
             opt.zero_grad()
             (model(x) ** 2).mean().backward()
             opt.step()
         return [p.data.copy() for p in model.parameters()]
 
-    blocked, whole = run(1 << 15), run(1 << 30)
-    for a, b in zip(blocked, whole, strict=True):
+    parallel, whole = run(3), run(1)
+    for a, b in zip(parallel, whole, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -8,7 +8,8 @@ a view of the flat parameter array and its ``_grad_buffer`` to a view of the fla
 array, so the backward pass writes gradients straight into the flat buffer. When every
 parameter of a bucket has its gradient in that buffer, ``step()`` updates the whole bucket with
 a fixed handful of in-place array calls (``out=`` ufuncs into scratch arrays allocated once),
-however many tensors the model has. Otherwise (some
+however many tensors the model has; a large bucket is split into one part per core, updated at
+the same time. Otherwise (some
 ``.grad`` is None, or was assigned by the user) the same update runs per parameter on the views,
 which reproduces PyTorch's skipping of parameters without a gradient exactly.
 
@@ -37,8 +38,9 @@ __all__ = ["Optimizer"]
 
 ParamsT = Iterable[Tensor] | Iterable[Mapping[str, Any]]
 
-#: elements per block of a flat update: a block of each buffer an update touches fits in L2
-_BLOCK = 1 << 16
+#: buckets with at least this many elements are updated by all cores at once
+_PARALLEL_MIN = 1 << 16
+_N_THREADS = max(1, min(os.cpu_count() or 1, 4))
 _executor: ThreadPoolExecutor | None = None
 
 
@@ -50,21 +52,11 @@ def _pool() -> ThreadPoolExecutor:
     return _executor
 
 
-_N_THREADS = max(1, min(os.cpu_count() or 1, 4))
-
-
-def _block_parts(n_blocks: int) -> list[range]:
-    """Split ``n_blocks`` consecutive blocks into one contiguous run per thread."""
-    k = max(1, min(_N_THREADS, n_blocks // 2))
-    bounds = [n_blocks * i // k for i in range(k + 1)]
-    return [range(bounds[i], bounds[i + 1]) for i in range(k)]
-
-
 class _Bucket:
     """The parameters of one group with one dtype and device, as views into flat buffers."""
 
     __slots__ = ("params", "views", "grad_views", "slices", "flat", "grad", "state", "steps",
-                 "scratch", "xp", "_blocks", "_blocks_key")
+                 "scratch", "xp", "_parts", "_parts_key")
 
     def __init__(self, params: list[Tensor]) -> None:
         first = params[0].data
@@ -91,8 +83,8 @@ class _Bucket:
         self.state: dict[str, Any] = {}
         self.steps = [0] * len(params)
         self.scratch: list[Any] = []
-        self._blocks: list[tuple[Any, ...]] = []
-        self._blocks_key: tuple[Any, ...] | None = None
+        self._parts: list[tuple[Any, ...]] = []
+        self._parts_key: tuple[Any, ...] | None = None
 
     def state_array(self, name: str, fill: float) -> Any:
         """The flat state ``name``, allocated (filled with ``fill``) on first use."""
@@ -108,19 +100,21 @@ class _Bucket:
             self.scratch.append(self.xp.empty_like(self.flat))
         return self.scratch
 
-    def blocks(self, state: dict[str, Any], scratch: list[Any]) -> list[tuple[Any, ...]]:
-        """Views ``(params, grads, state, scratch)`` of consecutive ``_BLOCK``-sized blocks,
-        made once for a given set of state and scratch arrays."""
-        key = (tuple(id(a) for a in state.values()), tuple(id(a) for a in scratch))
-        if self._blocks_key != key:
+    def parts(self, state: dict[str, Any], scratch: list[Any],
+              n_parts: int) -> list[tuple[Any, ...]]:
+        """Views ``(params, grads, state, scratch)`` of ``n_parts`` consecutive equal parts of
+        the buffers, made once for a given set of state and scratch arrays."""
+        key = (n_parts, tuple(id(a) for a in state.values()), tuple(id(a) for a in scratch))
+        if self._parts_key != key:
             n = self.flat.size
-            self._blocks = []
-            for start in range(0, n, _BLOCK):
-                s = slice(start, min(start + _BLOCK, n))
-                self._blocks.append((self.flat[s], self.grad[s],
-                                     {k: v[s] for k, v in state.items()}, [a[s] for a in scratch]))
-            self._blocks_key = key
-        return self._blocks
+            bounds = [n * k // n_parts for k in range(n_parts + 1)]
+            self._parts = []
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+                s = slice(lo, hi)
+                self._parts.append((self.flat[s], self.grad[s],
+                                    {k: v[s] for k, v in state.items()}, [a[s] for a in scratch]))
+            self._parts_key = key
+        return self._parts
 
     def readopt(self, i: int) -> None:
         """Bring a parameter whose ``.data`` was rebound back into the flat buffer."""
@@ -286,29 +280,18 @@ class Optimizer:
                      step: int, scratch: list[Any]) -> None:
         """Run ``_update`` over a whole bucket.
 
-        Every update is elementwise, so a large NumPy bucket is cut into blocks of ``_BLOCK``
-        elements, whose dozen passes stay in the L2 cache instead of streaming the whole buffers
-        from memory each time, and the blocks are shared among the cores (NumPy's ufuncs release
-        the GIL). The result is bit for bit that of one call on the whole buffer.
+        Every update is elementwise, so a large NumPy bucket is cut into one contiguous part per
+        core and the parts are updated at the same time (NumPy's ufuncs release the GIL). The
+        result is bit for bit that of one call on the whole buffer.
         """
-        n = b.flat.size
-        if b.xp is not np or n < 2 * _BLOCK:
+        if b.xp is not np or _N_THREADS == 1 or b.flat.size < _PARALLEL_MIN:
             self._update(group, b.flat, b.grad, state, step, scratch)
             return
-        blocks = b.blocks(state, scratch)
-        parts = _block_parts(len(blocks))
-        if len(parts) == 1:
-            for p, g, st, sc in blocks:
-                self._update(group, p, g, st, step, sc)
-            return
-
-        def run(part: range) -> None:
-            for k in part:
-                p, g, st, sc = blocks[k]
-                self._update(group, p, g, st, step, sc)
-
-        futures = [_pool().submit(run, part) for part in parts[1:]]
-        run(parts[0])
+        parts = b.parts(state, scratch, _N_THREADS)
+        futures = [_pool().submit(self._update, group, *part[:3], step, part[3])
+                   for part in parts[1:]]
+        p, g, st, sc = parts[0]
+        self._update(group, p, g, st, step, sc)
         for f in futures:
             f.result()
 
