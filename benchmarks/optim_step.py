@@ -2,8 +2,9 @@
 
 gradwise's flat-buffer optimizers against ``torch.optim`` with default arguments (on the CPU
 that is torch's per-tensor loop) and with ``foreach=True``, in one process: alternating blocks
-of steps after a warm-up, a pause between blocks (so one framework's spinning worker threads do
-not slow the next); the median and the best block, per step. Gradients are real ones from one
+of steps after a warm-up, in two regimes (``REGIMES``): short blocks after a pause (so one
+framework's spinning worker threads do not slow the next, but caches start cold) and long blocks
+without a pause (the steady state of a training loop); the median and the best block, per step. Gradients are real ones from one
 backward pass, held fixed, so every step does the same work. Run from the repository root::
 
     python -m benchmarks.optim_step [--repeats 15] [--write]
@@ -66,25 +67,35 @@ def _steps(name: str, hyper: dict) -> tuple[int, dict]:
                                     "torch foreach": torch_opt(foreach=True).step}
 
 
-def _blocks(fns: dict, reps: int, rounds: int, warmup: int = 3) -> dict[str, list[float]]:
-    """Seconds per step of each function in alternating blocks of ``reps`` steps, a pause before
-    each block (longer than torch's and OpenBLAS's worker threads spin after a parallel call)."""
+def _blocks(fns: dict, reps: int, rounds: int, pause: float,
+            warmup: int = 3) -> dict[str, list[float]]:
+    """Seconds per step of each function in alternating blocks of ``reps`` steps, ``pause``
+    seconds before each block."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     samples: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            time.sleep(PAUSE)
+            time.sleep(pause)
             samples[name].append(time_per_call(fn, reps))
     return samples
 
 
-def run(repeats: int, reps: int = 5) -> str:
+#: (title, steps per block, pause before each block in seconds)
+REGIMES = [
+    ("Short blocks after a pause: 5 steps, each block 0.3 s after the previous one (caches and "
+     "worker threads cold, neither framework slowed by the other's spinning threads)", 5, PAUSE),
+    ("Steady state: 50 steps a block, no pause (as inside a training loop)", 50, 0.0),
+]
+
+
+def _table(repeats: int, reps: int, pause: float) -> tuple[int, str]:
     rows = []
+    n = 0
     for name, hyper in ALGORITHMS:
         n, fns = _steps(name, hyper)
-        t = _blocks(fns, reps, repeats)
+        t = _blocks(fns, reps, repeats, pause)
         med = {k: statistics.median(v) for k, v in t.items()}
         best = {k: min(v) for k, v in t.items()}
         label = name + "(" + ", ".join(f"{k}={v}" for k, v in hyper.items()) + ")"
@@ -94,11 +105,19 @@ def run(repeats: int, reps: int = 5) -> str:
         print(" | ".join(rows[-1]), flush=True)
     head = ["optimizer", "gradwise ms", "torch default ms", "torch foreach ms",
             "torch default / gradwise", "torch foreach / gradwise"]
-    return (table(head, rows) + f"\n\n{n} parameters, float32. Each cell: median (best) over "
-            f"{repeats} blocks of {reps} steps per framework; a ratio above 1 means gradwise is "
-            "faster. gradwise updates one flat buffer with in-place NumPy ufuncs, one part per "
-            "core; "
-            "torch runs fused kernels (one pass for a*x + y) on "
+    return n, table(head, rows)
+
+
+def run(repeats: int) -> str:
+    parts = []
+    n = 0
+    for title, reps, pause in REGIMES:
+        n, body = _table(repeats, reps, pause)
+        parts.append(f"{title}:\n\n{body}")
+    return ("\n\n".join(parts) + f"\n\n{n} parameters, float32. Each cell: median (best) over "
+            f"{repeats} blocks per framework; a ratio above 1 means gradwise is faster. gradwise "
+            "updates one flat buffer with in-place NumPy ufuncs, one part per core; torch runs "
+            "fused kernels (one pass for a*x + y) on "
             f"{torch.get_num_threads()} intra-op threads, so the load on the machine moves "
             "both columns.\n")
 

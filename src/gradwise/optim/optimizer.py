@@ -38,8 +38,10 @@ __all__ = ["Optimizer"]
 
 ParamsT = Iterable[Tensor] | Iterable[Mapping[str, Any]]
 
-#: buckets with at least this many elements are updated by all cores at once
-_PARALLEL_MIN = 1 << 16
+#: buckets with at least this many elements are updated by all cores at once. Measured inside
+#: full training steps (Adam): below about a million elements the hand-off to a worker thread
+#: costs as much as it saves (784-512-512-10: 1.83 ms parallel vs 1.79 ms serial per step).
+_PARALLEL_MIN = 1 << 20
 _N_THREADS = max(1, min(os.cpu_count() or 1, 4))
 _executor: ThreadPoolExecutor | None = None
 
