@@ -4,8 +4,9 @@ gradwise's flat-buffer optimizers against ``torch.optim`` with default arguments
 that is torch's per-tensor loop) and with ``foreach=True``, in one process: alternating blocks
 of steps after a warm-up, in two regimes (``REGIMES``): short blocks after a pause (so one
 framework's spinning worker threads do not slow the next, but caches start cold) and long blocks
-without a pause (the steady state of a training loop); the median and the best block, per step. Gradients are real ones from one
-backward pass, held fixed, so every step does the same work. Run from the repository root::
+without a pause (the steady state of a training loop); the median and the best block, per step.
+Gradients are real ones from one backward pass, held fixed, so every step does the same work.
+Run from the repository root::
 
     python -m benchmarks.optim_step [--repeats 15] [--write]
 
