@@ -96,24 +96,15 @@ class Function:
 
     def __call__(self, *inputs: Tensor) -> Tensor:
         """Run ``forward`` on the inputs' arrays and record the node when a gradient is needed."""
-        data = self.forward(*[t.data for t in inputs])
+        out = _wrap(self.forward(*[t.data for t in inputs]))
         if _grad_mode.enabled:
             needs = tuple([t.requires_grad for t in inputs])
             if True in needs:
                 self.inputs = inputs
                 self.needs = needs
-                out = Tensor.__new__(Tensor)
-                out.data = data
-                out.grad = None
                 out.requires_grad = True
                 out._node = self
-                out._grad_buffer = None
-                return out
-        return _wrap(data)
-
-    @classmethod
-    def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
-        return cls(**params)(*inputs)
+        return out
 
 
 def _wrap(data: Any) -> Tensor:

@@ -78,21 +78,24 @@ def eye(n: int, dtype: Any = None, device: str | None = None) -> Tensor:
     return _wrap(xp.eye(n, dtype=_dtype(dtype)))
 
 
-def randn(*shape: Any, dtype: Any = None, device: str | None = None, generator: Any = None,
-          requires_grad: bool = False) -> Tensor:
-    """Samples of the standard normal N(0, 1) from the seeded generator."""
+def _sample(method: str, shape: tuple[Any, ...], dtype: Any, device: str | None,
+            generator: Any, requires_grad: bool) -> Tensor:
+    """Draw with ``generator.<method>`` (default: the device's seeded generator); float16 is
+    drawn in float64 and rounded, since the generators draw float32 and float64 only."""
     dev = backend.normalize_device(device)
     gen = generator if generator is not None else backend.default_generator(dev)
     d = _dtype(dtype)
-    arr = gen.standard_normal(_shape(shape), dtype=d if d in (np.float32, np.float64) else None)
+    arr = getattr(gen, method)(_shape(shape), dtype=d if d in (np.float32, np.float64) else None)
     return _make(arr.astype(d, copy=False), requires_grad)
+
+
+def randn(*shape: Any, dtype: Any = None, device: str | None = None, generator: Any = None,
+          requires_grad: bool = False) -> Tensor:
+    """Samples of the standard normal N(0, 1) from the seeded generator."""
+    return _sample("standard_normal", shape, dtype, device, generator, requires_grad)
 
 
 def rand(*shape: Any, dtype: Any = None, device: str | None = None, generator: Any = None,
          requires_grad: bool = False) -> Tensor:
     """Samples of the uniform distribution on [0, 1) from the seeded generator."""
-    dev = backend.normalize_device(device)
-    gen = generator if generator is not None else backend.default_generator(dev)
-    d = _dtype(dtype)
-    arr = gen.random(_shape(shape), dtype=d if d in (np.float32, np.float64) else None)
-    return _make(arr.astype(d, copy=False), requires_grad)
+    return _sample("random", shape, dtype, device, generator, requires_grad)

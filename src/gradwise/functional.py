@@ -56,9 +56,6 @@ __all__ = [
     "tanh", "transpose", "where",
 ]
 
-_builtin_abs, _builtin_max, _builtin_min, _builtin_sum = abs, max, min, sum
-
-
 # --- helpers ----------------------------------------------------------------------------------
 
 def _as_tensor(x: Any, like: Tensor) -> Tensor:
@@ -88,13 +85,11 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
                 f"operands have dtypes {da} and {db}: gradwise never promotes silently; "
                 f"convert one with .to(dtype=...)"
             )
-        if da.kind == "f":
-            b = _wrap(b.data.astype(da)) if not b.requires_grad else b
+        if da.kind == "f":  # a non-floating tensor never requires grad: cast it as a constant
+            b = _wrap(b.data.astype(da))
         elif db.kind == "f":
-            a = _wrap(a.data.astype(db)) if not a.requires_grad else a
+            a = _wrap(a.data.astype(db))
     return a, b
-
-
 
 
 # --- the fused Dense layer, losses and dropout -----------------------------------------------
@@ -160,8 +155,9 @@ def cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor
                 f"cross_entropy: {n} rows of logits need {n} integer labels of shape ({n},), "
                 f"got labels of shape {tuple(t.shape)}"
             )
-        if t.size and (int(t.min()) < 0 or int(t.max()) >= c):
-            bad = int(t.min()) if int(t.min()) < 0 else int(t.max())
+        lo, hi = (int(t.min()), int(t.max())) if t.size else (0, 0)
+        if lo < 0 or hi >= c:
+            bad = lo if lo < 0 else hi
             raise ValueError(f"cross_entropy: label {bad} is out of range for {c} classes [0, {c})")
         return CrossEntropy(t, reduction, soft=False)(input)
     if t.shape != (n, c):

@@ -50,13 +50,13 @@ def _target_like(target: Any, like: Tensor, name: str) -> Any:
 class MSE(Function):
     """Mean squared error ``(x - y)^2``; ``dx = 2 (x - y) g``."""
 
-    __slots__ = ("reduction", "diff")
+    __slots__ = ("target", "reduction", "diff")
 
     def __init__(self, target: Any, reduction: str) -> None:
-        self.diff, self.reduction = target, reduction
+        self.target, self.reduction = target, reduction
 
     def forward(self, x: Any) -> Any:
-        self.diff = x - self.diff
+        self.diff = x - self.target
         return _reduce(self.diff * self.diff, self.reduction)
 
     def backward(self, g: Any) -> tuple[Any]:
