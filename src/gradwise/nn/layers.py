@@ -152,11 +152,9 @@ class Dense(Module):
         if isinstance(activation, str) and activation in _FUSED:
             self._fused: str | None = _FUSED[activation]
             self.activation: Module | None = None
-            self._act_name = activation if self._fused else None
         else:
             self._fused = None
             self.activation = None if activation is None else get_activation(activation)
-            self._act_name = None
 
     def forward(self, x: Tensor) -> Tensor:
         y = F.linear(x, self.weight, self.bias, self._fused)
@@ -164,7 +162,7 @@ class Dense(Module):
         return y if act is None else act(y)
 
     def extra_repr(self) -> str:
-        act = self._act_name or (type(self.activation).__name__ if self.activation else None)
+        act = self._fused or (type(self.activation).__name__ if self.activation else None)
         s = f"in_features={self.in_features}, out_features={self.out_features}"
         if self.bias is None:
             s += ", bias=False"
