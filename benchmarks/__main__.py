@@ -11,14 +11,14 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
+
+from gradwise.io import write_atomic
 
 from . import fit_epoch, op_overhead, train_step
 from .common import blas_info, machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-OPTIM_STEP = Path(__file__).with_name("optim_step.py")
 NAMES = ("step", "ops", "fit", "optim")
 HEADINGS = {"machine": "## Machine and command", "step": "## Training step",
             "ops": "## Per-op overhead", "fit": "## fit epoch on the MNIST subset",
@@ -75,9 +75,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _optim_step(quick: bool, write: bool) -> None:
     """Run the optimizer-step benchmark (its own module, which writes its own section)."""
-    if not OPTIM_STEP.exists():
-        print("optimizer step skipped: benchmarks/optim_step.py does not exist yet")
-        return
     cmd = [sys.executable, "-m", "benchmarks.optim_step", *(["--repeats", "5"] if quick else []),
            *(["--write"] if write else [])]
     print("\n" + " ".join(cmd[1:]), flush=True)
@@ -92,12 +89,7 @@ def write_results(new: dict[str, str]) -> None:
     for heading, body in new.items():
         sections[heading] = body.strip() + "\n"
     out = preamble.rstrip() + "\n\n" + "\n".join(f"{h}\n\n{b}" for h, b in sections.items())
-    fd, tmp = tempfile.mkstemp(dir=RESULTS.parent, prefix=".RESULTS.", suffix=".md")
-    with os.fdopen(fd, "w") as f:
-        f.write(out)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, RESULTS)
+    write_atomic(RESULTS, out.encode())
 
 
 def _split(text: str) -> tuple[str, dict[str, str]]:

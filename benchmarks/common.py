@@ -103,9 +103,11 @@ def time_per_call(fn: Callable[[], Any], reps: int, sync: Callable[[], Any] | No
     return (time.perf_counter() - t0) / reps
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], reps: int, rounds: int, warmup: int = 2,
-                sync: Callable[[], Any] | None = None, pause: float = PAUSE) -> dict[str, float]:
-    """Median seconds per call of each function, timed in alternating blocks after warm-up.
+def blocks(fns: dict[str, Callable[[], Any]], reps: int, rounds: int, warmup: int = 2,
+           sync: Callable[[], Any] | None = None,
+           pause: float = PAUSE) -> dict[str, list[float]]:
+    """Seconds per call of each function in each of ``rounds`` alternating blocks of ``reps``
+    calls, after warm-up.
 
     Each block starts ``pause`` seconds after the previous one ended: OpenBLAS's and OpenMP's
     idle worker threads keep spinning on the cores for a while after a parallel call, and would
@@ -121,6 +123,13 @@ def interleaved(fns: dict[str, Callable[[], Any]], reps: int, rounds: int, warmu
         for name, fn in fns.items():
             time.sleep(pause)
             samples[name].append(time_per_call(fn, reps, sync))
+    return samples
+
+
+def interleaved(fns: dict[str, Callable[[], Any]], reps: int, rounds: int, warmup: int = 2,
+                sync: Callable[[], Any] | None = None, pause: float = PAUSE) -> dict[str, float]:
+    """Median seconds per call of each function over the :func:`blocks`."""
+    samples = blocks(fns, reps, rounds, warmup, sync, pause)
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
@@ -198,18 +207,7 @@ def gradwise_step(net: Net, device: str = "cpu", optimizer: bool = True) -> Call
     x, y = batch_data(net, xp)
     params = list(model.parameters())
     opt = gw.optim.Adam(params, lr=1e-3) if optimizer else None
-
-    def step() -> None:
-        if opt is not None:
-            opt.zero_grad()
-        else:
-            for p in params:
-                p.grad = None
-        loss_fn(model(gw.Tensor(x)), y).backward()
-        if opt is not None:
-            opt.step()
-
-    return step
+    return _step(lambda: loss_fn(model(gw.Tensor(x)), y), params, opt)
 
 
 def torch_step(net: Net, device: str = "cpu", optimizer: bool = True) -> Callable[[], None]:
@@ -230,6 +228,12 @@ def torch_step(net: Net, device: str = "cpu", optimizer: bool = True) -> Callabl
     x, y = (torch.from_numpy(a).to(device) for a in batch_data(net))
     params = list(model.parameters())
     opt = torch.optim.Adam(params, lr=1e-3) if optimizer else None
+    return _step(lambda: loss_fn(model(x), y), params, opt)
+
+
+def _step(loss: Callable[[], Any], params: list[Any], opt: Any | None) -> Callable[[], None]:
+    """A training step of either framework: clear the gradients, ``loss().backward()``, and the
+    optimizer's update when there is an optimizer."""
 
     def step() -> None:
         if opt is not None:
@@ -237,21 +241,11 @@ def torch_step(net: Net, device: str = "cpu", optimizer: bool = True) -> Callabl
         else:
             for p in params:
                 p.grad = None
-        loss_fn(model(x), y).backward()
+        loss().backward()
         if opt is not None:
             opt.step()
 
     return step
-
-
-def has_gradwise_adam() -> bool:
-    """Whether ``gw.optim.Adam`` exists yet (without it a step is forward and backward only)."""
-    try:
-        import gradwise as gw
-
-        return hasattr(gw.optim, "Adam")
-    except ImportError:
-        return False
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

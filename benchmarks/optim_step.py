@@ -19,7 +19,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ import torch
 import gradwise as gw
 from gradwise.nn import functional as F
 
-from .common import PAUSE, machine, table, time_per_call
+from .common import PAUSE, blocks, machine, table
 
 SIZES = (784, 1000, 1000, 10)
 HEADING = "## Optimizer step"
@@ -68,21 +67,6 @@ def _steps(name: str, hyper: dict) -> tuple[int, dict]:
                                     "torch foreach": torch_opt(foreach=True).step}
 
 
-def _blocks(fns: dict, reps: int, rounds: int, pause: float,
-            warmup: int = 3) -> dict[str, list[float]]:
-    """Seconds per step of each function in alternating blocks of ``reps`` steps, ``pause``
-    seconds before each block."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    samples: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            time.sleep(pause)
-            samples[name].append(time_per_call(fn, reps))
-    return samples
-
-
 #: (title, steps per block, pause before each block in seconds)
 REGIMES = [
     ("Short blocks after a pause: 5 steps, each block 0.3 s after the previous one (caches and "
@@ -96,7 +80,7 @@ def _table(repeats: int, reps: int, pause: float) -> tuple[int, str]:
     n = 0
     for name, hyper in ALGORITHMS:
         n, fns = _steps(name, hyper)
-        t = _blocks(fns, reps, repeats, pause)
+        t = blocks(fns, reps, repeats, warmup=3, pause=pause)
         med = {k: statistics.median(v) for k, v in t.items()}
         best = {k: min(v) for k, v in t.items()}
         label = name + "(" + ", ".join(f"{k}={v}" for k, v in hyper.items()) + ")"

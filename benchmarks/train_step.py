@@ -17,7 +17,6 @@ from .common import (
     THREADS,
     fmt_time,
     gradwise_step,
-    has_gradwise_adam,
     interleaved,
     set_blas_threads,
     sgemm_peak,
@@ -44,19 +43,18 @@ def run_cpu(quick: bool = False, memory: bool = True) -> str:
     """Time every CPU network; print and return the Markdown report."""
     set_blas_threads(THREADS)
     torch = try_import_torch()
-    adam = has_gradwise_adam()
     peak = sgemm_peak()
     print(f"float32 matmul peak (2048 x 2048, best of 7): {peak:.0f} GFLOP/s", flush=True)
     rows = []
     for name in CPU_NETS:
         net = NETS[name]
         reps, rounds, mem_steps = (QUICK_PLAN if quick else PLAN)[name]
-        fns = {"gradwise": gradwise_step(net, optimizer=adam)}
+        fns = {"gradwise": gradwise_step(net)}
         if torch is not None:
-            fns["torch"] = torch_step(net, optimizer=adam)
+            fns["torch"] = torch_step(net)
         t = interleaved(fns, reps, rounds)
         fns.clear()
-        mem = {k: peak_rss_mib(k, name, mem_steps, adam) if memory else None
+        mem = {k: peak_rss_mib(k, name, mem_steps, optimizer=True) if memory else None
                for k in ("gradwise", "torch") if k == "gradwise" or torch is not None}
         gflops = net.flops / t["gradwise"] / 1e9
         ratio = t["gradwise"] / t["torch"] if "torch" in t else None
@@ -64,10 +62,9 @@ def run_cpu(quick: bool = False, memory: bool = True) -> str:
         print(" | ".join(rows[-1]), flush=True)
     header = ["network", "batch", "gradwise/step", "PyTorch/step", "ratio (goal)", "GFLOP/s",
               "share of peak (goal)", "peak RSS gradwise", "peak RSS PyTorch", "memory goal"]
-    step = "forward, loss, backward, Adam update" if adam else (
-        "forward, loss and backward only: gw.optim.Adam does not exist yet")
     return (
-        f"One training step ({step}), float32, {THREADS} threads each; "
+        "One training step (forward, loss, backward, Adam update), float32, "
+        f"{THREADS} threads each; "
         f"NumPy float32 matmul peak in this run: {peak:.0f} GFLOP/s (2048 x 2048, best of 7).\n\n"
         + table(header, rows) + "\n"
     )
@@ -110,13 +107,12 @@ def run_cuda(quick: bool = False) -> str | None:
         cupy.cuda.Device().synchronize()
         torch.cuda.synchronize()
 
-    adam = has_gradwise_adam()
     rows = []
     for name in GPU_NETS:
         net = NETS[name]
         reps, rounds, _ = (QUICK_PLAN if quick else PLAN)[name]
         reps *= 10
-        fns = {"gradwise": gradwise_step(net, "cuda", adam), "torch": torch_step(net, "cuda", adam)}
+        fns = {"gradwise": gradwise_step(net, "cuda"), "torch": torch_step(net, "cuda")}
         t = interleaved(fns, reps, rounds, sync=sync)
         fns.clear()
         ratio = t["gradwise"] / t["torch"]

@@ -96,9 +96,12 @@ def test_npz_round_trip(tmp_path) -> None:
     Xl, yl = load_npz(tmp_path / "d.npz")
     assert Xl.dtype == np.float32 and yl.dtype == np.int64
     np.testing.assert_array_equal(Xl, X)
+    np.testing.assert_array_equal(yl, [0, 1, 0])
     np.savez(tmp_path / "e.npz", features=X, target=np.array([0.5, 1.0, 2.0]))
     Xl, yl = load_npz(tmp_path / "e.npz", x_key="features", y_key="target")
-    assert yl.dtype == np.float32
+    assert Xl.dtype == np.float32 and yl.dtype == np.float32
+    np.testing.assert_array_equal(Xl, X)
+    np.testing.assert_array_equal(yl, [0.5, 1.0, 2.0])
 
 
 def test_npz_missing_key_lists_keys(tmp_path) -> None:

@@ -235,5 +235,5 @@ def test_len_matches_iteration(n: int, batch_size: int | None, drop_last: bool, 
     rows = epoch_rows(loader)
     assert len(rows) == len(loader)
     size = n if batch_size is None else min(batch_size, n)
-    assert sum(len(r) for r in rows) == (n // size) * size if drop_last else n
+    assert sum(len(r) for r in rows) == ((n // size) * size if drop_last else n)
     assert len(set(np.concatenate(rows).tolist())) == sum(len(r) for r in rows)

@@ -128,7 +128,12 @@ def test_state_dict_round_trip() -> None:
     scaler = Standardizer().fit(X)
     state = scaler.state_dict()
     assert set(state) == {"mean", "scale"}
-    assert all(isinstance(v, np.ndarray) for v in state.values())
+    np.testing.assert_allclose(state["mean"], X.astype(np.float64).mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(state["scale"], X.astype(np.float64).std(axis=0), rtol=1e-12)
+    assert all(v.dtype == np.float64 for v in state.values())
+    state["mean"][:] = 0.0  # a copy: changing it leaves the fitted scaler alone
+    assert np.all(scaler.mean_ != 0.0)
+    state = scaler.state_dict()
     restored = Standardizer()
     restored.load_state_dict(state)
     np.testing.assert_array_equal(restored.transform(X), scaler.transform(X))

@@ -130,6 +130,7 @@ def test_a_weight_used_twice_gets_both_contributions_through_the_buffer():
     np.testing.assert_allclose(layer.weight.grad, expected[0], rtol=1e-6)
     np.testing.assert_allclose(layer.bias.grad, expected[1], rtol=1e-6)
     assert layer.weight.grad is layer.weight._grad_buffer
+    assert layer.bias.grad is layer.bias._grad_buffer
 
 
 @given(hnp.arrays(st.sampled_from([np.float32, np.float64]), hnp.array_shapes(max_dims=2),

@@ -114,7 +114,6 @@ def _locate(names: tuple[str, str], folders: list[Path]) -> list[Path]:
 def _fetch(name: str, folder: Path) -> None:
     """Download ``name`` from the first mirror that serves the official bytes; write it
     atomically (temporary file, fsync, rename) so a failure leaves nothing behind."""
-    folder.mkdir(parents=True, exist_ok=True)
     failures = []
     for mirror in MIRRORS:
         url = mirror + name
