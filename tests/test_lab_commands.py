@@ -3,6 +3,7 @@ lr-find and report, end to end on a tiny run."""
 
 from __future__ import annotations
 
+import argparse
 import base64
 import re
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from gradwise.cli import main
 from gradwise.lab._model import loss_on, set_flat
+from gradwise.lab.commands import register
 from gradwise.lab.landscape import Landscape
 from gradwise.training.run import load_run
 
@@ -69,7 +71,19 @@ def test_race_lr_find_and_report(run_dir: Path, capsys: pytest.CaptureFixture[st
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_lab_commands_name_a_missing_run_folder(tmp_path: Path,
+@pytest.mark.parametrize("command", ["landscape", "lr-find", "report"])
+def test_lab_commands_name_a_missing_run_folder(command: str, tmp_path: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["report", str(tmp_path)]) == 2
-    assert "not a gradwise run folder" in capsys.readouterr().err
+    assert main([command, str(tmp_path)]) == 2
+    assert f"{tmp_path} is not a gradwise run folder" in capsys.readouterr().err
+
+
+def test_race_surface_choices_are_the_race_surfaces() -> None:
+    from gradwise.lab.race import SURFACES
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    for name in ["all", *SURFACES]:
+        assert parser.parse_args(["race", "--surface", name]).surface == name
+    with pytest.raises(SystemExit):
+        parser.parse_args(["race", "--surface", "himmelblau"])

@@ -146,7 +146,14 @@ def test_landscape_figures_render() -> None:
 
 
 def test_every_lab_export_resolves_to_a_function_or_class() -> None:
-    import types
+    import importlib
 
     for name in lab.__all__:
-        assert not isinstance(getattr(lab, name), types.ModuleType), name
+        value = getattr(lab, name)
+        module = importlib.import_module(f"gradwise.lab.{lab._EXPORTS[name]}")
+        assert value is getattr(module, name), name
+        assert name in module.__all__, name
+        if name == "SURFACES":
+            assert all(isinstance(s, module.Surface) for s in value.values())
+        else:
+            assert callable(value), name

@@ -7,19 +7,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import backend
+from .. import backend, optim
 from ..autograd import Tensor, tensor
 from ..nn import Module
+from ..training.loop import _target
 
 
 def loss_on(model: Module, loss: Module, X: np.ndarray, y: np.ndarray) -> Tensor:
     """``loss(model(X), y)`` as a graph; labels (N,) for an output (N, 1) become a column."""
     param = next(iter(model.parameters()))
     out = model(tensor(np.asarray(X), dtype=param.dtype))
-    y = np.asarray(y)
-    if y.ndim == 1 and out.ndim == 2 and out.shape[1] == 1:
-        y = y.reshape(-1, 1)
-    return loss(out, y)
+    return loss(out, _target(np.asarray(y), out))
+
+
+def flat_parameters(model: Module) -> np.ndarray:
+    """All parameters of ``model`` in ``named_parameters()`` order as one flat vector."""
+    return np.concatenate([backend.to_numpy(p.data).ravel() for p in model.parameters()])
 
 
 def set_flat(model: Module, vector: np.ndarray) -> None:
@@ -48,9 +51,6 @@ def train_full_batch(model: Module, loss: Module, X: np.ndarray, y: np.ndarray, 
     """Full-batch Adam (Kingma and Ba 2015) for ``epochs`` steps, so small studies are
     deterministic and need no data loader; returns the flat weights after each epoch listed in
     ``snapshots`` (0: before training)."""
-    from .. import optim
-    from .landscape import flat_parameters
-
     opt = optim.Adam(model.parameters(), lr=lr)
     wanted = set(snapshots)
     saved = {0: flat_parameters(model)} if 0 in wanted else {}

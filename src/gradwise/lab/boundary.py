@@ -17,6 +17,7 @@ from .. import backend
 from ..autograd import no_grad, tensor
 from ..nn import Dense, Dropout, Module, Sequential
 from ..nn.layers import Sigmoid, Softmax
+from ..ops.activations import _log_softmax, _sigmoid
 from .style import PROBABILITY_CMAP, grid_over, new_figure, scatter_classes
 
 __all__ = ["plot_boundaries", "plot_decision_boundary", "plot_hidden_units", "predict_proba"]
@@ -58,13 +59,9 @@ def predict_proba(model: Module, X: np.ndarray) -> np.ndarray:
     out = out.reshape(len(out), -1)
     probs = _outputs_probabilities(model)
     if out.shape[1] == 1:
-        return out[:, 0] if probs else 0.5 * (1.0 + np.tanh(0.5 * out[:, 0]))
+        return out[:, 0] if probs else _sigmoid(out[:, 0])
     if out.shape[1] == 2:
-        if probs:
-            return out[:, 1]
-        z = out - out.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e[:, 1] / e.sum(axis=1)
+        return out[:, 1] if probs else np.exp(_log_softmax(out, axis=1)[:, 1])
     raise ValueError(
         f"a decision boundary needs a binary classifier with 1 or 2 outputs, got output of shape "
         f"{out.shape}"

@@ -27,8 +27,7 @@ def _race(args: argparse.Namespace) -> int:
     from .files import save_figure
     from .race import SURFACES, plot_race, run_race, save_race_gif
 
-    out = Path(args.out) if args.out else (Path(args.run_dir) / "race" if args.run_dir
-                                           else Path("race"))
+    out = Path(args.out) if args.out else (args.run_dir or Path()) / "race"
     out.mkdir(parents=True, exist_ok=True)
     for name in SURFACES if args.surface == "all" else [args.surface]:
         t0 = time.perf_counter()

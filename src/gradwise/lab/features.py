@@ -68,10 +68,10 @@ def linear_vs_nonlinear(X: np.ndarray, y: np.ndarray, hidden: Sequence[int] = (1
     activations and one with ReLU, trained the same way: a stack of linear layers is one linear
     map, so its boundary is a straight line, while ReLU bends it."""
     maps = {}
+    sizes = [2, *hidden]
     for act, name in ((None, "linear activations: a straight boundary"),
                       ("relu", "ReLU activations: a non-linear boundary")):
         backend.manual_seed(seed)
-        sizes = [2, *hidden]
         layers: list[Module] = [Dense(a, b, activation=act) for a, b in zip(sizes, sizes[1:],
                                                                             strict=False)]
         model = Sequential(*layers, Dense(sizes[-1], 1))

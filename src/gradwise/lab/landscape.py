@@ -38,6 +38,7 @@ from ..nn import Dense, Dropout, Flatten, Module, Sequential
 from ..nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from ..ops.activations import _sigmoid
 from ._blas import blas_threads
+from ._model import flat_parameters
 from .files import save_npz
 
 __all__ = [
@@ -46,23 +47,6 @@ __all__ = [
 ]
 
 _MEMORY_BUDGET = 256 * 2**20  # bytes of activations per batch of grid points
-
-
-def flat_parameters(model: Module) -> np.ndarray:
-    """All parameters of ``model`` in ``named_parameters()`` order as one flat vector."""
-    return np.concatenate([backend.to_numpy(p.data).ravel() for p in model.parameters()])
-
-
-def _split(vector: np.ndarray, model: Module) -> list[np.ndarray]:
-    out, offset = [], 0
-    for p in model.parameters():
-        out.append(vector[offset:offset + p.data.size].reshape(p.shape))
-        offset += p.data.size
-    if offset != vector.size:
-        raise ValueError(
-            f"a vector of {vector.size} entries does not match the model's {offset} parameters"
-        )
-    return out
 
 
 def filter_normalize(direction: Sequence[np.ndarray], weights: Sequence[np.ndarray],
@@ -174,6 +158,7 @@ class _Evaluator:
         self.dtype = params[0].dtype
         self.X = np.asarray(X, dtype=self.dtype).reshape(len(X), -1)
         self.y = np.asarray(y)
+        self.labels = self.y if self.y.ndim == 1 else self.y.argmax(axis=-1)
         basis = np.asarray(basis)
         offsets = np.cumsum([0] + [p.data.size for p in params])
         where = {id(p): (offsets[i], p.shape) for i, p in enumerate(params)}
@@ -237,12 +222,11 @@ class _Evaluator:
         loss = per.data.reshape(k, -1).mean(axis=1).astype(np.float64)
         if self.regression:
             return loss, np.full(k, np.nan)
-        labels = self.y if self.y.ndim == 1 else self.y.argmax(axis=-1)
         if width == 1:
             pred = out[..., 0] > (0.5 if self.probabilities else 0.0)
         else:
             pred = out.argmax(axis=-1)
-        return loss, (pred == labels.reshape(1, -1)).mean(axis=1)
+        return loss, (pred == self.labels).mean(axis=1)
 
 
 def _run_rows(evaluate: _Evaluator, rows: Iterable[tuple[int, np.ndarray]], workers: int,

@@ -13,8 +13,7 @@ from matplotlib.figure import Figure
 from .. import optim
 from ..autograd import no_grad
 from ..nn import Module
-from ._model import loss_on, set_flat
-from .landscape import flat_parameters
+from ._model import flat_parameters, loss_on, set_flat
 from .style import BEST_COLOR, RED, TRAIN_COLOR, VAL_COLOR, new_figure
 
 __all__ = ["LRRangeTest", "compare_learning_rates", "lr_range_test", "plot_lr_comparison",

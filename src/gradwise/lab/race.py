@@ -173,15 +173,15 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface) -> Figure
     positive = filled.levels.min() > 0
     fig.colorbar(filled, ax=ax, label="f(x, y)" + (" (log scale)" if positive else ""),
                  format="%.3g")
+    values = {name: _values(s, pts) for name, pts in paths.items()}
     for i, (name, pts) in enumerate(paths.items()):
         color = OPTIMIZER_COLORS.get(name)
         width = 3.5 - 2.0 * i / max(len(paths) - 1, 1)  # earlier lines wider: overlaps show
         ax.plot(pts[:, 0], pts[:, 1], color=color, linewidth=width, label=name, zorder=4)
-        ax2.plot(np.arange(len(pts)), _values(s, pts), color=color, linewidth=width,
-                 label=name)
+        ax2.plot(np.arange(len(pts)), values[name], color=color, linewidth=width, label=name)
     ax.legend(fontsize=8, loc="best", framealpha=0.9)
     ax.set_title(f"{s.name}: trajectories from the same start")
-    vals = np.concatenate([_values(s, p) for p in paths.values()])
+    vals = np.concatenate(list(values.values()))
     if np.nanmin(vals) > 0:
         ax2.set_yscale("log")
         ax2.set_ylim(bottom=max(np.nanmin(vals), 1e-12))

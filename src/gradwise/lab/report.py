@@ -47,19 +47,21 @@ _LANDSCAPE = [
 ]
 
 
+def _embed(image: bytes, mime: str, alt: str, caption: str) -> str:
+    data = base64.b64encode(image).decode("ascii")
+    return (f'<figure><img src="data:{mime};base64,{data}" alt="{html.escape(alt)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
 def _img(path: Path, caption: str) -> str:
     mime = "image/gif" if path.suffix == ".gif" else "image/png"
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f'<figure><img src="data:{mime};base64,{data}" alt="{html.escape(path.name)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return _embed(path.read_bytes(), mime, path.name, caption)
 
 
 def _fig(fig: Any, caption: str) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
-    data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="figure">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return _embed(buf.getvalue(), "image/png", "figure", caption)
 
 
 def _table(rows: list[tuple[str, Any]]) -> str:
