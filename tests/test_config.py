@@ -113,6 +113,10 @@ def test_dumps_round_trips_any_flat_tables(config: dict) -> None:
     assert tomllib.loads(dumps(config)) == config
 
 
+def test_spiral_example_is_the_default_run() -> None:
+    assert load_config(EXAMPLES / "spiral.toml") == default_config()
+
+
 @pytest.mark.parametrize("name", ["spiral.toml", "mnist.toml", "csv.toml"])
 def test_examples_are_valid(name: str) -> None:
     c = load_config(EXAMPLES / name)

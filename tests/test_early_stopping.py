@@ -254,5 +254,7 @@ def test_restores_best_weights_in_fit() -> None:
                    callbacks=[es], verbose=0, seed=0)
     best = h.history["val_loss"][es.best_epoch]
     assert best == min(h.history["val_loss"])
+    assert es.stopped_epoch == h.epoch[-1] > es.best_epoch  # later weights were replaced
+    assert h.history["val_loss"][-1] != pytest.approx(best, rel=1e-6)
     val = gw.evaluate(model, "bce_with_logits", (X[140:], y[140:]))
     assert val["loss"] == pytest.approx(best, rel=1e-6)

@@ -101,12 +101,13 @@ def test_dropout_masks_change_training_but_not_evaluation() -> None:
 def test_shuffling_is_seeded() -> None:
     X, y = gw.data.circle(n=100, seed=0)
     runs = []
-    for _ in range(2):
+    for seed in (7, 7, 8):
         model = mlp(seed=3)
         opt = gw.optim.SGD(model.parameters(), lr=0.1)
         runs.append(gw.fit(model, "bce_with_logits", opt, (X, y), epochs=2, batch_size=10,
-                           verbose=0, seed=7).history["loss"])
+                           verbose=0, seed=seed).history["loss"])
     assert runs[0] == runs[1]
+    assert runs[2] != runs[0]  # same initial weights: only the batch order differs
 
 
 def test_dataloader_as_training_data() -> None:

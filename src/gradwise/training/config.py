@@ -186,10 +186,10 @@ def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]
     for k in set(SCHEMA["data"]) - allowed:
         del data[k]
     needed = {"csv": "path", "npz": "path", "mnist": "root"}.get(data["source"])
-    if needed and data[needed] == "":
-        raise ConfigError(f"config key data.{needed} is missing: data.source = "
-                          f"{data['source']!r} needs the path of its data")
     if needed:
+        if data[needed] == "":
+            raise ConfigError(f"config key data.{needed} is missing: data.source = "
+                              f"{data['source']!r} needs the path of its data")
         p = Path(data[needed]).expanduser()
         data[needed] = str(p if p.is_absolute() or base is None else (base / p).resolve())
     if "training.early_stopping" in out:

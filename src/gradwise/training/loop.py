@@ -8,9 +8,10 @@ mode (dropout active) during the epoch and in eval mode under ``no_grad`` for va
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -61,29 +62,50 @@ def _loader(data: Data, batch_size: int | None, what: str) -> DataLoader:
     return DataLoader(_as_pair(data, what), batch_size=batch_size, shuffle=False)
 
 
+class _Means:
+    """Sample means of the loss and metrics over the batches of one pass: each batch adds its
+    mean loss times its size and its metric sums."""
+
+    def __init__(self, names: list[str], threshold: float) -> None:
+        self.names, self.threshold = names, threshold
+        self.sums = dict.fromkeys(["loss", *names], 0.0)
+        self.seen = 0
+
+    def add(self, loss: float, out: Tensor, y: np.ndarray, n: int) -> None:
+        self.sums["loss"] += loss * n
+        self.seen += n
+        if self.names:
+            o = backend.to_numpy(out.data)
+            for m in self.names:
+                self.sums[m] += _metrics.batch_sum(m, o, y, self.threshold)
+
+    def means(self) -> dict[str, float]:
+        return {k: s / self.seen for k, s in self.sums.items()}
+
+
+@contextlib.contextmanager
+def _inference(model: Module) -> Iterator[None]:
+    """Eval mode without a graph; the model's mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
 def _run_eval(model: Module, loss: Any, loader: DataLoader, names: list[str],
               threshold: float) -> dict[str, float]:
     """Sample-mean loss and metrics over ``loader`` in eval mode, without a graph."""
     dtype, device = _param_like(model)
-    was_training = model.training
-    model.eval()
-    total, seen = 0.0, 0
-    sums = dict.fromkeys(names, 0.0)
-    try:
-        with no_grad():
-            for xb, yb, *_ in loader:
-                out = model(Tensor(xb, dtype=dtype, device=device))
-                y = _target(yb, out)
-                n = len(xb)
-                total += float(loss(out, y).item()) * n
-                seen += n
-                if names:
-                    o = backend.to_numpy(out.data)
-                    for m in names:
-                        sums[m] += _metrics.batch_sum(m, o, y, threshold)
-    finally:
-        model.train(was_training)
-    return {"loss": total / seen, **{m: s / seen for m, s in sums.items()}}
+    means = _Means(names, threshold)
+    with _inference(model):
+        for xb, yb, *_ in loader:
+            out = model(Tensor(xb, dtype=dtype, device=device))
+            y = _target(yb, out)
+            means.add(float(loss(out, y).item()), out, y, len(xb))
+    return means.means()
 
 
 def evaluate(model: Module, loss: Any, data: Data, metrics: Sequence[str] | None = None,
@@ -98,15 +120,10 @@ def evaluate(model: Module, loss: Any, data: Data, metrics: Sequence[str] | None
 def predict(model: Module, X: Any, batch_size: int | None = 32) -> np.ndarray:
     """The model's outputs for ``X`` as one NumPy array, in eval mode and without a graph."""
     dtype, device = _param_like(model)
-    was_training = model.training
-    model.eval()
     outs = []
-    try:
-        with no_grad():
-            for (xb,) in DataLoader((X,), batch_size=batch_size):
-                outs.append(backend.to_numpy(model(Tensor(xb, dtype=dtype, device=device)).data))
-    finally:
-        model.train(was_training)
+    with _inference(model):
+        for (xb,) in DataLoader((X,), batch_size=batch_size):
+            outs.append(backend.to_numpy(model(Tensor(xb, dtype=dtype, device=device)).data))
     return np.concatenate(outs)
 
 
@@ -201,8 +218,7 @@ class _Step:
         """Run the epoch; return False when a callback stopped it before its last batch."""
         model, optimizer = self.model, self.optimizer
         model.train()
-        total, seen = 0.0, 0
-        sums = dict.fromkeys(self.names, 0.0)
+        means = _Means(self.names, self.threshold)
         completed = True
         for step, (xb, yb, *_) in enumerate(loader):
             n = len(xb)
@@ -216,20 +232,13 @@ class _Step:
             value.backward()
             optimizer.step()
             batch_logs["loss"] = float(value.item())
-            total += batch_logs["loss"] * n
-            seen += n
-            if self.names:
-                o = backend.to_numpy(out.data)
-                for m in self.names:
-                    sums[m] += _metrics.batch_sum(m, o, y, self.threshold)
+            means.add(batch_logs["loss"], out, y, n)
             for cb in callbacks:
                 cb.on_train_batch_end(step, batch_logs)
             if model.stop_training:
                 completed = step == len(loader) - 1
                 break
-        logs["loss"] = total / seen
-        for m in self.names:
-            logs[m] = sums[m] / seen
+        logs.update(means.means())
         return completed
 
 
@@ -276,8 +285,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
                 raise ValueError("pass validation_data or validation_split, not both")
             train_data, validation_data = _split(train_data, validation_split)
         loader = DataLoader(_as_pair(train_data, "train_data"), batch_size=batch_size,
-                            shuffle=shuffle,
-                            generator=None if seed is None else np.random.default_rng(seed))
+                            shuffle=shuffle, generator=seed)
     val_loader = None if validation_data is None else _loader(
         validation_data, batch_size, "validation_data")
 

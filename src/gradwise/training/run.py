@@ -13,7 +13,6 @@ flattened parameters after every epoch, row 0 the initial weights) and, with mat
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import time
@@ -100,18 +99,19 @@ def prepare_data(config: dict[str, Any]) -> Splits:
     else:
         y = y.astype(np.float32)
         n_out = 1 if y.ndim == 1 else y.shape[1]
-    strat = y if task != "regression" else None
+    stratify = task != "regression"
     X_test = y_test = None
     if test is not None:
         X_test, y_test = test[0], test[1].astype(y.dtype)
     elif cfg["test_split"]:
         X, X_test, y, y_test = data.train_test_split(X, y, test_size=cfg["test_split"],
-                                                     seed=cfg["seed"], stratify=strat)
-        strat = y if task != "regression" else None
+                                                     seed=cfg["seed"],
+                                                     stratify=y if stratify else None)
     X_val = y_val = None
     if cfg["validation_split"]:
         X, X_val, y, y_val = data.train_test_split(X, y, test_size=cfg["validation_split"],
-                                                   seed=cfg["seed"], stratify=strat)
+                                                   seed=cfg["seed"],
+                                                   stratify=y if stratify else None)
     if cfg["standardize"]:
         scaler = data.Standardizer().fit(X)
         X = scaler.transform(X)
@@ -207,6 +207,7 @@ def _draw_figures(out: Path, history: Any, es: Any, model: nn.Module, splits: Sp
         return
     matplotlib.use("Agg")
     from .. import lab
+    from ..lab.files import save_figure
 
     figures = [("loss.png", lambda: lab.plot_history(history, early_stopping=es))]
     if splits.X_train.shape[1] == 2 and splits.task == "binary":
@@ -219,10 +220,8 @@ def _draw_figures(out: Path, history: Any, es: Any, model: nn.Module, splits: Sp
 
     for name, draw in figures:
         fig = draw()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=120)
+        save_figure(fig, out / name, dpi=120)
         plt.close(fig)
-        write_atomic(out / name, buf.getvalue())
 
 
 def train(config: dict[str, Any], out: str | Path | None = None,
@@ -266,11 +265,11 @@ def train(config: dict[str, Any], out: str | Path | None = None,
                   metrics=metric_names, callbacks=callbacks, verbose=verbose, seed=tcfg["seed"],
                   checkpoint_path=run_dir / "checkpoint.safetensors")
     save(model, run_dir / "model.safetensors")
-    names = [n for n, _ in model.named_parameters()]
+    named = list(model.named_parameters())
     write_safetensors(run_dir / "trajectory.safetensors",
                       {"trajectory": np.stack(trajectory.rows)},
-                      {"param_names": json.dumps(names),
-                       "param_shapes": json.dumps([list(p.shape) for p in model.parameters()])})
+                      {"param_names": json.dumps([n for n, _ in named]),
+                       "param_shapes": json.dumps([list(p.shape) for _, p in named])})
     summary = _summary(history, es, model, loss, metric_names, splits, tcfg)
     summary["wall_time_s"] = round(time.perf_counter() - start, 3)
     write_atomic(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
