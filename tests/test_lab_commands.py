@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from gradwise.cli import main
-from gradwise.lab._model import loss_on, set_flat
+from gradwise.lab._model import loss_on
 from gradwise.lab.commands import register
 from gradwise.lab.landscape import Landscape
+from gradwise.nn.utils import set_flat
 from gradwise.training.run import load_run
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 import gradwise as gw
 from gradwise import nn
-from gradwise.lab._model import loss_on, set_flat
+from gradwise.lab._model import loss_on
 from gradwise.lab.landscape import (
     Landscape,
     filter_normalize,
@@ -23,6 +23,7 @@ from gradwise.lab.landscape import (
     pca_directions,
     random_directions,
 )
+from gradwise.nn.utils import set_flat
 
 RNG = np.random.default_rng(0)
 

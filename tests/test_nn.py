@@ -361,3 +361,17 @@ def test_grad_buffers_through_a_shared_dense_layer_match_plain_gradients():
     plain.zero_grad()
     for r, g in zip(grads(plain), grads(viewed), strict=True):
         np.testing.assert_allclose(g, r, rtol=1e-14)
+
+
+def test_flat_parameter_vector_round_trip():
+    """nn.utils.flat_parameters reads named_parameters() order; set_flat writes it back in place."""
+    model = gw.nn.Sequential(gw.nn.Dense(3, 4), gw.nn.Dense(4, 2))
+    vector = gw.nn.utils.flat_parameters(model)
+    expected = np.concatenate([p.numpy().ravel() for _, p in model.named_parameters()])
+    np.testing.assert_array_equal(vector, expected)
+    weight = model[0].weight.data
+    gw.nn.utils.set_flat(model, np.arange(vector.size, dtype=np.float64))
+    assert model[0].weight.data is weight  # written in place
+    np.testing.assert_array_equal(gw.nn.utils.flat_parameters(model), np.arange(vector.size))
+    with pytest.raises(ValueError, match="a vector of 3 entries for a model of 26 parameters"):
+        gw.nn.utils.set_flat(model, np.zeros(3))

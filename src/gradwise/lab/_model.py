@@ -10,6 +10,7 @@ import numpy as np
 from .. import backend, optim
 from ..autograd import Tensor, tensor
 from ..nn import Module
+from ..nn.utils import flat_parameters
 from ..training.loop import _target
 
 
@@ -18,24 +19,6 @@ def loss_on(model: Module, loss: Module, X: np.ndarray, y: np.ndarray) -> Tensor
     param = next(iter(model.parameters()))
     out = model(tensor(np.asarray(X), dtype=param.dtype))
     return loss(out, _target(np.asarray(y), out))
-
-
-def flat_parameters(model: Module) -> np.ndarray:
-    """All parameters of ``model`` in ``named_parameters()`` order as one flat vector."""
-    return np.concatenate([backend.to_numpy(p.data).ravel() for p in model.parameters()])
-
-
-def set_flat(model: Module, vector: np.ndarray) -> None:
-    """Copy a flat parameter vector (``named_parameters()`` order) into the model, in place."""
-    offset = 0
-    params = list(model.parameters())
-    total = sum(p.data.size for p in params)
-    if vector.size != total:
-        raise ValueError(f"a vector of {vector.size} entries for a model of {total} parameters")
-    for p in params:
-        chunk = vector[offset:offset + p.data.size].reshape(p.shape)
-        p.data[...] = backend.to_device(np.asarray(chunk, dtype=p.dtype), p.device)
-        offset += p.data.size
 
 
 def flat_grad(model: Module) -> np.ndarray:

@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 from .. import backend
 from ..autograd import Tensor, no_grad, tensor
 from ..nn import BCEWithLogitsLoss, Dense, Module, MSELoss, Sequential
-from ._model import set_flat, train_full_batch
+from ..nn.utils import set_flat
+from ._model import train_full_batch
 from .boundary import plot_boundaries, predict_proba
 from .style import TRAIN_COLOR, new_figure
 

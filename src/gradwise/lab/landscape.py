@@ -36,9 +36,9 @@ from .. import backend
 from ..autograd import Tensor
 from ..nn import Dense, Dropout, Flatten, Module, Sequential
 from ..nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from ..nn.utils import flat_parameters
 from ..ops.activations import _sigmoid
 from ._blas import blas_threads
-from ._model import flat_parameters
 from .files import save_npz
 
 __all__ = [

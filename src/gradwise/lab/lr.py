@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 from .. import optim
 from ..autograd import no_grad
 from ..nn import Module
-from ._model import flat_parameters, loss_on, set_flat
+from ..nn.utils import flat_parameters, set_flat
+from ._model import loss_on
 from .style import BEST_COLOR, RED, TRAIN_COLOR, VAL_COLOR, new_figure
 
 __all__ = ["LRRangeTest", "compare_learning_rates", "lr_range_test", "plot_lr_comparison",

@@ -1,6 +1,6 @@
 """Neural-network building blocks: modules, layers, activations, losses and initializers."""
 
-from . import functional, init
+from . import functional, init, utils
 from .layers import (
     Dense,
     Dropout,
@@ -21,5 +21,5 @@ from .module import Module, Parameter, Sequential
 __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Dropout", "Flatten", "Identity",
     "LeakyReLU", "MSELoss", "Module", "Parameter", "Perceptron", "ReLU", "Sequential", "Sigmoid",
-    "Softmax", "Softplus", "Tanh", "functional", "get_activation", "get_loss", "init",
+    "Softmax", "Softplus", "Tanh", "functional", "get_activation", "get_loss", "init", "utils",
 ]

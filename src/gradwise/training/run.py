@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import backend, data, nn, optim
 from ..io import write_atomic
+from ..nn.utils import flat_parameters
 from .callbacks import Callback, CSVLogger, EarlyStopping, LearningRateScheduler
 from .checkpoint import load, read_safetensors, save, write_safetensors
 from .config import SCHEDULES, ConfigError, dumps, validate
@@ -143,11 +144,6 @@ def _loss_and_metrics(task: str) -> tuple[nn.Module, list[str]]:
     return nn.MSELoss(), ["mae"]
 
 
-def _flat(model: nn.Module) -> np.ndarray:
-    return np.concatenate([backend.to_numpy(p.data).ravel() for p in model.parameters()]
-                          ).astype(np.float32)
-
-
 class _Trajectory(Callback):
     """Records the flattened parameter vector before training and after every epoch."""
 
@@ -156,10 +152,10 @@ class _Trajectory(Callback):
         self.rows: list[np.ndarray] = []
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.rows = [_flat(self.model)]
+        self.rows = [flat_parameters(self.model).astype(np.float32)]
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.rows.append(_flat(self.model))
+        self.rows.append(flat_parameters(self.model).astype(np.float32))
 
 
 def _callbacks(config: dict[str, Any], optimizer: Any, out: Path, available: list[str]
