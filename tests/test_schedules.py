@@ -135,7 +135,8 @@ def test_clip_grad_norm_matches_torch(max_norm, norm_type):
         t.grad = torch.from_numpy(g.copy())
     total = gw.optim.clip_grad_norm_(ps, max_norm, norm_type)
     ttotal = torch.nn.utils.clip_grad_norm_(ts, max_norm, norm_type)
-    assert total == pytest.approx(float(ttotal), rel=1e-12)
+    assert isinstance(total, gw.Tensor) and total.dtype == np.float64
+    assert float(total) == pytest.approx(float(ttotal), rel=1e-12)
     for p, t in zip(ps, ts, strict=True):
         np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-12)
 
@@ -161,3 +162,15 @@ def test_clip_grad_value():
     np.testing.assert_array_equal(p.grad, [-1.0, 0.5, 1.0])
     with pytest.raises(ValueError, match="clip_value must be >= 0, got -1"):
         gw.optim.clip_grad_value_([p], -1)
+
+
+def test_clip_grad_norm_leaves_nan_gradients_alone():
+    p = gw.nn.Parameter(np.zeros(3), dtype=np.float64)
+    p.grad = np.array([np.nan, 5.0, -5.0])
+    total = gw.optim.clip_grad_norm_([p], 1.0)
+    assert np.isnan(float(total))
+    np.testing.assert_array_equal(p.grad[1:], [5.0, -5.0])
+    q = gw.nn.Parameter(np.zeros(2), dtype=np.float64)
+    q.grad = np.array([3.0, 4.0])
+    assert float(gw.optim.clip_grad_norm_([q], 10.0)) == 5.0
+    np.testing.assert_array_equal(q.grad, [3.0, 4.0])  # under max_norm: unchanged

@@ -181,7 +181,7 @@ class Tensor:
                 f"the truth value of a tensor of shape {self.shape} is ambiguous; "
                 "use (...).all() or .any() on .numpy()"
             )
-        return bool(self.data.reshape(()).item())
+        return bool(self.item())
 
     def __float__(self) -> float:
         return float(self.item())
@@ -218,11 +218,13 @@ class Tensor:
         return backend.to_numpy(self.data)
 
     def item(self) -> float | int | bool:
-        """The value of a one-element tensor as a Python number."""
+        """The value of a one-element tensor as a Python number (on a GPU, after raising any
+        failed :func:`gradwise.backend.check` still pending there)."""
         if self.data.size != 1:
             raise ValueError(
                 f"item() needs a tensor with one element, this one has shape {self.shape}"
             )
+        backend.raise_pending()
         return self.data.reshape(()).item()
 
     def tolist(self) -> Any:
@@ -386,7 +388,7 @@ def _as_array(data: Any, dtype: Any, device: str | None) -> Any:
     """A backend array on ``device`` (default: where ``data`` lives); floating data without an
     explicit ``dtype`` takes the default dtype."""
     dev = backend.normalize_device(device) if device is not None else backend.device_of(data)
-    if dev == "cuda":
+    if backend.device_of(data) != dev:
         data = backend.to_device(data, dev)
     xp = backend.xp_for(dev)
     if dtype is not None:

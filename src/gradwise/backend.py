@@ -20,12 +20,14 @@ except Exception:  # pragma: no cover - depends on the machine
 __all__ = [
     "Device",
     "as_dtype",
+    "check",
     "cuda_available",
     "default_generator",
     "device_of",
     "get_default_dtype",
     "manual_seed",
     "normalize_device",
+    "raise_pending",
     "set_default_dtype",
     "to_device",
     "to_numpy",
@@ -92,10 +94,46 @@ def to_device(array: Any, device: Device) -> Any:
 
 
 def to_numpy(array: Any) -> np.ndarray:
-    """A NumPy array for any backend array (copies from the GPU)."""
+    """A NumPy array for any backend array (copies from the GPU, after raising any failed
+    :func:`check` still pending there)."""
     if _cupy is not None and isinstance(array, _cupy.ndarray):
+        raise_pending()
         return _cupy.asnumpy(array)
     return np.asarray(array)
+
+
+# --- checks of values that live on the GPU -------------------------------------------------------
+
+_pending: dict[str, Any] = {}
+
+
+def check(bad: Any, message: str) -> None:
+    """Raise ``ValueError(message)`` when the boolean 0-d array ``bad`` is true.
+
+    On the CPU the check is immediate. On a GPU, reading ``bad`` would make the host wait for
+    the GPU in the middle of a training step, so the flag stays on the device (or-ed with earlier
+    failures of the same check) and is raised at the next point where the host reads GPU values
+    anyway: ``Tensor.item()``, ``Tensor.numpy()``, :func:`to_numpy` or :func:`raise_pending`
+    (``fit`` calls it after every epoch). This is how PyTorch reports device-side asserts too.
+    """
+    if _cupy is None or not isinstance(bad, _cupy.ndarray):
+        if bad:
+            raise ValueError(message)
+        return
+    earlier = _pending.get(message)
+    _pending[message] = bad if earlier is None else earlier | bad
+
+
+def raise_pending() -> None:
+    """Raise the first failed GPU :func:`check` not raised yet (one host sync when any are
+    pending, none otherwise)."""
+    if not _pending:
+        return
+    checks = list(_pending.items())
+    _pending.clear()
+    for message, bad in checks:
+        if bool(bad):
+            raise ValueError(f"{message} (found on the GPU after the step that computed it)")
 
 
 def as_dtype(dtype: Any) -> np.dtype:

@@ -146,8 +146,7 @@ def cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor
     _check_reduction(reduction)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {tuple(input.shape)}")
-    xp = xp_of(input.data)
-    t = target.data if isinstance(target, Tensor) else xp.asarray(target)
+    t = backend.to_device(target.data if isinstance(target, Tensor) else target, input.device)
     n, c = input.shape
     if t.dtype.kind in "iu":
         if t.shape != (n,):
@@ -155,10 +154,15 @@ def cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor
                 f"cross_entropy: {n} rows of logits need {n} integer labels of shape ({n},), "
                 f"got labels of shape {tuple(t.shape)}"
             )
-        lo, hi = (int(t.min()), int(t.max())) if t.size else (0, 0)
-        if lo < 0 or hi >= c:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"cross_entropy: label {bad} is out of range for {c} classes [0, {c})")
+        if t.size and input.device != "cpu":
+            backend.check((t.min() < 0) | (t.max() >= c),
+                          f"cross_entropy: a label is out of range for {c} classes [0, {c})")
+        elif t.size:
+            lo, hi = int(t.min()), int(t.max())
+            if lo < 0 or hi >= c:
+                bad = lo if lo < 0 else hi
+                raise ValueError(
+                    f"cross_entropy: label {bad} is out of range for {c} classes [0, {c})")
         return CrossEntropy(t, reduction, soft=False)(input)
     if t.shape != (n, c):
         raise ValueError(

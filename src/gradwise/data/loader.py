@@ -33,9 +33,9 @@ def as_generator(generator: int | np.random.Generator | None) -> np.random.Gener
 
 
 def as_array(a: Any, i: int) -> np.ndarray:
-    """NumPy arrays (memmaps included, left unread) as they are; anything else through
-    ``np.asarray``."""
-    if isinstance(a, np.ndarray):
+    """NumPy arrays (memmaps included, left unread) and GPU arrays as they are; anything else
+    through ``np.asarray``."""
+    if isinstance(a, np.ndarray) or backend.device_of(a) != "cpu":
         return a
     array = np.asarray(a)
     if array.dtype == object:
@@ -68,6 +68,12 @@ class DataLoader:
     (``np.load(path, mmap_mode="r")``) larger than memory work; each batch is an in-memory
     ``np.ndarray``. Without shuffling, batches of in-memory arrays are views.
 
+    ``device="cuda"`` copies the arrays to the GPU once, here, and yields GPU arrays: each epoch
+    then costs one upload of its order (an integer per sample) and no other host transfer, so a
+    training step never waits on the host. The order is drawn on the CPU as without ``device``,
+    so a run visits the same batches on either device. (A data set that is not a tuple of arrays
+    is fetched on the CPU and each batch is copied to the GPU.)
+
     ``generator`` (a seed, a ``numpy.random.Generator``, or None for
     ``gradwise.backend.default_generator("cpu")``) is exposed as ``loader.generator``: saving
     ``loader.generator.bit_generator.state`` between epochs and restoring it reproduces the
@@ -81,6 +87,7 @@ class DataLoader:
         shuffle: bool = False,
         drop_last: bool = False,
         generator: int | np.random.Generator | None = None,
+        device: str | None = None,
     ) -> None:
         if batch_size is not None and (
             isinstance(batch_size, bool)
@@ -108,6 +115,10 @@ class DataLoader:
             )
         if n == 0:
             raise ValueError("dataset has no samples")
+        self.device = backend.normalize_device(device)
+        if self._arrays is not None and self.device != "cpu":
+            self._arrays = tuple(backend.to_device(_take(a, slice(None)), self.device)
+                                 for a in self._arrays)
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -125,14 +136,32 @@ class DataLoader:
     def __iter__(self) -> Iterator[Batch]:
         """One epoch; with ``shuffle`` the permutation is drawn here, when iteration starts."""
         order = self.generator.permutation(self.num_samples) if self.shuffle else None
+        if order is not None and self._arrays is not None and self.device != "cpu":
+            return self._device_batches(self._arrays, order)
         return self._batches(order)
 
-    def _batches(self, order: np.ndarray | None) -> Iterator[Batch]:
+    def _bounds(self) -> Iterator[tuple[int, int]]:
         size = self._size
         for b in range(len(self)):
-            start, stop = b * size, min((b + 1) * size, self.num_samples)
+            yield b * size, min((b + 1) * size, self.num_samples)
+
+    def _batches(self, order: np.ndarray | None) -> Iterator[Batch]:
+        for start, stop in self._bounds():
             index = slice(start, stop) if order is None else np.sort(order[start:stop])
-            yield self._fetch(index)
+            batch = self._fetch(index)
+            if self.device != "cpu" and self._arrays is None:
+                batch = tuple(backend.to_device(a, self.device) for a in batch)
+            yield batch
+
+    def _device_batches(self, arrays: tuple[Any, ...], order: np.ndarray) -> Iterator[Batch]:
+        """The same batches as :meth:`_batches`, gathered on the GPU from one upload of the
+        epoch's order (each batch's indices sorted, as on the CPU)."""
+        for start, stop in self._bounds():
+            order[start:stop].sort()
+        index = backend.to_device(order, self.device)
+        for start, stop in self._bounds():
+            rows = index[start:stop]
+            yield tuple(a[rows] for a in arrays)
 
     def _fetch(self, index: slice | np.ndarray) -> Batch:
         if self._arrays is not None:
@@ -152,8 +181,11 @@ class DataLoader:
 
 
 def _take(array: np.ndarray, index: slice | np.ndarray) -> np.ndarray:
-    """Rows ``index`` of ``array`` as an in-memory ndarray (a memmap slice is copied out)."""
+    """Rows ``index`` of ``array`` as an in-memory array (a memmap slice is copied out; GPU
+    arrays stay on the GPU)."""
     batch = array[index]
     if isinstance(batch, np.memmap):
         return np.array(batch)
+    if backend.device_of(batch) != "cpu":
+        return batch
     return np.asarray(batch)

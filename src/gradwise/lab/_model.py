@@ -8,16 +8,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import backend, optim
-from ..autograd import Tensor, tensor
+from ..autograd import Tensor
 from ..nn import Module
-from ..nn.utils import flat_parameters
+from ..nn.utils import as_input, flat_parameters
 from ..training.loop import _target
 
 
 def loss_on(model: Module, loss: Module, X: np.ndarray, y: np.ndarray) -> Tensor:
     """``loss(model(X), y)`` as a graph; labels (N,) for an output (N, 1) become a column."""
-    param = next(iter(model.parameters()))
-    out = model(tensor(np.asarray(X), dtype=param.dtype))
+    out = model(as_input(model, X))
     return loss(out, _target(np.asarray(y), out))
 
 

@@ -14,9 +14,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .. import backend
-from ..autograd import no_grad, tensor
+from ..autograd import no_grad
 from ..nn import Dense, Dropout, Module, Sequential
 from ..nn.layers import Sigmoid, Softmax
+from ..nn.utils import as_input
 from ..ops.activations import _log_softmax, _sigmoid
 from .style import PROBABILITY_CMAP, grid_over, new_figure, scatter_classes
 
@@ -40,13 +41,11 @@ def _outputs_probabilities(model: Module) -> bool:
 
 def _forward(model: Module, X: np.ndarray) -> np.ndarray:
     """The model's output on ``X`` in eval mode, without a graph; the mode is restored after."""
-    param = next(iter(model.parameters()), None)
-    dtype = param.dtype if param is not None else backend.get_default_dtype()
     was_training = model.training
     model.eval()
     try:
         with no_grad():
-            out = model(tensor(np.asarray(X, dtype=dtype)))
+            out = model(as_input(model, X))
     finally:
         model.train(was_training)
     return backend.to_numpy(out.data)

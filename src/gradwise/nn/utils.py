@@ -1,14 +1,31 @@
 """A model's parameters as one flat vector and back (the coordinates of weight space that
-training trajectories and loss landscapes live in)."""
+training trajectories and loss landscapes live in), and inputs made to fit a model."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from .. import backend
+from ..autograd import Tensor
 from .module import Module
 
-__all__ = ["flat_parameters", "set_flat"]
+__all__ = ["as_input", "dtype_device", "flat_parameters", "set_flat"]
+
+
+def dtype_device(model: Module) -> tuple[np.dtype, str]:
+    """The dtype and device of the model's parameters (its first one); the default dtype and
+    the CPU for a model without parameters."""
+    for p in model.parameters():
+        return p.dtype, p.device
+    return backend.get_default_dtype(), "cpu"
+
+
+def as_input(model: Module, X: Any) -> Tensor:
+    """``X`` as a tensor of the model's dtype on the model's device, ready for ``model(...)``."""
+    dtype, device = dtype_device(model)
+    return Tensor(X, dtype=dtype, device=device)
 
 
 def flat_parameters(model: Module) -> np.ndarray:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import backend
 from ..autograd import Function, Tensor
 from ..backend import xp_of
 from .activations import _log_softmax, _sigmoid, _softplus
@@ -38,7 +39,7 @@ def _reduce_grad(g: Any, shape: tuple[int, ...], reduction: str) -> Any:
 
 
 def _target_like(target: Any, like: Tensor, name: str) -> Any:
-    t = target.data if isinstance(target, Tensor) else xp_of(like.data).asarray(target)
+    t = backend.to_device(target.data if isinstance(target, Tensor) else target, like.device)
     if t.shape != like.shape:
         raise ValueError(
             f"{name}: input has shape {tuple(like.shape)} but target has shape {tuple(t.shape)}; "
@@ -93,10 +94,9 @@ class BCE(Function):
 
     def forward(self, p: Any) -> Any:
         xp = xp_of(p)
-        if p.size and (float(p.min()) < 0 or float(p.max()) > 1):
-            raise ValueError(
-                "BCELoss needs probabilities in [0, 1]; for logits use BCEWithLogitsLoss"
-            )
+        if p.size:
+            backend.check((p.min() < 0) | (p.max() > 1),
+                          "BCELoss needs probabilities in [0, 1]; for logits use BCEWithLogitsLoss")
         self.p = p
         y = self.y
         with np.errstate(divide="ignore"):

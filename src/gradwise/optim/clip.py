@@ -17,7 +17,7 @@ def _grads(parameters: Tensor | Iterable[Tensor]) -> list:
 
 
 def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
-                    norm_type: float = 2.0) -> float:
+                    norm_type: float = 2.0) -> Tensor:
     """Rescale all gradients together, in place, so that their total norm is at most
     ``max_norm``, as ``torch.nn.utils.clip_grad_norm_`` does::
 
@@ -25,7 +25,10 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         g_i <- g_i * min(1, max_norm / (n + 1e-6))
 
     ``norm_type`` is 2 (Euclidean) by default, or ``inf`` (largest absolute value). Returns the
-    total norm before clipping (a float; NaN or inf when a gradient is not finite).
+    total norm before clipping as a 0-d tensor on the gradients' device. When a gradient holds
+    a NaN the norm is NaN and the gradients are left as they are (PyTorch would turn them all
+    into NaN). Nothing is read back to the host, so on a GPU clipping does not make the step
+    wait.
     """
     if max_norm < 0:
         raise ValueError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm!r}")
@@ -33,18 +36,19 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         raise ValueError(f"clip_grad_norm_: norm_type must be > 0 or inf, got {norm_type!r}")
     grads = _grads(parameters)
     if not grads:
-        return 0.0
+        return Tensor(0.0)
     xp = backend.xp_of(grads[0])
     if norm_type == math.inf:
-        total = max(float(xp.max(xp.abs(g))) if g.size else 0.0 for g in grads)
+        norms = [xp.abs(g).max() if g.size else xp.zeros((), g.dtype) for g in grads]
+        total = xp.stack(norms).max()
     else:
-        norms = [float(xp.linalg.norm(g.reshape(-1), ord=norm_type)) for g in grads]
-        total = math.fsum(n**norm_type for n in norms) ** (1.0 / norm_type)
+        norms = [xp.linalg.norm(g.reshape(-1), ord=norm_type) for g in grads]
+        total = xp.linalg.norm(xp.stack(norms), ord=norm_type)
     coef = max_norm / (total + 1e-6)
-    if coef < 1.0:
-        for g in grads:
-            g *= coef
-    return total
+    coef = xp.where(coef < 1.0, coef, 1.0)  # NaN compares false: NaN or inf norms change nothing
+    for g in grads:
+        g *= coef.astype(g.dtype)
+    return Tensor(total, dtype=total.dtype)
 
 
 def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -> None:

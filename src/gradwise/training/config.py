@@ -93,6 +93,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
         "batch_size": (32, _int(1)),
         "seed": (0, _int(0)),
         "verbose": (1, _int(0, 2)),
+        "device": ("cpu", _choice("cpu", "cuda")),
     },
     "training.early_stopping": {
         "enabled": (True, _BOOL),

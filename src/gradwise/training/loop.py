@@ -21,6 +21,7 @@ from ..autograd import Tensor, no_grad
 from ..data.loader import DataLoader
 from ..nn.losses import BCEWithLogitsLoss, get_loss
 from ..nn.module import Module
+from ..nn.utils import dtype_device
 from . import metrics as _metrics
 from .callbacks import Callback, History
 from .checkpoint import CheckpointError, read_checkpoint, write_checkpoint
@@ -29,12 +30,6 @@ from .progress import ProgressLogger
 __all__ = ["evaluate", "fit", "predict"]
 
 Data = tuple[Any, Any] | DataLoader
-
-
-def _param_like(model: Module) -> tuple[Any, str]:
-    for p in model.parameters():
-        return p.dtype, p.device
-    return backend.get_default_dtype(), "cpu"
 
 
 def _target(y: np.ndarray, out: Tensor) -> np.ndarray:
@@ -56,31 +51,42 @@ def _as_pair(data: Any, what: str) -> tuple[Any, Any]:
     return data[0], data[1]
 
 
-def _loader(data: Data, batch_size: int | None, what: str) -> DataLoader:
+def _loader(data: Data, batch_size: int | None, what: str, device: str = "cpu") -> DataLoader:
     if isinstance(data, DataLoader):
         return data
-    return DataLoader(_as_pair(data, what), batch_size=batch_size, shuffle=False)
+    return DataLoader(_as_pair(data, what), batch_size=batch_size, shuffle=False, device=device)
 
 
 class _Means:
     """Sample means of the loss and metrics over the batches of one pass: each batch adds its
-    mean loss times its size and its metric sums."""
+    mean loss times its size and its metric sums, in float64. On a GPU the sums stay on the
+    GPU, so the pass reads nothing back until :meth:`means`."""
 
     def __init__(self, names: list[str], threshold: float) -> None:
         self.names, self.threshold = names, threshold
-        self.sums = dict.fromkeys(["loss", *names], 0.0)
+        self.sums: dict[str, Any] = dict.fromkeys(["loss", *names], 0.0)
         self.seen = 0
 
-    def add(self, loss: float, out: Tensor, y: np.ndarray, n: int) -> None:
-        self.sums["loss"] += loss * n
+    def add(self, loss: Any, out: Tensor, y: Any, n: int) -> None:
+        """Add a batch of ``n`` samples: its mean ``loss`` (a 0-d array), outputs and targets
+        (arrays on the device of ``out``)."""
+        self.sums["loss"] += _as_sum(loss) * n
         self.seen += n
-        if self.names:
-            o = backend.to_numpy(out.data)
-            for m in self.names:
-                self.sums[m] += _metrics.batch_sum(m, o, y, self.threshold)
+        for m in self.names:
+            self.sums[m] += _as_sum(_metrics.batch_sum(m, out.data, y, self.threshold))
 
     def means(self) -> dict[str, float]:
-        return {k: s / self.seen for k, s in self.sums.items()}
+        """The sample means as floats, after raising any failed GPU check of the pass."""
+        backend.raise_pending()
+        return {k: float(s) / self.seen for k, s in self.sums.items()}
+
+
+def _as_sum(value: Any) -> Any:
+    """A 0-d array as a float64 term of a running sum: a Python float on the CPU, a 0-d float64
+    array on a GPU (reading it there would make the host wait for the GPU)."""
+    if backend.device_of(value) == "cpu":
+        return float(value)
+    return value.astype(np.float64)
 
 
 @contextlib.contextmanager
@@ -98,13 +104,13 @@ def _inference(model: Module) -> Iterator[None]:
 def _run_eval(model: Module, loss: Any, loader: DataLoader, names: list[str],
               threshold: float) -> dict[str, float]:
     """Sample-mean loss and metrics over ``loader`` in eval mode, without a graph."""
-    dtype, device = _param_like(model)
+    dtype, device = dtype_device(model)
     means = _Means(names, threshold)
     with _inference(model):
         for xb, yb, *_ in loader:
             out = model(Tensor(xb, dtype=dtype, device=device))
-            y = _target(yb, out)
-            means.add(float(loss(out, y).item()), out, y, len(xb))
+            y = _target(backend.to_device(yb, device), out)
+            means.add(loss(out, y).data, out, y, len(xb))
     return means.means()
 
 
@@ -114,12 +120,13 @@ def evaluate(model: Module, loss: Any, data: Data, metrics: Sequence[str] | None
     mode: ``{"loss": ..., "accuracy": ...}``."""
     loss = get_loss(loss) if isinstance(loss, str) else loss
     names = _metrics.check_metrics(metrics)
-    return _run_eval(model, loss, _loader(data, batch_size, "data"), names, _threshold(loss))
+    loader = _loader(data, batch_size, "data", dtype_device(model)[1])
+    return _run_eval(model, loss, loader, names, _threshold(loss))
 
 
 def predict(model: Module, X: Any, batch_size: int | None = 32) -> np.ndarray:
     """The model's outputs for ``X`` as one NumPy array, in eval mode and without a graph."""
-    dtype, device = _param_like(model)
+    dtype, device = dtype_device(model)
     outs = []
     with _inference(model):
         for (xb,) in DataLoader((X,), batch_size=batch_size):
@@ -209,14 +216,18 @@ class _Step:
     accumulating the sample-mean loss and metrics into the epoch's logs."""
 
     def __init__(self, model: Module, loss: Any, optimizer: Any, names: list[str],
-                 threshold: float) -> None:
+                 threshold: float, callbacks: list[Callback]) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.names, self.threshold = names, threshold
-        self.dtype, self.device = _param_like(model)
+        self.dtype, self.device = dtype_device(model)
+        # A float per batch makes a GPU wait for every step; only the progress bar reads the
+        # batch loss unless a callback has batch hooks, and it takes a 0-d GPU array.
+        self.float_loss = self.device == "cpu" or any(
+            _reads_batches(cb) for cb in callbacks if not isinstance(cb, ProgressLogger))
 
     def epoch(self, loader: DataLoader, callbacks: list[Callback], logs: dict[str, Any]) -> bool:
         """Run the epoch; return False when a callback stopped it before its last batch."""
-        model, optimizer = self.model, self.optimizer
+        model, optimizer, device = self.model, self.optimizer, self.device
         model.train()
         means = _Means(self.names, self.threshold)
         completed = True
@@ -225,14 +236,14 @@ class _Step:
             batch_logs: dict[str, Any] = {"size": n}
             for cb in callbacks:
                 cb.on_train_batch_begin(step, batch_logs)
-            out = model(Tensor(xb, dtype=self.dtype, device=self.device))
-            y = _target(yb, out)
+            out = model(Tensor(xb, dtype=self.dtype, device=device))
+            y = _target(backend.to_device(yb, device), out)
             value = self.loss(out, y)
             optimizer.zero_grad()
             value.backward()
             optimizer.step()
-            batch_logs["loss"] = float(value.item())
-            means.add(batch_logs["loss"], out, y, n)
+            batch_logs["loss"] = float(value.item()) if self.float_loss else value.data
+            means.add(value.data, out, y, n)
             for cb in callbacks:
                 cb.on_train_batch_end(step, batch_logs)
             if model.stop_training:
@@ -240,6 +251,13 @@ class _Step:
                 break
         logs.update(means.means())
         return completed
+
+
+def _reads_batches(cb: Callback) -> bool:
+    """Whether a callback overrides a batch hook (and so reads every batch's logs)."""
+    kind = type(cb)
+    return (kind.on_train_batch_end is not Callback.on_train_batch_end
+            or kind.on_train_batch_begin is not Callback.on_train_batch_begin)
 
 
 def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int = 1,
@@ -262,6 +280,12 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     ``resume_from`` continues from one, so that a run stopped after epoch k and resumed with
     the same arguments ends bit-identical to a run never stopped. A callback stops training by
     setting ``model.stop_training = True``.
+
+    The model trains on the device of its parameters. On a GPU, arrays ``(X, y)`` are copied
+    to it once and no step waits for the GPU: the loss and metrics are summed there and read
+    once per epoch. The batch logs then hold the loss as a 0-d GPU array, unless a callback
+    defines a batch hook, in which case it is a float (one read per step). Dropout masks on a
+    GPU come from CuPy's generator, whose state is not in checkpoints.
     """
     loss = get_loss(loss) if isinstance(loss, str) else loss
     names = _metrics.check_metrics(metrics)
@@ -274,6 +298,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
     if seed is not None:
         backend.manual_seed(seed)
+    device = dtype_device(model)[1]
     if isinstance(train_data, DataLoader):
         if validation_split:
             raise ValueError("validation_split needs train_data as arrays (X, y), not a "
@@ -285,9 +310,9 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
                 raise ValueError("pass validation_data or validation_split, not both")
             train_data, validation_data = _split(train_data, validation_split)
         loader = DataLoader(_as_pair(train_data, "train_data"), batch_size=batch_size,
-                            shuffle=shuffle, generator=seed)
+                            shuffle=shuffle, generator=seed, device=device)
     val_loader = None if validation_data is None else _loader(
-        validation_data, batch_size, "validation_data")
+        validation_data, batch_size, "validation_data", device)
 
     user = list(callbacks or [])
     history = History()
@@ -308,7 +333,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     initial_epoch = 0
     if resumed is not None:
         initial_epoch = _restore(resume_from, resumed, model, optimizer, user, history, gens)
-    step = _Step(model, loss, optimizer, names, threshold)
+    step = _Step(model, loss, optimizer, names, threshold, every)
     try:
         for epoch in range(initial_epoch, epochs):
             logs = {}

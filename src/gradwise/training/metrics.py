@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 __all__ = ["METRICS", "batch_sum", "check_metrics", "direction"]
 
 # name -> "up" (larger is better) or "down"; EarlyStopping's mode="auto" reads it.
 _DIRECTIONS = {"accuracy": "up", "mse": "down", "mae": "down", "loss": "down"}
 
 
-def _accuracy(out: np.ndarray, y: np.ndarray, threshold: float) -> float:
+def _accuracy(out: Any, y: Any, threshold: float) -> Any:
     """Number of correct predictions. One output column: ``out > threshold`` against labels
     0/1 (threshold 0 for logits, 0.5 for probabilities); several columns: ``argmax`` against
     integer labels, or against the ``argmax`` of one-hot/probability targets."""
@@ -28,22 +26,22 @@ def _accuracy(out: np.ndarray, y: np.ndarray, threshold: float) -> float:
     else:
         pred = out.reshape(-1) > threshold
         labels = y.reshape(-1) > 0.5
-    return float(np.count_nonzero(pred == labels))
+    return (pred == labels).sum()
 
 
-def _mse(out: np.ndarray, y: np.ndarray, threshold: float) -> float:
+def _mse(out: Any, y: Any, threshold: float) -> Any:
     """Sum over samples of the mean over outputs of ``(out - y)^2``."""
     d = out.reshape(len(out), -1) - y.reshape(len(y), -1)
-    return float((d * d).mean(axis=1).sum())
+    return (d * d).mean(axis=1).sum()
 
 
-def _mae(out: np.ndarray, y: np.ndarray, threshold: float) -> float:
+def _mae(out: Any, y: Any, threshold: float) -> Any:
     """Sum over samples of the mean over outputs of ``|out - y|``."""
     d = out.reshape(len(out), -1) - y.reshape(len(y), -1)
-    return float(np.abs(d).mean(axis=1).sum())
+    return abs(d).mean(axis=1).sum()
 
 
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray, float], float]] = {
+METRICS: dict[str, Callable[[Any, Any, float], Any]] = {
     "accuracy": _accuracy,
     "mse": _mse,
     "mae": _mae,
@@ -63,8 +61,9 @@ def check_metrics(metrics: Any) -> list[str]:
     return names
 
 
-def batch_sum(name: str, out: np.ndarray, y: np.ndarray, threshold: float) -> float:
-    """The metric ``name`` summed over one batch (divide by the sample count for the mean)."""
+def batch_sum(name: str, out: Any, y: Any, threshold: float) -> Any:
+    """The metric ``name`` summed over one batch (divide by the sample count for the mean), as
+    a 0-d array on the device of ``out`` and ``y`` (NumPy or CuPy arrays)."""
     return METRICS[name](out, y, threshold)
 
 

@@ -234,6 +234,10 @@ def train(config: dict[str, Any], out: str | Path | None = None,
     tcfg = config["training"]
     backend.manual_seed(tcfg["seed"])
     model = build_model(config, splits.X_train.shape[1], splits.n_outputs)
+    try:  # initialized on the CPU, so a seed gives the same first weights on either device
+        model.to(tcfg["device"])
+    except RuntimeError as exc:
+        raise ConfigError(f"[training] device: {exc}") from None
     hyper = {k: v for k, v in config["optimizer"].items() if k != "name"}
     try:
         optimizer = optim.get(config["optimizer"]["name"], model.parameters(), **hyper)
