@@ -101,7 +101,8 @@ def run(repeats: int) -> str:
         parts.append(f"{title}:\n\n{body}")
     return ("\n\n".join(parts) + f"\n\n{n} parameters, float32. Each cell: median (best) over "
             f"{repeats} blocks per framework; a ratio above 1 means gradwise is faster. gradwise "
-            "updates one flat buffer with in-place NumPy ufuncs, one part per core; torch runs "
+            "updates one flat buffer with in-place NumPy ufuncs, one cache-sized block (2^15 "
+            "elements) at a time on one thread; torch runs "
             "fused kernels (one pass for a*x + y) on "
             f"{torch.get_num_threads()} intra-op threads, so the load on the machine moves "
             "both columns.\n")

@@ -24,11 +24,13 @@ import numpy as np
 
 SYNCS = 0
 UPLOADS = 0
+UPLOADED_DTYPES: list[np.dtype] = []
 
 
 def reset_counts() -> None:
     global SYNCS, UPLOADS
     SYNCS = UPLOADS = 0
+    UPLOADED_DTYPES.clear()
 
 
 def _sync() -> None:
@@ -160,6 +162,7 @@ def asarray(a: Any, dtype: Any = None) -> ndarray:
         return a if dtype is None else a.astype(dtype, copy=False)
     if isinstance(a, np.ndarray) and a.size > 1:
         UPLOADS += 1
+        UPLOADED_DTYPES.append(a.dtype)
     return np.array(a, dtype=dtype).view(ndarray)
 
 

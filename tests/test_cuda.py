@@ -235,6 +235,7 @@ def test_fit_on_the_gpu_reads_back_once_per_epoch_and_matches_the_cpu(fake_gpu):
         fake_cupy.reset_counts()
         hist = gw.fit(model, "cross_entropy", opt, (X, y), epochs=3, batch_size=batch_size,
                       validation_split=0.25, metrics=["accuracy"], verbose=0, seed=0)
+        assert np.dtype(np.float64) not in fake_cupy.UPLOADED_DTYPES  # X cast before upload
         return hist.history, (fake_cupy.SYNCS, fake_cupy.UPLOADS)
 
     gpu_hist, few_batches = run("cuda", 24)

@@ -364,25 +364,25 @@ def test_centered_rmsprop_never_takes_sqrt_of_a_negative():
 
 
 @pytest.mark.parametrize(("name", "hyper"), OPTIMIZERS, ids=IDS)
-def test_parallel_update_is_bit_identical_to_one_pass(name, hyper, monkeypatch):
-    """A bucket big enough to be split among threads ends with the same bits as one ufunc
-    sequence over the whole buffer."""
+def test_blocked_update_is_bit_identical_to_one_pass(name, hyper, monkeypatch):
+    """A bucket updated block by block ends with the same bits as one ufunc sequence over the
+    whole buffer, also when the last block is short."""
     from gradwise.optim import optimizer as base
 
-    def run(threads: int) -> list[np.ndarray]:
-        monkeypatch.setattr(base, "_N_THREADS", threads)
-        monkeypatch.setattr(base, "_executor", None)
-        monkeypatch.setattr(base, "_PARALLEL_MIN", 1000)
+    def run(block: int) -> list[np.ndarray]:
+        monkeypatch.setattr(base, "_BLOCK", block)
         gen = np.random.default_rng(7)
-        model = gw.nn.Dense(30, 50, generator=gen)  # 1,550 parameters in 3 uneven parts
+        model = gw.nn.Dense(30, 50, generator=gen)  # 1,550 parameters: 7 blocks of 256 and 14
         opt = gw.optim.get(name, model.parameters(), **hyper)
         x = gw.tensor(gen.normal(size=(8, 30)))
         for _ in range(3):
             opt.zero_grad()
             (model(x) ** 2).mean().backward()
             opt.step()
+        bucket = opt._buckets[0][0]
+        assert len(bucket._blocks) == (7 if block == 256 else 0)
         return [p.data.copy() for p in model.parameters()]
 
-    parallel, whole = run(3), run(1)
-    for a, b in zip(parallel, whole, strict=True):
+    blocked, whole = run(256), run(1 << 20)
+    for a, b in zip(blocked, whole, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -51,10 +51,26 @@ def _as_pair(data: Any, what: str) -> tuple[Any, Any]:
     return data[0], data[1]
 
 
-def _loader(data: Data, batch_size: int | None, what: str, device: str = "cpu") -> DataLoader:
+def _device_pair(data: Any, what: str, model: Module) -> tuple[Any, Any]:
+    """``(X, y)`` ready for a loader on the model's device: for a GPU, floating arrays are cast
+    to the model's dtype on the host first, so the GPU holds float32 data, not float64."""
+    X, y = _as_pair(data, what)
+    dtype, device = dtype_device(model)
+    if device == "cpu":
+        return X, y
+
+    def cast(a: Any) -> Any:
+        floating = isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.dtype != dtype
+        return a.astype(dtype) if floating else a
+
+    return cast(X), cast(y)
+
+
+def _loader(data: Data, batch_size: int | None, what: str, model: Module) -> DataLoader:
     if isinstance(data, DataLoader):
         return data
-    return DataLoader(_as_pair(data, what), batch_size=batch_size, shuffle=False, device=device)
+    return DataLoader(_device_pair(data, what, model), batch_size=batch_size, shuffle=False,
+                      device=dtype_device(model)[1])
 
 
 class _Means:
@@ -120,7 +136,7 @@ def evaluate(model: Module, loss: Any, data: Data, metrics: Sequence[str] | None
     mode: ``{"loss": ..., "accuracy": ...}``."""
     loss = get_loss(loss) if isinstance(loss, str) else loss
     names = _metrics.check_metrics(metrics)
-    loader = _loader(data, batch_size, "data", dtype_device(model)[1])
+    loader = _loader(data, batch_size, "data", model)
     return _run_eval(model, loss, loader, names, _threshold(loss))
 
 
@@ -309,10 +325,10 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
             if validation_data is not None:
                 raise ValueError("pass validation_data or validation_split, not both")
             train_data, validation_data = _split(train_data, validation_split)
-        loader = DataLoader(_as_pair(train_data, "train_data"), batch_size=batch_size,
+        loader = DataLoader(_device_pair(train_data, "train_data", model), batch_size=batch_size,
                             shuffle=shuffle, generator=seed, device=device)
     val_loader = None if validation_data is None else _loader(
-        validation_data, batch_size, "validation_data", device)
+        validation_data, batch_size, "validation_data", model)
 
     user = list(callbacks or [])
     history = History()
