@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
+
 from .. import backend
 from ..autograd import Tensor
 
@@ -45,9 +47,10 @@ def clip_grad_norm_(parameters: Tensor | Iterable[Tensor], max_norm: float,
         norms = [xp.linalg.norm(g.reshape(-1), ord=norm_type) for g in grads]
         total = xp.linalg.norm(xp.stack(norms), ord=norm_type)
     coef = max_norm / (total + 1e-6)
-    coef = xp.where(coef < 1.0, coef, 1.0)  # NaN compares false: NaN or inf norms change nothing
-    for g in grads:
-        g *= coef.astype(g.dtype)
+    coef = xp.where(coef < 1.0, coef, 1.0)  # NaN compares false: a NaN norm changes nothing
+    if xp is not np or coef < 1.0:  # on the CPU the test is free, and skips a pass over the grads
+        for g in grads:
+            g *= coef.astype(g.dtype)
     return Tensor(total, dtype=total.dtype)
 
 

@@ -39,10 +39,11 @@ ParamsT = Iterable[Tensor] | Iterable[Mapping[str, Any]]
 #: On the CPU a bucket is updated one block of this many elements at a time, so that the
 #: dozen passes of an update over a block run in cache instead of streaming every array through
 #: memory a dozen times. Measured in interleaved full training steps of 784-1000-1000-10 with
-#: Adam (2 cores, OpenBLAS Haswell kernel): blocks of 2^15 took 4-10% off the step against one
-#: pass over the whole buffer, and beat splitting the buffer between two threads (the matrix
-#: products' OpenBLAS worker is still spinning on the other core). An optimizer step alone,
-#: on buffers still in cache, is about 15% slower this way (more, smaller array calls).
+#: Adam (2 cores, OpenBLAS Haswell kernel): blocks of 2^15 on one thread took 4-10% off the
+#: step against the whole buffer cut into one part per core, and beat blocks on two threads
+#: (the matrix products' OpenBLAS worker is still spinning on the other core). An optimizer
+#: step alone, on buffers still in cache, is slower this way (Adam 1.5 -> 2.2 ms in
+#: ``python -m benchmarks.optim_step``): there the second core was worth having.
 _BLOCK = 1 << 15
 
 

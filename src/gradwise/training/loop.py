@@ -51,26 +51,23 @@ def _as_pair(data: Any, what: str) -> tuple[Any, Any]:
     return data[0], data[1]
 
 
-def _device_pair(data: Any, what: str, model: Module) -> tuple[Any, Any]:
-    """``(X, y)`` ready for a loader on the model's device: for a GPU, floating arrays are cast
-    to the model's dtype on the host first, so the GPU holds float32 data, not float64."""
-    X, y = _as_pair(data, what)
-    dtype, device = dtype_device(model)
-    if device == "cpu":
-        return X, y
-
-    def cast(a: Any) -> Any:
-        floating = isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.dtype != dtype
-        return a.astype(dtype) if floating else a
-
-    return cast(X), cast(y)
-
-
-def _loader(data: Data, batch_size: int | None, what: str, model: Module) -> DataLoader:
+def _loader(data: Data, batch_size: int | None, what: str, model: Module,
+            shuffle: bool = False, generator: int | None = None) -> DataLoader:
+    """``data`` as it is when it is a DataLoader; else a loader over ``(X, y)`` on the model's
+    device. For a GPU, floating arrays are cast to the model's dtype on the host first, so the
+    GPU holds float32 data, not float64."""
     if isinstance(data, DataLoader):
         return data
-    return DataLoader(_device_pair(data, what, model), batch_size=batch_size, shuffle=False,
-                      device=dtype_device(model)[1])
+    dtype, device = dtype_device(model)
+
+    def cast(a: Any) -> Any:
+        floating = (device != "cpu" and isinstance(a, np.ndarray) and a.dtype.kind == "f"
+                    and a.dtype != dtype)
+        return a.astype(dtype) if floating else a
+
+    X, y = _as_pair(data, what)
+    return DataLoader((cast(X), cast(y)), batch_size=batch_size, shuffle=shuffle,
+                      generator=generator, device=device)
 
 
 class _Means:
@@ -314,7 +311,6 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
     if seed is not None:
         backend.manual_seed(seed)
-    device = dtype_device(model)[1]
     if isinstance(train_data, DataLoader):
         if validation_split:
             raise ValueError("validation_split needs train_data as arrays (X, y), not a "
@@ -325,8 +321,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
             if validation_data is not None:
                 raise ValueError("pass validation_data or validation_split, not both")
             train_data, validation_data = _split(train_data, validation_split)
-        loader = DataLoader(_device_pair(train_data, "train_data", model), batch_size=batch_size,
-                            shuffle=shuffle, generator=seed, device=device)
+        loader = _loader(train_data, batch_size, "train_data", model, shuffle, seed)
     val_loader = None if validation_data is None else _loader(
         validation_data, batch_size, "validation_data", model)
 
