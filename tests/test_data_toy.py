@@ -6,7 +6,19 @@ import numpy as np
 import pytest
 
 import gradwise as gw
-from gradwise.data import TOY_SETS, circle, gauss, get_toy, moons, regression_2d, spiral, xor
+from gradwise.data import (
+    TOY_SETS,
+    circle,
+    gauss,
+    get_toy,
+    moons,
+    regression_2d,
+    regression_gauss,
+    regression_plane,
+    spiral,
+    will_i_pass,
+    xor,
+)
 
 CLASSIFIERS = [circle, xor, gauss, spiral, moons]
 
@@ -99,8 +111,33 @@ def test_regression_2d() -> None:
     assert 0.05 < np.std(y_noisy - y) < 0.2
 
 
+def test_regression_plane() -> None:
+    X, y = regression_plane(n=300, noise=0.0, seed=0)
+    assert X.shape == (300, 2) and y.shape == (300, 1) and y.dtype == np.float32
+    np.testing.assert_allclose(y[:, 0], (X[:, 0] + X[:, 1]) / 2, atol=1e-6)
+    assert np.abs(y).max() <= 1
+
+
+def test_regression_gauss_bumps() -> None:
+    X, y = regression_gauss(n=2000, noise=0.0, seed=0)
+    assert X.shape == (2000, 2) and y.shape == (2000, 1) and np.abs(y).max() <= 1.01
+    near = lambda cx, cy: np.hypot(X[:, 0] - cx, X[:, 1] - cy) < 0.05  # noqa: E731
+    assert y[near(-0.5, 0.5), 0].min() > 0.9 and y[near(0.5, -0.5), 0].min() > 0.9
+    assert y[near(0.5, 0.5), 0].max() < -0.9 and y[near(-0.5, -0.5), 0].max() < -0.9
+
+
+def test_will_i_pass_follows_its_rule() -> None:
+    X, y = will_i_pass(n=500, noise=0.0, seed=0)
+    assert X.shape == (500, 2) and X.dtype == np.float32 and y.dtype == np.int64
+    assert X.min() >= 0 and X.max() <= 12
+    np.testing.assert_array_equal(y, (0.6 * X[:, 0] + 0.8 * X[:, 1] - 7 > 0).astype(np.int64))
+    assert 0.6 * 4 + 0.8 * 5 - 7 < 0  # the slide's student (4 lectures, 5 hours) fails
+    assert 0.2 < y.mean() < 0.8
+
+
 def test_get_toy_by_name() -> None:
-    assert set(TOY_SETS) == {"circle", "xor", "gauss", "spiral", "moons", "regression_2d"}
+    assert set(TOY_SETS) == {"circle", "xor", "gauss", "spiral", "moons", "regression_2d",
+                             "regression_plane", "regression_gauss", "will_i_pass"}
     X, y = get_toy("moons", n=50, noise=0.2, seed=3)
     X2, y2 = moons(n=50, noise=0.2, seed=3)
     np.testing.assert_array_equal(X, X2)
@@ -109,11 +146,13 @@ def test_get_toy_by_name() -> None:
 
 
 def test_unknown_name_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match="'spirals'.*circle, gauss, moons, regression_2d, spiral"):
+    with pytest.raises(ValueError, match="'spirals'.*circle, gauss, moons, regression_2d"):
         get_toy("spirals")
 
 
-@pytest.mark.parametrize("make", [*CLASSIFIERS, regression_2d])
+@pytest.mark.parametrize(
+    "make", [*CLASSIFIERS, regression_2d, regression_plane, regression_gauss, will_i_pass]
+)
 def test_bad_arguments(make) -> None:
     with pytest.raises(ValueError, match="n must be an integer >= 2"):
         make(n=1)

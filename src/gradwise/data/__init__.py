@@ -5,7 +5,19 @@ from .files import load_csv, load_npz
 from .idx import mnist, read_idx
 from .loader import DataLoader
 from .preprocessing import Standardizer, train_test_split
-from .toy import TOY_SETS, circle, gauss, get_toy, moons, regression_2d, spiral, xor
+from .toy import (
+    TOY_SETS,
+    circle,
+    gauss,
+    get_toy,
+    moons,
+    regression_2d,
+    regression_gauss,
+    regression_plane,
+    spiral,
+    will_i_pass,
+    xor,
+)
 
 __all__ = [
     "TOY_SETS",
@@ -20,7 +32,10 @@ __all__ = [
     "moons",
     "read_idx",
     "regression_2d",
+    "regression_gauss",
+    "regression_plane",
     "spiral",
     "train_test_split",
+    "will_i_pass",
     "xor",
 ]

@@ -13,7 +13,19 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["TOY_SETS", "circle", "gauss", "get_toy", "moons", "regression_2d", "spiral", "xor"]
+__all__ = [
+    "TOY_SETS",
+    "circle",
+    "gauss",
+    "get_toy",
+    "moons",
+    "regression_2d",
+    "regression_gauss",
+    "regression_plane",
+    "spiral",
+    "will_i_pass",
+    "xor",
+]
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -114,6 +126,50 @@ def regression_2d(n: int = 1000, noise: float = 0.05, seed: int = 0) -> Arrays:
     return X.astype(np.float32), y.astype(np.float32)[:, None]
 
 
+def regression_plane(n: int = 1000, noise: float = 0.05, seed: int = 0) -> Arrays:
+    """A tilted plane (Playground's "plane"): ``x ~ U(-1, 1)^2``,
+    ``y = (x1 + x2) / 2 + noise * eps`` with ``eps ~ N(0, 1)``, so ``y`` lies in about [-1, 1];
+    ``y`` has shape ``(n, 1)``, float32."""
+    _check(n, noise)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.0, 1.0, (n, 2))
+    y = (X[:, 0] + X[:, 1]) / 2 + noise * rng.standard_normal(n)
+    return X.astype(np.float32), y.astype(np.float32)[:, None]
+
+
+# Playground's "multi gaussian": two positive and two negative bumps at the corners of a square.
+_BUMPS = ((-0.5, 0.5, 1.0), (0.5, 0.5, -1.0), (-0.5, -0.5, -1.0), (0.5, -0.5, 1.0))
+
+
+def regression_gauss(n: int = 1000, noise: float = 0.05, seed: int = 0) -> Arrays:
+    """Gaussian bumps (Playground's "multi gaussian"): ``x ~ U(-1, 1)^2``,
+    ``y = sum_k s_k exp(-||x - c_k||^2 / (2 * 0.2^2)) + noise * eps`` over four centres
+    ``c_k = (+-0.5, +-0.5)`` with signs ``s_k = +1`` on the diagonal ``x1 = -x2`` and ``-1`` on
+    ``x1 = x2``, so ``y`` lies in about [-1, 1]; ``y`` has shape ``(n, 1)``, float32."""
+    _check(n, noise)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.0, 1.0, (n, 2))
+    y = np.zeros(n)
+    for cx, cy, sign in _BUMPS:
+        y += sign * np.exp(-((X[:, 0] - cx) ** 2 + (X[:, 1] - cy) ** 2) / (2 * 0.2**2))
+    y = y + noise * rng.standard_normal(n)
+    return X.astype(np.float32), y.astype(np.float32)[:, None]
+
+
+def will_i_pass(n: int = 200, noise: float = 0.5, seed: int = 0) -> Arrays:
+    """The lecture's "Will I pass this class?" (a synthetic stand-in, no real students): two
+    features, ``x1`` = number of lectures attended ``~ U(0, 12)`` and ``x2`` = hours spent on the
+    final project ``~ U(0, 12)``; the student passes (class 1) where
+    ``0.6 x1 + 0.8 x2 - 7 + noise * eps > 0`` with ``eps ~ N(0, 1)``. Unlike the other sets the
+    features are not rescaled (they keep their units, as on the slide: x = [4, 5] is 4 lectures
+    and 5 hours, a student who fails). The made-up rule, not data, decides the labels."""
+    _check(n, noise)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0.0, 12.0, (n, 2))
+    score = 0.6 * X[:, 0] + 0.8 * X[:, 1] - 7.0 + noise * rng.standard_normal(n)
+    return X.astype(np.float32), (score > 0).astype(np.int64)
+
+
 TOY_SETS: dict[str, Callable[..., Arrays]] = {
     "circle": circle,
     "xor": xor,
@@ -121,6 +177,9 @@ TOY_SETS: dict[str, Callable[..., Arrays]] = {
     "spiral": spiral,
     "moons": moons,
     "regression_2d": regression_2d,
+    "regression_plane": regression_plane,
+    "regression_gauss": regression_gauss,
+    "will_i_pass": will_i_pass,
 }
 
 

@@ -20,6 +20,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..data.toy import TOY_SETS
+
 __all__ = ["ConfigError", "SCHEMA", "apply_override", "default_config", "dumps", "load_config",
            "validate"]
 
@@ -61,7 +63,7 @@ _HIDDEN = ((lambda v: isinstance(v, list) and all(
 SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
     "data": {
         "source": ("toy", _choice("toy", "csv", "npz", "mnist")),
-        "name": ("spiral", _choice("circle", "xor", "gauss", "spiral", "moons", "regression_2d")),
+        "name": ("spiral", _choice(*TOY_SETS)),
         "n": (1000, _int(2)),
         "noise": (0.04, _float(0.0, math.inf)),
         "path": ("", _OPT_STR),
