@@ -1,0 +1,560 @@
+// gradwise playground: the page. The server trains (PROTOCOL.md); this module only sends the
+// user's settings and commands over the WebSocket and draws what comes back.
+
+import {
+  drawColorbar, drawDatasetIcon, drawHeatmap, drawLandscape, drawLossChart, drawPoints, floats,
+  symmetricScale,
+} from './draw.js';
+import { NetworkView, FEATURE_LABEL } from './net.js';
+import { decodeHash, encodeHash } from './url.js';
+
+const $ = (id) => document.getElementById(id);
+
+const LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
+const REG_RATES = [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
+const DATASET_LABEL = {
+  circle: 'circle', xor: 'xor', gauss: 'gauss', spiral: 'spiral', regression_plane: 'plane',
+  regression_gauss: 'bumps', will_i_pass: 'will I pass?', upload: 'your CSV',
+};
+const ACTIVATION_LABEL = { relu: 'ReLU', tanh: 'Tanh', sigmoid: 'Sigmoid', linear: 'Linear' };
+const OPTIMIZER_LABEL = {
+  sgd: 'SGD', adam: 'Adam', adamw: 'AdamW', adagrad: 'Adagrad', adadelta: 'Adadelta', rmsprop: 'RMSprop',
+};
+
+/** Everything the page knows; also read by the browser tests (window.playground). */
+const app = {
+  ws: null,
+  session: null,
+  defaults: null,
+  settings: null, // the last settings the server confirmed (normalized)
+  data: null,
+  state: null,
+  history: { epoch: [], train_loss: [], test_loss: [] },
+  landscape: null,
+  errors: [], // messages shown to the user
+  updates: 0, // state messages received
+  connected: false,
+  hover: null,
+  upload: null, // the last uploaded file name
+};
+window.playground = app;
+
+// ---------------------------------------------------------------- helpers
+const names = (x) => (Array.isArray(x) ? x.map((o) => (typeof o === 'string' ? o : o.name)) : Object.keys(x || {}));
+const isRegressionSet = (d) => {
+  const ds = app.defaults?.choices?.datasets;
+  if (ds && !Array.isArray(ds) && ds[d] && typeof ds[d] === 'object' && ds[d].problem) return ds[d].problem === 'regression';
+  if (Array.isArray(ds)) {
+    const o = ds.find((x) => typeof x === 'object' && x.name === d);
+    if (o && o.problem) return o.problem === 'regression';
+  }
+  return d.startsWith('regression');
+};
+const limit = (keys, fallback) => {
+  const lim = app.defaults?.limits || {};
+  for (const k of keys) if (typeof lim[k] === 'number') return lim[k];
+  return fallback;
+};
+const maxLayers = () => limit(['max_layers', 'layers', 'hidden_layers'], 6);
+const maxNeurons = () => limit(['max_neurons', 'neurons', 'neurons_per_layer'], 8);
+const fmtLoss = (v) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '–');
+
+function send(msg) {
+  if (app.ws && app.ws.readyState === WebSocket.OPEN) app.ws.send(JSON.stringify(msg));
+  else showError('not connected to the gradwise server (reload the page once it runs again)');
+}
+
+/** Send a subset of the settings; the server answers the normalized whole or an error. */
+function change(partial) {
+  send({ type: 'settings', settings: partial });
+}
+
+let errorTimer = null;
+function showError(message) {
+  app.errors.push(message);
+  $('error-text').textContent = message;
+  $('error').hidden = false;
+  clearTimeout(errorTimer);
+  errorTimer = setTimeout(() => { $('error').hidden = true; }, 12000);
+}
+$('error-close').addEventListener('click', () => { $('error').hidden = true; });
+
+function fillSelect(sel, values, label = (v) => String(v)) {
+  const cur = sel.value;
+  sel.innerHTML = '';
+  for (const v of values) {
+    const o = document.createElement('option');
+    o.value = String(v);
+    o.textContent = label(v);
+    sel.appendChild(o);
+  }
+  if (values.map(String).includes(cur)) sel.value = cur;
+}
+
+function setSelect(sel, value, label = (v) => String(v)) {
+  if (![...sel.options].some((o) => o.value === String(value))) {
+    const o = document.createElement('option');
+    o.value = String(value);
+    o.textContent = label(value);
+    sel.appendChild(o);
+  }
+  sel.value = String(value);
+}
+
+// ---------------------------------------------------------------- controls
+const net = new NetworkView($('network'), {
+  onToggleFeature(f) {
+    const all = names(app.defaults.choices.features);
+    const cur = app.settings.features;
+    const next = all.filter((x) => (x === f ? !cur.includes(x) : cur.includes(x)));
+    if (next.length === 0) { showError('at least one input feature must stay on'); return; }
+    change({ features: next });
+  },
+  onNeurons(l, d) {
+    const hidden = [...app.settings.hidden];
+    const n = hidden[l] + d;
+    if (n < 1 || n > maxNeurons()) return;
+    hidden[l] = n;
+    change({ hidden });
+  },
+  onDropout(l, v) {
+    const dropout = [...app.settings.dropout];
+    dropout[l] = v;
+    change({ dropout });
+  },
+  onHoverNeuron(info) {
+    app.hover = info && info.layer > 0 && info.layer < app.settings.hidden.length + 1 ? info
+      : (info && info.layer === 0 ? info : null);
+    scheduleDraw();
+  },
+  outputMap: () => outputMap(),
+});
+
+function buildControls(defaults) {
+  const ch = defaults.choices || {};
+  fillSelect($('activation'), names(ch.activations), (v) => ACTIVATION_LABEL[v] || v);
+  fillSelect($('regularization'), names(ch.regularizations), (v) => (v === 'none' ? 'None' : v.toUpperCase()));
+  fillSelect($('optimizer'), names(ch.optimizers), (v) => OPTIMIZER_LABEL[v] || v);
+  fillSelect($('schedule'), names(ch.schedules), (v) => v);
+  fillSelect($('learning_rate'), LEARNING_RATES);
+  fillSelect($('regularization_rate'), REG_RATES);
+  const box = $('datasets');
+  box.innerHTML = '';
+  for (const d of names(ch.datasets)) {
+    const b = document.createElement('button');
+    b.className = 'dataset';
+    b.dataset.dataset = d;
+    b.title = d === 'will_i_pass' ? '"Will I pass this class?" (synthetic: lectures attended, hours on the project)' : d;
+    const cv = document.createElement('canvas');
+    cv.width = cv.height = 48;
+    drawDatasetIcon(cv.getContext('2d'), d);
+    b.appendChild(cv);
+    b.appendChild(document.createTextNode(DATASET_LABEL[d] || d));
+    b.addEventListener('click', () => {
+      b.blur();
+      if (d === 'upload' && !app.upload) { $('upload').click(); return; }
+      change({ dataset: d, problem: isRegressionSet(d) ? 'regression' : 'classification' });
+    });
+    box.appendChild(b);
+  }
+  const lim = defaults.limits || {};
+  for (const [id, lo, hi] of [['n_points', 'min_points', 'max_points']]) {
+    if (typeof lim[lo] === 'number') $(id).min = lim[lo];
+    if (typeof lim[hi] === 'number') $(id).max = lim[hi];
+  }
+}
+
+function paramRows(box, params, values, key) {
+  box.innerHTML = '';
+  for (const [k, def] of Object.entries(params || {})) {
+    const v = values && k in values ? values[k] : def;
+    const row = document.createElement('div');
+    row.className = 'field-row';
+    const id = `${key}-${k}`;
+    const lab = document.createElement('label');
+    lab.htmlFor = id;
+    lab.textContent = k;
+    const inp = document.createElement('input');
+    inp.id = id;
+    inp.dataset.param = k;
+    if (typeof def === 'boolean') {
+      inp.type = 'checkbox';
+      inp.checked = !!v;
+    } else if (Array.isArray(def)) {
+      inp.type = 'text';
+      inp.value = (v || []).join(', ');
+    } else {
+      inp.type = 'number';
+      inp.step = 'any';
+      inp.value = String(v);
+    }
+    inp.addEventListener('change', () => {
+      const cur = { ...(app.settings[key] || {}) };
+      if (inp.type === 'checkbox') cur[k] = inp.checked;
+      else if (Array.isArray(def)) cur[k] = inp.value.split(',').map((t) => Number(t.trim()));
+      else cur[k] = Number(inp.value);
+      change({ [key]: cur });
+    });
+    row.appendChild(lab);
+    row.appendChild(inp);
+    box.appendChild(row);
+  }
+}
+
+function paramsDefaults(kind, name) {
+  const c = app.defaults?.choices?.[kind];
+  if (!c) return {};
+  if (Array.isArray(c)) {
+    const o = c.find((x) => typeof x === 'object' && x.name === name);
+    return o ? (o.params || o.hyperparameters || o.defaults || {}) : {};
+  }
+  const p = c[name];
+  return p && typeof p === 'object' ? (p.params || p.hyperparameters || p) : {};
+}
+
+/** Show confirmed settings in every control and in the URL. */
+function applySettings(s) {
+  setSelect($('learning_rate'), s.learning_rate);
+  $('activation').value = s.activation;
+  $('regularization').value = s.regularization;
+  setSelect($('regularization_rate'), s.regularization_rate);
+  $('regularization_rate').disabled = s.regularization === 'none';
+  $('problem').value = s.problem;
+  $('optimizer').value = s.optimizer;
+  $('schedule').value = s.schedule;
+  for (const k of ['train_ratio', 'noise', 'batch_size', 'n_points']) {
+    if (s[k] === undefined) continue;
+    $(k).value = s[k];
+    $(`${k}-out`).textContent = s[k];
+  }
+  $('show_test').checked = !!s.show_test;
+  $('discretize').checked = !!s.discretize;
+  $('early_stopping').checked = !!s.early_stopping;
+  $('patience').value = s.patience;
+  $('patience').disabled = !s.early_stopping;
+  $('restore_best').checked = !!s.restore_best;
+  $('restore_best').disabled = !s.early_stopping;
+  $('seed').value = s.seed;
+  for (const b of document.querySelectorAll('.dataset')) b.classList.toggle('selected', b.dataset.dataset === s.dataset);
+  paramRows($('optimizer-params'), paramsDefaults('optimizers', s.optimizer), s.optimizer_params, 'optimizer_params');
+  paramRows($('schedule-params'), paramsDefaults('schedules', s.schedule), s.schedule_params, 'schedule_params');
+  $('n-layers').textContent = String(s.hidden.length);
+  $('n-layers-s').textContent = s.hidden.length === 1 ? '' : 's';
+  $('add-layer').disabled = s.hidden.length >= maxLayers();
+  $('remove-layer').disabled = s.hidden.length === 0;
+  $('export-points').hidden = s.dataset !== 'upload';
+  rebuildNetwork();
+  drawColorbar($('colorbar').getContext('2d'), !!s.discretize);
+  const hash = encodeHash(s);
+  if (location.hash.slice(1) !== hash) history.replaceState(null, '', `#${hash}`);
+  scheduleDraw();
+}
+
+function rebuildNetwork() {
+  if (!app.settings || !app.defaults) return;
+  const domain = app.data?.domain || { x1: [-6, 6], x2: [-6, 6] };
+  net.build(names(app.defaults.choices.features), app.settings.features, app.settings.hidden,
+    app.settings.dropout, domain);
+}
+
+const bindSelect = (id, parse = (v) => v) => $(id).addEventListener('change', (e) => {
+  e.target.blur();
+  change({ [id]: parse(e.target.value) });
+});
+bindSelect('learning_rate', Number);
+bindSelect('activation');
+bindSelect('regularization');
+bindSelect('regularization_rate', Number);
+$('optimizer').addEventListener('change', (e) => {
+  e.target.blur();
+  const name = e.target.value;
+  change({ optimizer: name, optimizer_params: { ...paramsDefaults('optimizers', name) } });
+});
+$('problem').addEventListener('change', (e) => {
+  e.target.blur();
+  const want = e.target.value;
+  const sets = names(app.defaults.choices.datasets).filter((d) => d !== 'upload');
+  const d = sets.find((x) => isRegressionSet(x) === (want === 'regression'));
+  change({ problem: want, dataset: d });
+});
+for (const k of ['train_ratio', 'noise', 'batch_size', 'n_points']) {
+  $(k).addEventListener('input', (e) => { $(`${k}-out`).textContent = e.target.value; });
+  $(k).addEventListener('change', (e) => { e.target.blur(); change({ [k]: Number(e.target.value) }); });
+}
+for (const k of ['show_test', 'discretize']) {
+  $(k).addEventListener('change', (e) => {
+    // page-only: drawn at once, confirmed (and put in the URL) by the server
+    app.settings[k] = e.target.checked;
+    if (k === 'discretize') drawColorbar($('colorbar').getContext('2d'), e.target.checked);
+    scheduleDraw();
+    change({ [k]: e.target.checked });
+  });
+}
+$('early_stopping').addEventListener('change', (e) => change({ early_stopping: e.target.checked }));
+$('restore_best').addEventListener('change', (e) => change({ restore_best: e.target.checked }));
+$('patience').addEventListener('change', (e) => change({ patience: Number(e.target.value) }));
+$('seed').addEventListener('change', (e) => change({ seed: Number(e.target.value) }));
+// a new optimizer or schedule starts from its own default hyperparameters
+$('schedule').addEventListener('change', (e) => {
+  e.target.blur();
+  const name = e.target.value;
+  change({ schedule: name, schedule_params: { ...paramsDefaults('schedules', name) } });
+});
+
+$('add-layer').addEventListener('click', (e) => {
+  e.currentTarget.blur();
+  const s = app.settings;
+  if (s.hidden.length >= maxLayers()) return;
+  change({ hidden: [...s.hidden, 2], dropout: [...s.dropout, 0] });
+});
+$('remove-layer').addEventListener('click', (e) => {
+  e.currentTarget.blur();
+  const s = app.settings;
+  if (!s.hidden.length) return;
+  change({ hidden: s.hidden.slice(0, -1), dropout: s.dropout.slice(0, -1) });
+});
+
+function togglePlay() {
+  if (app.state?.playing) send({ type: 'pause' });
+  else send({ type: 'play' });
+}
+$('play').addEventListener('click', (e) => { e.currentTarget.blur(); togglePlay(); });
+$('step').addEventListener('click', (e) => { e.currentTarget.blur(); send({ type: 'step' }); });
+$('reset').addEventListener('click', (e) => { e.currentTarget.blur(); send({ type: 'reset' }); });
+$('regenerate').addEventListener('click', (e) => { e.currentTarget.blur(); send({ type: 'regenerate' }); });
+
+document.addEventListener('keydown', (e) => {
+  const t = e.target;
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (t && (t.tagName === 'SELECT' || t.tagName === 'TEXTAREA'
+    || (t.tagName === 'INPUT' && !['checkbox', 'range', 'file'].includes(t.type)))) return;
+  if (e.key === ' ') { e.preventDefault(); togglePlay(); }
+  else if (e.key === 's' || e.key === 'S') { e.preventDefault(); send({ type: 'step' }); }
+  else if (e.key === 'r' || e.key === 'R') { e.preventDefault(); send({ type: 'reset' }); }
+});
+
+$('upload').addEventListener('change', async (e) => {
+  const file = e.target.files[0];
+  e.target.value = '';
+  if (!file) return;
+  const max = limit(['upload_bytes', 'max_upload_bytes'], 1 << 20);
+  if (file.size > max) {
+    showError(`${file.name}: ${file.size} bytes is over the upload limit of ${max} bytes`);
+    return;
+  }
+  const content = await file.text();
+  app.upload = file.name;
+  send({ type: 'upload', name: file.name, content });
+});
+
+for (const dims of [1, 2]) {
+  $(`landscape-${dims}d`).addEventListener('click', (e) => {
+    e.currentTarget.blur();
+    $('landscape-caption').textContent = `computing a ${dims}D slice…`;
+    e.currentTarget.classList.add('busy');
+    send({ type: 'landscape', dims, resolution: Number($('landscape-res').value) });
+  });
+}
+
+// ---------------------------------------------------------------- drawing
+function yScale() {
+  if (!app.data || app.data.problem !== 'regression') return 1;
+  let m = 0;
+  for (const p of app.data.train) m = Math.max(m, Math.abs(p[2]));
+  for (const p of app.data.test) m = Math.max(m, Math.abs(p[2]));
+  return m || 1;
+}
+let Y_SCALE = 1;
+
+/** Output value -> colour coordinate in [-1, 1]. */
+function outputMap() {
+  if (app.data?.problem === 'regression') return (v) => v / Y_SCALE;
+  return (p) => 2 * p - 1;
+}
+const labelColor = (y) => (app.data?.problem === 'regression'
+  ? `${colorFor(y / Y_SCALE)}` : colorFor(y > 0.5 ? 1 : -1));
+function colorFor(t) {
+  const v = Math.max(-1, Math.min(1, t));
+  const [a, b, f] = v < 0 ? [[232, 234, 235], [245, 147, 34], -v] : [[232, 234, 235], [8, 119, 189], v];
+  // points a little darker than the background so they stand out
+  const c = a.map((x, i) => Math.round((x + (b[i] - x) * Math.max(f, 0.55)) * 0.92));
+  return `rgb(${c.join(',')})`;
+}
+
+let drawPending = false;
+function scheduleDraw() {
+  if (drawPending) return;
+  drawPending = true;
+  requestAnimationFrame(() => { drawPending = false; draw(); });
+}
+
+function draw() {
+  const st = app.state;
+  const s = app.settings;
+  if (!s) return;
+  $('epoch').textContent = String(st?.epoch ?? 0).padStart(6, '0').replace(/(\d{3})(\d{3})$/, '$1,$2');
+  $('test-loss').textContent = fmtLoss(st?.test_loss);
+  $('train-loss').textContent = fmtLoss(st?.train_loss);
+  const playing = !!st?.playing;
+  $('play').innerHTML = playing ? '&#10074;&#10074;' : '&#9654;';
+  $('play').classList.toggle('playing', playing);
+  $('play').setAttribute('aria-label', playing ? 'Pause' : 'Play');
+  const es = st?.early_stopping;
+  let esText = '';
+  if (es) {
+    if (es.stopped_epoch != null) {
+      esText = `early stopping: stopped at epoch ${es.stopped_epoch}, best epoch ${es.best_epoch}${es.restored ? ' (weights restored)' : ''}`;
+    } else if (es.best_epoch != null) esText = `early stopping: best epoch ${es.best_epoch}, patience ${es.patience}`;
+  }
+  $('es-status').textContent = esText;
+  drawLossChart($('loss-chart').getContext('2d'), app.history, es);
+  if (st) net.update(st, !!s.discretize);
+  // the big output (or the hovered neuron)
+  const ctx = $('output').getContext('2d');
+  const hm = st?.heatmaps;
+  let caption = '';
+  if (hm) {
+    const h = app.hover;
+    if (h && h.layer > 0 && hm.neurons?.[h.layer]?.[h.index] != null) {
+      const v = floats(hm.neurons[h.layer][h.index]);
+      drawHeatmap(ctx, v, hm.size, symmetricScale(v), !!s.discretize);
+      caption = `layer ${h.layer}, neuron ${h.index + 1}`;
+    } else if (h && h.layer === 0 && st.network?.inputs) {
+      const i = st.network.inputs.indexOf(h.name);
+      if (i >= 0 && hm.neurons?.[0]?.[i] != null) {
+        const v = floats(hm.neurons[0][i]);
+        drawHeatmap(ctx, v, hm.size, symmetricScale(v));
+        caption = `input ${FEATURE_LABEL[h.name] || h.name}`;
+      } else drawHeatmap(ctx, floats(hm.output), hm.size, outputMap(), !!s.discretize);
+    } else drawHeatmap(ctx, floats(hm.output), hm.size, outputMap(), !!s.discretize);
+  } else {
+    ctx.fillStyle = '#fff';
+    ctx.fillRect(0, 0, ctx.canvas.width, ctx.canvas.height);
+  }
+  if (app.data) {
+    drawPoints(ctx, app.data.train, app.data.domain, labelColor, false);
+    if (s.show_test) drawPoints(ctx, app.data.test, app.data.domain, labelColor, true);
+    const d = app.data.domain;
+    if (!caption) caption = `x₁ ∈ [${d.x1[0]}, ${d.x1[1]}], x₂ ∈ [${d.x2[0]}, ${d.x2[1]}] · ${app.data.train.length} training, ${app.data.test.length} test points`;
+  }
+  $('output-caption').textContent = caption;
+  if (app.data?.problem === 'regression') {
+    $('cb-lo').textContent = (-Y_SCALE).toPrecision(2);
+    $('cb-hi').textContent = Y_SCALE.toPrecision(2);
+  } else {
+    $('cb-lo').textContent = 'class 0';
+    $('cb-hi').textContent = 'class 1';
+  }
+}
+
+// ---------------------------------------------------------------- messages
+function onState(msg) {
+  const h = app.history;
+  const add = msg.history_append;
+  if (msg.epoch === 0 || (h.epoch.length && msg.epoch < h.epoch[h.epoch.length - 1])) {
+    const keep = h.epoch.findIndex((e) => e > msg.epoch);
+    if (keep >= 0) for (const k of ['epoch', 'train_loss', 'test_loss']) h[k].length = keep;
+  }
+  if (add && add.epoch && add.epoch.length) {
+    const first = add.epoch[0];
+    const cut = h.epoch.findIndex((e) => e >= first);
+    if (cut >= 0) for (const k of ['epoch', 'train_loss', 'test_loss']) h[k].length = cut;
+    for (const k of ['epoch', 'train_loss', 'test_loss']) h[k].push(...(add[k] || []));
+  }
+  app.state = msg;
+  app.updates += 1;
+  rate.push(performance.now());
+  scheduleDraw();
+}
+
+const rate = [];
+setInterval(() => {
+  const now = performance.now();
+  while (rate.length && rate[0] < now - 2000) rate.shift();
+  const ups = rate.length / 2;
+  app.updatesPerSecond = ups;
+  if (app.connected) {
+    $('status').textContent = `session ${app.session} · ${ups.toFixed(1)} updates/s`;
+  }
+}, 500);
+
+function onMessage(ev) {
+  let msg;
+  try { msg = JSON.parse(ev.data); } catch { showError('the server sent a message that is not JSON'); return; }
+  switch (msg.type) {
+    case 'hello': {
+      app.session = msg.session;
+      app.defaults = msg.defaults;
+      app.settings = msg.settings;
+      buildControls(msg.defaults);
+      $('export-config').href = `/export/${msg.session}/config.toml`;
+      $('export-model').href = `/export/${msg.session}/model.safetensors`;
+      $('export-points').href = `/export/${msg.session}/points.csv`;
+      applySettings(msg.settings);
+      const fromHash = decodeHash(location.hash, msg.settings);
+      const diff = {};
+      for (const [k, v] of Object.entries(fromHash)) {
+        if (JSON.stringify(v) !== JSON.stringify(msg.settings[k])) diff[k] = v;
+      }
+      if ('dataset' in diff && diff.dataset === 'upload') {
+        delete diff.dataset; // an upload is not in the link: keep the session's data set
+        delete diff.problem;
+      }
+      if (Object.keys(diff).length) change(diff);
+      else applySettings(msg.settings);
+      break;
+    }
+    case 'settings':
+      app.settings = msg.settings;
+      applySettings(msg.settings);
+      break;
+    case 'data':
+      app.data = msg;
+      if (Array.isArray(msg.domain)) app.data.domain = { x1: msg.domain, x2: msg.domain };
+      Y_SCALE = yScale();
+      rebuildNetwork();
+      scheduleDraw();
+      break;
+    case 'state':
+      onState(msg);
+      break;
+    case 'landscape':
+      app.landscape = msg;
+      for (const b of document.querySelectorAll('.landscape-panel .busy')) b.classList.remove('busy');
+      drawLandscape($('landscape').getContext('2d'), msg);
+      $('landscape-caption').textContent = msg.dims === 1
+        ? 'training loss along one direction; orange dot: the current weights; black: the trajectory'
+        : 'log training loss (blue low, orange high) with contours; white dot: the current weights; black: the trajectory';
+      break;
+    case 'error':
+      showError(msg.message);
+      for (const b of document.querySelectorAll('.landscape-panel .busy')) b.classList.remove('busy');
+      if (app.settings) applySettings(app.settings); // nothing changed on the server: undo the control
+      break;
+    case 'pong':
+      break;
+    default:
+      break;
+  }
+}
+
+function connect() {
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
+  app.ws = ws;
+  ws.addEventListener('open', () => { app.connected = true; $('status').textContent = 'connected'; });
+  ws.addEventListener('message', onMessage);
+  ws.addEventListener('close', () => {
+    app.connected = false;
+    $('status').textContent = 'disconnected';
+    showError('the connection to the gradwise server closed: start `gradwise playground` again and reload');
+  });
+}
+
+drawColorbar($('colorbar').getContext('2d'), false);
+const dpr = window.devicePixelRatio || 1;
+if (dpr > 1) {
+  const out = $('output');
+  out.width = 300 * dpr;
+  out.height = 300 * dpr;
+}
+connect();

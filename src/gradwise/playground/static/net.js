@@ -1,0 +1,282 @@
+// The network diagram: one small canvas heatmap per neuron (its own output over the input
+// plane), links on one canvas behind them (thickness and colour by weight), hover tooltips.
+
+import { colorOf, drawHeatmap, floats, symmetricScale } from './draw.js';
+
+const NODE = 38; // px, border included
+const TOP = 78; // room for the layer controls
+const GAP = 48; // vertical distance between neurons
+const LEFT = 66; // x of the input column (labels to its left)
+
+/** Feature values over the plane, for drawing the inputs (x1 to the right, x2 up). */
+const FEATURE_FN = {
+  x1: (a) => a,
+  x2: (a, b) => b,
+  'x1^2': (a) => a * a,
+  'x2^2': (a, b) => b * b,
+  'x1*x2': (a, b) => a * b,
+  'sin(x1)': (a) => Math.sin(a),
+  'sin(x2)': (a, b) => Math.sin(b),
+};
+
+export const FEATURE_LABEL = {
+  x1: 'X₁', x2: 'X₂', 'x1^2': 'X₁²', 'x2^2': 'X₂²', 'x1*x2': 'X₁X₂', 'sin(x1)': 'sin(X₁)', 'sin(x2)': 'sin(X₂)',
+};
+
+function featureMap(name, domain, size) {
+  const f = FEATURE_FN[name];
+  const out = new Float32Array(size * size);
+  if (!f) return out;
+  const [lo, hi] = domain.x1;
+  const [lo2, hi2] = domain.x2;
+  for (let r = 0; r < size; r++) {
+    const b = hi2 - ((r + 0.5) / size) * (hi2 - lo2);
+    for (let c = 0; c < size; c++) out[r * size + c] = f(lo + ((c + 0.5) / size) * (hi - lo), b);
+  }
+  return out;
+}
+
+function bezierPoint(p, t) {
+  const [x1, y1, x2, y2] = p;
+  const mx = (x1 + x2) / 2;
+  const u = 1 - t;
+  // control points (mx, y1) and (mx, y2)
+  const x = u * u * u * x1 + 3 * u * u * t * mx + 3 * u * t * t * mx + t * t * t * x2;
+  const y = u * u * u * y1 + 3 * u * u * t * y1 + 3 * u * t * t * y2 + t * t * t * y2;
+  return [x, y];
+}
+
+export class NetworkView {
+  constructor(container, callbacks) {
+    this.root = container;
+    this.cb = callbacks;
+    this.links = container.querySelector('#links');
+    this.lctx = this.links.getContext('2d');
+    this.tooltip = container.querySelector('#tooltip');
+    this.nodes = []; // per column: [{el, ctx, x, y, name?}]
+    this.linkGeom = []; // [{l, i, j, pts}]
+    this.state = null;
+    this.key = '';
+    this.domain = { x1: [-6, 6], x2: [-6, 6] };
+    this.hoverNode = null;
+    this.hoverLink = null;
+    container.addEventListener('mousemove', (e) => this.onMove(e));
+    container.addEventListener('mouseleave', () => this.clearHover());
+  }
+
+  /** (Re)build the DOM when the structure changes. */
+  build(allFeatures, active, hidden, dropout, domain) {
+    const key = JSON.stringify([allFeatures, active, hidden, dropout, domain]);
+    if (key === this.key) return;
+    this.key = key;
+    this.domain = domain;
+    this.allFeatures = allFeatures;
+    this.active = active;
+    this.hidden = hidden;
+    for (const el of [...this.root.querySelectorAll('.node, .node-label, .layer-ctl')]) el.remove();
+    const W = Math.max(420, this.root.clientWidth);
+    const cols = hidden.length + 2;
+    const xOut = W - NODE - 8;
+    const xs = [];
+    for (let c = 0; c < cols; c++) xs.push(LEFT + ((xOut - LEFT) * c) / (cols - 1));
+    const maxRows = Math.max(allFeatures.length, ...hidden, 1);
+    const H = TOP + maxRows * GAP + 8;
+    this.root.style.height = `${H}px`;
+    const dpr = window.devicePixelRatio || 1;
+    this.links.width = W * dpr;
+    this.links.height = H * dpr;
+    this.links.style.width = `${W}px`;
+    this.links.style.height = `${H}px`;
+    this.lctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    this.nodes = [];
+    const mk = (x, y, cls, title) => {
+      const el = document.createElement('div');
+      el.className = `node ${cls}`;
+      el.style.left = `${x}px`;
+      el.style.top = `${y}px`;
+      if (title) el.title = title;
+      const cv = document.createElement('canvas');
+      cv.width = cv.height = 36;
+      el.appendChild(cv);
+      this.root.appendChild(el);
+      return { el, ctx: cv.getContext('2d'), x, y };
+    };
+    // inputs: every feature, the active ones switched on
+    const inputs = allFeatures.map((f, i) => {
+      const n = mk(xs[0], TOP + i * GAP, `input ${active.includes(f) ? '' : 'off'}`);
+      n.name = f;
+      n.el.dataset.feature = f;
+      n.el.addEventListener('click', () => this.cb.onToggleFeature(f));
+      const lab = document.createElement('div');
+      lab.className = 'node-label';
+      lab.textContent = FEATURE_LABEL[f] || f;
+      lab.style.left = `${xs[0] - 66}px`;
+      lab.style.top = `${TOP + i * GAP + 11}px`;
+      this.root.appendChild(lab);
+      drawHeatmap(n.ctx, featureMap(f, domain, 36), 36, symmetricScale(featureMap(f, domain, 36)));
+      return n;
+    });
+    this.nodes.push(inputs);
+    const inputTop = TOP; // inputs start at the top
+    hidden.forEach((h, l) => {
+      const col = [];
+      const top = inputTop + ((maxRows - h) * GAP) / 2;
+      for (let j = 0; j < h; j++) {
+        const n = mk(xs[l + 1], top + j * GAP, 'hidden');
+        n.el.dataset.layer = String(l + 1);
+        n.el.dataset.index = String(j);
+        col.push(n);
+      }
+      this.nodes.push(col);
+      const ctl = document.createElement('div');
+      ctl.className = 'layer-ctl';
+      ctl.style.left = `${xs[l + 1] + NODE / 2 - 38}px`;
+      ctl.style.top = '0px';
+      ctl.innerHTML = `<div class="pm"><button class="round tiny add-neuron" title="Add a neuron" aria-label="Add a neuron to layer ${l + 1}">+</button>`
+        + `<button class="round tiny remove-neuron" title="Remove a neuron" aria-label="Remove a neuron from layer ${l + 1}">&minus;</button></div>`
+        + `<span>${h} neuron${h === 1 ? '' : 's'}</span>`
+        + `<label title="Dropout rate after this layer">drop <input class="dropout" type="number" min="0" max="0.9" step="0.05" value="${dropout[l] ?? 0}"></label>`;
+      ctl.querySelector('.add-neuron').addEventListener('click', (e) => { e.currentTarget.blur(); this.cb.onNeurons(l, +1); });
+      ctl.querySelector('.remove-neuron').addEventListener('click', (e) => { e.currentTarget.blur(); this.cb.onNeurons(l, -1); });
+      ctl.querySelector('.dropout').addEventListener('change', (e) => this.cb.onDropout(l, Number(e.target.value)));
+      this.root.appendChild(ctl);
+    });
+    const out = mk(xOut, inputTop + ((maxRows - 1) * GAP) / 2, 'output', '');
+    out.el.dataset.layer = String(hidden.length + 1);
+    out.el.dataset.index = '0';
+    this.nodes.push([out]);
+    this.geometry();
+    if (this.state) this.update(this.state, this.discretize);
+  }
+
+  geometry() {
+    this.linkGeom = [];
+    const activeIdx = this.active.map((f) => this.allFeatures.indexOf(f));
+    for (let l = 0; l < this.nodes.length - 1; l++) {
+      const from = l === 0 ? activeIdx.map((k) => [k, this.nodes[0][k]]) : this.nodes[l].map((n, k) => [k, n]);
+      from.forEach(([k, a], i) => {
+        if (!a) return;
+        this.nodes[l + 1].forEach((b, j) => {
+          this.linkGeom.push({ l, i, j, pts: [a.x + NODE, a.y + NODE / 2, b.x, b.y + NODE / 2], from: k });
+        });
+      });
+    }
+  }
+
+  /** Draw the heatmaps and the links from a `state` message. */
+  update(state, discretize) {
+    this.state = state;
+    this.discretize = discretize;
+    const net = state.network;
+    const hm = state.heatmaps;
+    if (hm && hm.neurons) {
+      const size = hm.size;
+      hm.neurons.forEach((layer, l) => {
+        if (l === 0) {
+          // inputs: server's maps of the active features (in network.inputs order)
+          layer.forEach((vals, i) => {
+            const name = net && net.inputs ? net.inputs[i] : this.active[i];
+            const node = this.nodes[0].find((n) => n.name === name);
+            if (node) { const v = floats(vals); drawHeatmap(node.ctx, v, size, symmetricScale(v)); }
+          });
+          return;
+        }
+        const col = this.nodes[l];
+        if (!col || l === this.nodes.length - 1) return;
+        layer.forEach((vals, j) => {
+          if (col[j]) { const v = floats(vals); drawHeatmap(col[j].ctx, v, size, symmetricScale(v)); }
+        });
+      });
+    }
+    if (hm && hm.output && this.cb.outputMap) {
+      const outNode = this.nodes[this.nodes.length - 1][0];
+      drawHeatmap(outNode.ctx, floats(hm.output), hm.size, this.cb.outputMap(), discretize);
+    }
+    this.drawLinks();
+  }
+
+  weight(g) {
+    const w = this.state?.network?.weights?.[g.l]?.[g.i]?.[g.j];
+    return typeof w === 'number' ? w : null;
+  }
+
+  drawLinks() {
+    const ctx = this.lctx;
+    ctx.clearRect(0, 0, this.links.width, this.links.height);
+    for (const g of this.linkGeom) {
+      const w = this.weight(g);
+      const [x1, y1, x2, y2] = g.pts;
+      const mx = (x1 + x2) / 2;
+      ctx.strokeStyle = w == null ? '#ccc' : colorOf(Math.max(-1, Math.min(1, w)));
+      ctx.lineWidth = w == null ? 1 : Math.max(0.6, Math.min(8, Math.abs(w) * 3));
+      if (this.hoverLink === g) ctx.lineWidth += 2;
+      ctx.beginPath();
+      ctx.moveTo(x1, y1);
+      ctx.bezierCurveTo(mx, y1, mx, y2, x2, y2);
+      ctx.stroke();
+    }
+  }
+
+  clearHover() {
+    this.tooltip.hidden = true;
+    if (this.hoverNode) this.hoverNode.el.classList.remove('hover');
+    const had = this.hoverNode || this.hoverLink;
+    this.hoverNode = null;
+    this.hoverLink = null;
+    if (had) { this.drawLinks(); this.cb.onHoverNeuron(null); }
+  }
+
+  showTip(x, y, html) {
+    this.tooltip.innerHTML = html;
+    this.tooltip.hidden = false;
+    this.tooltip.style.left = `${x + 12}px`;
+    this.tooltip.style.top = `${y + 12}px`;
+  }
+
+  onMove(e) {
+    const r = this.root.getBoundingClientRect();
+    const x = e.clientX - r.left, y = e.clientY - r.top;
+    // neurons first
+    for (let l = 0; l < this.nodes.length; l++) {
+      for (let j = 0; j < this.nodes[l].length; j++) {
+        const n = this.nodes[l][j];
+        if (x >= n.x && x <= n.x + NODE && y >= n.y && y <= n.y + NODE) {
+          if (this.hoverNode !== n) {
+            this.clearHover();
+            this.hoverNode = n;
+            n.el.classList.add('hover');
+            this.cb.onHoverNeuron({ layer: l, index: j, name: n.name });
+          }
+          let text;
+          if (l === 0) text = `input ${FEATURE_LABEL[n.name] || n.name}${this.active.includes(n.name) ? '' : ' (off: click to use)'}`;
+          else {
+            const b = this.state?.network?.biases?.[l - 1]?.[j];
+            const what = l === this.nodes.length - 1 ? 'output' : `layer ${l}, neuron ${j + 1}`;
+            text = `${what}: bias ${typeof b === 'number' ? b.toPrecision(3) : '–'}`;
+          }
+          this.showTip(x, y, text);
+          return;
+        }
+      }
+    }
+    // then links
+    let best = null, bestD = 5;
+    for (const g of this.linkGeom) {
+      const [x1, , x2] = g.pts;
+      if (x < Math.min(x1, x2) - 5 || x > Math.max(x1, x2) + 5) continue;
+      for (let k = 0; k <= 24; k++) {
+        const [px, py] = bezierPoint(g.pts, k / 24);
+        const d = Math.hypot(px - x, py - y);
+        if (d < bestD) { bestD = d; best = g; }
+      }
+    }
+    if (best) {
+      if (this.hoverNode) this.clearHover();
+      if (this.hoverLink !== best) { this.hoverLink = best; this.drawLinks(); }
+      const w = this.weight(best);
+      this.showTip(x, y, `weight ${w == null ? '–' : w.toPrecision(3)}`);
+      return;
+    }
+    this.clearHover();
+  }
+}
