@@ -1,6 +1,7 @@
 """Data for training: mini-batches, the lecture's 2D toy sets, CSV/NPZ files, MNIST, and
 preprocessing (train/test split, standardization)."""
 
+from .features import FEATURES, check_features, feature_map
 from .files import load_csv, load_npz
 from .idx import mnist, read_idx
 from .loader import DataLoader
@@ -20,10 +21,13 @@ from .toy import (
 )
 
 __all__ = [
+    "FEATURES",
     "TOY_SETS",
     "DataLoader",
     "Standardizer",
+    "check_features",
     "circle",
+    "feature_map",
     "gauss",
     "get_toy",
     "load_csv",

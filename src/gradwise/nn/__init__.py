@@ -17,9 +17,11 @@ from .layers import (
 )
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, get_loss
 from .module import Module, Parameter, Sequential
+from .regularizers import L1L2, get_regularizer
 
 __all__ = [
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Dropout", "Flatten", "Identity",
-    "LeakyReLU", "MSELoss", "Module", "Parameter", "Perceptron", "ReLU", "Sequential", "Sigmoid",
-    "Softmax", "Softplus", "Tanh", "functional", "get_activation", "get_loss", "init", "utils",
+    "L1L2", "LeakyReLU", "MSELoss", "Module", "Parameter", "Perceptron", "ReLU", "Sequential",
+    "Sigmoid", "Softmax", "Softplus", "Tanh", "functional", "get_activation", "get_loss",
+    "get_regularizer", "init", "utils",
 ]

@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..data.features import FEATURES
 from ..data.toy import TOY_SETS
 
 __all__ = ["ConfigError", "SCHEMA", "apply_override", "default_config", "dumps", "load_config",
@@ -58,6 +59,14 @@ _HIDDEN = ((lambda v: isinstance(v, list) and all(
     isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in v)),
     "a list of positive integers, e.g. [64, 64]")
 
+_FEATURES = ((lambda v: isinstance(v, list) and len(v) > 0 and len(set(map(str, v))) == len(v)
+              and all(isinstance(f, str) and f in FEATURES for f in v)),
+             "a non-empty list of distinct input features from " + ", ".join(FEATURES))
+
+_RATE = _float(0.0, 1.0, hi_open=True)[0]
+_DROPOUT = ((lambda v: _RATE(v) or (isinstance(v, list) and all(_RATE(r) for r in v))),
+            "a number in [0.0, 1.0) or a list of them, one per hidden layer")
+
 # section -> key -> (default, (check, description of accepted values)). A default of None
 # means "not set" and leaves the key out of the resolved config.
 SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
@@ -75,14 +84,18 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
         "validation_split": (0.2, _float(0.0, 1.0, hi_open=True)),
         "test_split": (0.0, _float(0.0, 1.0, hi_open=True)),
         "seed": (0, _int(0)),
+        "features": (None, _FEATURES),
     },
     "model": {
         "hidden": ([64, 64], _HIDDEN),
-        "activation": ("relu", _choice("relu", "tanh", "sigmoid", "leaky_relu", "softplus")),
-        "dropout": (0.0, _float(0.0, 1.0, hi_open=True)),
+        "activation": ("relu", _choice("relu", "tanh", "sigmoid", "leaky_relu", "softplus",
+                                          "linear")),
+        "dropout": (0.0, _DROPOUT),
         "init": ("glorot_uniform", _choice("glorot_uniform", "glorot_normal", "he_uniform",
                                            "he_normal")),
         "task": ("auto", _choice("auto", "classification", "regression")),
+        "regularization": (None, _choice("none", "l1", "l2")),
+        "regularization_rate": (None, _float(0.0, math.inf)),
     },
     "optimizer": {
         "name": ("adam", _choice("sgd", "adam", "adamw", "adadelta", "adagrad", "rmsprop")),
@@ -113,7 +126,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
 # Keys of each data source besides the common ones.
 _SOURCE_KEYS = {"toy": {"name", "n", "noise"}, "csv": {"path", "target"},
                 "npz": {"path", "x_key", "y_key"}, "mnist": {"root"}}
-_COMMON_DATA = {"source", "standardize", "validation_split", "test_split", "seed"}
+_COMMON_DATA = {"source", "standardize", "validation_split", "test_split", "seed", "features"}
 
 SCHEDULES = {"step": "StepLR", "exponential": "ExponentialLR", "cosine": "CosineAnnealingLR",
              "warmup": "LinearWarmup", "plateau": "ReduceLROnPlateau"}
@@ -195,6 +208,10 @@ def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]
                               f"{data['source']!r} needs the path of its data")
         p = Path(data[needed]).expanduser()
         data[needed] = str(p if p.is_absolute() or base is None else (base / p).resolve())
+    model = out["model"]
+    if model.get("regularization", "none") != "none" and "regularization_rate" not in model:
+        raise ConfigError(f"config key model.regularization = {model['regularization']!r} needs "
+                          "model.regularization_rate (a number >= 0)")
     if "training.early_stopping" in out:
         out["training"]["early_stopping"] = out.pop("training.early_stopping")
     return out

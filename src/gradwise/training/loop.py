@@ -229,8 +229,10 @@ class _Step:
     accumulating the sample-mean loss and metrics into the epoch's logs."""
 
     def __init__(self, model: Module, loss: Any, optimizer: Any, names: list[str],
-                 threshold: float, callbacks: list[Callback]) -> None:
+                 threshold: float, callbacks: list[Callback], regularization: Any = None
+                 ) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.regularization = regularization
         self.names, self.threshold = names, threshold
         self.dtype, self.device = dtype_device(model)
         # A float per batch makes a GPU wait for every step; only the progress bar reads the
@@ -252,6 +254,9 @@ class _Step:
             out = model(Tensor(xb, dtype=self.dtype, device=device))
             y = _target(backend.to_device(yb, device), out)
             value = self.loss(out, y)
+            if self.regularization is not None:
+                penalty = self.regularization(model)
+                value = value if penalty is None else value + penalty
             optimizer.zero_grad()
             value.backward()
             optimizer.step()
@@ -278,7 +283,8 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         validation_split: float = 0.0, metrics: Sequence[str] | None = None,
         callbacks: Sequence[Callback] | None = None, verbose: int = 1, seed: int | None = None,
         shuffle: bool = True, resume_from: str | os.PathLike[str] | None = None,
-        checkpoint_path: str | os.PathLike[str] | None = None) -> History:
+        checkpoint_path: str | os.PathLike[str] | None = None,
+        regularization: Any = None) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_data`` and return its ``History``.
 
     ``train_data`` is ``(X, y)`` (batched by ``batch_size``, reshuffled every epoch when
@@ -292,7 +298,9 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     callback and random-generator states) atomically after every completed epoch;
     ``resume_from`` continues from one, so that a run stopped after epoch k and resumed with
     the same arguments ends bit-identical to a run never stopped. A callback stops training by
-    setting ``model.stop_training = True``.
+    setting ``model.stop_training = True``. ``regularization`` (e.g. ``gw.nn.L1L2(l2=1e-3)``,
+    a callable of the model returning a 0-d penalty Tensor or None) is added to every training
+    batch's loss, so the history's training ``loss`` includes it and ``val_loss`` does not.
 
     The model trains on the device of its parameters. On a GPU, arrays ``(X, y)`` are copied
     to it once and no step waits for the GPU: the loss and metrics are summed there and read
@@ -344,7 +352,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     initial_epoch = 0
     if resumed is not None:
         initial_epoch = _restore(resume_from, resumed, model, optimizer, user, history, gens)
-    step = _Step(model, loss, optimizer, names, threshold, every)
+    step = _Step(model, loss, optimizer, names, threshold, every, regularization)
     try:
         for epoch in range(initial_epoch, epochs):
             logs = {}

@@ -33,7 +33,7 @@ from .config import SCHEDULES, ConfigError, dumps, validate
 from .loop import evaluate, fit
 from .progress import format_logs
 
-__all__ = ["Run", "Splits", "build_model", "load_run", "prepare_data", "train"]
+__all__ = ["Run", "Splits", "build_model", "load_run", "prepare_data", "regularizer", "train"]
 
 FILES = {
     "config.toml": "the resolved configuration (rerun with `gradwise train config.toml`)",
@@ -85,6 +85,12 @@ def prepare_data(config: dict[str, Any]) -> Splits:
     standardize it with statistics of the training part only."""
     cfg = config["data"]
     X, y, test, description = _load_raw(cfg)
+    if cfg.get("features") is not None:
+        try:
+            X = data.feature_map(X, cfg["features"])
+        except ValueError as exc:
+            raise ConfigError(f"config key data.features: {exc}") from None
+        description += f", input features {', '.join(cfg['features'])}"
     task = config["model"]["task"]
     if task == "auto":
         task = "classification" if y.dtype.kind in "iub" else "regression"
@@ -123,17 +129,32 @@ def prepare_data(config: dict[str, Any]) -> Splits:
 
 def build_model(config: dict[str, Any], n_inputs: int, n_outputs: int) -> nn.Sequential:
     """Dense layers of the sizes ``model.hidden`` with the activation, each followed by dropout
-    when ``model.dropout > 0``, then a linear output layer (logits or regression values)."""
+    when its rate (``model.dropout``, one number for every hidden layer or a list of one per
+    layer) is > 0, then a linear output layer (logits or regression values)."""
     cfg = config["model"]
+    rates = cfg["dropout"]
+    if not isinstance(rates, list):
+        rates = [rates] * len(cfg["hidden"])
+    elif len(rates) != len(cfg["hidden"]):
+        raise ConfigError(f"config key model.dropout = {rates!r}: a list needs one rate per "
+                          f"hidden layer ({len(cfg['hidden'])})")
     layers: list[nn.Module] = []
     width = n_inputs
-    for h in cfg["hidden"]:
+    for h, rate in zip(cfg["hidden"], rates, strict=True):
         layers.append(nn.Dense(width, h, activation=cfg["activation"], weight_init=cfg["init"]))
-        if cfg["dropout"] > 0:
-            layers.append(nn.Dropout(cfg["dropout"]))
+        if rate > 0:
+            layers.append(nn.Dropout(rate))
         width = h
     layers.append(nn.Dense(width, n_outputs, weight_init="glorot_uniform"))
     return nn.Sequential(*layers)
+
+
+def regularizer(config: dict[str, Any]) -> nn.L1L2 | None:
+    """The weight penalty of ``model.regularization`` at ``model.regularization_rate`` (see
+    :class:`gradwise.nn.L1L2`), or None."""
+    cfg = config["model"]
+    return nn.get_regularizer(cfg.get("regularization", "none"),
+                              cfg.get("regularization_rate", 0.0))
 
 
 def _loss_and_metrics(task: str) -> tuple[nn.Module, list[str]]:
@@ -260,10 +281,12 @@ def train(config: dict[str, Any], out: str | Path | None = None,
               f"{config['model']['dropout']}, {model.num_parameters()} parameters; loss "
               f"{type(loss).__name__}; optimizer {type(optimizer).__name__}({hyper})")
     val = None if splits.X_val is None else (splits.X_val, splits.y_val)
+    regularization = regularizer(config)
     history = fit(model, loss, optimizer, (splits.X_train, splits.y_train),
                   epochs=tcfg["epochs"], batch_size=tcfg["batch_size"], validation_data=val,
                   metrics=metric_names, callbacks=callbacks, verbose=verbose, seed=tcfg["seed"],
-                  checkpoint_path=run_dir / "checkpoint.safetensors")
+                  checkpoint_path=run_dir / "checkpoint.safetensors",
+                  regularization=regularization)
     save(model, run_dir / "model.safetensors")
     named = list(model.named_parameters())
     write_safetensors(run_dir / "trajectory.safetensors",
