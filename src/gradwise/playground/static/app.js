@@ -42,6 +42,8 @@ window.playground = app;
 // ---------------------------------------------------------------- helpers
 const names = (x) => (Array.isArray(x) ? x.map((o) => (typeof o === 'string' ? o : o.name)) : Object.keys(x || {}));
 const isRegressionSet = (d) => {
+  const reg = app.defaults?.choices?.regression_datasets;
+  if (Array.isArray(reg)) return reg.includes(d);
   const ds = app.defaults?.choices?.datasets;
   if (ds && !Array.isArray(ds) && ds[d] && typeof ds[d] === 'object' && ds[d].problem) return ds[d].problem === 'regression';
   if (Array.isArray(ds)) {
@@ -268,7 +270,7 @@ bindSelect('regularization_rate', Number);
 $('optimizer').addEventListener('change', (e) => {
   e.target.blur();
   const name = e.target.value;
-  change({ optimizer: name, optimizer_params: { ...paramsDefaults('optimizers', name) } });
+  change({ optimizer: name, optimizer_params: {} }); // {}: the optimizer's own defaults
 });
 $('problem').addEventListener('change', (e) => {
   e.target.blur();
@@ -298,7 +300,7 @@ $('seed').addEventListener('change', (e) => change({ seed: Number(e.target.value
 $('schedule').addEventListener('change', (e) => {
   e.target.blur();
   const name = e.target.value;
-  change({ schedule: name, schedule_params: { ...paramsDefaults('schedules', name) } });
+  change({ schedule: name, schedule_params: {} });
 });
 
 $('add-layer').addEventListener('click', (e) => {

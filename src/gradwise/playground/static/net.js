@@ -141,7 +141,7 @@ export class NetworkView {
       ctl.querySelector('.dropout').addEventListener('change', (e) => this.cb.onDropout(l, Number(e.target.value)));
       this.root.appendChild(ctl);
     });
-    const out = mk(xOut, inputTop + ((maxRows - 1) * GAP) / 2, 'output', '');
+    const out = mk(xOut, inputTop + ((maxRows - 1) * GAP) / 2, 'out', '');
     out.el.dataset.layer = String(hidden.length + 1);
     out.el.dataset.index = '0';
     this.nodes.push([out]);

@@ -1,0 +1,337 @@
+"""End-to-end tests of the playground page in a real browser: Debian's chromium driven by
+Playwright for Python, against a real `gradwise playground` server (uvicorn) on a free port.
+
+Skipped when /usr/bin/chromium or playwright is missing, unless GRADWISE_REQUIRE_BROWSER=1 (set
+by .ci/run), where a missing browser is a failure. Any JavaScript error on the page (an uncaught
+exception or a console error) fails the test that caused it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import gradwise
+
+CHROMIUM = Path("/usr/bin/chromium")
+REQUIRED = os.environ.get("GRADWISE_REQUIRE_BROWSER") == "1"
+SRC = Path(gradwise.__file__).resolve().parents[1]
+
+
+def _need(reason: str) -> None:
+    if REQUIRED:
+        pytest.fail(f"GRADWISE_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    """A real `gradwise playground` (uvicorn) on a free port; yields its base URL."""
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        _need("the playground extra (starlette, uvicorn) is not installed")
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradwise.cli", "playground", "--no-browser", "--port", str(port)],
+        env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/api/defaults", timeout=2) as r:
+                json.load(r)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                out = proc.communicate()[0]
+                pytest.fail(f"gradwise playground did not start on port {port}:\n{out}")
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        _need(f"{CHROMIUM} is missing (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _need("playwright is not installed (pip install playwright)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+class Page:
+    """A page of the playground with its JavaScript errors collected."""
+
+    def __init__(self, browser: Any, url: str) -> None:
+        self.ctx = browser.new_context(viewport={"width": 1280, "height": 1000},
+                                       accept_downloads=True)
+        self.page = self.ctx.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        self.page.on("console", lambda m: self.errors.append(f"console.{m.type}: {m.text}")
+                     if m.type == "error" else None)
+        self.url = url
+        self.open(url)
+
+    def open(self, url: str) -> None:
+        self.page.goto(url)
+        self.wait("window.playground && playground.state && playground.data && playground.settings")
+
+    def js(self, expr: str, arg: Any = None) -> Any:
+        return self.page.evaluate(expr, arg)
+
+    def wait(self, expr: str, arg: Any = None, timeout_s: float = 20) -> None:
+        self.page.wait_for_function(expr, arg=arg, timeout=timeout_s * 1000)
+
+    def settings(self) -> dict[str, Any]:
+        return dict(self.js("playground.settings"))
+
+    def change_and_wait(self, action: Any, key: str, value: Any) -> None:
+        """Do `action` and wait until the server confirmed settings[key] == value."""
+        action()
+        self.wait("([k, v]) => JSON.stringify(playground.settings[k]) === JSON.stringify(v)",
+                  [key, value])
+
+    def paused_at(self) -> int:
+        if self.js("playground.state.playing"):
+            self.page.click("#play")
+        self.wait("!playground.state.playing")
+        return int(self.js("playground.state.epoch"))
+
+
+@pytest.fixture
+def page(browser: Any, server: str) -> Iterator[Page]:
+    p = Page(browser, server + "/")
+    yield p
+    errors = list(p.errors)
+    p.ctx.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def test_spiral_trains_below_0_1_and_screenshot(page: Page, tmp_path: Path) -> None:
+    page.page.select_option("#optimizer", "adam")
+    page.wait("playground.settings.optimizer === 'adam'")
+    page.change_and_wait(lambda: page.page.select_option("#learning_rate", "0.03"),
+                         "learning_rate", 0.03)
+    page.change_and_wait(lambda: page.page.select_option("#activation", "tanh"),
+                         "activation", "tanh")
+    for f in ["x1^2", "x2^2", "sin(x1)", "sin(x2)"]:
+        if f not in page.settings()["features"]:
+            page.page.click(f'.node.input[data-feature="{f}"]')
+            page.wait("(f) => playground.settings.features.includes(f)", f)
+    page.change_and_wait(lambda: page.page.click('.dataset[data-dataset="spiral"]'),
+                         "dataset", "spiral")
+    page.page.click("#play")
+    page.wait("playground.state.playing")
+    # bounded time: the test loss shown in the page falls below 0.1
+    page.wait("parseFloat(document.getElementById('test-loss').textContent) < 0.1",
+              timeout_s=120)
+    test_loss = float(page.page.inner_text("#test-loss"))
+    assert test_loss < 0.1
+    assert page.js("playground.history.test_loss.length") >= 2
+    page.page.check("#show_test")
+    page.wait("playground.settings.show_test === true")
+    page.page.screenshot(path=str(tmp_path / "playground-spiral.png"), full_page=True)
+    shots = os.environ.get("GRADWISE_SCREENSHOTS")
+    if shots:
+        page.page.screenshot(path=str(Path(shots) / "playground-spiral.png"), full_page=True)
+    page.paused_at()
+
+
+def test_add_and_remove_neuron_and_layer(page: Page) -> None:
+    hidden = page.settings()["hidden"]
+    assert hidden, "the default network has a hidden layer"
+    page.page.click("#play")
+    page.wait("playground.state.playing")
+    nodes = page.js("document.querySelectorAll('.node.hidden[data-layer=\"1\"]').length")
+    assert nodes == hidden[0]
+    page.page.click(".layer-ctl >> nth=0 >> .add-neuron")
+    page.wait("(n) => playground.settings.hidden[0] === n", hidden[0] + 1)
+    page.wait("(n) => playground.state.network.layers[1] === n", hidden[0] + 1)
+    assert page.js("document.querySelectorAll('.node.hidden[data-layer=\"1\"]').length") \
+        == hidden[0] + 1
+    # still training with the new network
+    page.wait("playground.state.epoch >= 2 && playground.state.playing")
+    page.page.click("#add-layer")
+    page.wait("(n) => playground.settings.hidden.length === n", len(hidden) + 1)
+    assert page.js("playground.settings.dropout.length") == len(hidden) + 1
+    page.page.click("#remove-layer")
+    page.wait("(n) => playground.settings.hidden.length === n", len(hidden))
+    page.paused_at()
+
+
+def test_switch_optimizer_shows_its_hyperparameters(page: Page) -> None:
+    choices = page.js("playground.defaults.choices.optimizers")
+    names = list(choices) if isinstance(choices, dict) else [c["name"] for c in choices]
+    assert {"sgd", "adam", "adamw", "adagrad", "adadelta", "rmsprop"} <= set(names)
+    current = page.settings()["optimizer"]
+    other = "rmsprop" if current != "rmsprop" else "sgd"
+    page.change_and_wait(lambda: page.page.select_option("#optimizer", other), "optimizer", other)
+    params = choices[other] if isinstance(choices, dict) else next(
+        c for c in choices if c["name"] == other)["params"]
+    shown = page.js("[...document.querySelectorAll('#optimizer-params [data-param]')]"
+                    ".map(e => e.dataset.param)")
+    assert sorted(shown) == sorted(params)
+    page.page.select_option("#optimizer", "sgd")
+    page.wait("playground.settings.optimizer === 'sgd'")
+    if "momentum" in choices["sgd"]:
+        page.page.fill("#optimizer_params-momentum", "0.5")
+        page.page.press("#optimizer_params-momentum", "Enter")
+        page.wait("playground.settings.optimizer_params.momentum === 0.5")
+    page.page.click("#step")
+    page.wait("playground.state.epoch === 1")
+
+
+def _out_colours(page: Page) -> int:
+    """Distinct colours of the network's output neuron (a heatmap without points)."""
+    return int(page.js("""(() => {
+        const c = document.querySelector('.node.out canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const s = new Set();
+        for (let i = 0; i < d.length; i += 4) s.add(d[i] << 16 | d[i + 1] << 8 | d[i + 2]);
+        return s.size; })()"""))
+
+
+def test_discretize_toggles_the_output(page: Page) -> None:
+    for _ in range(3):
+        page.page.keyboard.press("s")  # the keyboard's step
+    page.wait("playground.state.epoch === 3")
+    assert _out_colours(page) > 2
+    page.page.check("#discretize")
+    page.wait("playground.settings.discretize && location.hash.includes('discretize=true')")
+    page.page.wait_for_timeout(100)  # one animation frame
+    assert _out_colours(page) <= 2
+    page.page.uncheck("#discretize")
+    page.wait("playground.settings.discretize === false")
+    page.page.wait_for_timeout(100)
+    assert _out_colours(page) > 2
+
+
+def test_keyboard_play_pause_reset(page: Page) -> None:
+    page.page.keyboard.press(" ")
+    page.wait("playground.state.playing && playground.state.epoch >= 2")
+    page.page.keyboard.press(" ")
+    page.wait("!playground.state.playing")
+    page.page.keyboard.press("r")
+    page.wait("playground.state.epoch === 0 && playground.history.epoch.length === 0")
+
+
+def test_settings_round_trip_through_the_url(page: Page, browser: Any, server: str) -> None:
+    page.change_and_wait(lambda: page.page.click('.dataset[data-dataset="xor"]'), "dataset", "xor")
+    page.page.fill("#seed", "7")
+    page.page.press("#seed", "Enter")
+    page.wait("playground.settings.seed === 7")
+    page.change_and_wait(lambda: page.page.select_option("#activation", "sigmoid"),
+                         "activation", "sigmoid")
+    page.change_and_wait(lambda: page.page.select_option("#regularization", "l2"),
+                         "regularization", "l2")
+    n_layers = len(page.settings()["hidden"])
+    page.page.click("#add-layer")
+    page.wait("(n) => playground.settings.hidden.length === n", n_layers + 1)
+    page.page.click('.node.input[data-feature="x1*x2"]')
+    page.wait("playground.settings.features.includes('x1*x2')")
+    page.page.select_option("#optimizer", "sgd")
+    page.wait("playground.settings.optimizer === 'sgd'")
+    page.page.check("#show_test")
+    page.wait("playground.settings.show_test === true")
+    page.wait("location.hash.includes('show_test=true')")
+    want = page.settings()
+    link = page.page.url
+    other = Page(browser, link)
+    try:
+        other.wait("(w) => JSON.stringify(playground.settings) === JSON.stringify(w)", want)
+        assert other.settings() == want
+        assert other.page.url == link
+        assert other.js("document.getElementById('activation').value") == "sigmoid"
+        assert other.js("document.getElementById('show_test').checked") is True
+        assert other.errors == []
+    finally:
+        other.ctx.close()
+
+
+def _history_csv(path: Path) -> dict[str, list[float]]:
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    return {k: [float(r[k]) for r in rows] for k in rows[0]}
+
+
+def test_exported_config_reproduces_the_history(page: Page, tmp_path: Path) -> None:
+    page.change_and_wait(lambda: page.page.click('.dataset[data-dataset="circle"]'),
+                         "dataset", "circle")
+    for _ in range(4):
+        page.page.click("#step")
+    page.wait("playground.state.epoch === 4 && playground.history.epoch.length === 4")
+    hist = page.js("playground.history")
+    with page.page.expect_download() as dl:
+        page.page.click("#export-config")
+    config = tmp_path / "config.toml"
+    dl.value.save_as(config)
+    with page.page.expect_download() as dl2:
+        page.page.click("#export-model")
+    model = tmp_path / "model.safetensors"
+    dl2.value.save_as(model)
+    assert model.stat().st_size > 0
+    out = tmp_path / "run"
+    subprocess.run([sys.executable, "-m", "gradwise.cli", "train", str(config), "--out", str(out),
+                    "--quiet"], env=_env(), check=True, capture_output=True, text=True,
+                   timeout=120)
+    h = _history_csv(out / "history.csv")
+    assert len(h["loss"]) == 4
+    assert h["loss"] == pytest.approx(hist["train_loss"], rel=2e-3, abs=1e-4)
+    assert h["val_loss"] == pytest.approx(hist["test_loss"], rel=2e-3, abs=1e-4)
+
+
+def test_landscape_and_server_errors_shown(page: Page) -> None:
+    page.page.click("#step")
+    page.wait("playground.state.epoch === 1")
+    page.page.select_option("#landscape-res", "11")
+    page.page.click("#landscape-2d")
+    page.wait("playground.landscape && playground.landscape.dims === 2", timeout_s=30)
+    lm = page.js("playground.landscape")
+    assert len(lm["loss"]) == len(lm["betas"]) and len(lm["loss"][0]) == len(lm["alphas"])
+    page.page.click("#landscape-1d")
+    page.wait("playground.landscape.dims === 1", timeout_s=30)
+    # a hostile message: a network of a million neurons; the server answers, the page shows it
+    page.js("playground.ws.send(JSON.stringify({type: 'settings', settings: {hidden: [1000000]}}))")
+    page.wait("!document.getElementById('error').hidden")
+    assert "hidden" in page.page.inner_text("#error-text")
+    page.js("playground.ws.send('not json')")
+    page.wait("playground.errors.length >= 2")
+    # the session still works
+    page.page.click("#step")
+    page.wait("playground.state.epoch === 2")
