@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from .lab import commands as lab_commands
+from .playground import command as playground_command
 
 __all__ = ["build_parser", "main"]
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--verbose", action="store_true", help="one line per epoch")
     train.set_defaults(func=_train)
     lab_commands.register(sub)
+    playground_command.register(sub)
     return parser
 
 

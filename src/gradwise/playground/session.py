@@ -699,12 +699,23 @@ class Session:
         self.config: dict[str, Any] = {}
 
     def start(self) -> list[dict[str, Any]]:
-        """The greeting, the data and (via emit) the first state."""
+        """Emit the greeting, the data and then (from the worker) the first state; return the
+        messages emitted here."""
         with self._lock:
             self._rebuild(data_changed=True, playing=False)
             assert self.data is not None
-            return [{"type": "hello", "session": self.id, "settings": self.settings,
-                     "defaults": defaults()}, self.data.message()]
+            out = [{"type": "hello", "session": self.id, "settings": self.settings,
+                    "defaults": defaults()}, self.data.message()]
+            self._send(out)
+            return out
+
+    def _send(self, replies: list[dict[str, Any]]) -> None:
+        """Emit ``replies``, then start a new worker (so its first state follows them)."""
+        for r in replies:
+            self.emit(r)
+        w = self._worker
+        if w is not None and not w.thread.is_alive() and w.thread.ident is None:
+            w.thread.start()
 
     def _rebuild(self, data_changed: bool, playing: bool) -> None:
         config = settings_to_config(self.settings)
@@ -712,9 +723,7 @@ class Session:
             self.data = _Data(config, None if self.upload is None else self.upload[0])
         self.config = config
         self._stop_worker()
-        w = _Worker(config, self.data, self.emit, self.flow_control, playing)
-        self._worker = w
-        w.thread.start()
+        self._worker = _Worker(config, self.data, self.emit, self.flow_control, playing)
 
     def _stop_worker(self) -> None:
         if self._worker is not None:
@@ -736,8 +745,14 @@ class Session:
         return self._worker is not None and self._worker.playing
 
     def handle(self, raw: str | bytes) -> list[dict[str, Any]]:
-        """Validate and apply one message; never raises for a bad message: it answers an
-        ``error`` and leaves the session as it was."""
+        """Validate and apply one message, emit the replies and return them. Never raises for
+        a bad message: it answers an ``error`` and leaves the session as it was."""
+        with self._lock:
+            replies = self._handle(raw)
+            self._send(replies)
+            return replies
+
+    def _handle(self, raw: str | bytes) -> list[dict[str, Any]]:
         self.last_active = time.monotonic()
         try:
             if len(raw) > LIMITS["message_bytes"]:

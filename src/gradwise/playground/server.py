@@ -1,0 +1,197 @@
+"""The playground's web server: a Starlette application on uvicorn that serves the page from the
+package and streams each tab's :class:`~gradwise.playground.session.Session` over a WebSocket
+(``PROTOCOL.md``). Training runs in each session's own thread and messages are handled in a
+thread pool, so the event loop only moves bytes and sessions do not block one another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from .session import LIMITS, Session, SettingsError, defaults
+
+__all__ = ["MAX_SESSIONS", "STATIC", "create_app", "serve"]
+
+STATIC = Path(__file__).parent / "static"
+MAX_SESSIONS = 16
+# Frames larger than this close the connection (code 1009) before they are read into memory;
+# below it, Session.handle answers messages over LIMITS["message_bytes"] with an error.
+WS_MAX_SIZE = 4 * 1024 * 1024
+
+
+class Registry:
+    """The live sessions by id (at most ``max_sessions``)."""
+
+    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
+        self.max_sessions = max_sessions
+        self.sessions: dict[str, Session] = {}
+        self.lock = threading.Lock()
+
+    def add(self, session: Session) -> bool:
+        with self.lock:
+            if len(self.sessions) >= self.max_sessions:
+                return False
+            self.sessions[session.id] = session
+            return True
+
+    def get(self, sid: str) -> Session | None:
+        with self.lock:
+            return self.sessions.get(sid)
+
+    def remove(self, session: Session) -> None:
+        with self.lock:
+            self.sessions.pop(session.id, None)
+
+
+def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = None
+               ) -> Starlette:
+    """The ASGI application. A session lives as long as its WebSocket; one that sends nothing
+    for ``idle_seconds`` (default ``LIMITS["idle_seconds"]``) is closed and freed."""
+    registry = Registry(max_sessions)
+    pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="playground-handle")
+    idle = float(LIMITS["idle_seconds"] if idle_seconds is None else idle_seconds)
+
+    async def index(request: Any) -> Response:
+        page = STATIC / "index.html"
+        if not page.exists():
+            return PlainTextResponse("the playground page is missing from this installation",
+                                     status_code=500)
+        return FileResponse(page)
+
+    async def api_defaults(request: Any) -> Response:
+        return JSONResponse(defaults())
+
+    async def export(request: Any) -> Response:
+        sid, what = request.path_params["sid"], request.path_params["what"]
+        session = registry.get(sid)
+        if session is None:
+            return PlainTextResponse(f"no session {sid[:40]!r} (closed or never opened)",
+                                     status_code=404)
+        loop = asyncio.get_running_loop()
+        try:
+            if what == "config.toml":
+                body: bytes = (await loop.run_in_executor(pool, session.export_config)).encode()
+                kind = "application/toml"
+            elif what == "model.safetensors":
+                body = await loop.run_in_executor(pool, session.export_model)
+                kind = "application/octet-stream"
+            elif what == "points.csv":
+                text = session.export_points()
+                if text is None:
+                    return PlainTextResponse("this session has no uploaded points",
+                                             status_code=404)
+                body, kind = text.encode(), "text/csv"
+            else:
+                return PlainTextResponse(f"unknown export {what[:40]!r}: config.toml, "
+                                         "model.safetensors or points.csv", status_code=404)
+        except (SettingsError, TimeoutError) as exc:
+            return PlainTextResponse(f"export failed: {exc}", status_code=409)
+        return Response(body, media_type=kind,
+                        headers={"Content-Disposition": f'attachment; filename="{what}"'})
+
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        loop = asyncio.get_running_loop()
+        out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        def emit(msg: dict[str, Any]) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
+                loop.call_soon_threadsafe(out.put_nowait, msg)
+
+        session = Session(emit, flow_control=True)
+        if not registry.add(session):
+            await websocket.send_text(json.dumps({
+                "type": "error", "message": f"the server already runs {registry.max_sessions} "
+                "sessions; close another tab and reload"}))
+            await websocket.close(code=1013)
+            return
+
+        async def sender() -> None:
+            while True:
+                msg = await out.get()
+                if msg is None:
+                    return
+                await websocket.send_text(json.dumps(msg, allow_nan=False))
+                if msg.get("type") == "state":
+                    session.delivered()
+
+        send_task = asyncio.create_task(sender())
+        try:
+            await loop.run_in_executor(pool, session.start)
+            while True:
+                try:
+                    message = await asyncio.wait_for(websocket.receive(), timeout=idle)
+                except TimeoutError:
+                    emit({"type": "error", "message": f"session closed after {idle:.0f} s "
+                          "without a message; reload the page"})
+                    break
+                if message["type"] == "websocket.disconnect":
+                    break
+                raw = message.get("text")
+                if raw is None:
+                    raw = message.get("bytes") or b""
+                await loop.run_in_executor(pool, session.handle, raw)
+                if send_task.done():
+                    break
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            registry.remove(session)
+            await loop.run_in_executor(pool, session.close)
+            out.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(send_task, timeout=5)
+            with contextlib.suppress(Exception):
+                await websocket.close()
+
+    routes = [
+        Route("/", index),
+        Route("/api/defaults", api_defaults),
+        Route("/export/{sid}/{what}", export),
+        WebSocketRoute("/ws", ws),
+        Mount("/static", app=StaticFiles(directory=STATIC, check_dir=False), name="static"),
+    ]
+    app = Starlette(routes=routes)
+    app.state.registry = registry
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True) -> int:
+    """Run the playground until interrupted; print its URL and open it in the browser."""
+    import uvicorn
+
+    config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning",
+                            ws_max_size=WS_MAX_SIZE, lifespan="off")
+    server = uvicorn.Server(config)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
+
+    def announce() -> None:
+        for _ in range(200):
+            if server.started:
+                print(f"gradwise playground: {url} (Ctrl+C to stop)", flush=True)
+                if open_browser:
+                    import webbrowser
+
+                    webbrowser.open(url)
+                return
+            if server.should_exit:
+                return
+            time.sleep(0.05)
+
+    threading.Thread(target=announce, daemon=True).start()
+    server.run()
+    return 0 if server.started else 1
