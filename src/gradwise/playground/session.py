@@ -452,6 +452,7 @@ class _Worker(Callback):
         self.last: dict[str, Any] = {"loss": None, "val_loss": None, "lr": None}
         self.last_update = 0.0
         self.es: EarlyStopping | None = None
+        self.history: dict[str, list[float]] = {}  # every epoch's logs, full precision
         self.error: str | None = None
         self.thread = threading.Thread(target=self._run, daemon=True, name="playground-session")
 
@@ -533,6 +534,8 @@ class _Worker(Callback):
             self.trajectory = self.trajectory[:1] + self.trajectory[2::2]
         self.last = {"loss": logs.get("loss"), "val_loss": logs.get("val_loss"),
                      "lr": logs.get("lr")}
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(float(v))
         self.pending["epoch"].append(self.epoch)
         self.pending["train_loss"].append(_r(logs.get("loss")))
         self.pending["test_loss"].append(_r(logs.get("val_loss")))
@@ -735,6 +738,12 @@ class Session:
         w = self._worker
         if w is not None:
             w.delivered()
+
+    def history(self) -> dict[str, list[float]]:
+        """The training history since the last (re)build, as ``fit``'s ``History.history``:
+        ``loss``, ``accuracy`` or ``mae``, their ``val_`` twins and ``lr`` per epoch."""
+        w = self._worker
+        return {} if w is None else {k: list(v) for k, v in w.history.items()}
 
     @property
     def epoch(self) -> int:

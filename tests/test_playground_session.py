@@ -1,0 +1,310 @@
+"""The playground's library features (input feature maps, L1/L2 regularization, per-layer
+dropout) and its Session without a browser: validation of hostile messages, the history the
+exported config retrains to with ``gradwise train``, isolation of concurrent sessions, upload,
+landscape and model export."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import gradwise as gw
+from gradwise import data, nn
+from gradwise.training.config import ConfigError, load_config, validate
+from gradwise.training.run import build_model, load_run, prepare_data, train
+
+session_mod = pytest.importorskip("gradwise.playground.session")
+Session = session_mod.Session
+SettingsError = session_mod.SettingsError
+validate_settings = session_mod.validate_settings
+
+
+# --- library features ---------------------------------------------------------------------------
+
+def test_feature_map_values_order_and_errors() -> None:
+    X = np.array([[0.5, -2.0], [1.0, 3.0]], dtype=np.float32)
+    F = data.feature_map(X, ["x1^2", "x1*x2", "sin(x2)", "x1", "x2", "x2^2", "sin(x1)"])
+    a, b = X[:, 0], X[:, 1]
+    expected = np.stack([a * a, a * b, np.sin(b), a, b, b * b, np.sin(a)], axis=1)
+    np.testing.assert_allclose(F, expected, rtol=1e-6)
+    assert F.dtype == np.float32
+    with pytest.raises(ValueError, match="unknown input feature 'x3'"):
+        data.feature_map(X, ["x1", "x3"])
+    with pytest.raises(ValueError, match="listed twice"):
+        data.feature_map(X, ["x1", "x1"])
+    with pytest.raises(ValueError, match="2 coordinates"):
+        data.feature_map(np.zeros((3, 3)), ["x1"])
+
+
+def test_config_features_feed_prepare_data() -> None:
+    cfg = load_config(None, ['data.features=["x1", "x2^2", "sin(x1)"]', "data.n=200"])
+    splits = prepare_data(cfg)
+    assert splits.X_train.shape[1] == 3
+    plain = load_config(None, ["data.n=200", "data.standardize=false"])
+    raw = prepare_data(plain)
+    mapped = load_config(None, ["data.n=200", "data.standardize=false",
+                                'data.features=["x1", "x2^2", "sin(x1)"]'])
+    np.testing.assert_array_equal(prepare_data(mapped).X_train,
+                                  data.feature_map(raw.X_train, ["x1", "x2^2", "sin(x1)"]))
+    with pytest.raises(ConfigError, match="data.features"):
+        load_config(None, ['data.features=["x1", "cos(x1)"]'])
+
+
+def test_l1l2_penalty_and_gradient_follow_the_stated_equation() -> None:
+    gw.manual_seed(3)
+    model = nn.Sequential(nn.Dense(3, 4, activation="tanh"), nn.Dense(4, 1))
+    reg = nn.L1L2(l1=0.01, l2=0.1)
+    penalty = reg(model)
+    assert penalty is not None
+    weights = [p.data for p in model.parameters() if p.ndim == 2]
+    expected = sum(0.01 * np.abs(w).sum() + 0.05 * (w * w).sum() for w in weights)
+    assert float(penalty.item()) == pytest.approx(float(expected), rel=1e-5)
+    penalty.backward()
+    for p in model.parameters():
+        if p.ndim == 2:  # dR/dW = l1 sign(W) + l2 W
+            np.testing.assert_allclose(p.grad, 0.01 * np.sign(p.data) + 0.1 * p.data, rtol=1e-5)
+        else:  # biases are not penalized
+            assert p.grad is None or not np.any(p.grad)
+    assert nn.L1L2()(model) is None
+    with pytest.raises(ValueError, match="l2"):
+        nn.L1L2(l2=-1.0)
+
+
+def test_fit_with_l2_shrinks_weights_and_config_needs_a_rate() -> None:
+    X, y = data.get_toy("circle", n=200, seed=1)
+
+    def weight_norm(regularization: Any) -> float:
+        gw.manual_seed(0)
+        model = nn.Sequential(nn.Dense(2, 8, activation="tanh"), nn.Dense(8, 1))
+        gw.fit(model, "bce_with_logits", gw.optim.SGD(model.parameters(), lr=0.1), (X, y),
+               epochs=5, batch_size=20, verbose=0, seed=0, regularization=regularization)
+        return sum(float((p.data ** 2).sum()) for p in model.parameters() if p.ndim == 2)
+
+    assert weight_norm(nn.L1L2(l2=0.5)) < weight_norm(None)
+    with pytest.raises(ConfigError, match="regularization_rate"):
+        validate({"model": {"regularization": "l2"}})
+    cfg = validate({"model": {"regularization": "l1", "regularization_rate": 0.01,
+                              "dropout": [0.1, 0.0], "activation": "linear"}})
+    model = build_model(cfg, 2, 1)
+    assert sum(isinstance(m, nn.Dropout) for m in model.modules()) == 1
+    with pytest.raises(ConfigError, match="one rate per hidden layer"):
+        build_model(validate({"model": {"dropout": [0.1]}}), 2, 1)
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad, words", [
+    ({"hidden": [1_000_000]}, "hidden"),
+    ({"hidden": [4] * 7}, "at most 6"),
+    ({"hidden": [4, 0]}, "hidden"),
+    ({"learning_rate": float("nan")}, "learning_rate"),
+    ({"learning_rate": 1e308}, "learning_rate"),
+    ({"batch_size": True}, "batch_size"),
+    ({"batch_size": 2.5}, "integer"),
+    ({"noise": 51}, "noise"),
+    ({"n_points": 10**9}, "n_points"),
+    ({"features": []}, "features"),
+    ({"features": ["x1"] * 100}, "features"),
+    ({"dataset": "mnist"}, "dataset"),
+    ({"dataset": "upload"}, "upload a CSV"),
+    ({"problem": "regression"}, "does not fit"),
+    ({"optimizer_params": {"momentum": 0.9}}, "momentum"),
+    ({"optimizer": "sgd", "optimizer_params": {"momentum": -1}}, "momentum"),
+    ({"dropout": [0.5]}, "one per hidden layer"),
+    ({"dropout": [0.95, 0.0]}, "dropout"),
+    ({"surprise": 1}, "unknown setting"),
+])
+def test_validate_settings_refuses_with_one_line(bad: dict[str, Any], words: str) -> None:
+    with pytest.raises(SettingsError, match=words) as info:
+        validate_settings(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_validate_settings_normalizes() -> None:
+    s = validate_settings({"dataset": "regression_gauss", "hidden": [3, 2, 1],
+                           "features": ["sin(x1)", "x1"], "optimizer": "sgd",
+                           "optimizer_params": {"momentum": 0.9, "nesterov": True}})
+    assert s["problem"] == "regression"
+    assert s["dropout"] == [0.0, 0.0, 0.0]
+    assert s["features"] == ["x1", "sin(x1)"]
+    assert s["optimizer_params"] == {"momentum": 0.9, "nesterov": True}
+
+
+class Recorder:
+    """The emit side of a session: every message, and waiting for one."""
+
+    def __init__(self) -> None:
+        self.q: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+
+    def __call__(self, msg: dict[str, Any]) -> None:
+        self.q.put(msg)
+
+    def wait(self, pred: Any, timeout: float = 30.0) -> dict[str, Any]:
+        end = time.monotonic() + timeout
+        while True:
+            msg = self.q.get(timeout=max(0.01, end - time.monotonic()))
+            self.seen.append(msg)
+            if pred(msg):
+                return msg
+
+
+def _session(settings: dict[str, Any] | None = None) -> tuple[Any, Recorder]:
+    rec = Recorder()
+    s = Session(rec)
+    s.start()
+    rec.wait(lambda m: m["type"] == "state")
+    if settings:
+        replies = s.handle(json.dumps({"type": "settings", "settings": settings}))
+        assert replies[0]["type"] == "settings", replies
+        rec.wait(lambda m: m["type"] == "state" and m["epoch"] == 0
+                 and m["network"]["layers"][1:-1] == settings.get("hidden", [4, 4]))
+    return s, rec
+
+
+def _steps(s: Any, rec: Recorder, n: int) -> dict[str, Any]:
+    for _ in range(n):
+        s.handle('{"type": "step"}')
+    return rec.wait(lambda m: m["type"] == "state" and m["epoch"] >= n)
+
+
+@pytest.mark.parametrize("raw", [
+    "not json", "[" * 100_000, "[]", '{"type": 3}', '{"type": "launch"}',
+    '{"type": "play", "extra": 1}', '{"type": "settings"}',
+    '{"type": "settings", "settings": {"hidden": [1000000, 1000000]}}',
+    '{"type": "landscape", "dims": 3}', '{"type": "landscape", "resolution": 100000}',
+    '{"type": "upload", "name": "a.csv", "content": 5}',
+    '{"type": "settings", "settings": {"learning_rate": 1e999}}',
+    '{"type": "settings", "settings": {"seed": 123456789012345678901234567890}}',
+])
+def test_hostile_messages_get_an_error_and_change_nothing(raw: str) -> None:
+    s, rec = _session()
+    before = json.dumps(s.settings, sort_keys=True)
+    try:
+        replies = s.handle(raw)
+        assert [r["type"] for r in replies] == ["error"]
+        assert replies[0]["message"] and "\n" not in replies[0]["message"]
+        assert json.dumps(s.settings, sort_keys=True) == before
+        assert s.handle('{"type": "ping"}') == [{"type": "pong"}]
+    finally:
+        s.close()
+
+
+def test_huge_upload_is_refused_before_parsing() -> None:
+    s, _ = _session()
+    try:
+        big = "x1,x2,label\n" + "1,2,0\n" * 300_000
+        replies = s.handle(json.dumps({"type": "upload", "name": "big.csv", "content": big}))
+        assert replies[0]["type"] == "error" and "limit" in replies[0]["message"]
+    finally:
+        s.close()
+
+
+# --- training parity and isolation ----------------------------------------------------------------
+
+RICH = {"hidden": [5, 3], "features": ["x1", "x2", "x1*x2", "sin(x2)"], "dropout": [0.2, 0.0],
+        "regularization": "l2", "regularization_rate": 0.003, "optimizer": "sgd",
+        "optimizer_params": {"momentum": 0.9, "nesterov": True}, "learning_rate": 0.05,
+        "schedule": "step", "schedule_params": {"step_size": 2, "gamma": 0.5},
+        "early_stopping": True, "patience": 50, "n_points": 200, "noise": 10, "seed": 7,
+        "batch_size": 16, "dataset": "xor", "activation": "relu"}
+
+
+def test_exported_config_retrains_to_the_same_history(tmp_path: Path) -> None:
+    s, rec = _session(RICH)
+    try:
+        _steps(s, rec, 4)
+        history = s.history()
+        text = s.export_config()
+    finally:
+        s.close()
+    cfg = tomllib.loads(text)
+    assert cfg["training"]["epochs"] == 4 and cfg["data"]["features"] == RICH["features"]
+    (tmp_path / "config.toml").write_text(text)
+    config = load_config(tmp_path / "config.toml")
+    run_dir, _ = train(config, out=tmp_path / "run", verbose=0)
+    ran = load_run(run_dir).history
+    assert set(ran) == set(history)
+    for k in history:
+        assert ran[k] == history[k], k  # bit-identical, not approximately equal
+
+
+def test_concurrent_sessions_do_not_disturb_each_other() -> None:
+    """Two sessions with the same settings trained at once (dropout on) give the same history,
+    while a third receives hostile messages."""
+    sessions = [_session(RICH) for _ in range(2)]
+    hostile, _ = _session()
+    try:
+        def run(sr: tuple[Any, Recorder]) -> None:
+            _steps(sr[0], sr[1], 3)
+
+        threads = [threading.Thread(target=run, args=(sr,)) for sr in sessions]
+        for t in threads:
+            t.start()
+        for raw in ["{", '{"type": "settings", "settings": {"hidden": [9]}}', "[" * 10_000]:
+            assert hostile.handle(raw)[0]["type"] == "error"
+        for t in threads:
+            t.join(60)
+        h0, h1 = (s.history() for s, _ in sessions)
+        assert len(h0["loss"]) == 3 and h0 == h1
+    finally:
+        for s, _ in sessions:
+            s.close()
+        hostile.close()
+
+
+def test_state_message_heatmaps_and_network() -> None:
+    s, rec = _session({"hidden": [3, 2], "features": ["x1", "x2", "x1^2"]})
+    try:
+        st = _steps(s, rec, 1)
+        assert st["network"]["layers"] == [3, 3, 2, 1]
+        assert np.array(st["network"]["weights"][0]).shape == (3, 3)
+        hm = st["heatmaps"]
+        assert hm["encoding"] == "f32-base64" and [len(x) for x in hm["neurons"]] == [3, 3, 2]
+        out = np.frombuffer(__import__("base64").b64decode(hm["output"]), "<f4")
+        assert out.shape == (2500,) and np.all((out >= 0) & (out <= 1))
+        assert st["history_append"]["epoch"] == [1]
+        json.dumps(st, allow_nan=False)
+    finally:
+        s.close()
+
+
+def test_upload_landscape_and_model_export(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (60, 2))
+    y = (X[:, 0] > X[:, 1]).astype(int)
+    csv = "a,b,label\n" + "".join(f"{p:.4f},{q:.4f},{c}\n" for (p, q), c in zip(X, y, strict=True))
+    s, rec = _session()
+    try:
+        replies = s.handle(json.dumps({"type": "upload", "name": "mine.csv", "content": csv}))
+        assert [r["type"] for r in replies] == ["settings", "data"]
+        assert len(replies[1]["train"]) == 30 and s.settings["dataset"] == "upload"
+        bad = s.handle(json.dumps({"type": "upload", "name": "bad.csv",
+                                   "content": "a,b,label\n1,2,0\n1,x,1\n"}))
+        assert bad[0]["message"] == "bad.csv, line 3, column 2 ('b'): 'x' is not a number"
+        _steps(s, rec, 2)
+        s.handle('{"type": "landscape", "dims": 2, "resolution": 5}')
+        land = rec.wait(lambda m: m["type"] == "landscape")
+        assert np.array(land["loss"]).shape == (5, 5) and len(land["trajectory"]) == 3
+        s.handle('{"type": "landscape", "dims": 1, "resolution": 7}')
+        land = rec.wait(lambda m: m["type"] == "landscape")
+        assert len(land["loss"]) == 7
+        blob = s.export_model()
+        assert s.export_points() == csv
+        (tmp_path / "model.safetensors").write_bytes(blob)
+        (tmp_path / "points.csv").write_text(csv)
+        (tmp_path / "config.toml").write_text(s.export_config())
+    finally:
+        s.close()
+    config = load_config(tmp_path / "config.toml")
+    model = build_model(config, 2, 1)
+    gw.load(model, tmp_path / "model.safetensors")
+    assert model.num_parameters() == 2 * 4 + 4 + 4 * 4 + 4 + 4 + 1
