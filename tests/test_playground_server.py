@@ -1,0 +1,110 @@
+"""The playground server through Starlette's TestClient (no browser): the page and its assets,
+the WebSocket protocol, hostile messages, exports, session limits and idle sessions, and the
+``gradwise playground`` command's parser."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from typing import Any
+
+import pytest
+
+pytest.importorskip("starlette")
+pytest.importorskip("httpx")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from gradwise.cli import build_parser  # noqa: E402
+from gradwise.playground.server import STATIC, create_app  # noqa: E402
+
+
+def _until(ws: Any, pred: Any, limit: int = 500) -> dict[str, Any]:
+    for _ in range(limit):
+        msg = ws.receive_json()
+        if pred(msg):
+            return msg
+    raise AssertionError("message not received")
+
+
+def _open(ws: Any) -> str:
+    hello = ws.receive_json()
+    assert hello["type"] == "hello" and hello["defaults"]["limits"]["max_neurons"] == 8
+    assert ws.receive_json()["type"] == "data"
+    first = ws.receive_json()
+    assert first["type"] == "state" and first["epoch"] == 0
+    return str(hello["session"])
+
+
+def test_page_assets_and_defaults() -> None:
+    with TestClient(create_app()) as client:
+        if (STATIC / "index.html").exists():
+            page = client.get("/")
+            assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+            for asset in sorted(STATIC.glob("*.js"))[:3]:
+                assert client.get(f"/static/{asset.name}").status_code == 200
+        d = client.get("/api/defaults").json()
+        assert d["settings"]["hidden"] == [4, 4] and "adamw" in d["choices"]["optimizers"]
+        assert client.get("/static/../session.py").status_code == 404
+
+
+def test_play_pause_step_and_exports() -> None:
+    with TestClient(create_app()) as client, client.websocket_connect("/ws") as ws:
+        sid = _open(ws)
+        ws.send_text('{"type": "play"}')
+        st = _until(ws, lambda m: m["type"] == "state" and m["epoch"] >= 5)
+        assert st["playing"] and st["history_append"]["epoch"] == [st["epoch"]]
+        ws.send_text('{"type": "pause"}')
+        paused = _until(ws, lambda m: m["type"] == "state" and not m["playing"])
+        ws.send_text('{"type": "step"}')
+        stepped = _until(ws, lambda m: m["type"] == "state" and m["epoch"] > paused["epoch"])
+        assert stepped["epoch"] == paused["epoch"] + 1 and not stepped["playing"]
+        cfg = client.get(f"/export/{sid}/config.toml")
+        assert cfg.status_code == 200 and "attachment" in cfg.headers["content-disposition"]
+        assert tomllib.loads(cfg.text)["training"]["epochs"] == stepped["epoch"]
+        model = client.get(f"/export/{sid}/model.safetensors")
+        assert model.status_code == 200 and len(model.content) > 100
+        assert client.get(f"/export/{sid}/points.csv").status_code == 404
+        assert client.get(f"/export/{sid}/secrets.txt").status_code == 404
+        ws.send_text('{"type": "reset"}')
+        assert _until(ws, lambda m: m["type"] == "state")["epoch"] == 0
+    with TestClient(create_app()) as client:
+        assert client.get(f"/export/{sid}/config.toml").status_code == 404
+
+
+def test_settings_change_rebuilds_and_hostile_messages_keep_the_connection() -> None:
+    with TestClient(create_app()) as client, client.websocket_connect("/ws") as ws:
+        _open(ws)
+        for raw in ["{nope", json.dumps({"type": "settings", "settings": {"hidden": [10**6]}}),
+                    json.dumps({"type": "settings", "settings": {"unknown": 1}}),
+                    json.dumps({"type": "upload", "name": "x.csv", "content": "a" * 1_100_000}),
+                    "x" * 2_000_000]:
+            ws.send_text(raw)
+            err = _until(ws, lambda m: m["type"] in ("error", "settings"))
+            assert err["type"] == "error" and "\n" not in err["message"]
+        ws.send_text(json.dumps({"type": "settings", "settings": {"hidden": [2, 3, 1],
+                                                                  "dataset": "circle"}}))
+        assert _until(ws, lambda m: m["type"] == "settings")["settings"]["dataset"] == "circle"
+        assert _until(ws, lambda m: m["type"] == "data")["problem"] == "classification"
+        st = _until(ws, lambda m: m["type"] == "state")
+        assert st["network"]["layers"] == [2, 2, 3, 1, 1] and st["epoch"] == 0
+        ws.send_text('{"type": "ping"}')
+        assert _until(ws, lambda m: m["type"] == "pong") == {"type": "pong"}
+
+
+def test_session_limit_and_idle_sessions_are_freed() -> None:
+    app = create_app(max_sessions=1, idle_seconds=1.0)
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws") as ws:
+            _open(ws)
+            assert len(app.state.registry.sessions) == 1
+            with client.websocket_connect("/ws") as other:
+                assert "already runs 1 sessions" in other.receive_json()["message"]
+            msg = _until(ws, lambda m: m["type"] == "error")
+            assert "without a message" in msg["message"]
+        assert app.state.registry.sessions == {}
+
+
+def test_cli_registers_the_playground() -> None:
+    args = build_parser().parse_args(["playground", "--port", "8123", "--no-browser"])
+    assert (args.host, args.port, args.no_browser) == ("127.0.0.1", 8123, True)
