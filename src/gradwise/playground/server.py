@@ -105,11 +105,14 @@ def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = No
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()
         loop = asyncio.get_running_loop()
-        out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+        out: asyncio.Queue[tuple[str, bool] | None] = asyncio.Queue()
 
         def emit(msg: dict[str, Any]) -> None:
+            # Encoded in the calling thread (the session's worker), so the event loop only
+            # moves bytes.
+            item = (json.dumps(msg, allow_nan=False), msg.get("type") == "state")
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
-                loop.call_soon_threadsafe(out.put_nowait, msg)
+                loop.call_soon_threadsafe(out.put_nowait, item)
 
         session = Session(emit, flow_control=True)
         if not registry.add(session):
@@ -121,11 +124,11 @@ def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = No
 
         async def sender() -> None:
             while True:
-                msg = await out.get()
-                if msg is None:
+                item = await out.get()
+                if item is None:
                     return
-                await websocket.send_text(json.dumps(msg, allow_nan=False))
-                if msg.get("type") == "state":
+                await websocket.send_text(item[0])
+                if item[1]:
                     session.delivered()
 
         send_task = asyncio.create_task(sender())
@@ -171,8 +174,13 @@ def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = No
 
 def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True) -> int:
     """Run the playground until interrupted; print its URL and open it in the browser."""
+    import sys
+
     import uvicorn
 
+    # Training threads hold the GIL in short NumPy calls; a shorter switch interval (default
+    # 5 ms) lets the event loop send each state without waiting behind them.
+    sys.setswitchinterval(0.0005)
     config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning",
                             ws_max_size=WS_MAX_SIZE, lifespan="off")
     server = uvicorn.Server(config)

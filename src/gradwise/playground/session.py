@@ -428,6 +428,8 @@ def _r(v: Any) -> float | None:
     return float(f"{v:.6g}") if math.isfinite(v) else None
 
 
+MAX_IN_FLIGHT = 0  # train the next epoch once the page has been sent every state
+
 # One lock around seeding and initializing a network: ``gw.manual_seed`` seeds a process-wide
 # generator, so two sessions starting at once must not interleave their draws.
 _INIT_LOCK = threading.Lock()
@@ -443,7 +445,11 @@ class _Worker(Callback):
         super().__init__()
         self.config, self.d, self.emit = config, d, emit
         self.commands: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self.credits = threading.Semaphore(2) if flow_control else None
+        # Flow control: states emitted but not yet delivered to the page. The next epoch waits
+        # until it is at most MAX_IN_FLIGHT, so a slow page slows training instead of queueing.
+        self.flow_control = flow_control
+        self.in_flight = 0
+        self.flow = threading.Condition()
         self.playing, self.steps = playing, 0
         self.stopped = False  # early stopping ended training
         self.epoch = 0
@@ -461,13 +467,12 @@ class _Worker(Callback):
         self.commands.put((kind, arg))
 
     def delivered(self) -> None:
-        if self.credits is not None:
-            self.credits.release()
+        with self.flow:
+            self.in_flight = max(0, self.in_flight - 1)
+            self.flow.notify_all()
 
     def stop(self, wait: bool = True) -> None:
         self.send("stop")
-        if self.credits is not None:
-            self.credits.release()
         if wait and self.thread.is_alive() and threading.current_thread() is not self.thread:
             self.thread.join(timeout=30)
 
@@ -555,8 +560,11 @@ class _Worker(Callback):
                 wait = self.last_update + 1 / LIMITS["updates_per_second"] - time.monotonic()
                 if wait > 0:
                     time.sleep(wait)
-                if self.credits is not None and not self.credits.acquire(timeout=0.05):
-                    continue
+                if self.flow_control:
+                    with self.flow:
+                        if self.in_flight > MAX_IN_FLIGHT:
+                            self.flow.wait(timeout=0.05)
+                            continue
                 self.last_update = time.monotonic()
                 return
 
@@ -628,7 +636,8 @@ class _Worker(Callback):
                                    and self.es.best_weights is not None)}
         history, self.pending = self.pending, {"epoch": [], "train_loss": [], "test_loss": []}
         return {
-            "type": "state", "epoch": self.epoch, "playing": self.playing,
+            "type": "state", "time": round(time.time(), 4), "epoch": self.epoch,
+            "playing": self.playing,
             "stopped": self.stopped, "train_loss": _r(self.last["loss"]),
             "test_loss": _r(self.last["val_loss"]), "lr": _r(self.last["lr"]),
             "history_append": history, "early_stopping": es,
@@ -645,7 +654,11 @@ class _Worker(Callback):
         }
 
     def _report(self) -> None:
-        self.emit(self.state())
+        msg = self.state()
+        if self.flow_control:
+            with self.flow:
+                self.in_flight += 1
+        self.emit(msg)
 
     def _landscape(self, dims: int, resolution: int) -> dict[str, Any]:
         model = self.model
