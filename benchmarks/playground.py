@@ -8,7 +8,9 @@ The server (``gradwise.playground.server.serve``) runs in its own process; each 
 each update is one epoch of 25 mini-batch steps, one evaluation of the test half, one forward
 pass of the 2500 grid points and one JSON message. Latency is the receive time minus the
 state's ``time`` (the moment the server made it; same clock). The server caps a session at
-``LIMITS["updates_per_second"]`` (60).
+``LIMITS["updates_per_second"]`` (60). The server process's CPU time per update (user +
+system, from /proc) is printed too: on a shared machine it says what an update costs when the
+rate itself is limited by other work.
 
     python -m benchmarks.playground [--sessions 1 8] [--seconds 10]
 """
@@ -78,13 +80,22 @@ async def _client(url: str, seconds: float, start: asyncio.Event) -> dict[str, f
             "message_kb": statistics.mean(sizes) / 1024, "epochs": float(epochs[-1])}
 
 
-async def _measure(port: int, sessions: int, seconds: float) -> list[dict[str, float]]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _measure(port: int, sessions: int, seconds: float, pid: int
+                   ) -> tuple[list[dict[str, float]], float]:
     start = asyncio.Event()
     tasks = [asyncio.create_task(_client(f"ws://127.0.0.1:{port}/ws", seconds, start))
              for _ in range(sessions)]
     await asyncio.sleep(1.0)  # every client connected and got its first state
+    cpu0 = _cpu_seconds(pid)
     start.set()
-    return await asyncio.gather(*tasks)
+    results = await asyncio.gather(*tasks)
+    return results, _cpu_seconds(pid) - cpu0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,14 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     proc = _start_server(port)
     try:
         for n in args.sessions:
-            results = asyncio.run(_measure(port, n, args.seconds))
+            results, cpu = asyncio.run(_measure(port, n, args.seconds, proc.pid))
             rates = [r["updates_per_s"] for r in results]
+            updates = sum(r["updates_per_s"] for r in results) * args.seconds
             lat = [r["latency_median_ms"] for r in results]
             p95 = [r["latency_p95_ms"] for r in results]
             print(f"{n} session(s), {args.seconds:.0f} s: updates/s per page min "
                   f"{min(rates):.1f} median {statistics.median(rates):.1f} max {max(rates):.1f}"
                   f" (all pages {sum(rates):.1f}); latency median {statistics.median(lat):.1f} ms,"
-                  f" p95 {max(p95):.1f} ms; state message {results[0]['message_kb']:.0f} KiB",
+                  f" p95 {max(p95):.1f} ms; state message {results[0]['message_kb']:.0f} KiB;"
+                  f" server CPU {1e3 * cpu / max(updates, 1):.1f} ms per update",
                   flush=True)
     finally:
         proc.terminate()
