@@ -46,14 +46,14 @@ class L1L2:
             if p.ndim < 2:
                 continue
             if self.l1:
-                terms.append(F.sum(F.abs(p)) * self.l1)
+                terms.append(F.mul(F.sum(F.abs(p)), self.l1))
             if self.l2:
-                terms.append(F.sum(p * p) * (self.l2 / 2))
+                terms.append(F.mul(F.sum(F.mul(p, p)), self.l2 / 2))
         if not terms:
             return None
         total = terms[0]
         for t in terms[1:]:
-            total = total + t
+            total = F.add(total, t)
         return total
 
     def __repr__(self) -> str:

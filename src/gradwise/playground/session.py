@@ -227,8 +227,8 @@ def validate_settings(new: Any, current: dict[str, Any] | None = None,
                                 f"{out['dataset']!r}, which is {expected}")
     out["noise"] = _number("noise", s["noise"], 0, 50, integer=True)
     out["train_ratio"] = _number("train_ratio", s["train_ratio"], 10, 90, integer=True)
-    out["batch_size"] = _number("batch_size", s["batch_size"], *LIMITS["batch_size"],
-                                integer=True)
+    lo, hi = LIMITS["batch_size"]
+    out["batch_size"] = _number("batch_size", s["batch_size"], lo, hi, integer=True)
     feats = s["features"]
     if not isinstance(feats, list) or len(feats) > len(data.FEATURES):
         raise SettingsError(f"setting features = {_short(feats)}: expected a list of names from "
@@ -274,7 +274,8 @@ def validate_settings(new: Any, current: dict[str, Any] | None = None,
     out["restore_best"] = _bool("restore_best", s["restore_best"])
     out["seed"] = _number("seed", s["seed"], 0, 2**31 - 1, integer=True)
     out["data_seed"] = _number("data_seed", s["data_seed"], 0, 2**31 - 1, integer=True)
-    out["n_points"] = _number("n_points", s["n_points"], *LIMITS["n_points"], integer=True)
+    lo, hi = LIMITS["n_points"]
+    out["n_points"] = _number("n_points", s["n_points"], lo, hi, integer=True)
     out["discretize"] = _bool("discretize", s["discretize"])
     out["show_test"] = _bool("show_test", s["show_test"])
     return out
@@ -350,8 +351,9 @@ class _Data:
         self.domain = {"x1": [float(lo[0] - pad[0]), float(hi[0] + pad[0])],
                        "x2": [float(lo[1] - pad[1]), float(hi[1] + pad[1])]}
         size = LIMITS["heatmap_size"]
-        gx = np.linspace(*self.domain["x1"], size, dtype=np.float32)
-        gy = np.linspace(*self.domain["x2"], size, dtype=np.float32)[::-1]  # row 0 = top
+        (x1lo, x1hi), (x2lo, x2hi) = self.domain["x1"], self.domain["x2"]
+        gx = np.linspace(x1lo, x1hi, size).astype(np.float32)
+        gy = np.linspace(x2lo, x2hi, size).astype(np.float32)[::-1]  # row 0 = top
         xx, yy = np.meshgrid(gx, gy)
         self.grid = self.inputs(np.stack([xx.ravel(), yy.ravel()], axis=1))
 
@@ -646,7 +648,8 @@ class _Worker(Callback):
                 "inputs": list(self.d.features),
                 "weights": [np.round(m.weight.data.astype(np.float64), 5).tolist()
                             for m in layers],
-                "biases": [np.round(m.bias.data.astype(np.float64), 5).tolist()
+                "biases": [[0.0] * m.out_features if m.bias is None else
+                           np.round(m.bias.data.astype(np.float64), 5).tolist()
                            for m in layers],
             },
             "heatmaps": {"size": LIMITS["heatmap_size"], "encoding": "f32-base64",
@@ -830,8 +833,9 @@ class Session:
             dims = msg.get("dims", 2)
             if dims not in (1, 2) or isinstance(dims, bool):
                 raise SettingsError(f"landscape dims = {_short(dims)}: expected 1 or 2")
-            res = _number("landscape resolution", msg.get("resolution", 21),
-                          *LIMITS["landscape_resolution"], integer=True)
+            lo, hi = LIMITS["landscape_resolution"]
+            res = _number("landscape resolution", msg.get("resolution", 21), lo, hi,
+                          integer=True)
             assert w is not None
             w.send("landscape", (int(dims), res))
             return []
