@@ -63,6 +63,7 @@ def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = No
     registry = Registry(max_sessions)
     pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="playground-handle")
     idle = float(LIMITS["idle_seconds"] if idle_seconds is None else idle_seconds)
+    idle_playing = idle * LIMITS["idle_seconds_playing"] / LIMITS["idle_seconds"]
 
     async def index(request: Any) -> Response:
         page = STATIC / "index.html"
@@ -138,7 +139,10 @@ def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = No
                 try:
                     message = await asyncio.wait_for(websocket.receive(), timeout=idle)
                 except TimeoutError:
-                    emit({"type": "error", "message": f"session closed after {idle:.0f} s "
+                    quiet = time.monotonic() - session.last_active
+                    if session.playing and quiet < idle_playing:
+                        continue  # someone may be watching it train
+                    emit({"type": "error", "message": f"session closed after {quiet:.0f} s "
                           "without a message; reload the page"})
                     break
                 if message["type"] == "websocket.disconnect":

@@ -56,6 +56,7 @@ LIMITS: dict[str, Any] = {
     "updates_per_second": 60,
     "max_epochs": 100_000,
     "idle_seconds": 600,
+    "idle_seconds_playing": 3600,
     "landscape_resolution": [5, 41],
     "heatmap_size": 50,
 }
