@@ -390,7 +390,16 @@ function scheduleDraw() {
   requestAnimationFrame(() => { drawPending = false; draw(); });
 }
 
+const drawTimes = [];
 function draw() {
+  const t0 = performance.now();
+  drawFrame();
+  drawTimes.push(performance.now() - t0);
+  if (drawTimes.length > 50) drawTimes.shift();
+  app.drawMs = drawTimes.reduce((a, b) => a + b, 0) / drawTimes.length;
+}
+
+function drawFrame() {
   const st = app.state;
   const s = app.settings;
   if (!s) return;
@@ -437,7 +446,8 @@ function draw() {
     drawPoints(ctx, app.data.train, app.data.domain, labelColor, false);
     if (s.show_test) drawPoints(ctx, app.data.test, app.data.domain, labelColor, true);
     const d = app.data.domain;
-    if (!caption) caption = `x₁ ∈ [${d.x1[0]}, ${d.x1[1]}], x₂ ∈ [${d.x2[0]}, ${d.x2[1]}] · ${app.data.train.length} training, ${app.data.test.length} test points`;
+    const r = (v) => +Number(v).toPrecision(3);
+    if (!caption) caption = `x₁ ∈ [${r(d.x1[0])}, ${r(d.x1[1])}], x₂ ∈ [${r(d.x2[0])}, ${r(d.x2[1])}] · ${app.data.train.length} training, ${app.data.test.length} test points`;
   }
   $('output-caption').textContent = caption;
   if (app.data?.problem === 'regression') {
@@ -476,7 +486,7 @@ setInterval(() => {
   const ups = rate.length / 2;
   app.updatesPerSecond = ups;
   if (app.connected) {
-    $('status').textContent = `session ${app.session} · ${ups.toFixed(1)} updates/s`;
+    $('status').textContent = `${ups.toFixed(1)} updates/s · drawing ${(app.drawMs || 0).toFixed(1)} ms`;
   }
 }, 500);
 
@@ -492,8 +502,8 @@ function onMessage(ev) {
       $('export-config').href = `/export/${msg.session}/config.toml`;
       $('export-model').href = `/export/${msg.session}/model.safetensors`;
       $('export-points').href = `/export/${msg.session}/points.csv`;
+      const fromHash = decodeHash(location.hash, msg.settings); // before the URL shows the session's
       applySettings(msg.settings);
-      const fromHash = decodeHash(location.hash, msg.settings);
       const diff = {};
       for (const [k, v] of Object.entries(fromHash)) {
         if (JSON.stringify(v) !== JSON.stringify(msg.settings[k])) diff[k] = v;
@@ -503,7 +513,6 @@ function onMessage(ev) {
         delete diff.problem;
       }
       if (Object.keys(diff).length) change(diff);
-      else applySettings(msg.settings);
       break;
     }
     case 'settings':

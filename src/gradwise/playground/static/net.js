@@ -208,7 +208,7 @@ export class NetworkView {
       const [x1, y1, x2, y2] = g.pts;
       const mx = (x1 + x2) / 2;
       ctx.strokeStyle = w == null ? '#ccc' : colorOf(Math.max(-1, Math.min(1, w)));
-      ctx.lineWidth = w == null ? 1 : Math.max(0.6, Math.min(8, Math.abs(w) * 3));
+      ctx.lineWidth = w == null ? 1 : Math.max(0.5, Math.min(7, Math.abs(w) * 2));
       if (this.hoverLink === g) ctx.lineWidth += 2;
       ctx.beginPath();
       ctx.moveTo(x1, y1);
