@@ -383,6 +383,22 @@ function colorFor(t) {
   return `rgb(${c.join(',')})`;
 }
 
+// The points change only with the data: drawn once onto a layer that each frame copies.
+const points = { canvas: null, key: null };
+function pointsLayer(target, showTest) {
+  const key = `${target.width}x${target.height}:${showTest}`;
+  if (points.canvas && points.key === key && points.data === app.data) return points.canvas;
+  const c = points.canvas || document.createElement('canvas');
+  c.width = target.width;
+  c.height = target.height;
+  const ctx = c.getContext('2d');
+  ctx.clearRect(0, 0, c.width, c.height);
+  drawPoints(ctx, app.data.train, app.data.domain, labelColor, false);
+  if (showTest) drawPoints(ctx, app.data.test, app.data.domain, labelColor, true);
+  Object.assign(points, { canvas: c, key, data: app.data });
+  return c;
+}
+
 let drawPending = false;
 function scheduleDraw() {
   if (drawPending) return;
@@ -443,8 +459,7 @@ function drawFrame() {
     ctx.fillRect(0, 0, ctx.canvas.width, ctx.canvas.height);
   }
   if (app.data) {
-    drawPoints(ctx, app.data.train, app.data.domain, labelColor, false);
-    if (s.show_test) drawPoints(ctx, app.data.test, app.data.domain, labelColor, true);
+    ctx.drawImage(pointsLayer(ctx.canvas, !!s.show_test), 0, 0);
     const d = app.data.domain;
     const r = (v) => +Number(v).toPrecision(3);
     if (!caption) caption = `x₁ ∈ [${r(d.x1[0])}, ${r(d.x1[1])}], x₂ ∈ [${r(d.x2[0])}, ${r(d.x2[1])}] · ${app.data.train.length} training, ${app.data.test.length} test points`;
@@ -472,6 +487,12 @@ function onState(msg) {
     const cut = h.epoch.findIndex((e) => e >= first);
     if (cut >= 0) for (const k of ['epoch', 'train_loss', 'test_loss']) h[k].length = cut;
     for (const k of ['epoch', 'train_loss', 'test_loss']) h[k].push(...(add[k] || []));
+  }
+  if (msg.epoch === 0 && app.landscape) clearLandscape(); // a new network: the old slice is stale
+  const hm = msg.heatmaps;
+  if (hm) {
+    hm.output = floats(hm.output);
+    if (hm.neurons) hm.neurons = hm.neurons.map((layer) => layer.map(floats));
   }
   app.state = msg;
   app.updates += 1;
@@ -502,17 +523,9 @@ function onMessage(ev) {
       $('export-config').href = `/export/${msg.session}/config.toml`;
       $('export-model').href = `/export/${msg.session}/model.safetensors`;
       $('export-points').href = `/export/${msg.session}/points.csv`;
-      const fromHash = decodeHash(location.hash, msg.settings); // before the URL shows the session's
+      const hash = location.hash; // read before the URL shows the session's settings
       applySettings(msg.settings);
-      const diff = {};
-      for (const [k, v] of Object.entries(fromHash)) {
-        if (JSON.stringify(v) !== JSON.stringify(msg.settings[k])) diff[k] = v;
-      }
-      if ('dataset' in diff && diff.dataset === 'upload') {
-        delete diff.dataset; // an upload is not in the link: keep the session's data set
-        delete diff.problem;
-      }
-      if (Object.keys(diff).length) change(diff);
+      followHash(hash);
       break;
     }
     case 'settings':
@@ -549,6 +562,22 @@ function onMessage(ev) {
   }
 }
 
+/** Send the settings of a link (the URL hash) that differ from the session's. */
+function followHash(hash) {
+  const fromHash = decodeHash(hash, app.settings);
+  const diff = {};
+  for (const [k, v] of Object.entries(fromHash)) {
+    if (JSON.stringify(v) !== JSON.stringify(app.settings[k])) diff[k] = v;
+  }
+  if (diff.dataset === 'upload' && app.settings.dataset !== 'upload') {
+    delete diff.dataset; // an upload is not in the link: keep the session's data set
+    delete diff.problem;
+  }
+  if (Object.keys(diff).length) change(diff);
+}
+// a link pasted into this tab (only the hash changes: no reload)
+window.addEventListener('hashchange', () => { if (app.settings) followHash(location.hash); });
+
 function connect() {
   const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
   app.ws = ws;
@@ -561,6 +590,31 @@ function connect() {
   });
 }
 
+// An idle session is freed by the server; a tab in view is not idle, so it says so once a minute.
+setInterval(() => {
+  if (document.visibilityState === 'visible' && app.ws?.readyState === WebSocket.OPEN) {
+    app.ws.send(JSON.stringify({ type: 'ping' }));
+  }
+}, 60000);
+
+function landscapePlaceholder() {
+  const ctx = $('landscape').getContext('2d');
+  ctx.fillStyle = '#999';
+  ctx.font = '13px system-ui, sans-serif';
+  ctx.textAlign = 'center';
+  ctx.fillText('press "1D slice" or "2D slice"', ctx.canvas.width / 2, ctx.canvas.height / 2);
+  ctx.textAlign = 'start';
+}
+
+function clearLandscape() {
+  app.landscape = null;
+  const ctx = $('landscape').getContext('2d');
+  ctx.clearRect(0, 0, ctx.canvas.width, ctx.canvas.height);
+  $('landscape-caption').textContent = '';
+  landscapePlaceholder();
+}
+
+landscapePlaceholder();
 drawColorbar($('colorbar').getContext('2d'), false);
 const dpr = window.devicePixelRatio || 1;
 if (dpr > 1) {

@@ -168,6 +168,12 @@ export function drawLossChart(ctx, hist, es) {
       started = true;
     }
     ctx.stroke();
+    if (n === 1 && Number.isFinite(arr[0])) {
+      ctx.fillStyle = color;
+      ctx.beginPath();
+      ctx.arc(X(hist.epoch[0]), Y(arr[0]), 2.5, 0, 2 * Math.PI);
+      ctx.fill();
+    }
   };
   line(hist.train_loss, '#999', 1.5);
   line(hist.test_loss, '#000', 1.5);
