@@ -59,7 +59,10 @@ const limit = (keys, fallback) => {
 };
 const maxLayers = () => limit(['max_layers', 'layers', 'hidden_layers'], 6);
 const maxNeurons = () => limit(['max_neurons', 'neurons', 'neurons_per_layer'], 8);
-const fmtLoss = (v) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(3) : '–');
+const fmtLoss = (v) => {
+  if (typeof v !== 'number' || !Number.isFinite(v)) return '–';
+  return v === 0 || v >= 0.001 ? v.toFixed(3) : v.toExponential(1);
+};
 
 function send(msg) {
   if (app.ws && app.ws.readyState === WebSocket.OPEN) app.ws.send(JSON.stringify(msg));
@@ -285,6 +288,7 @@ for (const k of ['train_ratio', 'noise', 'batch_size', 'n_points']) {
 }
 for (const k of ['show_test', 'discretize']) {
   $(k).addEventListener('change', (e) => {
+    e.target.blur(); // space stays play/pause
     // page-only: drawn at once, confirmed (and put in the URL) by the server
     app.settings[k] = e.target.checked;
     if (k === 'discretize') drawColorbar($('colorbar').getContext('2d'), e.target.checked);
@@ -292,8 +296,8 @@ for (const k of ['show_test', 'discretize']) {
     change({ [k]: e.target.checked });
   });
 }
-$('early_stopping').addEventListener('change', (e) => change({ early_stopping: e.target.checked }));
-$('restore_best').addEventListener('change', (e) => change({ restore_best: e.target.checked }));
+$('early_stopping').addEventListener('change', (e) => { e.target.blur(); change({ early_stopping: e.target.checked }); });
+$('restore_best').addEventListener('change', (e) => { e.target.blur(); change({ restore_best: e.target.checked }); });
 $('patience').addEventListener('change', (e) => change({ patience: Number(e.target.value) }));
 $('seed').addEventListener('change', (e) => change({ seed: Number(e.target.value) }));
 // a new optimizer or schedule starts from its own default hyperparameters
@@ -507,7 +511,8 @@ setInterval(() => {
   const ups = rate.length / 2;
   app.updatesPerSecond = ups;
   if (app.connected) {
-    $('status').textContent = `${ups.toFixed(1)} updates/s · drawing ${(app.drawMs || 0).toFixed(1)} ms`;
+    const what = app.state?.playing ? `${ups.toFixed(1)} updates/s` : 'paused';
+    $('status').textContent = `${what} · drawing ${(app.drawMs || 0).toFixed(1)} ms`;
   }
 }, 500);
 
@@ -575,6 +580,12 @@ function followHash(hash) {
   }
   if (Object.keys(diff).length) change(diff);
 }
+let resizeTimer = null;
+window.addEventListener('resize', () => {
+  clearTimeout(resizeTimer);
+  resizeTimer = setTimeout(() => { net.key = ''; rebuildNetwork(); }, 150);
+});
+
 // a link pasted into this tab (only the hash changes: no reload)
 window.addEventListener('hashchange', () => { if (app.settings) followHash(location.hash); });
 
