@@ -349,3 +349,42 @@ def test_landscape_and_server_errors_shown(page: Page) -> None:
     # the session still works
     page.page.click("#step")
     page.wait("playground.state.epoch === 2")
+
+
+def test_more_controls_and_upload(page: Page, tmp_path: Path) -> None:
+    page.change_and_wait(lambda: page.page.select_option("#schedule", "step"), "schedule", "step")
+    page.page.fill("#schedule_params-gamma", "0.5")
+    page.page.press("#schedule_params-gamma", "Enter")
+    page.wait("playground.settings.schedule_params.gamma === 0.5")
+    page.page.fill(".layer-ctl >> nth=0 >> .dropout", "0.2")
+    page.page.press(".layer-ctl >> nth=0 >> .dropout", "Enter")
+    page.wait("playground.settings.dropout[0] === 0.2")
+    # a refused value: the server's error is shown and the control shows the setting again
+    page.page.fill(".layer-ctl >> nth=0 >> .dropout", "0.95")
+    page.page.press(".layer-ctl >> nth=0 >> .dropout", "Enter")
+    page.wait("playground.errors.some((e) => e.includes('dropout'))")
+    page.wait("document.querySelector('.layer-ctl .dropout').value === '0.2'")
+    page.change_and_wait(lambda: page.page.select_option("#problem", "regression"),
+                         "problem", "regression")
+    assert page.js("playground.data.problem") == "regression"
+    page.change_and_wait(lambda: page.page.locator("#noise").fill("30"), "noise", 30)
+    page.change_and_wait(lambda: page.page.locator("#train_ratio").fill("70"), "train_ratio", 70)
+    page.wait("playground.data.train.length === 0.7 * playground.settings.n_points")
+    first = page.js("JSON.stringify(playground.data.train[0])")
+    page.page.click("#regenerate")
+    page.wait("(f) => JSON.stringify(playground.data.train[0]) !== f", first)
+    page.page.click("#step")
+    page.wait("playground.state.epoch === 1")
+    assert page.js("playground.errors.length") == 1
+    points = tmp_path / "points.csv"
+    points.write_text("a,b,label\n" + "\n".join(
+        f"{x / 5},{y / 5},{int(x * y > 0)}" for x in range(-5, 6) for y in range(-5, 6)) + "\n")
+    page.page.set_input_files("#upload", str(points))
+    page.wait("playground.settings.dataset === 'upload' && playground.data.problem "
+              "=== 'classification'")
+    assert not page.js("document.getElementById('export-points').hidden")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,label\n1,2,1\n3,4\n")
+    page.page.set_input_files("#upload", str(bad))
+    page.wait("playground.errors.some((e) => e.includes('bad.csv'))")
+    assert page.settings()["dataset"] == "upload"

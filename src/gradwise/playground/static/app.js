@@ -170,6 +170,8 @@ function buildControls(defaults) {
 }
 
 function paramRows(box, params, values, key) {
+  // params: the choice's defaults; a change sends them all (with the changed one), so that
+  // a required hyperparameter is never left out
   box.innerHTML = '';
   for (const [k, def] of Object.entries(params || {})) {
     const v = values && k in values ? values[k] : def;
@@ -194,7 +196,7 @@ function paramRows(box, params, values, key) {
       inp.value = String(v);
     }
     inp.addEventListener('change', () => {
-      const cur = { ...(app.settings[key] || {}) };
+      const cur = { ...params, ...(app.settings[key] || {}) };
       if (inp.type === 'checkbox') cur[k] = inp.checked;
       else if (Array.isArray(def)) cur[k] = inp.value.split(',').map((t) => Number(t.trim()));
       else cur[k] = Number(inp.value);
@@ -249,6 +251,9 @@ function applySettings(s) {
   $('remove-layer').disabled = s.hidden.length === 0;
   $('export-points').hidden = s.dataset !== 'upload';
   rebuildNetwork();
+  for (const [l, inp] of [...document.querySelectorAll('.layer-ctl .dropout')].entries()) {
+    inp.value = String(s.dropout[l] ?? 0); // also undoes a refused value
+  }
   drawColorbar($('colorbar').getContext('2d'), !!s.discretize);
   const hash = encodeHash(s);
   if (location.hash.slice(1) !== hash) history.replaceState(null, '', `#${hash}`);
@@ -273,7 +278,7 @@ bindSelect('regularization_rate', Number);
 $('optimizer').addEventListener('change', (e) => {
   e.target.blur();
   const name = e.target.value;
-  change({ optimizer: name, optimizer_params: {} }); // {}: the optimizer's own defaults
+  change({ optimizer: name, optimizer_params: { ...paramsDefaults('optimizers', name) } });
 });
 $('problem').addEventListener('change', (e) => {
   e.target.blur();
@@ -304,7 +309,8 @@ $('seed').addEventListener('change', (e) => change({ seed: Number(e.target.value
 $('schedule').addEventListener('change', (e) => {
   e.target.blur();
   const name = e.target.value;
-  change({ schedule: name, schedule_params: {} });
+  // its defaults from `choices` spelled out: they include the required ones (step_size, T_max)
+  change({ schedule: name, schedule_params: { ...paramsDefaults('schedules', name) } });
 });
 
 $('add-layer').addEventListener('click', (e) => {
