@@ -16,6 +16,15 @@ const LUT = (() => {
   return lut;
 })();
 
+/** The same lookup as one little-endian RGBA word per entry (one store per pixel). */
+const LUT32 = (() => {
+  const out = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    out[i] = (255 << 24) | (LUT[i * 3 + 2] << 16) | (LUT[i * 3 + 1] << 8) | LUT[i * 3];
+  }
+  return out;
+})();
+
 export function colorOf(v) {
   const i = Math.max(0, Math.min(255, Math.round((v + 1) * 127.5)));
   return `rgb(${LUT[i * 3]},${LUT[i * 3 + 1]},${LUT[i * 3 + 2]})`;
@@ -25,6 +34,7 @@ export function colorOf(v) {
 export function floats(x) {
   if (x == null) return null;
   if (typeof x === 'string') {
+    if (Uint8Array.fromBase64) return new Float32Array(Uint8Array.fromBase64(x).buffer);
     const bin = atob(x);
     const bytes = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
@@ -33,36 +43,35 @@ export function floats(x) {
   return x;
 }
 
-const scratch = new Map(); // size -> offscreen canvas
+const scratch = new Map(); // size -> {canvas, ctx, img, px}: reused for every heatmap
 
 /**
  * Draw a size x size grid (row-major, row 0 at the top) onto ctx's whole canvas.
  * map(v) turns a value into [-1, 1]; discretize snaps the colour to -1 / +1.
  */
 export function drawHeatmap(ctx, values, size, map = (v) => v, discretize = false) {
-  let off = scratch.get(size);
-  if (!off) {
-    off = document.createElement('canvas');
-    off.width = off.height = size;
-    scratch.set(size, off);
+  let sc = scratch.get(size);
+  if (!sc) {
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = size;
+    const sctx = canvas.getContext('2d');
+    const img = sctx.createImageData(size, size);
+    sc = { canvas, ctx: sctx, img, px: new Uint32Array(img.data.buffer) };
+    scratch.set(size, sc);
   }
-  const octx = off.getContext('2d');
-  const img = octx.createImageData(size, size);
-  const d = img.data;
+  const px = sc.px;
   const n = size * size;
   for (let k = 0; k < n; k++) {
     let t = map(values[k]);
     if (discretize) t = t >= 0 ? 1 : -1;
-    const i = Number.isFinite(t) ? Math.max(0, Math.min(255, Math.round((t + 1) * 127.5))) : 127;
-    d[k * 4] = LUT[i * 3];
-    d[k * 4 + 1] = LUT[i * 3 + 1];
-    d[k * 4 + 2] = LUT[i * 3 + 2];
-    d[k * 4 + 3] = 255;
+    let i = (t + 1) * 127.5 + 0.5;
+    i = i >= 0 ? (i <= 255 ? i | 0 : 255) : (i < 0 ? 0 : 127); // NaN -> the middle
+    px[k] = LUT32[i];
   }
-  octx.putImageData(img, 0, 0);
+  sc.ctx.putImageData(sc.img, 0, 0);
   const c = ctx.canvas;
   ctx.imageSmoothingEnabled = !discretize;
-  ctx.drawImage(off, 0, 0, c.width, c.height);
+  ctx.drawImage(sc.canvas, 0, 0, c.width, c.height);
 }
 
 /** Symmetric scale of a neuron's map: values shown as v / max(1, max|v|). */
@@ -160,7 +169,8 @@ export function drawLossChart(ctx, hist, es) {
     ctx.lineWidth = width;
     ctx.beginPath();
     let started = false;
-    for (let i = 0; i < n; i++) {
+    const stride = Math.max(1, Math.floor(n / (2 * W))); // at most ~2 points per pixel
+    for (let i = 0; i < n; i += (i + stride < n ? stride : Math.max(1, n - 1 - i))) {
       const v = arr[i];
       if (!Number.isFinite(v)) { started = false; continue; }
       const x = X(hist.epoch[i]), y = Y(v);
