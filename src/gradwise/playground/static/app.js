@@ -128,8 +128,8 @@ const net = new NetworkView($('network'), {
     change({ dropout });
   },
   onHoverNeuron(info) {
-    app.hover = info && info.layer > 0 && info.layer < app.settings.hidden.length + 1 ? info
-      : (info && info.layer === 0 ? info : null);
+    // inputs and hidden neurons take over the big output; the output neuron is the output
+    app.hover = info && info.layer <= app.settings.hidden.length ? info : null;
     scheduleDraw();
   },
   outputMap: () => outputMap(),
@@ -264,7 +264,7 @@ function rebuildNetwork() {
   if (!app.settings || !app.defaults) return;
   const domain = app.data?.domain || { x1: [-6, 6], x2: [-6, 6] };
   net.build(names(app.defaults.choices.features), app.settings.features, app.settings.hidden,
-    app.settings.dropout, domain);
+    app.settings.dropout, domain, maxNeurons());
 }
 
 const bindSelect = (id, parse = (v) => v) => $(id).addEventListener('change', (e) => {
@@ -442,6 +442,9 @@ function drawFrame() {
     if (es.stopped_epoch != null) {
       esText = `early stopping: stopped at epoch ${es.stopped_epoch}, best epoch ${es.best_epoch}${es.restored ? ' (weights restored)' : ''}`;
     } else if (es.best_epoch != null) esText = `early stopping: best epoch ${es.best_epoch}, patience ${es.patience}`;
+  }
+  if (s.schedule !== 'none' && typeof st?.lr === 'number') {
+    esText = `learning rate now ${+st.lr.toPrecision(3)}${esText ? ' · ' : ''}${esText}`;
   }
   $('es-status').textContent = esText;
   drawLossChart($('loss-chart').getContext('2d'), app.history, es);

@@ -65,8 +65,8 @@ export class NetworkView {
   }
 
   /** (Re)build the DOM when the structure changes. */
-  build(allFeatures, active, hidden, dropout, domain) {
-    const key = JSON.stringify([allFeatures, active, hidden, dropout, domain]);
+  build(allFeatures, active, hidden, dropout, domain, maxNeurons = 8) {
+    const key = JSON.stringify([allFeatures, active, hidden, dropout, domain, maxNeurons]);
     if (key === this.key) return;
     this.key = key;
     this.domain = domain;
@@ -136,6 +136,8 @@ export class NetworkView {
         + `<button class="round tiny remove-neuron" title="Remove a neuron" aria-label="Remove a neuron from layer ${l + 1}">&minus;</button></div>`
         + `<span>${h} neuron${h === 1 ? '' : 's'}</span>`
         + `<label title="Dropout rate after this layer">drop <input class="dropout" type="number" min="0" max="0.9" step="0.05" value="${dropout[l] ?? 0}"></label>`;
+      ctl.querySelector('.add-neuron').disabled = h >= maxNeurons;
+      ctl.querySelector('.remove-neuron').disabled = h <= 1;
       ctl.querySelector('.add-neuron').addEventListener('click', (e) => { e.currentTarget.blur(); this.cb.onNeurons(l, +1); });
       ctl.querySelector('.remove-neuron').addEventListener('click', (e) => { e.currentTarget.blur(); this.cb.onNeurons(l, -1); });
       ctl.querySelector('.dropout').addEventListener('change', (e) => this.cb.onDropout(l, Number(e.target.value)));
