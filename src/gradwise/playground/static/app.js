@@ -40,25 +40,15 @@ const app = {
 window.playground = app;
 
 // ---------------------------------------------------------------- helpers
-const names = (x) => (Array.isArray(x) ? x.map((o) => (typeof o === 'string' ? o : o.name)) : Object.keys(x || {}));
-const isRegressionSet = (d) => {
-  const reg = app.defaults?.choices?.regression_datasets;
-  if (Array.isArray(reg)) return reg.includes(d);
-  const ds = app.defaults?.choices?.datasets;
-  if (ds && !Array.isArray(ds) && ds[d] && typeof ds[d] === 'object' && ds[d].problem) return ds[d].problem === 'regression';
-  if (Array.isArray(ds)) {
-    const o = ds.find((x) => typeof x === 'object' && x.name === d);
-    if (o && o.problem) return o.problem === 'regression';
-  }
-  return d.startsWith('regression');
+// `choices` (PROTOCOL.md): lists of names, or objects name -> default hyperparameters
+const names = (x) => (Array.isArray(x) ? x : Object.keys(x || {}));
+const isRegressionSet = (d) => (app.defaults?.choices?.regression_datasets || []).includes(d);
+const limit = (key, fallback) => {
+  const v = app.defaults?.limits?.[key];
+  return typeof v === 'number' ? v : fallback;
 };
-const limit = (keys, fallback) => {
-  const lim = app.defaults?.limits || {};
-  for (const k of keys) if (typeof lim[k] === 'number') return lim[k];
-  return fallback;
-};
-const maxLayers = () => limit(['max_layers', 'layers', 'hidden_layers'], 6);
-const maxNeurons = () => limit(['max_neurons', 'neurons', 'neurons_per_layer'], 8);
+const maxLayers = () => limit('max_layers', 6);
+const maxNeurons = () => limit('max_neurons', 8);
 const fmtLoss = (v) => {
   if (typeof v !== 'number' || !Number.isFinite(v)) return '–';
   return v === 0 || v >= 0.001 ? v.toFixed(3) : v.toExponential(1);
@@ -163,9 +153,8 @@ function buildControls(defaults) {
     box.appendChild(b);
   }
   const lim = defaults.limits || {};
-  for (const [id, lo, hi] of [['n_points', 'min_points', 'max_points']]) {
-    if (typeof lim[lo] === 'number') $(id).min = lim[lo];
-    if (typeof lim[hi] === 'number') $(id).max = lim[hi];
+  for (const k of ['n_points', 'batch_size']) {
+    if (Array.isArray(lim[k])) [$(k).min, $(k).max] = lim[k];
   }
 }
 
@@ -208,15 +197,9 @@ function paramRows(box, params, values, key) {
   }
 }
 
+/** The default hyperparameters of an optimizer or schedule (`choices.optimizers[name]`). */
 function paramsDefaults(kind, name) {
-  const c = app.defaults?.choices?.[kind];
-  if (!c) return {};
-  if (Array.isArray(c)) {
-    const o = c.find((x) => typeof x === 'object' && x.name === name);
-    return o ? (o.params || o.hyperparameters || o.defaults || {}) : {};
-  }
-  const p = c[name];
-  return p && typeof p === 'object' ? (p.params || p.hyperparameters || p) : {};
+  return { ...(app.defaults?.choices?.[kind]?.[name] || {}) };
 }
 
 /** Show confirmed settings in every control and in the URL. */
@@ -278,7 +261,7 @@ bindSelect('regularization_rate', Number);
 $('optimizer').addEventListener('change', (e) => {
   e.target.blur();
   const name = e.target.value;
-  change({ optimizer: name, optimizer_params: { ...paramsDefaults('optimizers', name) } });
+  change({ optimizer: name, optimizer_params: paramsDefaults('optimizers', name) });
 });
 $('problem').addEventListener('change', (e) => {
   e.target.blur();
@@ -310,7 +293,7 @@ $('schedule').addEventListener('change', (e) => {
   e.target.blur();
   const name = e.target.value;
   // its defaults from `choices` spelled out: they include the required ones (step_size, T_max)
-  change({ schedule: name, schedule_params: { ...paramsDefaults('schedules', name) } });
+  change({ schedule: name, schedule_params: paramsDefaults('schedules', name) });
 });
 
 $('add-layer').addEventListener('click', (e) => {
@@ -349,7 +332,7 @@ $('upload').addEventListener('change', async (e) => {
   const file = e.target.files[0];
   e.target.value = '';
   if (!file) return;
-  const max = limit(['upload_bytes', 'max_upload_bytes'], 1 << 20);
+  const max = limit('upload_bytes', 1 << 20);
   if (file.size > max) {
     showError(`${file.name}: ${file.size} bytes is over the upload limit of ${max} bytes`);
     return;

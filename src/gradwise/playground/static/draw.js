@@ -134,7 +134,7 @@ export function drawLossChart(ctx, hist, es) {
     for (const v of arr) if (Number.isFinite(v) && v > ymax) ymax = v;
   }
   ymax = ymax || 1;
-  const e0 = hist.epoch[0] - 1 < 0 ? 0 : Math.min(0, hist.epoch[0]);
+  const e0 = 0; // epochs count from 1: the axis starts at the initialization
   const e1 = Math.max(hist.epoch[n - 1], e0 + 1);
   const X = (e) => padL + ((e - e0) / (e1 - e0)) * (W - padL - padR);
   const Y = (v) => padT + (1 - v / ymax) * (H - padT - padB);

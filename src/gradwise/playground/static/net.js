@@ -72,7 +72,6 @@ export class NetworkView {
     this.domain = domain;
     this.allFeatures = allFeatures;
     this.active = active;
-    this.hidden = hidden;
     for (const el of [...this.root.querySelectorAll('.node, .node-label, .layer-ctl')]) el.remove();
     const W = Math.max(420, this.root.clientWidth);
     const cols = hidden.length + 2;
@@ -117,10 +116,9 @@ export class NetworkView {
       return n;
     });
     this.nodes.push(inputs);
-    const inputTop = TOP; // inputs start at the top
     hidden.forEach((h, l) => {
       const col = [];
-      const top = inputTop + ((maxRows - h) * GAP) / 2;
+      const top = TOP + ((maxRows - h) * GAP) / 2;
       for (let j = 0; j < h; j++) {
         const n = mk(xs[l + 1], top + j * GAP, 'hidden');
         n.el.dataset.layer = String(l + 1);
@@ -143,7 +141,7 @@ export class NetworkView {
       ctl.querySelector('.dropout').addEventListener('change', (e) => this.cb.onDropout(l, Number(e.target.value)));
       this.root.appendChild(ctl);
     });
-    const out = mk(xOut, inputTop + ((maxRows - 1) * GAP) / 2, 'out', '');
+    const out = mk(xOut, TOP + ((maxRows - 1) * GAP) / 2, 'out', '');
     out.el.dataset.layer = String(hidden.length + 1);
     out.el.dataset.index = '0';
     this.nodes.push([out]);
@@ -155,11 +153,12 @@ export class NetworkView {
     this.linkGeom = [];
     const activeIdx = this.active.map((f) => this.allFeatures.indexOf(f));
     for (let l = 0; l < this.nodes.length - 1; l++) {
-      const from = l === 0 ? activeIdx.map((k) => [k, this.nodes[0][k]]) : this.nodes[l].map((n, k) => [k, n]);
-      from.forEach(([k, a], i) => {
+      // weights[l][i][j]: i over the active inputs (layer 0) or the neurons of layer l
+      const from = l === 0 ? activeIdx.map((k) => this.nodes[0][k]) : this.nodes[l];
+      from.forEach((a, i) => {
         if (!a) return;
         this.nodes[l + 1].forEach((b, j) => {
-          this.linkGeom.push({ l, i, j, pts: [a.x + NODE, a.y + NODE / 2, b.x, b.y + NODE / 2], from: k });
+          this.linkGeom.push({ l, i, j, pts: [a.x + NODE, a.y + NODE / 2, b.x, b.y + NODE / 2] });
         });
       });
     }
