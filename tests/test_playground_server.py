@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+import warnings
 from typing import Any
 
 import pytest
@@ -13,7 +14,9 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
-from starlette.testclient import TestClient  # noqa: E402
+with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 but still uses httpx
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from starlette.testclient import TestClient  # noqa: E402
 
 from gradwise.cli import build_parser  # noqa: E402
 from gradwise.playground.server import STATIC, create_app  # noqa: E402
