@@ -111,3 +111,13 @@ def test_session_limit_and_idle_sessions_are_freed() -> None:
 def test_cli_registers_the_playground() -> None:
     args = build_parser().parse_args(["playground", "--port", "8123", "--no-browser"])
     assert (args.host, args.port, args.no_browser) == ("127.0.0.1", 8123, True)
+
+
+def test_message_flood_is_refused_without_touching_the_session() -> None:
+    with TestClient(create_app(messages_per_second=3)) as client, \
+            client.websocket_connect("/ws") as ws:
+        _open(ws)
+        for _ in range(40):
+            ws.send_text('{"type": "ping"}')
+        err = _until(ws, lambda m: m["type"] == "error")
+        assert "too many messages" in err["message"]

@@ -7,6 +7,7 @@ thread pool, so the event loop only moves bytes and sessions do not block one an
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import threading
@@ -56,11 +57,15 @@ class Registry:
             self.sessions.pop(session.id, None)
 
 
-def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = None
-               ) -> Starlette:
+def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = None,
+               messages_per_second: int | None = None) -> Starlette:
     """The ASGI application. A session lives as long as its WebSocket; one that sends nothing
-    for ``idle_seconds`` (default ``LIMITS["idle_seconds"]``) is closed and freed."""
+    for ``idle_seconds`` (default ``LIMITS["idle_seconds"]``) is closed and freed. Messages
+    beyond ``messages_per_second`` (default ``LIMITS["messages_per_second"]``) within one
+    second are answered with an error and ignored."""
     registry = Registry(max_sessions)
+    rate = int(LIMITS["messages_per_second"] if messages_per_second is None
+               else messages_per_second)
     pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="playground-handle")
     idle = float(LIMITS["idle_seconds"] if idle_seconds is None else idle_seconds)
     idle_playing = idle * LIMITS["idle_seconds_playing"] / LIMITS["idle_seconds"]
@@ -133,6 +138,7 @@ def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = No
                     session.delivered()
 
         send_task = asyncio.create_task(sender())
+        recent: collections.deque[float] = collections.deque()
         try:
             await loop.run_in_executor(pool, session.start)
             while True:
@@ -150,6 +156,14 @@ def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = No
                 raw = message.get("text")
                 if raw is None:
                     raw = message.get("bytes") or b""
+                now = time.monotonic()
+                while recent and now - recent[0] > 1.0:
+                    recent.popleft()
+                if len(recent) >= rate:
+                    emit({"type": "error", "message": f"too many messages (at most {rate} "
+                          "per second); this one was ignored"})
+                    continue
+                recent.append(now)
                 await loop.run_in_executor(pool, session.handle, raw)
                 if send_task.done():
                     break

@@ -53,6 +53,7 @@ LIMITS: dict[str, Any] = {
     "upload_bytes": 1_000_000,
     "upload_rows": 5000,
     "message_bytes": 1_500_000,
+    "messages_per_second": 50,
     "updates_per_second": 60,
     "max_epochs": 100_000,
     "idle_seconds": 600,
