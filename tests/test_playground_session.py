@@ -218,16 +218,27 @@ RICH = {"hidden": [5, 3], "features": ["x1", "x2", "x1*x2", "sin(x2)"], "dropout
         "batch_size": 16, "dataset": "xor", "activation": "relu"}
 
 
-def test_exported_config_retrains_to_the_same_history(tmp_path: Path) -> None:
-    s, rec = _session(RICH)
+REGRESSION = {"dataset": "regression_gauss", "hidden": [6], "dropout": [0.1],
+              "features": ["x1", "x2", "x1^2", "x2^2"], "optimizer": "adagrad",
+              "learning_rate": 0.1, "schedule": "cosine", "schedule_params": {"T_max": 5},
+              "regularization": "l1", "regularization_rate": 0.001, "n_points": 150,
+              "train_ratio": 70, "seed": 3, "data_seed": 4, "activation": "sigmoid"}
+
+
+@pytest.mark.parametrize("settings, epochs", [(RICH, 4), (REGRESSION, 3)],
+                         ids=["xor-sgd-nesterov-step-l2", "regression-adagrad-cosine-l1"])
+def test_exported_config_retrains_to_the_same_history(tmp_path: Path, settings: dict[str, Any],
+                                                       epochs: int) -> None:
+    s, rec = _session(settings)
     try:
-        _steps(s, rec, 4)
+        _steps(s, rec, epochs)
         history = s.history()
         text = s.export_config()
     finally:
         s.close()
     cfg = tomllib.loads(text)
-    assert cfg["training"]["epochs"] == 4 and cfg["data"]["features"] == RICH["features"]
+    assert cfg["training"]["epochs"] == epochs
+    assert cfg["data"]["features"] == settings["features"]
     (tmp_path / "config.toml").write_text(text)
     config = load_config(tmp_path / "config.toml")
     run_dir, _ = train(config, out=tmp_path / "run", verbose=0)
