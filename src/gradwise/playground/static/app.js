@@ -16,6 +16,8 @@ const DATASET_LABEL = {
   circle: 'circle', xor: 'xor', gauss: 'gauss', spiral: 'spiral', regression_plane: 'plane',
   regression_gauss: 'bumps', will_i_pass: 'will I pass?', upload: 'your CSV',
 };
+// the lecture's synthetic set keeps its units (gw.data.will_i_pass)
+const AXES = { will_i_pass: ['x₁ lectures attended', 'x₂ hours on the project'] };
 const ACTIVATION_LABEL = { relu: 'ReLU', tanh: 'Tanh', sigmoid: 'Sigmoid', linear: 'Linear' };
 const OPTIMIZER_LABEL = {
   sgd: 'SGD', adam: 'Adam', adamw: 'AdamW', adagrad: 'Adagrad', adadelta: 'Adadelta', rmsprop: 'RMSprop',
@@ -56,7 +58,11 @@ const fmtLoss = (v) => {
 
 function send(msg) {
   if (app.ws && app.ws.readyState === WebSocket.OPEN) app.ws.send(JSON.stringify(msg));
-  else showError('not connected to the gradwise server (reload the page once it runs again)');
+  else if (app.ws && app.ws.readyState === WebSocket.CLOSED) {
+    // a closed session (idle, or the server restarted): a new one with the URL's settings
+    showError('starting a new session with the settings of the URL…');
+    connect();
+  }
 }
 
 /** Send a subset of the settings; the server answers the normalized whole or an error. */
@@ -458,7 +464,8 @@ function drawFrame() {
     ctx.drawImage(pointsLayer(ctx.canvas, !!s.show_test), 0, 0);
     const d = app.data.domain;
     const r = (v) => +Number(v).toPrecision(3);
-    if (!caption) caption = `x₁ ∈ [${r(d.x1[0])}, ${r(d.x1[1])}], x₂ ∈ [${r(d.x2[0])}, ${r(d.x2[1])}] · ${app.data.train.length} training, ${app.data.test.length} test points`;
+    const [n1, n2] = AXES[s.dataset] || ['x₁', 'x₂'];
+    if (!caption) caption = `${n1} ∈ [${r(d.x1[0])}, ${r(d.x1[1])}], ${n2} ∈ [${r(d.x2[0])}, ${r(d.x2[1])}] · ${app.data.train.length} training, ${app.data.test.length} test points`;
   }
   $('output-caption').textContent = caption;
   if (app.data?.problem === 'regression') {
@@ -514,6 +521,7 @@ function onMessage(ev) {
   switch (msg.type) {
     case 'hello': {
       app.session = msg.session;
+      app.upload = null; // a new session has no upload
       app.defaults = msg.defaults;
       app.settings = msg.settings;
       buildControls(msg.defaults);
@@ -589,7 +597,8 @@ function connect() {
   ws.addEventListener('close', () => {
     app.connected = false;
     $('status').textContent = 'disconnected';
-    showError('the connection to the gradwise server closed: start `gradwise playground` again and reload');
+    showError('the connection to the gradwise server closed; use any control to start a new '
+      + 'session (is `gradwise playground` still running?)');
   });
 }
 
