@@ -381,3 +381,29 @@ def test_more_controls_and_upload(page: Page, tmp_path: Path) -> None:
     page.page.set_input_files("#upload", str(bad))
     page.wait("playground.errors.some((e) => e.includes('bad.csv'))")
     assert page.settings()["dataset"] == "upload"
+
+
+def test_hover_shows_weights_and_neuron_outputs(page: Page) -> None:
+    page.page.click("#step")
+    page.wait("playground.state.epoch === 1")
+    # a link: the middle of its curve
+    x, y, w = page.js("""(() => {
+        const g = playground.net.linkGeom[0];
+        const [x1, y1, x2, y2] = g.pts;
+        return [(x1 + x2) / 2, (y1 + y2) / 2, playground.state.network.weights[g.l][g.i][g.j]];
+    })()""")
+    page.page.hover("#network", position={"x": x, "y": y})
+    page.wait("!document.getElementById('tooltip').hidden")
+    assert page.page.inner_text("#tooltip").startswith("weight ")
+    shown = float(page.page.inner_text("#tooltip").split()[1])
+    assert shown == pytest.approx(w, rel=5e-3)
+    # a hidden neuron: its bias, and the big output shows that neuron's own map
+    page.page.hover('.node.hidden[data-layer="1"][data-index="0"]')
+    page.wait("document.getElementById('tooltip').textContent.includes('bias')")
+    assert page.page.inner_text("#output-caption") == "layer 1, neuron 1"
+    bias = page.js("playground.state.network.biases[0][0]")
+    assert float(page.page.inner_text("#tooltip").split()[-1]) == pytest.approx(bias, rel=5e-3,
+                                                                                abs=1e-6)
+    page.page.mouse.move(5, 5)
+    page.wait("document.getElementById('tooltip').hidden")
+    assert page.page.inner_text("#output-caption") != "layer 1, neuron 1"

@@ -130,6 +130,7 @@ const net = new NetworkView($('network'), {
   },
   outputMap: () => outputMap(),
 });
+app.net = net;
 
 function buildControls(defaults) {
   const ch = defaults.choices || {};
