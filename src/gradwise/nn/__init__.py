@@ -15,11 +15,20 @@ from .layers import (
     Tanh,
     get_activation,
 )
-from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, get_loss
+from .losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    get_loss,
+)
 from .module import Module, Parameter, Sequential
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Dropout", "Flatten", "Identity",
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Dropout", "Flatten", "HuberLoss",
+    "Identity", "L1Loss",
     "LeakyReLU", "MSELoss", "Module", "Parameter", "Perceptron", "ReLU", "Sequential", "Sigmoid",
     "Softmax", "Softplus", "Tanh", "functional", "get_activation", "get_loss", "init", "utils",
 ]
