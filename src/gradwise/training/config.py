@@ -117,6 +117,9 @@ _COMMON_DATA = {"source", "standardize", "validation_split", "test_split", "seed
 
 SCHEDULES = {"step": "StepLR", "exponential": "ExponentialLR", "cosine": "CosineAnnealingLR",
              "warmup": "LinearWarmup", "plateau": "ReduceLROnPlateau"}
+# PyTorch's schedules by their own names (the config steps every schedule once per epoch)
+SCHEDULES.update(linear="LinearLR", constant="ConstantLR", polynomial="PolynomialLR",
+                 onecycle="OneCycleLR")
 
 
 def _hyper_names(cls: type) -> list[str]:
