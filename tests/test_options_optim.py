@@ -66,10 +66,10 @@ def test_maximize_leaves_the_gradients_alone_and_ascends():
 def _pair(opt_name="SGD", lrs=(0.1, 0.03), **hyper):
     ps = [gw.nn.Parameter(np.ones(2)) for _ in lrs]
     ts = [torch.nn.Parameter(torch.ones(2, dtype=torch.float64)) for _ in lrs]
-    opt = getattr(gw.optim, opt_name)([{"params": [p], "lr": lr} for p, lr in zip(ps, lrs, strict=True)],
-                                      **hyper)
-    topt = getattr(torch.optim, opt_name)([{"params": [p], "lr": lr} for p, lr in zip(ts, lrs, strict=True)],
-                                          **hyper)
+    opt = getattr(gw.optim, opt_name)(
+        [{"params": [p], "lr": lr} for p, lr in zip(ps, lrs, strict=True)], **hyper)
+    topt = getattr(torch.optim, opt_name)(
+        [{"params": [p], "lr": lr} for p, lr in zip(ts, lrs, strict=True)], **hyper)
     return opt, topt
 
 
