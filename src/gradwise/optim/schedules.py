@@ -325,7 +325,7 @@ class OneCycleLR(LRSchedule):
 
 
 def _per_group(name: str, value: float | Sequence[float], n: int) -> list[float]:
-    if isinstance(value, list | tuple):
+    if not isinstance(value, int | float):
         if len(value) != n:
             raise ValueError(f"OneCycleLR: expected {n} values of {name} (one per parameter "
                              f"group), got {list(value)!r}")
