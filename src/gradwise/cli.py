@@ -26,6 +26,17 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .interop.onnx import export
+    from .training.run import load_run
+
+    run = load_run(args.run_dir)
+    out = args.out or f"{run.path}/model.onnx"
+    export(run.model, run.X_train[:1], out)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gradwise",
@@ -50,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     noise.add_argument("--verbose", action="store_true", help="one line per epoch")
     train.set_defaults(func=_train)
+    export = sub.add_parser("export", help="export a run's model (ONNX)",
+                            description="Write a run folder's model as an ONNX file with a "
+                                        "dynamic batch dimension (needs the onnx extra).")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a run folder of gradwise train")
+    export.add_argument("--format", choices=["onnx"], default="onnx", help="file format")
+    export.add_argument("--out", metavar="FILE", help="default: RUN_DIR/model.onnx")
+    export.set_defaults(func=_export)
     lab_commands.register(sub)
     return parser
 
