@@ -1,5 +1,7 @@
 """Losses as modules. ``reduction="mean"`` (the default) is the lecture's empirical loss
-``J(W) = (1/n) sum_i L(f(x_i; W), y_i)``; ``"sum"`` and ``"none"`` are also available."""
+``J(W) = (1/n) sum_i L(f(x_i; W), y_i)``; ``"sum"`` and ``"none"`` are also available.
+``reduction`` is the only positional option; PyTorch's other options (``weight``,
+``pos_weight``, ``ignore_index``, ``label_smoothing``) are keywords."""
 
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ class HuberLoss(_Loss):
 class BCELoss(_Loss):
     """Binary cross-entropy of probabilities ``-w (y log p + (1 - y) log(1 - p))``."""
 
-    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+    def __init__(self, reduction: str = "mean", *, weight: Any = None) -> None:
         super().__init__(reduction)
         self.weight = weight
 
@@ -63,7 +65,7 @@ class BCEWithLogitsLoss(_Loss):
     """Binary cross-entropy of ``sigmoid(z)``, computed from the logits ``z`` stably; optional
     per-element ``weight`` and per-class ``pos_weight`` as in PyTorch."""
 
-    def __init__(self, weight: Any = None, reduction: str = "mean",
+    def __init__(self, reduction: str = "mean", *, weight: Any = None,
                  pos_weight: Any = None) -> None:
         super().__init__(reduction)
         self.weight, self.pos_weight = weight, pos_weight
@@ -77,8 +79,8 @@ class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy from logits (N, C) and integer labels (N,) or probabilities (N, C);
     PyTorch's ``weight``, ``ignore_index`` (None: every label counts) and ``label_smoothing``."""
 
-    def __init__(self, weight: Any = None, ignore_index: int | None = None,
-                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+    def __init__(self, reduction: str = "mean", *, weight: Any = None,
+                 ignore_index: int | None = None, label_smoothing: float = 0.0) -> None:
         super().__init__(reduction)
         self.weight, self.ignore_index = weight, ignore_index
         self.label_smoothing = label_smoothing
