@@ -183,3 +183,29 @@ def test_weighted_losses_keep_float32():
     assert loss.dtype == np.float32 and x.grad.dtype == np.float32
     out = F.binary_cross_entropy_with_logits(x, np.ones((4, 3)), pos_weight=np.ones(3))
     assert out.dtype == np.float32
+
+
+@pytest.mark.cuda
+def test_loss_options_on_the_gpu_equal_the_cpu(gpu):
+    x = RNG.standard_normal((6, 4))
+    labels = np.array([0, 1, 2, 3, 1, 0])
+    y = RNG.uniform(0, 1, (6, 4))
+    cases = [
+        lambda t, d: F.cross_entropy(t, labels, weight=np.arange(1.0, 5.0), ignore_index=1,
+                                     label_smoothing=0.1),
+        lambda t, d: F.binary_cross_entropy_with_logits(t, y, weight=np.ones((6, 1)) * 2,
+                                                        pos_weight=np.arange(1.0, 5.0)),
+        lambda t, d: F.binary_cross_entropy(t.sigmoid(), y, weight=np.full(4, 0.5)),
+        lambda t, d: F.huber_loss(t, y, delta=0.5) + F.l1_loss(t, y),
+    ]
+    for fn in cases:
+        values, grads = [], []
+        for device in ("cpu", "cuda"):
+            t = gw.tensor(x, dtype=np.float64, device=device, requires_grad=True)
+            out = fn(t, device)
+            out.backward()
+            assert out.device == device
+            values.append(out.item())
+            grads.append(t.grad.get() if device == "cuda" else t.grad)
+        assert values[0] == pytest.approx(values[1], rel=1e-12)
+        np.testing.assert_allclose(grads[1], grads[0], rtol=1e-12)

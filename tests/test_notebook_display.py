@@ -69,3 +69,16 @@ def test_liveplot_outside_a_notebook_draws_nothing_but_keeps_the_curves(capsys):
 def test_display_kind_outside_a_kernel_is_log_when_captured():
     from gradwise.training.progress import display_kind
     assert display_kind() == "log"  # pytest captures stderr: not a terminal, not a kernel
+
+
+def test_readme_summary_example_is_what_summary_prints():
+    import doctest
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Notebooks", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    test = doctest.DocTestParser().get_doctest(block, {"gw": gw}, "README", "README.md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.attempted == 1 and result.failed == 0
