@@ -81,4 +81,4 @@ def test_readme_summary_example_is_what_summary_prints():
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
     runner.run(test)
     result = runner.summarize(verbose=False)
-    assert result.attempted == 1 and result.failed == 0
+    assert result.attempted == 2 and result.failed == 0

@@ -98,7 +98,7 @@ def summarize(model: Module, input_shape: Sequence[int] | None = None) -> ModelS
             model.train(was_training)
     else:
         shapes = ["?"] * len(layers)
-    names = (list(model._modules) if isinstance(model, Sequential)
+    names = ([name for name, _ in model.named_children()] if isinstance(model, Sequential)
              else [type(model).__name__.lower()])
     rows = [(f"{name} ({type(layer).__name__})", s, _count(layer)[0])
             for name, layer, s in zip(names, layers, shapes, strict=True)]
