@@ -1,7 +1,8 @@
 """The ``gradwise`` command line: ``gradwise train`` and the lab's subcommands.
 
 ``gradwise train [CONFIG.toml] [--set key=value ...] [--out DIR] [--quiet | --verbose]`` trains
-the embedded default (the lecture's spiral) or a config file and writes a run folder.
+the embedded default (the lecture's spiral) or a config file and writes a run folder;
+``gradwise export RUN_DIR --format onnx [--out FILE]`` writes a run's model as ONNX.
 """
 
 from __future__ import annotations
