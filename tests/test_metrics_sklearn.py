@@ -116,3 +116,21 @@ def test_config_early_stopping_monitors_val_f1(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["monitor"] == "val_f1"
     assert 0.0 <= summary["saved_model"]["validation"]["f1"] <= 1.0
+
+
+def test_training_pass_metrics_match_sklearn_when_the_weights_stay():
+    """With lr = 0 the weights never change, so the metrics fit accumulates over the shuffled
+    training batches equal scikit-learn's on the whole set."""
+    X, y = gw.data.moons(200, noise=0.3, seed=1)
+    y = y.reshape(-1, 1).astype(np.float32)
+    gw.manual_seed(2)
+    model = gw.nn.Sequential(gw.nn.Dense(2, 8, activation="tanh"), gw.nn.Dense(8, 1))
+    h = gw.fit(model, "bce_with_logits", gw.optim.SGD(model.parameters(), lr=0.0), (X, y),
+               epochs=1, batch_size=16, metrics=["precision", "recall", "f1", "auc"],
+               verbose=0, seed=0)
+    out = gw.predict(model, X).astype(np.float64).ravel()
+    yt, pred = y.ravel().astype(int), (out > 0).astype(int)
+    assert h.history["precision"][0] == pytest.approx(sk.precision_score(yt, pred), abs=1e-12)
+    assert h.history["recall"][0] == pytest.approx(sk.recall_score(yt, pred), abs=1e-12)
+    assert h.history["f1"][0] == pytest.approx(sk.f1_score(yt, pred), abs=1e-12)
+    assert h.history["auc"][0] == pytest.approx(sk.roc_auc_score(yt, out), abs=1e-6)
