@@ -82,3 +82,14 @@ def test_readme_summary_example_is_what_summary_prints():
     runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.attempted == 2 and result.failed == 0
+
+
+def test_a_landscape_shows_itself_as_a_png():
+    pytest.importorskip("matplotlib")
+    X, y = gw.data.circle(n=60, seed=0)
+    y = y.reshape(-1, 1)
+    model = nn.Sequential(nn.Dense(2, 4, activation="tanh"), nn.Dense(4, 1))
+    loss = nn.BCEWithLogitsLoss()
+    land = gw.lab.loss_surface(model, loss, X, y, gw.lab.random_directions(model, 2),
+                               resolution=5, workers=1)
+    assert land._repr_png_().startswith(b"\x89PNG")
