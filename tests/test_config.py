@@ -61,7 +61,7 @@ def test_overrides_are_read_as_toml_values() -> None:
     ("optimizer.lrr=0.1", r"unknown config key optimizer.lrr for Adam; accepted keys: name, lr"),
     ("schedule.gamma=0.5", r"schedule.name is missing"),
     ("training.early_stopping.patiense=3", r"unknown config key training.early_stopping.patiense"),
-    ("training.early_stopping.monitor=val_f1", r"monitor = 'val_f1': expected one of"),
+    ("training.early_stopping.monitor=val_iou", r"monitor = 'val_iou': expected one of"),
     ("data.path=x.csv", r"data.path does not apply to data.source = 'toy'"),
     ("extra.key=1", r"unknown config section \[extra\]"),
 ])

@@ -118,9 +118,9 @@ def test_unknown_mode_warns_and_falls_back_to_auto() -> None:
 
 
 def test_auto_mode_of_an_unknown_metric_is_an_error() -> None:
-    es = EarlyStopping(monitor="val_f1")
-    with pytest.raises(ValueError, match="val_f1.*mode='max'"):
-        drive(es, [0.5], monitor="val_f1")
+    es = EarlyStopping(monitor="val_iou")
+    with pytest.raises(ValueError, match="val_iou.*mode='max'"):
+        drive(es, [0.5], monitor="val_iou")
 
 
 def test_improving_without_beating_baseline_never_stops() -> None:

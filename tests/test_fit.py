@@ -154,7 +154,7 @@ def test_invalid_arguments_name_the_value() -> None:
         gw.fit(model, "bce_with_logits", opt, (X, y), verbose=3)
 
 
-def test_verbosity(capsys: pytest.CaptureFixture[str]) -> None:
+def test_verbosity(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     X, y = gw.data.gauss(n=40, seed=0)
     model = mlp()
     opt = gw.optim.SGD(model.parameters(), lr=0.1)
@@ -163,6 +163,13 @@ def test_verbosity(capsys: pytest.CaptureFixture[str]) -> None:
     gw.fit(model, "bce_with_logits", opt, (X, y), epochs=3, verbose=2, metrics=["accuracy"])
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and lines[0].startswith("Epoch 1/3") and "accuracy:" in lines[0]
+    # not a terminal (captured): one summary line per epoch, no bar
+    gw.fit(model, "bce_with_logits", opt, (X, y), epochs=2, batch_size=10, verbose=1)
+    out, err = capsys.readouterr()
+    assert err == "" and len(out.splitlines()) == 2 and out.startswith("Epoch 1/2")
+    # a terminal: the tqdm bar on stderr
+    import gradwise.training.progress as progress
+    monkeypatch.setattr(progress, "display_kind", lambda: "terminal")
     gw.fit(model, "bce_with_logits", opt, (X, y), epochs=2, batch_size=10, verbose=1)
     err = capsys.readouterr().err
     assert "Epoch 2/2" in err and "4/4" in err and "loss:" in err

@@ -341,11 +341,12 @@ def test_get_by_name_and_unknown_name():
 def test_defaults_are_torchs():
     p = [gw.nn.Parameter(np.ones(2))]
     assert gw.optim.SGD(p).defaults == {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0,
-                                         "weight_decay": 0.0, "nesterov": False}
+                                         "weight_decay": 0.0, "nesterov": False,
+                                         "maximize": False}
     assert gw.optim.Adam(p).defaults["eps"] == 1e-8
     assert gw.optim.AdamW(p).defaults["weight_decay"] == 1e-2
     assert gw.optim.Adadelta(p).defaults == {"lr": 1.0, "rho": 0.9, "eps": 1e-6,
-                                              "weight_decay": 0.0}
+                                              "weight_decay": 0.0, "maximize": False}
     assert gw.optim.Adagrad(p).defaults["eps"] == 1e-10
     assert gw.optim.RMSprop(p).defaults["alpha"] == 0.99
 

@@ -38,6 +38,7 @@ _LAZY = {
     "callbacks": ("gradwise.training.callbacks", None),
     "lab": ("gradwise.lab", None),
     "testing": ("gradwise.testing", None),
+    "onnx": ("gradwise.interop.onnx", None),
     "fit": ("gradwise.training", "fit"),
     "evaluate": ("gradwise.training", "evaluate"),
     "predict": ("gradwise.training", "predict"),

@@ -1,7 +1,8 @@
 """The ``gradwise`` command line: ``gradwise train`` and the lab's subcommands.
 
 ``gradwise train [CONFIG.toml] [--set key=value ...] [--out DIR] [--quiet | --verbose]`` trains
-the embedded default (the lecture's spiral) or a config file and writes a run folder.
+the embedded default (the lecture's spiral) or a config file and writes a run folder;
+``gradwise export RUN_DIR --format onnx [--out FILE]`` writes a run's model as ONNX.
 """
 
 from __future__ import annotations
@@ -24,6 +25,17 @@ def _train(args: argparse.Namespace) -> int:
     verbose = 0 if args.quiet else 2 if args.verbose else None
     run_dir, summary = train(config, out=args.out, verbose=verbose)
     print_summary(run_dir, summary)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .interop.onnx import export
+    from .training.run import load_run
+
+    run = load_run(args.run_dir)
+    out = args.out or f"{run.path}/model.onnx"
+    export(run.model, run.X_train[:1], out)
+    print(f"wrote {out}")
     return 0
 
 
@@ -51,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     noise.add_argument("--verbose", action="store_true", help="one line per epoch")
     train.set_defaults(func=_train)
+    export = sub.add_parser("export", help="export a run's model (ONNX)",
+                            description="Write a run folder's model as an ONNX file with a "
+                                        "dynamic batch dimension (needs the onnx extra).")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a run folder of gradwise train")
+    export.add_argument("--format", choices=["onnx"], default="onnx", help="file format")
+    export.add_argument("--out", metavar="FILE", help="default: RUN_DIR/model.onnx")
+    export.set_defaults(func=_export)
     lab_commands.register(sub)
     playground_command.register(sub)
     return parser

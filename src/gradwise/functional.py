@@ -14,6 +14,7 @@ layer ``g(x @ W + b)`` (:func:`linear`), sigmoid with binary cross-entropy
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,9 +39,14 @@ from .ops.dropout import _Dropout
 from .ops.elementwise import Abs, Clip, Exp, Log, Sqrt
 from .ops.losses import (
     BCE,
+    L1,
     MSE,
     BCEWithLogits,
     CrossEntropy,
+    Huber,
+    WeightedBCE,
+    WeightedBCEWithLogits,
+    WeightedCrossEntropy,
     _check_reduction,
     _target_like,
 )
@@ -50,8 +56,9 @@ from .ops.util import _norm_axis
 
 __all__ = [
     "abs", "add", "binary_cross_entropy", "binary_cross_entropy_with_logits", "clip",
-    "concatenate", "cross_entropy", "div", "dropout", "exp", "getitem", "leaky_relu", "linear",
-    "log", "log_softmax", "logsumexp", "matmul", "max", "mean", "min", "mse_loss", "mul", "neg",
+    "concatenate", "cross_entropy", "div", "dropout", "exp", "getitem", "huber_loss", "l1_loss",
+    "leaky_relu", "linear", "log", "log_softmax", "logsumexp", "matmul", "max", "mean", "min",
+    "mse_loss", "mul", "neg",
     "pow", "relu", "reshape", "sigmoid", "softmax", "softplus", "sqrt", "stack", "sub", "sum",
     "tanh", "transpose", "where",
 ]
@@ -117,59 +124,161 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None,
     return fn(x, weight) if bias is None else fn(x, weight, bias)
 
 
+def _broadcast_target(target: Any, input: Tensor, name: str) -> Any:
+    """The target of a regression loss on the input's device and dtype. A target of another
+    shape is broadcast against the input with PyTorch's warning (``mse_loss``, ``l1_loss`` and
+    ``huber_loss`` do the same)."""
+    t = backend.to_device(target.data if isinstance(target, Tensor) else target, input.device)
+    t = xp_of(input.data).asarray(t)
+    if t.shape != input.shape:
+        try:
+            np.broadcast_shapes(t.shape, input.shape)
+        except ValueError:
+            raise ValueError(f"{name}: target of shape {tuple(t.shape)} cannot be broadcast "
+                             f"against input of shape {tuple(input.shape)}") from None
+        warnings.warn(
+            f"{name}: using a target size {tuple(t.shape)} that is different to the input size "
+            f"{tuple(input.shape)}. This will likely lead to incorrect results due to "
+            "broadcasting. Please ensure they have the same size.", UserWarning, stacklevel=3)
+    return t.astype(input.data.dtype, copy=False)
+
+
+def _weight(weight: Any, input: Tensor, name: str, what: str = "weight") -> Any:
+    """A per-element weight as an array on the input's device and dtype that broadcasts to the
+    input's shape without enlarging it."""
+    w = backend.to_device(weight.data if isinstance(weight, Tensor) else weight, input.device)
+    w = xp_of(input.data).asarray(w).astype(input.data.dtype, copy=False)
+    try:
+        ok = np.broadcast_shapes(w.shape, input.shape) == input.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name}: {what} of shape {tuple(w.shape)} does not broadcast to the "
+                         f"input's shape {tuple(input.shape)}")
+    return w
+
+
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean squared error ``J = mean((input - target)^2)`` (the lecture's regression loss)."""
     _check_reduction(reduction)
-    return MSE(_target_like(target, input, "mse_loss"), reduction)(input)
+    return MSE(_broadcast_target(target, input, "mse_loss"), reduction)(input)
 
 
-def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Binary cross-entropy on logits, ``J = mean(softplus(z) - z y)``, finite for any z."""
+def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+    """Mean absolute error ``J = mean(|input - target|)`` (PyTorch's ``l1_loss``)."""
     _check_reduction(reduction)
-    y = _target_like(target, input, "binary_cross_entropy_with_logits")
-    return BCEWithLogits(y, reduction)(input)
+    return L1(_broadcast_target(target, input, "l1_loss"), reduction)(input)
 
 
-def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
-    """Binary cross-entropy on probabilities, ``J = -mean(y log p + (1 - y) log(1 - p))``."""
+def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """Huber loss (Huber 1964): ``d^2 / 2`` for ``|d| < delta``, ``delta (|d| - delta / 2)``
+    beyond, on ``d = input - target`` (PyTorch's ``huber_loss``)."""
+    _check_reduction(reduction)
+    if not (isinstance(delta, int | float) and delta > 0):
+        raise ValueError(f"huber_loss: delta must be a positive number, got {delta!r}")
+    return Huber(_broadcast_target(target, input, "huber_loss"), float(delta), reduction)(input)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str = "mean",
+                                     weight: Any = None, pos_weight: Any = None) -> Tensor:
+    """Binary cross-entropy on logits, ``J = mean(softplus(z) - z y)``, finite for any z.
+
+    With ``weight`` w and ``pos_weight`` q (PyTorch's options; q broadcasts along the last,
+    class, axis): ``l = w ((1 - y) z + (1 + (q - 1) y) softplus(-z))``.
+    """
+    _check_reduction(reduction)
+    name = "binary_cross_entropy_with_logits"
+    y = _target_like(target, input, name)
+    if weight is None and pos_weight is None:
+        return BCEWithLogits(y, reduction)(input)
+    w = None if weight is None else _weight(weight, input, name)
+    q = None if pos_weight is None else _weight(pos_weight, input, name, "pos_weight")
+    return WeightedBCEWithLogits(y, w, q, reduction)(input)
+
+
+def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean",
+                         weight: Any = None) -> Tensor:
+    """Binary cross-entropy on probabilities, ``J = -mean(w (y log p + (1 - y) log(1 - p)))``
+    (``w`` = ``weight``, 1 by default)."""
     _check_reduction(reduction)
     y = _target_like(target, input, "binary_cross_entropy")
-    return BCE(y, reduction)(input)
+    if weight is None:
+        return BCE(y, reduction)(input)
+    w = _weight(weight, input, "binary_cross_entropy")
+    return WeightedBCE(y, w, reduction)(input)
 
 
-def cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def cross_entropy(input: Tensor, target: Any, reduction: str = "mean", weight: Any = None,
+                  ignore_index: int | None = None, label_smoothing: float = 0.0) -> Tensor:
     """Softmax cross-entropy ``J = -mean(log softmax(x)[label])`` from logits of shape (N, C).
 
     ``target`` holds integer class labels of shape (N,) in ``[0, C)``, or class probabilities of
-    shape (N, C).
+    shape (N, C). PyTorch's options: ``weight`` (C,) per class (the mean over labels is then
+    ``sum w_y l / sum w_y``), ``ignore_index`` (a label whose rows count for nothing) and
+    ``label_smoothing`` eps (Szegedy et al. 2016: the target becomes ``(1 - eps) y + eps / C``).
     """
     _check_reduction(reduction)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {tuple(input.shape)}")
+    if not (isinstance(label_smoothing, int | float) and 0 <= label_smoothing <= 1):
+        raise ValueError(
+            f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing!r}")
     t = backend.to_device(target.data if isinstance(target, Tensor) else target, input.device)
     n, c = input.shape
+    xp = xp_of(input.data)
+    plain = weight is None and ignore_index is None and label_smoothing == 0
+    w = None
+    if weight is not None:
+        w = backend.to_device(weight.data if isinstance(weight, Tensor) else weight, input.device)
+        w = xp.asarray(w).astype(input.data.dtype, copy=False)
+        if w.shape != (c,):
+            raise ValueError(f"cross_entropy: weight must have shape ({c},) (one per class), "
+                             f"got {tuple(w.shape)}")
     if t.dtype.kind in "iu":
         if t.shape != (n,):
             raise ValueError(
                 f"cross_entropy: {n} rows of logits need {n} integer labels of shape ({n},), "
                 f"got labels of shape {tuple(t.shape)}"
             )
-        if t.size and input.device != "cpu":
-            backend.check((t.min() < 0) | (t.max() >= c),
+        keep = None if ignore_index is None else t != ignore_index
+        labels = t if keep is None else xp.where(keep, t, 0)
+        if labels.size and input.device != "cpu":
+            backend.check((labels.min() < 0) | (labels.max() >= c),
                           f"cross_entropy: a label is out of range for {c} classes [0, {c})")
-        elif t.size:
-            lo, hi = int(t.min()), int(t.max())
+        elif labels.size:
+            lo, hi = int(labels.min()), int(labels.max())
             if lo < 0 or hi >= c:
                 bad = lo if lo < 0 else hi
                 raise ValueError(
                     f"cross_entropy: label {bad} is out of range for {c} classes [0, {c})")
-        return CrossEntropy(t, reduction, soft=False)(input)
+        if plain:
+            return CrossEntropy(t, reduction, soft=False)(input)
+        dtype = input.data.dtype
+        wc = xp.ones(c, dtype=dtype) if w is None else w
+        wy = wc[labels]
+        if keep is not None:
+            wy = wy * keep
+        eps = float(label_smoothing)
+        q = (eps / c) * wc[None, :] * (xp.ones((n, 1), dtype=dtype) if keep is None
+                                       else keep[:, None].astype(dtype))
+        q[xp.arange(n), labels] += (1 - eps) * wy
+        return WeightedCrossEntropy(q, wy.sum(), reduction)(input)
     if t.shape != (n, c):
         raise ValueError(
             f"cross_entropy: targets must be integer labels of shape ({n},) or class "
             f"probabilities of shape ({n}, {c}), got {t.dtype} of shape {tuple(t.shape)}"
         )
-    return CrossEntropy(t.astype(input.dtype, copy=False), reduction, soft=True)(input)
+    t = t.astype(input.dtype, copy=False)
+    if plain:
+        return CrossEntropy(t, reduction, soft=True)(input)
+    if ignore_index is not None:
+        raise ValueError(f"cross_entropy: ignore_index={ignore_index!r} needs integer labels, "
+                         "not class probabilities")
+    eps = float(label_smoothing)
+    q = t * (1 - eps) + eps / c if eps else t
+    if w is not None:
+        q = q * w
+    return WeightedCrossEntropy(q, n, reduction)(input)
 
 
 def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Any = None) -> Tensor:

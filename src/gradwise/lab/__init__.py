@@ -48,6 +48,7 @@ _EXPORTS = {
     "plot_function_approximation": "features",
     "write_report": "report",
     "run_landscape": "landscape_run",
+    "LivePlot": "live",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -313,6 +313,15 @@ class Landscape:
 
     _CORE = ("x", "y", "loss", "accuracy", "done", "directions", "center")
 
+    def _repr_png_(self) -> bytes:
+        """Jupyter shows a landscape as its contour plot (:func:`plot_landscape_2d`)."""
+        import io
+
+        from .landscape_plots import plot_landscape_2d
+        buf = io.BytesIO()
+        plot_landscape_2d(self).savefig(buf, format="png", dpi=80)
+        return buf.getvalue()
+
     def save(self, path: str | os.PathLike) -> None:
         """Write an NPZ atomically (temporary file in the same folder, fsync, rename)."""
         save_npz(path, {k: getattr(self, k) for k in self._CORE} | self.extra)

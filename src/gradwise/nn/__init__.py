@@ -15,13 +15,21 @@ from .layers import (
     Tanh,
     get_activation,
 )
-from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, get_loss
+from .losses import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    get_loss,
+)
 from .module import Module, Parameter, Sequential
 from .regularizers import L1L2, get_regularizer
 
 __all__ = [
-    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Dropout", "Flatten", "Identity",
-    "L1L2", "LeakyReLU", "MSELoss", "Module", "Parameter", "Perceptron", "ReLU", "Sequential",
-    "Sigmoid", "Softmax", "Softplus", "Tanh", "functional", "get_activation", "get_loss",
-    "get_regularizer", "init", "utils",
+    "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Dropout", "Flatten", "HuberLoss",
+    "Identity", "L1L2", "L1Loss", "LeakyReLU", "MSELoss", "Module", "Parameter", "Perceptron",
+    "ReLU", "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "functional",
+    "get_activation", "get_loss", "get_regularizer", "init", "utils",
 ]

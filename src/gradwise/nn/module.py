@@ -40,6 +40,7 @@ class Module:
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "training", True)
+        object.__setattr__(self, "stop_training", False)  # set by callbacks to end fit (Keras)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if "_parameters" not in self.__dict__:
@@ -177,6 +178,16 @@ class Module:
         return self
 
     # --- repr -------------------------------------------------------------------------------
+    def summary(self, input_shape: Any = None) -> Any:
+        """A Keras-like table of the layers, their output shapes and parameter counts (text
+        when printed, HTML in a notebook); see :func:`gradwise.nn.summary.summarize`."""
+        from .summary import summarize
+        return summarize(self, input_shape)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows a module as its summary table."""
+        return str(self.summary()._repr_html_())
+
     def extra_repr(self) -> str:
         return ""
 

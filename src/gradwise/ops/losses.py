@@ -11,6 +11,7 @@ from .. import backend
 from ..autograd import Function, Tensor
 from ..backend import xp_of
 from .activations import _log_softmax, _sigmoid, _softplus
+from .util import unbroadcast
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -49,20 +50,22 @@ def _target_like(target: Any, like: Tensor, name: str) -> Any:
 
 
 class MSE(Function):
-    """Mean squared error ``(x - y)^2``; ``dx = 2 (x - y) g``."""
+    """Mean squared error ``(x - y)^2``; ``dx = 2 (x - y) g`` (summed back over the axes a
+    broadcast target added)."""
 
-    __slots__ = ("target", "reduction", "diff")
+    __slots__ = ("target", "reduction", "diff", "shape")
 
     def __init__(self, target: Any, reduction: str) -> None:
         self.target, self.reduction = target, reduction
 
     def forward(self, x: Any) -> Any:
+        self.shape = x.shape
         self.diff = x - self.target
         return _reduce(self.diff * self.diff, self.reduction)
 
     def backward(self, g: Any) -> tuple[Any]:
         g = _reduce_grad(g, self.diff.shape, self.reduction)
-        return (self.diff * (2 * g),)
+        return (unbroadcast(self.diff * (2 * g), self.shape),)
 
 
 class BCEWithLogits(Function):
@@ -154,3 +157,129 @@ class CrossEntropy(Function):
             g = g * (1.0 / max(len(grad), 1))
         grad *= g
         return (grad,)
+
+
+class WeightedBCE(Function):
+    """Weighted binary cross-entropy of probabilities (PyTorch's ``BCELoss(weight=w)``):
+    ``l = -w (y max(log p, -100) + (1 - y) max(log(1 - p), -100))``;
+    ``dp = w (p - y) / max(p (1 - p), 1e-12)``."""
+
+    __slots__ = ("y", "w", "reduction", "p")
+
+    def __init__(self, target: Any, weight: Any, reduction: str) -> None:
+        self.y, self.w, self.reduction = target, weight, reduction
+
+    def forward(self, p: Any) -> Any:
+        xp = xp_of(p)
+        if p.size:
+            backend.check((p.min() < 0) | (p.max() > 1),
+                          "BCELoss needs probabilities in [0, 1]; for logits use BCEWithLogitsLoss")
+        self.p = p
+        with np.errstate(divide="ignore"):
+            lp = xp.maximum(xp.log(p), -100)
+            l1p = xp.maximum(xp.log1p(-p), -100)
+        return _reduce(-(self.y * lp + (1 - self.y) * l1p) * self.w, self.reduction)
+
+    def backward(self, g: Any) -> tuple[Any]:
+        p = self.p
+        g = _reduce_grad(g, p.shape, self.reduction)
+        denom = xp_of(p).maximum(p * (1 - p), 1e-12)
+        return ((p - self.y) / denom * self.w * g,)
+
+
+class WeightedBCEWithLogits(Function):
+    """PyTorch's ``BCEWithLogitsLoss(weight=w, pos_weight=q)`` from logits ``z``:
+    ``l = w ((1 - y) z + c softplus(-z))`` with ``c = 1 + (q - 1) y`` (``-log sigmoid(z) =
+    softplus(-z)``); ``dz = w ((1 - y) - c sigmoid(-z))``. ``w`` broadcasts against ``z``, ``q``
+    along the last (class) axis."""
+
+    __slots__ = ("y", "w", "c", "reduction", "z")
+
+    def __init__(self, target: Any, weight: Any, pos_weight: Any, reduction: str) -> None:
+        self.y, self.w, self.reduction = target, weight, reduction
+        self.c = 1 if pos_weight is None else (pos_weight - 1) * target + 1
+
+    def forward(self, z: Any) -> Any:
+        self.z = z
+        loss = (1 - self.y) * z + self.c * _softplus(-z)
+        if self.w is not None:
+            loss = loss * self.w
+        return _reduce(loss, self.reduction)
+
+    def backward(self, g: Any) -> tuple[Any]:
+        g = _reduce_grad(g, self.z.shape, self.reduction)
+        grad = (1 - self.y) - self.c * _sigmoid(-self.z)
+        if self.w is not None:
+            grad = grad * self.w
+        return (grad * g,)
+
+
+class WeightedCrossEntropy(Function):
+    """Softmax cross-entropy with per-row class coefficients ``Q`` (N, C) and a normaliser
+    ``D``, which covers PyTorch's ``weight``, ``label_smoothing`` and ``ignore_index``:
+    ``l_i = -sum_c Q_ic log softmax(x_i)_c``, reduced as ``sum_i l_i / D`` for ``"mean"``;
+    ``dx_i = softmax(x_i) sum_c Q_ic - Q_i`` (the rows of a softmax sum to one)."""
+
+    __slots__ = ("q", "denom", "reduction", "logp")
+
+    def __init__(self, q: Any, denom: Any, reduction: str) -> None:
+        self.q, self.denom, self.reduction = q, denom, reduction
+
+    def forward(self, x: Any) -> Any:
+        self.logp = _log_softmax(x, -1)
+        loss = -(self.q * self.logp).sum(axis=-1)
+        if self.reduction == "mean":
+            return loss.sum() / self.denom
+        return _reduce(loss, self.reduction)
+
+    def backward(self, g: Any) -> tuple[Any]:
+        xp = xp_of(g)
+        grad = xp.exp(self.logp) * self.q.sum(axis=-1, keepdims=True) - self.q
+        if self.reduction == "none":
+            return (grad * g[:, None],)
+        if self.reduction == "mean":
+            g = g / self.denom
+        return (grad * g,)
+
+
+class L1(Function):
+    """Absolute error ``|x - y|`` (PyTorch's ``L1Loss``, Keras's MAE); ``dx = sign(x - y) g``
+    (0 where ``x = y``, as PyTorch)."""
+
+    __slots__ = ("target", "reduction", "diff", "shape")
+
+    def __init__(self, target: Any, reduction: str) -> None:
+        self.target, self.reduction = target, reduction
+
+    def forward(self, x: Any) -> Any:
+        self.shape = x.shape
+        self.diff = x - self.target
+        return _reduce(xp_of(x).abs(self.diff), self.reduction)
+
+    def backward(self, g: Any) -> tuple[Any]:
+        g = _reduce_grad(g, self.diff.shape, self.reduction)
+        return (unbroadcast(xp_of(self.diff).sign(self.diff) * g, self.shape),)
+
+
+class Huber(Function):
+    """Huber loss (Huber 1964) with threshold ``delta``, on ``d = x - y``:
+    ``l = d^2 / 2`` where ``|d| < delta``, else ``delta (|d| - delta / 2)``;
+    ``dx = clip(d, -delta, delta) g``."""
+
+    __slots__ = ("target", "delta", "reduction", "diff", "shape")
+
+    def __init__(self, target: Any, delta: float, reduction: str) -> None:
+        self.target, self.delta, self.reduction = target, delta, reduction
+
+    def forward(self, x: Any) -> Any:
+        xp = xp_of(x)
+        self.shape = x.shape
+        d = self.diff = x - self.target
+        a = xp.abs(d)
+        loss = xp.where(a < self.delta, 0.5 * d * d, self.delta * (a - 0.5 * self.delta))
+        return _reduce(loss, self.reduction)
+
+    def backward(self, g: Any) -> tuple[Any]:
+        g = _reduce_grad(g, self.diff.shape, self.reduction)
+        grad = xp_of(self.diff).clip(self.diff, -self.delta, self.delta) * g
+        return (unbroadcast(grad, self.shape),)

@@ -25,9 +25,9 @@ class Adadelta(Optimizer):
     """
 
     def __init__(self, params: ParamsT, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0.0) -> None:
+                 weight_decay: float = 0.0, maximize: bool = False) -> None:
         super().__init__(params, {"lr": lr, "rho": rho, "eps": eps,
-                                  "weight_decay": weight_decay})
+                                  "weight_decay": weight_decay, "maximize": maximize})
 
     def _check(self, group: Mapping[str, Any]) -> None:
         check_range("Adadelta", "lr", group["lr"], 0.0)

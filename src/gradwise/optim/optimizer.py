@@ -135,7 +135,9 @@ class _Bucket:
 class Optimizer:
     """Base class: parameter groups, ``step()``, ``zero_grad()`` and ``state_dict()``.
 
-    Subclasses give their hyperparameter defaults, validate them in ``_check`` and implement
+    Every optimizer takes ``maximize`` (PyTorch's option: ascend, i.e. step along ``-g``), applied
+    here for all of them. Subclasses give their hyperparameter defaults, validate them in
+    ``_check`` and implement
     ``_update(group, p, g, state, step, scratch)``, which updates the arrays in place: ``p``
     (parameters), ``g`` (gradients, read only), ``state`` (a dict of state arrays, see
     ``_state``) and ``step`` (the step count of these parameters, already incremented). The
@@ -261,6 +263,19 @@ class Optimizer:
         if not with_grad:
             return
         state = {name: b.state_array(name, fill) for name, fill in fills.items()}
+        if group.get("maximize"):
+            # maximize=True (every optimizer): the update sees -g, as PyTorch's g <- -g, and the
+            # gradients are flipped back afterwards (negation is exact)
+            b.xp.negative(b.grad, out=b.grad)
+            try:
+                self._update_bucket(group, b, state, with_grad, n_scratch)
+            finally:
+                b.xp.negative(b.grad, out=b.grad)
+            return
+        self._update_bucket(group, b, state, with_grad, n_scratch)
+
+    def _update_bucket(self, group: Mapping[str, Any], b: _Bucket, state: dict[str, Any],
+                       with_grad: list[int], n_scratch: int) -> None:
         steps = b.steps
         if len(with_grad) == len(steps) and self._flat_ok(group, steps):
             for i in range(len(steps)):

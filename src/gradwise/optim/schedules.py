@@ -15,8 +15,9 @@ from typing import Any
 
 from .optimizer import Optimizer
 
-__all__ = ["CosineAnnealingLR", "ExponentialLR", "LRSchedule", "LinearWarmup",
-           "ReduceLROnPlateau", "SequentialLR", "StepLR"]
+__all__ = ["ConstantLR", "CosineAnnealingLR", "ExponentialLR", "LRSchedule", "LinearLR",
+           "LinearWarmup", "OneCycleLR", "PolynomialLR", "ReduceLROnPlateau", "SequentialLR",
+           "StepLR"]
 
 
 class LRSchedule:
@@ -146,12 +147,14 @@ class LinearWarmup(LRSchedule):
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
                  end_factor: float = 1.0, total_iters: int = 5) -> None:
         if not 0 < start_factor <= 1:
-            raise ValueError(f"LinearWarmup: start_factor must be in (0, 1], got {start_factor!r}")
-        if not 0 <= end_factor <= 1:
-            raise ValueError(f"LinearWarmup: end_factor must be in [0, 1], got {end_factor!r}")
-        if not isinstance(total_iters, int) or total_iters < 1:
             raise ValueError(
-                f"LinearWarmup: total_iters must be a positive integer, got {total_iters!r}")
+                f"{type(self).__name__}: start_factor must be in (0, 1], got {start_factor!r}")
+        if not 0 <= end_factor <= 1:
+            raise ValueError(
+                f"{type(self).__name__}: end_factor must be in [0, 1], got {end_factor!r}")
+        if not isinstance(total_iters, int) or total_iters < 1:
+            raise ValueError(f"{type(self).__name__}: total_iters must be a positive integer, "
+                             f"got {total_iters!r}")
         self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
         super().__init__(optimizer)
 
@@ -162,6 +165,172 @@ class LinearWarmup(LRSchedule):
         if e > self.total_iters:
             return lr
         return lr * (1.0 + (b - a) / (self.total_iters * a + (e - 1) * (b - a)))
+
+
+class LinearLR(LinearWarmup):
+    """PyTorch's name for :class:`LinearWarmup` (the same schedule and defaults)."""
+
+
+class ConstantLR(LRSchedule):
+    """Constant factor (PyTorch's ``ConstantLR``): ``lr_e = lr_0 factor`` for
+    ``e < total_iters``, then ``lr_0``."""
+
+    _fields = ("factor", "total_iters")
+
+    def __init__(self, optimizer: Optimizer, factor: float = 1.0 / 3,
+                 total_iters: int = 5) -> None:
+        if not (isinstance(factor, int | float) and 0 <= factor <= 1):
+            raise ValueError(f"ConstantLR: factor must be in [0, 1], got {factor!r}")
+        if not isinstance(total_iters, int) or total_iters < 0:
+            raise ValueError(
+                f"ConstantLR: total_iters must be a non-negative integer, got {total_iters!r}")
+        self.factor, self.total_iters = factor, total_iters
+        super().__init__(optimizer)
+
+    def _next(self, lr: float, base_lr: float) -> float:
+        if self.last_epoch == 0:
+            return lr * self.factor
+        if self.last_epoch != self.total_iters:
+            return lr
+        return lr * (1.0 / self.factor)
+
+
+class PolynomialLR(LRSchedule):
+    """Polynomial decay (PyTorch's ``PolynomialLR``) to zero over ``total_iters`` epochs::
+
+        lr_e = lr_0 (1 - min(e, total_iters) / total_iters)^power
+
+    computed by PyTorch's recurrence ``lr_e = lr_{e-1} ((1 - e/T) / (1 - (e-1)/T))^power``.
+    """
+
+    _fields = ("total_iters", "power")
+
+    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0) -> None:
+        if not isinstance(total_iters, int) or total_iters < 1:
+            raise ValueError(
+                f"PolynomialLR: total_iters must be a positive integer, got {total_iters!r}")
+        self.total_iters, self.power = total_iters, power
+        super().__init__(optimizer)
+
+    def _next(self, lr: float, base_lr: float) -> float:
+        e, t = self.last_epoch, self.total_iters
+        if e == 0 or e > t:
+            return lr
+        return lr * ((1.0 - e / t) / (1.0 - (e - 1) / t)) ** self.power
+
+
+class OneCycleLR(LRSchedule):
+    """The 1cycle policy (Smith and Topin 2019; PyTorch's ``OneCycleLR``), stepped once per
+    *batch*: the learning rate rises from ``max_lr / div_factor`` to ``max_lr`` over the first
+    ``pct_start`` of ``total_steps`` and anneals to ``max_lr / (div_factor final_div_factor)``;
+    the momentum (SGD, RMSprop) or ``beta1`` (Adam) moves the opposite way between
+    ``max_momentum`` and ``base_momentum``. Each phase interpolates with
+    ``cos``: ``end + (start - end)(1 + cos(pi p)) / 2`` or ``linear``: ``start + (end - start) p``
+    where ``p`` is the fraction of the phase done. ``three_phase`` adds a symmetric descent
+    back to the initial lr before the final annealing. Stepping past ``total_steps`` raises.
+    """
+
+    _fields = ("total_steps", "phases", "anneal_strategy", "cycle_momentum")
+
+    def __init__(self, optimizer: Optimizer, max_lr: float | list[float],
+                 total_steps: int | None = None, epochs: int | None = None,
+                 steps_per_epoch: int | None = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True,
+                 base_momentum: float | list[float] = 0.85,
+                 max_momentum: float | list[float] = 0.95, div_factor: float = 25.0,
+                 final_div_factor: float = 1e4, three_phase: bool = False) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"a schedule needs a gradwise Optimizer, got {type(optimizer).__name__}")
+        if total_steps is None:
+            if not (isinstance(epochs, int) and epochs > 0 and isinstance(steps_per_epoch, int)
+                    and steps_per_epoch > 0):
+                raise ValueError("OneCycleLR: give total_steps, or epochs and steps_per_epoch "
+                                 f"(positive integers), got epochs={epochs!r}, "
+                                 f"steps_per_epoch={steps_per_epoch!r}")
+            total_steps = epochs * steps_per_epoch
+        if not isinstance(total_steps, int) or total_steps < 1:
+            raise ValueError(
+                f"OneCycleLR: total_steps must be a positive integer, got {total_steps!r}")
+        if not (isinstance(pct_start, float) and 0 <= pct_start <= 1):
+            raise ValueError(f"OneCycleLR: pct_start must be a float in [0, 1], got {pct_start!r}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(
+                f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        groups = optimizer.param_groups
+        if cycle_momentum and "momentum" not in optimizer.defaults \
+                and "betas" not in optimizer.defaults:
+            raise ValueError(f"OneCycleLR: {type(optimizer).__name__} has no momentum or beta1 "
+                             "to cycle; pass cycle_momentum=False")
+        self.total_steps, self.anneal_strategy = total_steps, anneal_strategy
+        self.cycle_momentum = cycle_momentum
+        up = float(pct_start * total_steps) - 1
+        if three_phase:
+            self.phases = [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                           (float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr",
+                            "base_momentum", "max_momentum"),
+                           (total_steps - 1, "initial_lr", "min_lr", "max_momentum",
+                            "max_momentum")]
+        else:
+            self.phases = [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                           (total_steps - 1, "max_lr", "min_lr", "base_momentum",
+                            "max_momentum")]
+        for group, top in zip(groups, _per_group("max_lr", max_lr, len(groups)), strict=True):
+            group["initial_lr"] = top / div_factor
+            group["max_lr"] = top
+            group["min_lr"] = group["initial_lr"] / final_div_factor
+        if cycle_momentum:
+            for group, hi, lo in zip(groups, _per_group("max_momentum", max_momentum, len(groups)),
+                                     _per_group("base_momentum", base_momentum, len(groups)),
+                                     strict=True):
+                group["max_momentum"], group["base_momentum"] = hi, lo
+                self._set_momentum(group, hi)
+        super().__init__(optimizer)
+
+    @staticmethod
+    def _set_momentum(group: dict[str, Any], value: float) -> None:
+        if "betas" in group:
+            group["betas"] = (value, *group["betas"][1:])
+        else:
+            group["momentum"] = value
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def step(self) -> None:
+        """Advance one batch and set every group's learning rate (and momentum)."""
+        self.last_epoch += 1
+        n = self.last_epoch
+        if n > self.total_steps:
+            raise ValueError(f"OneCycleLR: tried to step {n} times, but total_steps is "
+                             f"{self.total_steps}")
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for i, (end, lr0, lr1, m0, m1) in enumerate(self.phases):
+                if n <= end or i == len(self.phases) - 1:
+                    pct = (n - start) / (end - start)
+                    group["lr"] = self._anneal(group[lr0], group[lr1], pct)
+                    if self.cycle_momentum:
+                        self._set_momentum(group, self._anneal(group[m0], group[m1], pct))
+                    break
+                start = end
+        self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def restart(self) -> None:
+        """Go back to the first step of the cycle."""
+        self.last_epoch = -1
+        self.step()
+
+
+def _per_group(name: str, value: float | Sequence[float], n: int) -> list[float]:
+    if not isinstance(value, int | float):
+        if len(value) != n:
+            raise ValueError(f"OneCycleLR: expected {n} values of {name} (one per parameter "
+                             f"group), got {list(value)!r}")
+        return [float(v) for v in value]
+    return [float(value)] * n
 
 
 class SequentialLR:

@@ -10,6 +10,7 @@ then ``on_train_end``.
 
 from __future__ import annotations
 
+import html
 import inspect
 import math
 import operator
@@ -104,6 +105,21 @@ class History(Callback):
 
     def __repr__(self) -> str:
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+    def _repr_html_(self) -> str:
+        """A table of every epoch's logs, for Jupyter."""
+        keys = list(self.history)
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+        rows = "".join(
+            f"<tr><td>{e + 1}</td>" + "".join(
+                f"<td>{_cell(self.history[k][i] if i < len(self.history[k]) else '')}</td>"
+                for k in keys) + "</tr>" for i, e in enumerate(self.epoch))
+        return (f"<div><b>History: {len(self.epoch)} epochs</b><table><thead><tr><th>epoch"
+                f"</th>{head}</tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+def _cell(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
 
 
 def _monitor_op(owner: str, monitor: str, mode: str) -> Callable[[Any, Any], bool]:

@@ -52,6 +52,9 @@ def _choice(*options: str) -> tuple[Check, str]:
 
 
 _BOOL = (lambda v: isinstance(v, bool)), "true or false"
+# classification metrics the run computes when early stopping monitors them
+_MONITORED = ("precision", "recall", "f1", "auc", "val_precision", "val_recall", "val_f1",
+              "val_auc")
 _STR = (lambda v: isinstance(v, str) and v != ""), "a non-empty string"
 _OPT_STR = (lambda v: isinstance(v, str)), "a string"
 _NUMBER = (lambda v: isinstance(v, int | float) and not isinstance(v, bool)), "a number"
@@ -101,7 +104,8 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
         "name": ("adam", _choice("sgd", "adam", "adamw", "adadelta", "adagrad", "rmsprop")),
     },
     "schedule": {
-        "name": ("", _choice("step", "exponential", "cosine", "warmup", "plateau")),
+        "name": ("", _choice("step", "exponential", "cosine", "warmup", "plateau", "linear",
+                             "constant", "polynomial", "onecycle")),
     },
     "training": {
         "epochs": (100, _int(1)),
@@ -113,7 +117,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
     "training.early_stopping": {
         "enabled": (True, _BOOL),
         "monitor": ("val_loss", _choice("val_loss", "val_accuracy", "val_mse", "val_mae", "loss",
-                                        "accuracy", "mse", "mae")),
+                                        "accuracy", "mse", "mae", *_MONITORED)),
         "patience": (10, _int(0)),
         "min_delta": (0.0, _NUMBER),
         "mode": ("auto", _choice("auto", "min", "max")),
@@ -130,6 +134,9 @@ _COMMON_DATA = {"source", "standardize", "validation_split", "test_split", "seed
 
 SCHEDULES = {"step": "StepLR", "exponential": "ExponentialLR", "cosine": "CosineAnnealingLR",
              "warmup": "LinearWarmup", "plateau": "ReduceLROnPlateau"}
+# PyTorch's schedules by their own names (the config steps every schedule once per epoch)
+SCHEDULES.update(linear="LinearLR", constant="ConstantLR", polynomial="PolynomialLR",
+                 onecycle="OneCycleLR")
 
 
 def _hyper_names(cls: type) -> list[str]:

@@ -76,8 +76,11 @@ class _Means:
     GPU, so the pass reads nothing back until :meth:`means`."""
 
     def __init__(self, names: list[str], threshold: float) -> None:
-        self.names, self.threshold = names, threshold
-        self.sums: dict[str, Any] = dict.fromkeys(["loss", *names], 0.0)
+        self.threshold = threshold
+        self.epoch = {m: _metrics.EpochMetric(m, threshold) for m in names
+                      if m in _metrics.EPOCH_METRICS}  # precision, recall, f1, auc
+        self.names = [m for m in names if m not in self.epoch]
+        self.sums: dict[str, Any] = dict.fromkeys(["loss", *self.names], 0.0)
         self.seen = 0
 
     def add(self, loss: Any, out: Tensor, y: Any, n: int) -> None:
@@ -87,11 +90,14 @@ class _Means:
         self.seen += n
         for m in self.names:
             self.sums[m] += _as_sum(_metrics.batch_sum(m, out.data, y, self.threshold))
+        for metric in self.epoch.values():
+            metric.add(out.data, y)
 
     def means(self) -> dict[str, float]:
         """The sample means as floats, after raising any failed GPU check of the pass."""
         backend.raise_pending()
-        return {k: float(s) / self.seen for k, s in self.sums.items()}
+        means = {k: float(s) / self.seen for k, s in self.sums.items()}
+        return means | {m: metric.result() for m, metric in self.epoch.items()}
 
 
 def _as_sum(value: Any) -> Any:

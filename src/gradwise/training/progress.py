@@ -1,5 +1,9 @@
 """The progress display of ``fit``: a tqdm bar per epoch (``verbose=1``: epoch, step, ETA and
-running loss), one line per epoch (``verbose=2``), or nothing (``verbose=0``)."""
+running loss), one line per epoch (``verbose=2``), or nothing (``verbose=0``).
+
+``verbose=1`` draws the bar with tqdm's auto mode: a widget in a Jupyter notebook, a text bar in
+a terminal. When the output is neither (CI, ``> file``) a bar would write a line per redraw, so
+there ``verbose=1`` prints one summary line per epoch instead, as ``verbose=2``."""
 
 from __future__ import annotations
 
@@ -9,7 +13,20 @@ from typing import Any
 
 from .callbacks import Callback, Logs
 
-__all__ = ["ProgressLogger", "format_logs"]
+__all__ = ["ProgressLogger", "display_kind", "format_logs"]
+
+
+def display_kind() -> str:
+    """``"notebook"`` inside a Jupyter kernel, ``"terminal"`` when stderr is a terminal,
+    ``"log"`` otherwise (a file, a pipe, CI)."""
+    ipython = sys.modules.get("IPython")
+    if ipython is not None:
+        shell = ipython.get_ipython()
+        if shell is not None and "IPKernelApp" in getattr(shell, "config", {}):
+            return "notebook"
+    stream = sys.stderr
+    isatty = getattr(stream, "isatty", None)
+    return "terminal" if isatty is not None and isatty() else "log"
 
 
 def format_logs(logs: Logs) -> str:
@@ -36,7 +53,9 @@ class ProgressLogger(Callback):
         self.verbose = verbose
         self._bar: Any = None
         self._tqdm: Any = None
-        if verbose == 1:
+        if verbose == 1 and display_kind() == "log":
+            self.verbose = 2
+        elif verbose == 1:
             try:
                 from tqdm.auto import tqdm
             except ImportError:  # tqdm is an extra: fall back to one line per epoch

@@ -265,6 +265,10 @@ def train(config: dict[str, Any], out: str | Path | None = None,
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[optimizer] {exc}") from None
     loss, metric_names = _loss_and_metrics(splits.task)
+    monitored = str((config["training"].get("early_stopping") or {}).get("monitor", ""))
+    if (splits.task in ("binary", "multiclass") and monitored.removeprefix("val_") in
+            ("precision", "recall", "f1", "auc")):  # computed when early stopping watches them
+        metric_names.append(monitored.removeprefix("val_"))
     available = ["loss", *metric_names]
     if splits.X_val is not None:
         available += [f"val_{k}" for k in available]
