@@ -138,6 +138,20 @@ def test_validate_settings_normalizes() -> None:
     assert s["optimizer_params"] == {"momentum": 0.9, "nesterov": True}
 
 
+@pytest.mark.parametrize("schedule", ["step", "exponential", "cosine"])
+def test_a_bare_schedule_gets_its_defaults_and_trains(schedule: str) -> None:
+    """Choosing a schedule without its hyperparameters fills them from the page's defaults
+    (StepLR's step_size and cosine's T_max are required by their classes)."""
+    s = validate_settings({"schedule": schedule})
+    assert s["schedule_params"] == session_mod.defaults()["choices"]["schedules"][schedule]
+    session, rec = _session({"schedule": schedule, "n_points": 100})
+    try:
+        _steps(session, rec, 2)
+        assert len(session.history()["loss"]) == 2
+    finally:
+        session.close()
+
+
 class Recorder:
     """The emit side of a session: every message, and waiting for one."""
 

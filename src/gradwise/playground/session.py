@@ -258,8 +258,11 @@ def validate_settings(new: Any, current: dict[str, Any] | None = None,
     out["schedule"] = _choice("schedule", s["schedule"], PLAYGROUND_SCHEDULES)
     if "schedule" in new and "schedule_params" not in new:
         s["schedule_params"] = {}
-    out["schedule_params"] = _params("schedule_params", s["schedule_params"],
-                                     _CHOICES["schedules"][out["schedule"]])
+    # A schedule's required arguments (step_size, T_max) have no default in its class: the
+    # page's defaults fill every hyperparameter not given, so a bare {"schedule": "step"} trains.
+    sched_defaults = _CHOICES["schedules"][out["schedule"]]
+    out["schedule_params"] = {**sched_defaults, **_params("schedule_params", s["schedule_params"],
+                                                          sched_defaults)}
     if out["schedule"] == "step" and out["schedule_params"].get("step_size", 1) < 1:
         raise SettingsError("setting schedule_params.step_size must be >= 1")
     if out["schedule"] == "cosine" and out["schedule_params"].get("T_max", 1) < 1:
