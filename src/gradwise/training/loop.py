@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distributed
 from ..autograd import Tensor, no_grad
 from ..data.loader import DataLoader
 from ..nn.losses import BCEWithLogitsLoss, get_loss
@@ -75,8 +75,10 @@ class _Means:
     mean loss times its size and its metric sums, in float64. On a GPU the sums stay on the
     GPU, so the pass reads nothing back until :meth:`means`."""
 
-    def __init__(self, names: list[str], threshold: float) -> None:
+    def __init__(self, names: list[str], threshold: float, loader: Any = None) -> None:
         self.names, self.threshold = names, threshold
+        # a data-parallel loader's shard sums are summed over the ranks
+        self.reduce = getattr(loader, "reduce", None)
         self.sums: dict[str, Any] = dict.fromkeys(["loss", *names], 0.0)
         self.seen = 0
 
@@ -91,7 +93,10 @@ class _Means:
     def means(self) -> dict[str, float]:
         """The sample means as floats, after raising any failed GPU check of the pass."""
         backend.raise_pending()
-        return {k: float(s) / self.seen for k, s in self.sums.items()}
+        sums, seen = self.sums, self.seen
+        if self.reduce is not None:
+            sums, seen = self.reduce(sums, seen)
+        return {k: float(s) / seen for k, s in sums.items()}
 
 
 def _as_sum(value: Any) -> Any:
@@ -118,7 +123,7 @@ def _run_eval(model: Module, loss: Any, loader: DataLoader, names: list[str],
               threshold: float) -> dict[str, float]:
     """Sample-mean loss and metrics over ``loader`` in eval mode, without a graph."""
     dtype, device = dtype_device(model)
-    means = _Means(names, threshold)
+    means = _Means(names, threshold, loader)
     with _inference(model):
         for xb, yb, *_ in loader:
             out = model(Tensor(xb, dtype=dtype, device=device))
@@ -242,10 +247,13 @@ class _Step:
         """Run the epoch; return False when a callback stopped it before its last batch."""
         model, optimizer, device = self.model, self.optimizer, self.device
         model.train()
-        means = _Means(self.names, self.threshold)
+        means = _Means(self.names, self.threshold, loader)
         completed = True
         for step, (xb, yb, *_) in enumerate(loader):
             n = len(xb)
+            if n == 0:  # this rank's empty shard of a global batch with fewer rows than ranks
+                loader.empty_step(model, xb, optimizer)
+                continue
             batch_logs: dict[str, Any] = {"size": n}
             for cb in callbacks:
                 cb.on_train_batch_begin(step, batch_logs)
@@ -254,6 +262,8 @@ class _Step:
             value = self.loss(out, y)
             optimizer.zero_grad()
             value.backward()
+            if isinstance(loader, distributed.ShardedLoader):
+                loader.average_gradients(optimizer, n)
             optimizer.step()
             batch_logs["loss"] = float(value.item()) if self.float_loss else value.data
             means.add(value.data, out, y, n)
@@ -311,6 +321,8 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
     if seed is not None:
         backend.manual_seed(seed)
+    if not distributed.is_root():  # under MPI only rank 0 prints
+        verbose = 0
     if isinstance(train_data, DataLoader):
         if validation_split:
             raise ValueError("validation_split needs train_data as arrays (X, y), not a "
@@ -335,6 +347,9 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         cb.set_params(params)
     gens = _generators(model, loader)
     resumed = None if resume_from is None else _check_resume(resume_from, model, gens, user)
+    dp = distributed.data_parallel(model, loader, val_loader)  # None in a single process
+    if dp is not None:
+        loader, val_loader = dp.train_loader, dp.val_loader
 
     was_training = model.training
     model.stop_training = False
@@ -357,7 +372,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
             logs["lr"] = float(optimizer.param_groups[0]["lr"])
             for cb in every:
                 cb.on_epoch_end(epoch, logs)
-            if checkpoint_path is not None and completed:
+            if checkpoint_path is not None and completed and distributed.is_root():
                 write_checkpoint(checkpoint_path, model, {
                     "epoch": epoch + 1,
                     "history": history.state_dict(),
@@ -370,6 +385,8 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
                 break
     finally:
         model.train(was_training)
+        if dp is not None:
+            dp.close()
     logs = {}
     for cb in every:
         cb.on_train_end(logs)
