@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gradwise.cli import main
 from gradwise.distributed import shard_bounds, world
 from mpi_util import ROOT, env, mpiexec, run
 
@@ -29,12 +30,7 @@ def serial(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.mark.parametrize("n", [2, 4])
-def test_n_ranks_equal_one_process(serial: Path, tmp_path: Path, n: int) -> None:
-    launcher = mpiexec()
-    out = tmp_path / "w.npz"
-    run([*launcher, "-n", str(n), sys.executable, SCRIPT, str(out)])
-    assert _relative(serial, out) < 1e-10
+def _same_on_every_rank(out: Path, n: int) -> None:
     with np.load(out) as first:
         for r in range(1, n):
             with np.load(f"{out}.rank{r}.npz") as other:
@@ -42,13 +38,29 @@ def test_n_ranks_equal_one_process(serial: Path, tmp_path: Path, n: int) -> None
                     np.testing.assert_array_equal(first[k], other[k])
 
 
-def test_resume_with_another_number_of_ranks(serial: Path, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def four(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """20 epochs on 4 ranks (the last batch of every epoch leaves two ranks an empty shard),
+    and a copy of the checkpoint after epoch 10."""
     launcher = mpiexec()
-    ck, out = tmp_path / "ck.safetensors", tmp_path / "w.npz"
-    run([*launcher, "-n", "2", sys.executable, SCRIPT, str(tmp_path / "half.npz"), "--epochs",
-         "10", "--checkpoint", str(ck)])
-    run([*launcher, "-n", "4", sys.executable, SCRIPT, str(out), "--resume", str(ck)])
+    tmp = tmp_path_factory.mktemp("four")
+    out, half = tmp / "w.npz", tmp / "half.safetensors"
+    run([*launcher, "-n", "4", sys.executable, SCRIPT, str(out), "--checkpoint",
+         str(tmp / "ck.safetensors"), "--keep-half", str(half)])
+    return out, half
+
+
+def test_four_ranks_equal_one_process(serial: Path, four: tuple[Path, Path]) -> None:
+    assert _relative(serial, four[0]) < 1e-10
+    _same_on_every_rank(four[0], 4)
+
+
+def test_two_ranks_resume_four_ranks_and_equal_one_process(serial: Path, four: tuple[Path, Path],
+                                                           tmp_path: Path) -> None:
+    out = tmp_path / "w.npz"
+    run([*mpiexec(), "-n", "2", sys.executable, SCRIPT, str(out), "--resume", str(four[1])])
     assert _relative(serial, out) < 1e-10
+    _same_on_every_rank(out, 2)
 
 
 def test_shard_bounds_cover_the_batch_like_array_split() -> None:
@@ -87,3 +99,28 @@ def test_launcher_without_mpi4py_says_what_to_install() -> None:
     assert proc.returncode != 0
     last = proc.stderr.strip().splitlines()[-1]
     assert "PMI_RANK=1" in last and "pip install 'gradwise[mpi]'" in last
+
+
+def test_landscape_over_three_ranks_equals_the_serial_one(tmp_path: Path) -> None:
+    launcher = mpiexec()
+    script = str(ROOT / "tests" / "mpi" / "landscape_grid.py")
+    run([sys.executable, script, str(tmp_path / "serial.npz")])
+    run([*launcher, "-n", "3", sys.executable, script, str(tmp_path / "mpi.npz")])
+    with np.load(tmp_path / "serial.npz") as a, np.load(tmp_path / "mpi.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            np.testing.assert_array_equal(a[k], b[k])
+        assert not np.isnan(a["loss"]).any()
+
+
+def test_gradwise_train_under_mpiexec_writes_one_run_folder(tmp_path: Path) -> None:
+    launcher = mpiexec()
+    sets = ["--set", "training.epochs=3", "--set", "data.n=200", "--set", "model.hidden=[8]"]
+    assert main(["train", *sets, "--quiet", "--out", str(tmp_path / "one")]) == 0
+    cli = [sys.executable, "-m", "gradwise.cli", "train", *sets, "--quiet"]
+    out = run([*launcher, "-n", "2", *cli, "--out", str(tmp_path / "two")], cwd=tmp_path)
+    assert out.count("run folder:") == 1  # rank 0 alone prints
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
+    one = np.loadtxt(tmp_path / "one" / "history.csv", delimiter=",", skiprows=1)
+    two = np.loadtxt(tmp_path / "two" / "history.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(two, one, rtol=1e-5)  # float32: sums in another order

@@ -2,20 +2,38 @@
 ``mpiexec -n N``. Rank 0 writes the final weights to OUT (NPZ); every rank writes its own to
 OUT.rankR.npz, so a test can check that all ranks hold the same model.
 
-    python tests/mpi/train_spiral.py OUT [--epochs 20] [--checkpoint CK] [--resume CK]
+    python tests/mpi/train_spiral.py OUT [--epochs 20] [--checkpoint CK [--keep-half COPY]]
+                                         [--resume CK]
+
+``--keep-half COPY`` copies the checkpoint written after half the epochs to COPY.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+from typing import Any
 
 import numpy as np
 
 import gradwise as gw
 from gradwise import distributed, nn, optim
 from gradwise.data import get_toy
-from gradwise.training.callbacks import EarlyStopping
+from gradwise.training.callbacks import Callback, EarlyStopping
 from gradwise.training.loop import fit
+
+
+class KeepCheckpoint(Callback):
+    """Copies the checkpoint written at the end of epoch ``epoch`` to ``dst`` (rank 0; nothing
+    when ``dst`` is None, so that every run has the same callbacks and resumes)."""
+
+    def __init__(self, epoch: int, src: str | None, dst: str | None) -> None:
+        super().__init__()
+        self.epoch, self.src, self.dst = epoch, src, dst
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        if epoch == self.epoch and self.src and self.dst and distributed.is_root():
+            shutil.copyfile(self.src, self.dst)
 
 
 def main() -> None:
@@ -24,6 +42,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--checkpoint")
     parser.add_argument("--resume")
+    parser.add_argument("--keep-half")
     args = parser.parse_args()
     gw.set_default_dtype("float64")
     gw.manual_seed(3)
@@ -34,9 +53,10 @@ def main() -> None:
     model = nn.Sequential(nn.Dense(2, 24, activation="tanh"), nn.Dropout(0.2),
                           nn.Dense(24, 24, activation="relu"), nn.Dense(24, 1))
     opt = optim.Adam(model.parameters(), lr=0.01)
+    keep = [KeepCheckpoint(args.epochs // 2, args.checkpoint, args.keep_half)]
     fit(model, "bce_with_logits", opt, (X_train, y_train), epochs=args.epochs, batch_size=32,
         validation_data=(X_val, y_val), metrics=["accuracy"], verbose=0, seed=7,
-        callbacks=[EarlyStopping(monitor="val_loss", patience=50)],
+        callbacks=[EarlyStopping(monitor="val_loss", patience=50), *keep],
         checkpoint_path=args.checkpoint, resume_from=args.resume)
     weights = {k: np.asarray(p.data) for k, p in model.named_parameters()}
     w = distributed.world()
