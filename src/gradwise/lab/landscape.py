@@ -259,11 +259,11 @@ def _run_rows_mpi(evaluate: _Evaluator, rows: list[tuple[int, np.ndarray]],
     w = distributed.world()
     mine = rows[w.rank::w.size]
     with blas_threads(1):
-        done = [(i, *evaluate(c)) for i, c in mine]
-    index = distributed.allgather_arrays(np.array([d[0] for d in done], dtype=np.int64))
-    sizes = distributed.allgather_arrays(np.array([d[1].size for d in done], dtype=np.int64))
+        done = [evaluate(c) for _, c in mine]
+    index = distributed.allgather_arrays(np.array([i for i, _ in mine], dtype=np.int64))
+    sizes = distributed.allgather_arrays(np.array([lv.size for lv, _ in done], dtype=np.int64))
     parts = [distributed.allgather_arrays(np.concatenate([d[k].ravel() for d in done] or [
-        np.empty(0)]).astype(np.float64)) for k in (1, 2)]
+        np.empty(0)]).astype(np.float64)) for k in (0, 1)]
     got = {}
     for r in range(w.size):
         cut = np.cumsum(sizes[r])[:-1]
