@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from . import sweep
 from .lab import commands as lab_commands
 
 __all__ = ["build_parser", "main"]
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     noise.add_argument("--verbose", action="store_true", help="one line per epoch")
     train.set_defaults(func=_train)
     lab_commands.register(sub)
+    sweep.register(sub)
     return parser
 
 
