@@ -127,7 +127,7 @@ def _run_mpi(config: str | None, sets: list[str], jobs: list[tuple[Path, dict[st
              log: Callable[[str], None]) -> dict[Path, str]:
     """This rank's share of the jobs, in this process (one BLAS thread); every rank learns
     which jobs failed, rank 0 reads why."""
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     from .training.run import train
 
@@ -271,7 +271,7 @@ def _table(rows: list[dict[str, Any]], keys: list[str], metric: str) -> str:
     lines = ["  ".join([f"{k:>16}" for k in keys] + [f"{metric:>14}", "run"])]
     for r in rows:
         value = r.get(metric)
-        shown = f"{value:14.4g}" if _number(value) and math.isfinite(value) else (
+        shown = f"{value:14.4g}" if _number(value) and math.isfinite(float(value)) else (
             f"{r['status']:>14}")
         lines.append("  ".join([f"{r[k]!s:>16}" for k in keys] + [shown, r["run"]]))
     return "\n".join(lines)
