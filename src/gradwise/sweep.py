@@ -271,7 +271,8 @@ def _table(rows: list[dict[str, Any]], keys: list[str], metric: str) -> str:
     lines = ["  ".join([f"{k:>16}" for k in keys] + [f"{metric:>14}", "run"])]
     for r in rows:
         value = r.get(metric)
-        shown = f"{value:14.4g}" if _number(value) and math.isfinite(float(value)) else (
+        shown = f"{value:14.4g}" if isinstance(value, int | float) and math.isfinite(
+            value) else (
             f"{r['status']:>14}")
         lines.append("  ".join([f"{r[k]!s:>16}" for k in keys] + [shown, r["run"]]))
     return "\n".join(lines)
