@@ -28,6 +28,7 @@ of this machine's shared memory from the one-float all-reduce and ``bw`` from th
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import subprocess
@@ -121,7 +122,8 @@ def worker(net: str, out: str, threads: int) -> None:
         result.update(ranks=w.size, threads=threads, net=net, batch=B, bytes=int(grad.nbytes),
                       params=int(grad.size), epoch=epoch, samples=len(X),
                       pure_allreduce=_median(pure) if pure else 0.0,
-                      latency=_median(tiny) if tiny else 0.0)
+                      latency=_median(tiny) if tiny else 0.0,
+                      latency_min=min(tiny) if tiny else 0.0)
         Path(out).write_text(json.dumps(result))
 
 
@@ -181,32 +183,37 @@ def report(results: list[dict[str, Any]], load: tuple[str, str]) -> str:
         model = o["compute"] / 2 + o["update"] + _comm(2, r["bytes"], bw, alpha)
         lines.append(f"| {'-'.join(map(str, NETS[r['net']][0]))} | {r['step'] * 1e3:.1f} | "
                      f"{model * 1e3:.1f} |")
-    lines += ["", "Projection over network links (alpha as fitted here; a real network's is "
-              "higher, which moves the break-even batch up), weak scaling at the measured "
-              "batch per rank (speed-up = N t(1) / t(N), each rank keeps its batch) and strong "
-              "scaling at the measured global batch (speed-up = t(1) / t(N), B / N rows per "
-              "rank; '-' when N > B):", "",
-              "| network | link | N = 8 weak / strong | N = 64 weak / strong | N = 512 weak / "
-              "strong | break-even batch per rank at N = 512 | comm = compute at N = 512 |",
-              "|---|---|---|---|---|---|---|"]
-    for net, o in one.items():
+    alpha_min = min(r["latency_min"] for r in two) / 2
+    lines += ["", "Projection over network links, each rank computing like one core here: weak "
+              "scaling at the measured batch per rank (speed-up = N t(1) / t(N), each rank "
+              "keeps its batch) and strong scaling at the measured global batch (speed-up = "
+              "t(1) / t(N), B / N rows per rank; '-' when N > B). alpha: the fitted median "
+              f"({alpha * 1e6:.1f} us) and half the fastest one-float all-reduce seen "
+              f"({alpha_min * 1e6:.1f} us). Break-even: the batch per rank below which N ranks "
+              "are no faster than one process on the same global batch, b = comm / (c (N - 1)); "
+              "comm = compute: the batch per rank below which the all-reduce takes longer than "
+              "the computation (under 50% efficiency).", "",
+              "| network | link | alpha us | N = 8 weak / strong | N = 64 weak / strong | "
+              "N = 512 weak / strong | break-even batch per rank at N = 512 | comm = compute "
+              "at N = 512 |",
+              "|---|---|---|---|---|---|---|---|"]
+    for (net, o), a, gbit in itertools.product(one.items(), (alpha, alpha_min), (10, 100)):
         S, B = o["bytes"], o["batch"]
         c = o["compute"] / B  # seconds per sample
         t1 = o["compute"] + o["update"]
-        for gbit in (10, 100):
-            link = gbit * 1e9 / 8
-            cells = []
-            for n in (8, 64, 512):
-                comm = _comm(n, S, link, alpha)
-                weak = n * t1 / (t1 + comm)
-                strong = t1 / (c * B / n + o["update"] + comm) if n <= B else None
-                cells.append(f"{weak:.1f} / " + ("-" if strong is None else f"{strong:.2f}"))
-            comm512 = _comm(512, S, link, alpha)
-            # pays when c b + update + comm < (c N b + update): b > comm / (c (N - 1))
-            cells.append(f"{comm512 / (c * 511):.2f}")
-            cells.append(f"{comm512 / c:.0f}")
-            lines.append(f"| {'-'.join(map(str, NETS[net][0]))} | {gbit} Gbit/s | "
-                         + " | ".join(cells) + " |")
+        link = gbit * 1e9 / 8
+        cells = []
+        for n in (8, 64, 512):
+            comm = _comm(n, S, link, a)
+            weak = n * t1 / (t1 + comm)
+            strong = t1 / (c * B / n + o["update"] + comm) if n <= B else None
+            cells.append(f"{weak:.1f} / " + ("-" if strong is None else f"{strong:.2f}"))
+        comm512 = _comm(512, S, link, a)
+        # pays when c b + update + comm < c N b + update: b > comm / (c (N - 1))
+        cells.append(f"{comm512 / (c * 511):.2f}")
+        cells.append(f"{comm512 / c:.0f}")
+        lines.append(f"| {'-'.join(map(str, NETS[net][0]))} | {gbit} Gbit/s | {a * 1e6:.1f} | "
+                     + " | ".join(cells) + " |")
     lines += ["", "Inputs: compute per sample c = compute(B) / B and update from the one-rank "
               "run; S = gradient bytes (float32); formula in `benchmarks/mpi_scaling.py`."]
     return "\n".join(lines)
