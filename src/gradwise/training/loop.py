@@ -30,6 +30,7 @@ from .progress import ProgressLogger
 __all__ = ["evaluate", "fit", "predict"]
 
 Data = tuple[Any, Any] | DataLoader
+Batches = DataLoader | distributed.ShardedLoader  # a loader, or its shard under MPI
 
 
 def _target(y: np.ndarray, out: Tensor) -> np.ndarray:
@@ -119,7 +120,7 @@ def _inference(model: Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _run_eval(model: Module, loss: Any, loader: DataLoader, names: list[str],
+def _run_eval(model: Module, loss: Any, loader: Batches, names: list[str],
               threshold: float) -> dict[str, float]:
     """Sample-mean loss and metrics over ``loader`` in eval mode, without a graph."""
     dtype, device = dtype_device(model)
@@ -163,7 +164,7 @@ def _split(data: Any, validation_split: float) -> tuple[tuple[Any, Any], tuple[A
     return (X[:split_at], y[:split_at]), (X[split_at:], y[split_at:])
 
 
-def _generators(model: Module, loader: DataLoader) -> dict[str, Any]:
+def _generators(model: Module, loader: Batches) -> dict[str, Any]:
     """Every random generator a training run draws from: gradwise's default generator, the
     loader's shuffling generator when it is its own, and any module's own (dropout)."""
     default = backend.default_generator("cpu")
@@ -243,7 +244,7 @@ class _Step:
         self.float_loss = self.device == "cpu" or any(
             _reads_batches(cb) for cb in callbacks if not isinstance(cb, ProgressLogger))
 
-    def epoch(self, loader: DataLoader, callbacks: list[Callback], logs: dict[str, Any]) -> bool:
+    def epoch(self, loader: Batches, callbacks: list[Callback], logs: dict[str, Any]) -> bool:
         """Run the epoch; return False when a callback stopped it before its last batch."""
         model, optimizer, device = self.model, self.optimizer, self.device
         model.train()
@@ -251,7 +252,8 @@ class _Step:
         completed = True
         for step, (xb, yb, *_) in enumerate(loader):
             n = len(xb)
-            if n == 0:  # this rank's empty shard of a global batch with fewer rows than ranks
+            if n == 0 and isinstance(loader, distributed.ShardedLoader):
+                # this rank's empty shard of a global batch with fewer rows than ranks
                 loader.empty_step(model, xb, optimizer)
                 continue
             batch_logs: dict[str, Any] = {"size": n}
@@ -323,6 +325,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         backend.manual_seed(seed)
     if not distributed.is_root():  # under MPI only rank 0 prints
         verbose = 0
+    loader: Batches
     if isinstance(train_data, DataLoader):
         if validation_split:
             raise ValueError("validation_split needs train_data as arrays (X, y), not a "
@@ -334,7 +337,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
                 raise ValueError("pass validation_data or validation_split, not both")
             train_data, validation_data = _split(train_data, validation_split)
         loader = _loader(train_data, batch_size, "train_data", model, shuffle, seed)
-    val_loader = None if validation_data is None else _loader(
+    val_loader: Batches | None = None if validation_data is None else _loader(
         validation_data, batch_size, "validation_data", model)
 
     user = list(callbacks or [])
