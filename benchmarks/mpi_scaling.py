@@ -142,9 +142,9 @@ def _measure(launcher: str, net: str, n: int, threads: int) -> dict[str, Any]:
 
 def _fit_link(r2: list[dict[str, Any]]) -> tuple[float, float]:
     """``bw`` (bytes/s) and ``alpha`` (s) from ``t = S / bw + 2 alpha`` at N = 2: alpha from
-    the one-float all-reduce (median over both networks' runs), bw from the largest gradient's
-    all-reduce."""
-    alpha = float(np.median([r["latency"] for r in r2])) / 2
+    the one-float all-reduce (the larger of the runs' medians: the pessimistic value on this
+    shared machine), bw from the largest gradient's all-reduce."""
+    alpha = max(r["latency"] for r in r2) / 2
     big = max(r2, key=lambda r: r["bytes"])
     return big["bytes"] / (big["pure_allreduce"] - 2 * alpha), alpha
 
@@ -173,21 +173,22 @@ def report(results: list[dict[str, Any]], load: tuple[str, str]) -> str:
     bw, alpha = _fit_link(two)
     lines += ["", f"Fitted to the pure all-reduce at N = 2: shared-memory bandwidth bw = "
               f"{bw / 1e9:.2f} GB/s (from the {max(r['bytes'] for r in two) / 1e6:.0f} MB "
-              f"gradient), alpha = {alpha * 1e6:.1f} us per message (half the one-float "
-              "all-reduce).", ""]
+              f"gradient), alpha = {alpha * 1e6:.1f} us per message (half the slower of the "
+              "runs' median one-float all-reduces: "
+              + ", ".join(f"{r['latency'] * 1e6:.1f} us" for r in two) + ").", ""]
     lines.append("| network | measured 2-rank step ms | model ms (compute/2 + update + "
-                 "all-reduce) |")
+                 "all-reduce, alpha of this run) |")
     lines.append("|---|---|---|")
     for r in two:
         o = one[r["net"]]
-        model = o["compute"] / 2 + o["update"] + _comm(2, r["bytes"], bw, alpha)
+        model = o["compute"] / 2 + o["update"] + _comm(2, r["bytes"], bw, r["latency"] / 2)
         lines.append(f"| {'-'.join(map(str, NETS[r['net']][0]))} | {r['step'] * 1e3:.1f} | "
                      f"{model * 1e3:.1f} |")
     alpha_min = min(r["latency_min"] for r in two) / 2
     lines += ["", "Projection over network links, each rank computing like one core here: weak "
               "scaling at the measured batch per rank (speed-up = N t(1) / t(N), each rank "
               "keeps its batch) and strong scaling at the measured global batch (speed-up = "
-              "t(1) / t(N), B / N rows per rank; '-' when N > B). alpha: the fitted median "
+              "t(1) / t(N), B / N rows per rank; '-' when N > B). alpha: the fitted "
               f"({alpha * 1e6:.1f} us) and half the fastest one-float all-reduce seen "
               f"({alpha_min * 1e6:.1f} us). Break-even: the batch per rank below which N ranks "
               "are no faster than one process on the same global batch, b = comm / (c (N - 1)); "
@@ -224,15 +225,21 @@ def main() -> None:
     parser.add_argument("--worker", nargs=3, metavar=("NET", "OUT", "THREADS"),
                         help=argparse.SUPPRESS)
     parser.add_argument("--mpiexec", default=str(Path(sys.executable).parent / "mpiexec"))
+    parser.add_argument("--report", metavar="JSON", help="print the report of measurements "
+                        "saved from an earlier run's JSON output, measuring nothing")
     args = parser.parse_args()
     if args.worker:
         worker(args.worker[0], args.worker[1], int(args.worker[2]))
+        return
+    if args.report:
+        saved = json.loads(Path(args.report).read_text())
+        print(report(saved["results"], tuple(saved["load"])))
         return
     before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results = [_measure(args.mpiexec, net, n, threads) for net in NETS
                for n, threads in ((1, 1), (1, 2), (2, 1))]
     after = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(json.dumps(results, indent=1))
+    print(json.dumps({"results": results, "load": [before, after]}))
     print(report(results, (before, after)))
 
 
