@@ -36,8 +36,8 @@ def test_bad_grid_names_the_spec(spec: str) -> None:
 
 def test_invalid_point_fails_before_anything_trains(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="activation"):
-        run_sweep(None, parse_grid(['model.activation=["relu", "nope"]']), tmp_path / "s", sets=SETS,
-                  log=lambda s: None)
+        run_sweep(None, parse_grid(['model.activation=["relu", "nope"]']), tmp_path / "s",
+                  sets=SETS, log=lambda s: None)
     assert not (tmp_path / "s").exists()
 
 

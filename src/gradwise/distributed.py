@@ -38,8 +38,8 @@ from .autograd import Tensor, no_grad
 from .nn.layers import Dropout
 from .nn.module import Module
 
-__all__ = ["ShardedLoader", "World", "allreduce_gradients", "broadcast_parameters",
-           "allgather_arrays", "data_parallel", "is_root", "serial", "shard_bounds",
+__all__ = ["DataParallel", "ShardedLoader", "World", "allgather_arrays", "allreduce_gradients",
+           "broadcast_parameters", "data_parallel", "is_root", "serial", "shard_bounds",
            "sum_across_ranks", "world"]
 
 #: Environment variables that MPI launchers set in every process they start (MPICH/Hydra,
