@@ -63,6 +63,16 @@ def test_two_ranks_resume_four_ranks_and_equal_one_process(serial: Path, four: t
     _same_on_every_rank(out, 2)
 
 
+def test_a_stop_on_one_rank_stops_every_rank_at_the_same_step(tmp_path: Path) -> None:
+    launcher = mpiexec()
+    stop = ["--stop-at", "3", "4"]
+    run([sys.executable, SCRIPT, str(tmp_path / "one.npz"), *stop])
+    run([*launcher, "-n", "2", sys.executable, SCRIPT, str(tmp_path / "two.npz"), *stop],
+        timeout=60)
+    assert _relative(tmp_path / "one.npz", tmp_path / "two.npz") < 1e-10
+    _same_on_every_rank(tmp_path / "two.npz", 2)
+
+
 def test_shard_bounds_cover_the_batch_like_array_split() -> None:
     for rows in range(0, 12):
         for size in range(1, 6):

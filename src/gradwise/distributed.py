@@ -254,6 +254,12 @@ class ShardedLoader:
         allreduce_gradients(optimizer, 0.0)
         optimizer.step()
 
+    def agree_to_stop(self, model: Module) -> bool:
+        """Set ``model.stop_training`` on every rank when it is set on any; return it."""
+        stop = sum_across_ranks(np.array([float(bool(model.stop_training))]))[0] > 0
+        model.stop_training = bool(stop)
+        return bool(stop)
+
     @staticmethod
     def reduce(sums: dict[str, Any], seen: int) -> tuple[dict[str, float], int]:
         """Loss and metric sums and the sample count of a pass, summed over the ranks."""

@@ -3,9 +3,10 @@
 OUT.rankR.npz, so a test can check that all ranks hold the same model.
 
     python tests/mpi/train_spiral.py OUT [--epochs 20] [--checkpoint CK [--keep-half COPY]]
-                                         [--resume CK]
+                                         [--resume CK] [--stop-at EPOCH STEP]
 
 ``--keep-half COPY`` copies the checkpoint written after half the epochs to COPY.
+``--stop-at EPOCH STEP`` stops training after that step, from a batch hook of the last rank only.
 """
 
 from __future__ import annotations
@@ -36,6 +37,22 @@ class KeepCheckpoint(Callback):
             shutil.copyfile(self.src, self.dst)
 
 
+class StopOnLastRank(Callback):
+    """Sets ``stop_training`` after one step, on the last rank alone."""
+
+    def __init__(self, at: tuple[int, int]) -> None:
+        super().__init__()
+        self.at, self.epoch = at, -1
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        w = distributed.world()
+        if (self.epoch, batch) == self.at and w.rank == w.size - 1:
+            self.model.stop_training = True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("out")
@@ -43,6 +60,7 @@ def main() -> None:
     parser.add_argument("--checkpoint")
     parser.add_argument("--resume")
     parser.add_argument("--keep-half")
+    parser.add_argument("--stop-at", nargs=2, type=int)
     args = parser.parse_args()
     gw.set_default_dtype("float64")
     gw.manual_seed(3)
@@ -53,7 +71,9 @@ def main() -> None:
     model = nn.Sequential(nn.Dense(2, 24, activation="tanh"), nn.Dropout(0.2),
                           nn.Dense(24, 24, activation="relu"), nn.Dense(24, 1))
     opt = optim.Adam(model.parameters(), lr=0.01)
-    keep = [KeepCheckpoint(args.epochs // 2, args.checkpoint, args.keep_half)]
+    keep: list[Callback] = [KeepCheckpoint(args.epochs // 2, args.checkpoint, args.keep_half)]
+    if args.stop_at:
+        keep.append(StopOnLastRank((args.stop_at[0], args.stop_at[1])))
     fit(model, "bce_with_logits", opt, (X_train, y_train), epochs=args.epochs, batch_size=32,
         validation_data=(X_val, y_val), metrics=["accuracy"], verbose=0, seed=7,
         callbacks=[EarlyStopping(monitor="val_loss", patience=50), *keep],

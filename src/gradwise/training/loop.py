@@ -243,6 +243,9 @@ class _Step:
         # batch loss unless a callback has batch hooks, and it takes a 0-d GPU array.
         self.float_loss = self.device == "cpu" or any(
             _reads_batches(cb) for cb in callbacks if not isinstance(cb, ProgressLogger))
+        # under MPI, a batch hook may stop one rank: every rank then learns it after each step
+        self.sync_stop = any(_reads_batches(cb) for cb in callbacks
+                             if not isinstance(cb, ProgressLogger))
 
     def epoch(self, loader: Batches, callbacks: list[Callback], logs: dict[str, Any]) -> bool:
         """Run the epoch; return False when a callback stopped it before its last batch."""
@@ -255,6 +258,9 @@ class _Step:
             if n == 0 and isinstance(loader, distributed.ShardedLoader):
                 # this rank's empty shard of a global batch with fewer rows than ranks
                 loader.empty_step(model, xb, optimizer)
+                if self.sync_stop and loader.agree_to_stop(model):
+                    completed = step == len(loader) - 1
+                    break
                 continue
             batch_logs: dict[str, Any] = {"size": n}
             for cb in callbacks:
@@ -271,6 +277,8 @@ class _Step:
             means.add(value.data, out, y, n)
             for cb in callbacks:
                 cb.on_train_batch_end(step, batch_logs)
+            if self.sync_stop and isinstance(loader, distributed.ShardedLoader):
+                loader.agree_to_stop(model)
             if model.stop_training:
                 completed = step == len(loader) - 1
                 break
@@ -384,6 +392,8 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
                                   for cb in user],
                     "generators": _generator_states(gens),
                 })
+            if dp is not None:  # a callback's decision on one rank is every rank's
+                dp.train_loader.agree_to_stop(model)
             if model.stop_training:
                 break
     finally:
