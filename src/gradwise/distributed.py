@@ -256,9 +256,10 @@ class ShardedLoader:
 
     def agree_to_stop(self, model: Module) -> bool:
         """Set ``model.stop_training`` on every rank when it is set on any; return it."""
-        stop = sum_across_ranks(np.array([float(bool(model.stop_training))]))[0] > 0
-        model.stop_training = bool(stop)
-        return bool(stop)
+        mine = float(bool(getattr(model, "stop_training", False)))
+        stop = bool(sum_across_ranks(np.array([mine]))[0] > 0)
+        model.stop_training = stop
+        return stop
 
     @staticmethod
     def reduce(sums: dict[str, Any], seen: int) -> tuple[dict[str, float], int]:
