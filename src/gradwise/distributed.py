@@ -143,9 +143,11 @@ def broadcast_parameters(model: Module) -> None:
             _back(p.data, buf)
 
 
-def allreduce_gradients(optimizer: Any, weight: float) -> None:
+def allreduce_gradients(optimizer: Any, weight: float | None = None) -> None:
     """Replace every gradient ``g`` by ``sum over ranks of weight_r g_r`` (``MPI_Allreduce``,
-    sum), in place: one call per flat gradient bucket of the optimizer.
+    sum), in place: one call per flat gradient bucket of the optimizer. ``weight`` defaults to
+    ``1 / N`` (the mean over the ranks); ``fit`` passes ``n_r / B``, this rank's share of the
+    global batch, so that uneven shards still give the batch's mean gradient.
 
     A parameter without a gradient counts as a zero gradient (a rank whose shard of a batch is
     empty has none). If some gradient is not a view of its bucket (assigned by hand), the
@@ -158,6 +160,8 @@ def allreduce_gradients(optimizer: Any, weight: float) -> None:
     if comm is None:
         return
     MPI = _mpi()
+    if weight is None:
+        weight = 1.0 / comm.Get_size()
     for buckets in optimizer._buckets:
         for b in buckets:
             flat = True
