@@ -68,6 +68,10 @@ def test_two_ranks_resume_four_ranks_and_equal_one_process(serial: Path, four: t
     _same_on_every_rank(out, 2)
 
 
+def test_collectives_broadcast_average_and_gather() -> None:
+    run([*mpiexec(), "-n", "3", sys.executable, str(ROOT / "tests" / "mpi" / "collectives.py")])
+
+
 def test_shard_bounds_cover_the_batch_like_array_split() -> None:
     for rows in range(0, 12):
         for size in range(1, 6):
