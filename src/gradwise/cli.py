@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from . import sweep
 from .lab import commands as lab_commands
 from .playground import command as playground_command
 
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_export)
     lab_commands.register(sub)
     playground_command.register(sub)
+    sweep.register(sub)
     return parser
 
 

@@ -12,12 +12,13 @@ __all__ = ["register"]
 
 
 def _landscape(args: argparse.Namespace) -> int:
+    from ..distributed import is_root
     from .landscape_run import run_landscape
 
     span = None if args.span is None else tuple(args.span)
     run_landscape(args.run_dir, directions=args.directions, resolution=args.resolution,
                   span=span, include_bias=args.include_bias, seed=args.seed,
-                  workers=args.workers, log=print)
+                  workers=args.workers, log=print if is_root() else lambda s: None)
     return 0
 
 

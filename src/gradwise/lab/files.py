@@ -9,14 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import distributed
 from ..io import write_atomic
 
 __all__ = ["save_figure", "save_npz"]
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Render ``fig`` (format from the suffix: .png, .svg, .pdf) and write it atomically."""
+    """Render ``fig`` (format from the suffix: .png, .svg, .pdf) and write it atomically (under
+    MPI, on rank 0 only)."""
     path = Path(path)
+    if not distributed.is_root():
+        return path
     buf = io.BytesIO()
     fig.savefig(buf, format=path.suffix.lstrip(".") or "png", dpi=dpi)
     write_atomic(path, buf.getvalue())
@@ -25,8 +29,10 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
 
 def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
     """Write ``arrays`` as an uncompressed NPZ atomically; object arrays are refused, so the
-    file always loads with ``allow_pickle=False``."""
+    file always loads with ``allow_pickle=False``. Under MPI, rank 0 alone writes."""
     path = Path(path)
+    if not distributed.is_root():
+        return path
     for k, v in arrays.items():
         if np.asarray(v).dtype == object:
             raise TypeError(f"save_npz: array {k!r} has dtype object, which would need pickle")

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distributed
 from ..autograd import Tensor
 from ..nn import Dense, Dropout, Flatten, Module, Sequential
 from ..nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
@@ -232,6 +232,9 @@ class _Evaluator:
 def _run_rows(evaluate: _Evaluator, rows: Iterable[tuple[int, np.ndarray]], workers: int,
               on_row: Any) -> None:
     rows = list(rows)
+    if distributed.world().size > 1:
+        _run_rows_mpi(evaluate, rows, on_row)
+        return
     if workers <= 1:
         for i, c in rows:
             on_row(i, *evaluate(c))
@@ -245,6 +248,30 @@ def _run_rows(evaluate: _Evaluator, rows: Iterable[tuple[int, np.ndarray]], work
             for _, fut in futures:
                 fut.cancel()
             raise
+
+
+def _run_rows_mpi(evaluate: _Evaluator, rows: list[tuple[int, np.ndarray]],
+                  on_row: Any) -> None:
+    """Under MPI: rank ``r`` of ``N`` evaluates rows ``r, r + N, ...`` (one BLAS thread each),
+    and every rank receives every row (``MPI_Allgatherv``), handed to ``on_row`` in order.
+    Each point's value does not depend on where it is computed, so the result is the serial
+    one bit for bit."""
+    w = distributed.world()
+    mine = rows[w.rank::w.size]
+    with blas_threads(1):
+        done = [evaluate(c) for _, c in mine]
+    index = distributed.allgather_arrays(np.array([i for i, _ in mine], dtype=np.int64))
+    sizes = distributed.allgather_arrays(np.array([lv.size for lv, _ in done], dtype=np.int64))
+    parts = [distributed.allgather_arrays(np.concatenate([d[k].ravel() for d in done] or [
+        np.empty(0)]).astype(np.float64)) for k in (0, 1)]
+    got = {}
+    for r in range(w.size):
+        cut = np.cumsum(sizes[r])[:-1]
+        for i, lv, av in zip(index[r], np.split(parts[0][r], cut), np.split(parts[1][r], cut),
+                             strict=True):
+            got[int(i)] = (lv, av)
+    for i, _ in rows:
+        on_row(i, *got[i])
 
 
 def _workers(workers: int | None) -> int:
@@ -282,7 +309,8 @@ def interpolate(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
 def _collect(evaluate: _Evaluator, coeffs: np.ndarray,
              workers: int | None) -> tuple[np.ndarray, np.ndarray]:
     n = _workers(workers)
-    chunks = np.array_split(np.arange(len(coeffs)), min(n, len(coeffs)) or 1)
+    parts = n * distributed.world().size  # under MPI, a part per thread of every rank
+    chunks = np.array_split(np.arange(len(coeffs)), min(parts, len(coeffs)) or 1)
     loss, acc = np.empty(len(coeffs)), np.empty(len(coeffs))
 
     def store(i: int, lv: np.ndarray, av: np.ndarray) -> None:

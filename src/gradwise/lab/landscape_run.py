@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import distributed
 from ..io import write_atomic
 from .files import save_figure, save_npz
 from .landscape import (
@@ -132,6 +133,7 @@ def run_landscape(run_dir: str | os.PathLike, directions: str = "both", resoluti
                         out / "pca_2d_surface.png")
             log(f"pca directions: {out / 'pca_2d_filled.png'} and contour/surface "
                 f"({resolution}x{resolution} grid in {timings['pca_2d']:.2f} s)")
-    write_atomic(out / "timings.json", (json.dumps(
-        {k: round(v, 3) for k, v in timings.items()}, indent=2) + "\n").encode())
+    if distributed.is_root():
+        write_atomic(out / "timings.json", (json.dumps(
+            {k: round(v, 3) for k, v in timings.items()}, indent=2) + "\n").encode())
     return timings

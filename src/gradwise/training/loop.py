@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
+from .. import backend, distributed
 from ..autograd import Tensor, no_grad
 from ..data.loader import DataLoader
 from ..nn.losses import BCEWithLogitsLoss, get_loss
@@ -30,6 +30,7 @@ from .progress import ProgressLogger
 __all__ = ["evaluate", "fit", "predict"]
 
 Data = tuple[Any, Any] | DataLoader
+Batches = DataLoader | distributed.ShardedLoader  # a loader, or its shard under MPI
 
 
 def _target(y: np.ndarray, out: Tensor) -> np.ndarray:
@@ -75,12 +76,15 @@ class _Means:
     mean loss times its size and its metric sums, in float64. On a GPU the sums stay on the
     GPU, so the pass reads nothing back until :meth:`means`."""
 
-    def __init__(self, names: list[str], threshold: float) -> None:
+    def __init__(self, names: list[str], threshold: float, loader: Any = None) -> None:
         self.threshold = threshold
         self.epoch = {m: _metrics.EpochMetric(m, threshold) for m in names
                       if m in _metrics.EPOCH_METRICS}  # precision, recall, f1, auc
         self.names = [m for m in names if m not in self.epoch]
         self.sums: dict[str, Any] = dict.fromkeys(["loss", *self.names], 0.0)
+        # a data-parallel loader's shard sums are summed, and its outputs gathered, over ranks
+        self.reduce = getattr(loader, "reduce", None)
+        self.gather = getattr(loader, "gather", None)
         self.seen = 0
 
     def add(self, loss: Any, out: Tensor, y: Any, n: int) -> None:
@@ -96,8 +100,11 @@ class _Means:
     def means(self) -> dict[str, float]:
         """The sample means as floats, after raising any failed GPU check of the pass."""
         backend.raise_pending()
-        means = {k: float(s) / self.seen for k, s in self.sums.items()}
-        return means | {m: metric.result() for m, metric in self.epoch.items()}
+        sums, seen = self.sums, self.seen
+        if self.reduce is not None:
+            sums, seen = self.reduce(sums, seen)
+        means = {k: float(s) / seen for k, s in sums.items()}
+        return means | {m: metric.result(self.gather) for m, metric in self.epoch.items()}
 
 
 def _as_sum(value: Any) -> Any:
@@ -120,11 +127,11 @@ def _inference(model: Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _run_eval(model: Module, loss: Any, loader: DataLoader, names: list[str],
+def _run_eval(model: Module, loss: Any, loader: Batches, names: list[str],
               threshold: float) -> dict[str, float]:
     """Sample-mean loss and metrics over ``loader`` in eval mode, without a graph."""
     dtype, device = dtype_device(model)
-    means = _Means(names, threshold)
+    means = _Means(names, threshold, loader)
     with _inference(model):
         for xb, yb, *_ in loader:
             out = model(Tensor(xb, dtype=dtype, device=device))
@@ -164,7 +171,7 @@ def _split(data: Any, validation_split: float) -> tuple[tuple[Any, Any], tuple[A
     return (X[:split_at], y[:split_at]), (X[split_at:], y[split_at:])
 
 
-def _generators(model: Module, loader: DataLoader) -> dict[str, Any]:
+def _generators(model: Module, loader: Batches) -> dict[str, Any]:
     """Every random generator a training run draws from: gradwise's default generator, the
     loader's shuffling generator when it is its own, and any module's own (dropout)."""
     default = backend.default_generator("cpu")
@@ -245,15 +252,25 @@ class _Step:
         # batch loss unless a callback has batch hooks, and it takes a 0-d GPU array.
         self.float_loss = self.device == "cpu" or any(
             _reads_batches(cb) for cb in callbacks if not isinstance(cb, ProgressLogger))
+        # under MPI, a batch hook may stop one rank: every rank then learns it after each step
+        self.sync_stop = any(_reads_batches(cb) for cb in callbacks
+                             if not isinstance(cb, ProgressLogger))
 
-    def epoch(self, loader: DataLoader, callbacks: list[Callback], logs: dict[str, Any]) -> bool:
+    def epoch(self, loader: Batches, callbacks: list[Callback], logs: dict[str, Any]) -> bool:
         """Run the epoch; return False when a callback stopped it before its last batch."""
         model, optimizer, device = self.model, self.optimizer, self.device
         model.train()
-        means = _Means(self.names, self.threshold)
+        means = _Means(self.names, self.threshold, loader)
         completed = True
         for step, (xb, yb, *_) in enumerate(loader):
             n = len(xb)
+            if n == 0 and isinstance(loader, distributed.ShardedLoader):
+                # this rank's empty shard of a global batch with fewer rows than ranks
+                loader.empty_step(model, xb, optimizer)
+                if self.sync_stop and loader.agree_to_stop(model):
+                    completed = step == len(loader) - 1
+                    break
+                continue
             batch_logs: dict[str, Any] = {"size": n}
             for cb in callbacks:
                 cb.on_train_batch_begin(step, batch_logs)
@@ -265,11 +282,15 @@ class _Step:
                 value = value if penalty is None else value + penalty
             optimizer.zero_grad()
             value.backward()
+            if isinstance(loader, distributed.ShardedLoader):
+                loader.average_gradients(optimizer, n)
             optimizer.step()
             batch_logs["loss"] = float(value.item()) if self.float_loss else value.data
             means.add(value.data, out, y, n)
             for cb in callbacks:
                 cb.on_train_batch_end(step, batch_logs)
+            if self.sync_stop and isinstance(loader, distributed.ShardedLoader):
+                loader.agree_to_stop(model)
             if model.stop_training:
                 completed = step == len(loader) - 1
                 break
@@ -325,6 +346,9 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         raise ValueError(f"validation_split must be in [0, 1), got {validation_split!r}")
     if seed is not None:
         backend.manual_seed(seed)
+    if not distributed.is_root():  # under MPI only rank 0 prints
+        verbose = 0
+    loader: Batches
     if isinstance(train_data, DataLoader):
         if validation_split:
             raise ValueError("validation_split needs train_data as arrays (X, y), not a "
@@ -336,7 +360,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
                 raise ValueError("pass validation_data or validation_split, not both")
             train_data, validation_data = _split(train_data, validation_split)
         loader = _loader(train_data, batch_size, "train_data", model, shuffle, seed)
-    val_loader = None if validation_data is None else _loader(
+    val_loader: Batches | None = None if validation_data is None else _loader(
         validation_data, batch_size, "validation_data", model)
 
     user = list(callbacks or [])
@@ -349,6 +373,9 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         cb.set_params(params)
     gens = _generators(model, loader)
     resumed = None if resume_from is None else _check_resume(resume_from, model, gens, user)
+    dp = distributed.data_parallel(model, loader, val_loader)  # None in a single process
+    if dp is not None:
+        loader, val_loader = dp.train_loader, dp.val_loader
 
     was_training = model.training
     model.stop_training = False
@@ -371,7 +398,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
             logs["lr"] = float(optimizer.param_groups[0]["lr"])
             for cb in every:
                 cb.on_epoch_end(epoch, logs)
-            if checkpoint_path is not None and completed:
+            if checkpoint_path is not None and completed and distributed.is_root():
                 write_checkpoint(checkpoint_path, model, {
                     "epoch": epoch + 1,
                     "history": history.state_dict(),
@@ -380,10 +407,14 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
                                   for cb in user],
                     "generators": _generator_states(gens),
                 })
+            if dp is not None:  # a callback's decision on one rank is every rank's
+                dp.train_loader.agree_to_stop(model)
             if model.stop_training:
                 break
     finally:
         model.train(was_training)
+        if dp is not None:
+            dp.close()
     logs = {}
     for cb in every:
         cb.on_train_end(logs)

@@ -182,9 +182,13 @@ class EpochMetric:
         self.outs.append(out)
         self.ys.append(y)
 
-    def result(self) -> float:
-        if not self.outs:
+    def result(self, gather: Callable[[np.ndarray], np.ndarray] | None = None) -> float:
+        """The metric over every output added; ``gather`` (data-parallel training) joins the
+        outputs and targets of all ranks first (the metrics do not depend on row order)."""
+        out = np.concatenate([backend.to_numpy(o) for o in self.outs] or [np.empty(0)])
+        y = np.concatenate([backend.to_numpy(t) for t in self.ys] or [np.empty(0)])
+        if gather is not None:
+            out, y = gather(out), gather(y)
+        if not len(out):
             return float("nan")
-        out = np.concatenate([backend.to_numpy(o) for o in self.outs]).astype(np.float64)
-        y = np.concatenate([backend.to_numpy(t) for t in self.ys])
-        return self.fn(out, y, self.threshold)
+        return self.fn(out.astype(np.float64), y, self.threshold)

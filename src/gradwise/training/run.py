@@ -15,6 +15,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
+import tempfile
 import time
 import tomllib
 from dataclasses import dataclass, fields
@@ -24,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, data, nn, optim
+from .. import backend, data, distributed, nn, optim
 from ..io import write_atomic
 from ..nn.utils import flat_parameters
 from .callbacks import Callback, CSVLogger, EarlyStopping, LearningRateScheduler
@@ -248,9 +250,12 @@ def train(config: dict[str, Any], out: str | Path | None = None,
     start = time.perf_counter()
     if verbose is not None:
         config["training"]["verbose"] = verbose
+    root = distributed.is_root()  # under MPI, rank 0 prints and writes the run folder
+    if not root:
+        config["training"]["verbose"] = 0
     verbose = config["training"]["verbose"]
     splits = prepare_data(config)
-    run_dir = _run_dir(out)
+    run_dir = _run_dir(out) if root else Path(tempfile.mkdtemp(prefix="gradwise-rank"))
     write_atomic(run_dir / "config.toml", dumps(config).encode())
     tcfg = config["training"]
     backend.manual_seed(tcfg["seed"])
@@ -299,6 +304,9 @@ def train(config: dict[str, Any], out: str | Path | None = None,
                        "param_shapes": json.dumps([list(p.shape) for _, p in named])})
     summary = _summary(history, es, model, loss, metric_names, splits, tcfg)
     summary["wall_time_s"] = round(time.perf_counter() - start, 3)
+    if not root:  # the other ranks' files went to a scratch folder
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return run_dir, summary
     write_atomic(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     _draw_figures(run_dir, history, es, model, splits)
     return run_dir, summary
@@ -333,7 +341,10 @@ def _summary(history: Any, es: EarlyStopping | None, model: nn.Module, loss: nn.
 
 
 def print_summary(run_dir: Path, summary: dict[str, Any]) -> None:
-    """The closing report of ``gradwise train``: what happened and where the files are."""
+    """The closing report of ``gradwise train``: what happened and where the files are (on
+    rank 0 only under MPI)."""
+    if not distributed.is_root():
+        return
     stop = ("stopped early: no improvement of " + summary["monitor"]) if summary[
         "stopped_early"] else "ran every epoch"
     print(f"\nepochs run: {summary['epochs_run']} of {summary['epochs_max']} ({stop})")

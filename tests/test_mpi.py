@@ -1,0 +1,135 @@
+"""Data-parallel training under a real ``mpiexec -n 2`` and ``-n 4`` (oversubscribed) gives the
+single-process weights within float64 round-off, on every rank, stops every rank when one stops,
+and resumes across N; landscapes over ranks equal the serial ones."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradwise.cli import main
+from gradwise.distributed import shard_bounds, world
+from mpi_util import ROOT, env, mpiexec, run
+
+SCRIPT = str(ROOT / "tests" / "mpi" / "train_spiral.py")
+# 20 full epochs, then the last rank alone stops training from a batch hook after step 4 of the
+# 21st: every rank must stop there too
+ARGS = ["--epochs", "21", "--stop-at", "20", "4"]
+
+
+def _relative(a: Path, b: Path) -> float:
+    with np.load(a, allow_pickle=False) as x, np.load(b, allow_pickle=False) as y:
+        assert sorted(x.files) == sorted(y.files)
+        return max(float(np.abs(x[k] - y[k]).max() / np.abs(x[k]).max()) for k in x.files)
+
+
+@pytest.fixture(scope="module")
+def serial(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("serial") / "w.npz"
+    run([sys.executable, SCRIPT, str(out), *ARGS])
+    return out
+
+
+def _same_on_every_rank(out: Path, n: int) -> None:
+    with np.load(out) as first:
+        for r in range(1, n):
+            with np.load(f"{out}.rank{r}.npz") as other:
+                for k in first.files:  # every rank holds bit for bit the same model
+                    np.testing.assert_array_equal(first[k], other[k])
+
+
+@pytest.fixture(scope="module")
+def four(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The run on 4 ranks (the last batch of every epoch leaves two ranks an empty shard),
+    and a copy of the checkpoint after epoch 10."""
+    launcher = mpiexec()
+    tmp = tmp_path_factory.mktemp("four")
+    out, half = tmp / "w.npz", tmp / "half.safetensors"
+    run([*launcher, "-n", "4", sys.executable, SCRIPT, str(out), *ARGS, "--checkpoint",
+         str(tmp / "ck.safetensors"), "--keep-half", str(half)])
+    return out, half
+
+
+def test_four_ranks_equal_one_process(serial: Path, four: tuple[Path, Path]) -> None:
+    assert _relative(serial, four[0]) < 1e-10
+    _same_on_every_rank(four[0], 4)
+
+
+def test_two_ranks_resume_four_ranks_and_equal_one_process(serial: Path, four: tuple[Path, Path],
+                                                           tmp_path: Path) -> None:
+    out = tmp_path / "w.npz"
+    run([*mpiexec(), "-n", "2", sys.executable, SCRIPT, str(out), *ARGS, "--resume",
+         str(four[1])])
+    assert _relative(serial, out) < 1e-10
+    _same_on_every_rank(out, 2)
+
+
+def test_collectives_broadcast_average_and_gather() -> None:
+    run([*mpiexec(), "-n", "3", sys.executable, str(ROOT / "tests" / "mpi" / "collectives.py")])
+
+
+def test_shard_bounds_cover_the_batch_like_array_split() -> None:
+    for rows in range(0, 12):
+        for size in range(1, 6):
+            bounds = [shard_bounds(rows, r, size) for r in range(size)]
+            want = np.array_split(np.arange(rows), size)
+            sizes = [len(w) for w in want]
+            starts = np.cumsum([0, *sizes[:-1]])
+            assert bounds == [(int(s), int(s) + n) for s, n in zip(starts, sizes, strict=True)]
+
+
+def test_one_process_without_a_launcher_does_not_import_mpi4py() -> None:
+    code = ("import sys, gradwise as gw\n"
+            "from gradwise import nn, optim\n"
+            "from gradwise.training.loop import fit\n"
+            "import numpy as np\n"
+            "m = nn.Sequential(nn.Dense(2, 3))\n"
+            "fit(m, 'mse', optim.SGD(m.parameters(), lr=0.1), (np.ones((4, 2)), np.ones((4, 3))),"
+            " verbose=0)\n"
+            "from gradwise.distributed import world\n"
+            "assert world().size == 1 and 'mpi4py' not in sys.modules, sys.modules.keys()\n")
+    e = {k: v for k, v in env().items() if not k.startswith(("PMI", "OMPI", "PMIX", "MV2"))}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e)
+    assert proc.returncode == 0, proc.stderr
+    assert world().size == 1
+
+
+def test_launcher_without_mpi4py_says_what_to_install() -> None:
+    code = ("import sys\n"
+            "sys.modules['mpi4py'] = None\n"  # as if it were not installed
+            "from gradwise.distributed import world\n"
+            "world()\n")
+    e = dict(env(), PMI_RANK="1", PMI_SIZE="2")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "PMI_RANK=1" in last and "pip install 'gradwise[mpi]'" in last
+
+
+def test_landscape_over_three_ranks_equals_the_serial_one(tmp_path: Path) -> None:
+    launcher = mpiexec()
+    script = str(ROOT / "tests" / "mpi" / "landscape_grid.py")
+    run([sys.executable, script, str(tmp_path / "serial.npz")])
+    run([*launcher, "-n", "3", sys.executable, script, str(tmp_path / "mpi.npz")])
+    with np.load(tmp_path / "serial.npz") as a, np.load(tmp_path / "mpi.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for k in a.files:
+            np.testing.assert_array_equal(a[k], b[k])
+        assert not np.isnan(a["loss"]).any()
+
+
+def test_gradwise_train_under_mpiexec_writes_one_run_folder(tmp_path: Path) -> None:
+    launcher = mpiexec()
+    sets = ["--set", "training.epochs=3", "--set", "data.n=200", "--set", "model.hidden=[8]"]
+    assert main(["train", *sets, "--quiet", "--out", str(tmp_path / "one")]) == 0
+    cli = [sys.executable, "-m", "gradwise.cli", "train", *sets, "--quiet"]
+    out = run([*launcher, "-n", "2", *cli, "--out", str(tmp_path / "two")], cwd=tmp_path)
+    assert out.count("run folder:") == 1  # rank 0 alone prints
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one", "two"]
+    one = np.loadtxt(tmp_path / "one" / "history.csv", delimiter=",", skiprows=1)
+    two = np.loadtxt(tmp_path / "two" / "history.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(two, one, rtol=1e-5)  # float32: sums in another order
