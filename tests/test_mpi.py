@@ -59,6 +59,16 @@ def test_four_ranks_equal_one_process(serial: Path, four: tuple[Path, Path]) -> 
     _same_on_every_rank(four[0], 4)
 
 
+def test_whole_pass_metrics_over_four_ranks_equal_one_process(serial: Path,
+                                                              four: tuple[Path, Path]) -> None:
+    """AUC and F1 need every output of a pass, not a sum: each rank's shard is gathered."""
+    with np.load(f"{serial}.history.npz") as one, np.load(f"{four[0]}.history.npz") as many:
+        assert {"auc", "f1", "val_auc", "val_f1"} <= set(one.files)
+        assert sorted(one.files) == sorted(many.files)
+        for k in one.files:
+            np.testing.assert_allclose(many[k], one[k], rtol=1e-10, err_msg=k)
+
+
 def test_two_ranks_resume_four_ranks_and_equal_one_process(serial: Path, four: tuple[Path, Path],
                                                            tmp_path: Path) -> None:
     out = tmp_path / "w.npz"

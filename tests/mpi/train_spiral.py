@@ -74,8 +74,9 @@ def main() -> None:
     keep: list[Callback] = [KeepCheckpoint(args.epochs // 2, args.checkpoint, args.keep_half)]
     if args.stop_at:
         keep.append(StopOnLastRank((args.stop_at[0], args.stop_at[1])))
-    fit(model, "bce_with_logits", opt, (X_train, y_train), epochs=args.epochs, batch_size=32,
-        validation_data=(X_val, y_val), metrics=["accuracy"], verbose=0, seed=7,
+    history = fit(
+        model, "bce_with_logits", opt, (X_train, y_train), epochs=args.epochs, batch_size=32,
+        validation_data=(X_val, y_val), metrics=["accuracy", "auc", "f1"], verbose=0, seed=7,
         callbacks=[EarlyStopping(monitor="val_loss", patience=50), *keep],
         checkpoint_path=args.checkpoint, resume_from=args.resume)
     weights = {k: np.asarray(p.data) for k, p in model.named_parameters()}
@@ -83,6 +84,9 @@ def main() -> None:
     np.savez(f"{args.out}.rank{w.rank}.npz", **weights)
     if w.rank == 0:
         np.savez(args.out, **weights)
+        if not args.resume:  # whole-pass metrics are gathered over the ranks' shards
+            np.savez(f"{args.out}.history.npz",
+                     **{k: np.asarray(v) for k, v in history.history.items()})
 
 
 if __name__ == "__main__":
