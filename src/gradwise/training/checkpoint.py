@@ -20,18 +20,15 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..errors import CheckpointError
 from ..io import write_atomic
 from ..nn.module import Module
 
-__all__ = ["CheckpointError", "load", "read_checkpoint", "read_safetensors", "save",
-           "write_checkpoint", "write_safetensors"]
+__all__ = ["CheckpointError", "check_optimizer_config", "load", "optimizer_config",
+           "read_checkpoint", "read_safetensors", "save", "write_checkpoint", "write_safetensors"]
 
 _FORMAT_WEIGHTS = "gradwise-weights"
 _FORMAT_CHECKPOINT = "gradwise-checkpoint"
-
-
-class CheckpointError(ValueError):
-    """A weights or checkpoint file that is truncated, tampered with or does not fit."""
 
 
 def _digest(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> str:
@@ -110,6 +107,33 @@ def load(model: Module, path: str | os.PathLike[str]) -> Module:
 
 
 # --- training checkpoints ---------------------------------------------------------------------
+
+def optimizer_config(optimizer: Any) -> dict[str, Any]:
+    """The optimizer's class name and hyperparameters (its ``defaults``, as JSON values): what
+    a checkpoint records so that resuming into another optimizer is refused."""
+    defaults = getattr(optimizer, "defaults", {})
+    return {"class": type(optimizer).__name__,
+            "defaults": json.loads(json.dumps(defaults, default=str))}
+
+
+def check_optimizer_config(path: Any, saved: Any, optimizer: Any) -> None:
+    """Raise :class:`CheckpointError` naming both sides when ``saved`` (a checkpoint's
+    :func:`optimizer_config`) is not this ``optimizer``'s."""
+    mine = optimizer_config(optimizer)
+    if saved is None or saved == mine:
+        return
+    if not isinstance(saved, dict) or not isinstance(saved.get("defaults"), dict):
+        raise CheckpointError(f"{path}: field 'optimizer_config' is {saved!r}, expected "
+                              "{'class': ..., 'defaults': {...}}")
+
+    def text(cfg: dict[str, Any]) -> str:
+        hyper = ", ".join(f"{k}={v!r}" for k, v in sorted(cfg["defaults"].items()))
+        return f"{cfg.get('class')}({hyper})"
+
+    raise CheckpointError(f"{path} was written by {text(saved)}; this run has {text(mine)}: "
+                          "resuming would mix optimizer states; start a new run to change "
+                          "the optimizer")
+
 
 def _pack(obj: Any, key: str, tensors: dict[str, np.ndarray]) -> Any:
     """A JSON-able copy of ``obj`` with every array moved into ``tensors`` under a path key."""

@@ -21,13 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ..data.toy import TOY_SETS
+from ..errors import ConfigError
 
 __all__ = ["ConfigError", "SCHEMA", "apply_override", "default_config", "dumps", "load_config",
            "validate"]
-
-
-class ConfigError(ValueError):
-    """An invalid configuration: the message names the key and what it accepts."""
 
 
 Check = Callable[[Any], bool]

@@ -24,7 +24,13 @@ from ..nn.module import Module
 from ..nn.utils import dtype_device
 from . import metrics as _metrics
 from .callbacks import Callback, History
-from .checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    check_optimizer_config,
+    optimizer_config,
+    read_checkpoint,
+    write_checkpoint,
+)
 from .progress import ProgressLogger
 
 __all__ = ["evaluate", "fit", "predict"]
@@ -179,10 +185,11 @@ def _generator_states(gens: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_resume(path: Any, model: Module, gens: dict[str, Any],
-                  callbacks: list[Callback]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _check_resume(path: Any, model: Module, gens: dict[str, Any], callbacks: list[Callback],
+                  optimizer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a training checkpoint and check that it fits this run, changing nothing."""
     params, state = read_checkpoint(path)
+    check_optimizer_config(path, state.get("optimizer_config"), optimizer)
     own = {k: p.shape for k, p in model.named_parameters()}
     theirs = {k: tuple(v.shape) for k, v in params.items()}
     if own != theirs:
@@ -334,7 +341,8 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         cb.set_optimizer(optimizer)
         cb.set_params(params)
     gens = _generators(model, loader)
-    resumed = None if resume_from is None else _check_resume(resume_from, model, gens, user)
+    resumed = None if resume_from is None else _check_resume(resume_from, model, gens, user,
+                                                                   optimizer)
 
     was_training = model.training
     model.stop_training = False
@@ -362,6 +370,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
                     "epoch": epoch + 1,
                     "history": history.state_dict(),
                     "optimizer": optimizer.state_dict(),
+                    "optimizer_config": optimizer_config(optimizer),
                     "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()}
                                   for cb in user],
                     "generators": _generator_states(gens),
