@@ -355,9 +355,11 @@ class Optimizer:
             fills = self._state(group)
             for b in buckets:
                 b.state = {}
-                names = {n for p in b.params for n in entries[id(p)] if n != "step"}
+                # in the saved order, so that a resumed run writes its state as the original
+                names = list(dict.fromkeys(
+                    n for p in b.params for n in entries[id(p)] if n != "step"))
                 if self._eager_state():
-                    names |= set(fills)
+                    names += [n for n in fills if n not in names]
                 for name in names:
                     arr = b.state_array(name, fills.get(name, 0.0))
                     for i, p in enumerate(b.params):

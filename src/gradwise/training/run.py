@@ -246,12 +246,21 @@ class _Guard(Callback):
     way the early-stopping callback is told not to restore its best weights: the job decides
     which weights it keeps."""
 
-    def __init__(self, es: EarlyStopping | None) -> None:
+    def __init__(self, es: EarlyStopping | None, checkpoint: Path | None = None) -> None:
         super().__init__()
-        self.es = es
+        self.es, self.checkpoint = es, checkpoint
         self.epoch = 0
         self.diverged: dict[str, Any] | None = None
         self.signal: int | None = None
+        # the checkpoint as it was when the loss diverged (the last finite epoch's), or None
+        self.last_finite: bytes | None = None
+
+    def _diverge(self, epoch: int, step: int | None, value: float, where: str) -> None:
+        self.diverged = {"epoch": epoch + 1, "step": step, "loss": repr(float(value)),
+                         "where": where, "lr": self._lr()}
+        self.model.stop_training = True
+        if self.checkpoint is not None and self.checkpoint.exists():
+            self.last_finite = self.checkpoint.read_bytes()
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch = epoch
@@ -268,9 +277,7 @@ class _Guard(Callback):
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         loss = (logs or {}).get("loss")
         if self.diverged is None and loss is not None and not math.isfinite(float(loss)):
-            self.diverged = {"epoch": self.epoch + 1, "step": batch + 1, "loss": float(loss),
-                             "where": "training loss", "lr": self._lr()}
-            self.model.stop_training = True
+            self._diverge(self.epoch, batch + 1, loss, "training loss")
         self._check_signal()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
@@ -278,9 +285,7 @@ class _Guard(Callback):
             for key in ("loss", "val_loss"):
                 value = (logs or {}).get(key)
                 if value is not None and not math.isfinite(value):
-                    self.diverged = {"epoch": epoch + 1, "step": None, "loss": float(value),
-                                     "where": key, "lr": self._lr()}
-                    self.model.stop_training = True
+                    self._diverge(epoch, None, value, key)
                     break
         self._check_signal()
 
@@ -563,7 +568,7 @@ def train(config: dict[str, Any], out: str | Path | None = None,
         assert resumed_state is not None
         _write_history(run_dir / "history.csv", resumed_state["history"])
         (run_dir / "summary.json").unlink(missing_ok=True)
-    guard = _Guard(es)
+    guard = _Guard(es, ckpt)
     trajectory = _Trajectory(run_dir / "trajectory",
                              resume_epoch=None if resumed_state is None
                              else int(resumed_state["epoch"]))
@@ -590,6 +595,11 @@ def train(config: dict[str, Any], out: str | Path | None = None,
     kept: int | None = history.epoch[-1] + 1 if history.epoch else 0
     if guard.diverged is not None or guard.signal is not None:
         status = "diverged" if guard.diverged is not None else "interrupted"
+        if guard.diverged is not None:  # the loop may have checkpointed the diverged epoch
+            if guard.last_finite is None:
+                ckpt.unlink(missing_ok=True)
+            else:
+                write_atomic(ckpt, guard.last_finite)
         kept = _kept_weights(run_dir, model)
         if status == "interrupted" and ckpt.exists():
             state = read_checkpoint(ckpt)[1]
@@ -684,7 +694,7 @@ def divergence_line(summary: dict[str, Any]) -> str:
     """One line: where the loss became non-finite, what to try and which weights were kept."""
     d = summary["diverged"]
     where = f"epoch {d['epoch']}" + ("" if d.get("step") is None else f", step {d['step']}")
-    loss = "nan" if d.get("loss") is None else d["loss"]
+    loss = d.get("loss", "nan")
     kept = summary.get("weights_epoch")
     weights = ("kept no weights (no epoch ended with finite weights)" if kept is None else
                f"kept the weights after epoch {kept} (the last finite ones) in "
