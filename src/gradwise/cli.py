@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .lab import commands as lab_commands
@@ -25,7 +26,7 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .errors import RunError
-    from .training.config import load_config
+    from .training.config import ConfigWarning, load_config
     from .training.run import exit_status, print_summary, train
 
     if args.resume is not None:
@@ -39,7 +40,11 @@ def _train(args: argparse.Namespace) -> int:
         config = load_config(run_dir / "config.toml")
         out: Path | str | None = run_dir
     else:
-        config = load_config(args.config, args.set)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConfigWarning)
+            config = load_config(args.config, args.set)
+        for w in caught:
+            print(f"gradwise train: warning: {w.message}", file=sys.stderr)
         out = args.out
     verbose = 0 if args.quiet else 2 if args.verbose else None
     run_dir, summary = train(config, out=out, verbose=verbose,
@@ -84,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _os_error(exc: OSError) -> str:
     """One line for an operating-system error: what failed, on which file."""
-    what = exc.strerror or type(exc).__name__
+    if exc.strerror is None:  # raised with a message of its own
+        return str(exc)
+    what = exc.strerror
     names = [n for n in (exc.filename, exc.filename2) if n is not None]
     return f"{what}: {' -> '.join(str(n) for n in names)}" if names else f"{what} ({exc})"
 

@@ -5,8 +5,11 @@ so PyTorch's ``safetensors.torch.load_file`` and the Hugging Face tools read it.
 checkpoint adds, under path-like keys (``"optimizer/state/0/exp_avg"``), every array of the
 optimizer's and the callbacks' state; the rest (epoch, history, hyperparameters, random
 generator states) is JSON in the file's metadata. Every file carries the SHA-256 of its tensors
-and metadata: a truncated or tampered file is refused before anything is copied into a model.
-Nothing is ever pickled.
+and metadata, so a truncated or corrupted file is refused before anything is copied into a
+model. The digest sits in the same file, so it detects accidents, not tampering: whoever can
+change the file can recompute it. A crafted file with a valid digest is still checked field by
+field (a :class:`CheckpointError` naming the field), and nothing is ever pickled, so loading
+one cannot run code.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from ..errors import CheckpointError
 from ..io import write_atomic
 from ..nn.module import Module
 
-__all__ = ["CheckpointError", "check_optimizer_config", "load", "optimizer_config",
-           "read_checkpoint", "read_safetensors", "save", "write_checkpoint", "write_safetensors"]
+__all__ = ["CheckpointError", "check_optimizer_config", "check_training_state", "load",
+           "optimizer_config", "read_checkpoint", "read_safetensors", "save", "write_checkpoint",
+           "write_safetensors"]
 
 _FORMAT_WEIGHTS = "gradwise-weights"
 _FORMAT_CHECKPOINT = "gradwise-checkpoint"
@@ -61,13 +65,18 @@ def read_safetensors(path: str | os.PathLike[str],
     from safetensors.numpy import load as st_load
 
     raw = Path(path).read_bytes()
-    size = int.from_bytes(raw[:8], "little") if len(raw) >= 8 else None
-    if size is None or 8 + size > len(raw):
+    if len(raw) < 10 or raw[8:9] != b"{":
+        raise CheckpointError(f"{path} is not a safetensors file ({len(raw)} bytes, no JSON "
+                              "header after the 8-byte length)")
+    size = int.from_bytes(raw[:8], "little")
+    if 8 + size > len(raw):
         raise CheckpointError(
             f"{path}: {len(raw)} bytes, shorter than its header says: the file is truncated"
         )
     try:
         header = json.loads(raw[8:8 + size])
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
         tensors = st_load(raw)
     except Exception as exc:
         raise CheckpointError(f"{path} is not a valid safetensors file (truncated or "
@@ -156,20 +165,89 @@ def _pack(obj: Any, key: str, tensors: dict[str, np.ndarray]) -> Any:
     raise TypeError(f"cannot store a {type(obj).__name__} at {key!r} in a checkpoint")
 
 
-def _unpack(obj: Any, tensors: dict[str, np.ndarray]) -> Any:
+def _unpack(obj: Any, tensors: dict[str, np.ndarray], where: str = "state") -> Any:
     if isinstance(obj, list):
-        return [_unpack(v, tensors) for v in obj]
+        return [_unpack(v, tensors, f"{where}/{i}") for i, v in enumerate(obj)]
     if not isinstance(obj, dict):
         return obj
-    if "__tensor__" in obj:
-        return tensors[obj["__tensor__"]]
-    if "__scalar__" in obj:
-        return tensors[obj["__scalar__"]][()]
+    for tag in ("__tensor__", "__scalar__"):
+        if tag in obj:
+            name = obj[tag]
+            if not isinstance(name, str) or name not in tensors:
+                raise CheckpointError(f"field {where!r} refers to tensor {name!r}, which the "
+                                      "file does not hold")
+            return tensors[name] if tag == "__tensor__" else tensors[name][()]
     if "__tuple__" in obj:
-        return tuple(_unpack(v, tensors) for v in obj["__tuple__"])
+        return tuple(_unpack(v, tensors, f"{where}/{i}")
+                     for i, v in enumerate(_list(obj["__tuple__"], where)))
     if "__items__" in obj:
-        return {k: _unpack(v, tensors) for k, v in obj["__items__"]}
-    return {k: _unpack(v, tensors) for k, v in obj.items()}
+        items = _list(obj["__items__"], where)
+        if not all(isinstance(kv, list) and len(kv) == 2 for kv in items):
+            raise CheckpointError(f"field {where!r} holds items that are not [key, value] pairs")
+        return {k: _unpack(v, tensors, f"{where}/{k}") for k, v in items}
+    return {k: _unpack(v, tensors, f"{where}/{k}") for k, v in obj.items()}
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise CheckpointError(f"field {where!r} is {type(value).__name__}, expected a list")
+    return value
+
+
+def _field(state: Any, key: str, kind: type | tuple[type, ...], path: Any) -> Any:
+    value = state.get(key) if isinstance(state, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise CheckpointError(f"{path}: field {key!r} is {value!r}, expected "
+                              f"{getattr(kind, '__name__', kind)}")
+    return value
+
+
+def _check_generator(path: Any, field: str, st: Any) -> None:
+    """Refuse a random-generator state that NumPy would not take."""
+    ok = isinstance(st, dict) and isinstance(st.get("bit_generator"), str)
+    if ok:
+        try:
+            bit_gen = getattr(np.random, st["bit_generator"])()
+            bit_gen.state = st
+        except (AttributeError, TypeError, ValueError, KeyError, OverflowError):
+            ok = False
+    if not ok:
+        raise CheckpointError(f"{path}: field {field!r} is not a valid random generator state")
+
+
+def check_training_state(path: Any, state: Any) -> None:
+    """Refuse a training state that ``fit`` cannot resume from, naming the first bad field:
+    ``epoch`` (an integer >= 0), ``history``, ``optimizer``, ``callbacks`` (a list of
+    ``{"class", "state"}``) and ``generators`` (valid NumPy generator states)."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: the training state is {type(state).__name__}, "
+                              "expected a JSON object")
+    epoch = _field(state, "epoch", int, path)
+    if epoch < 0:
+        raise CheckpointError(f"{path}: field 'epoch' is {epoch}, expected an integer >= 0")
+    history = _field(state, "history", dict, path)
+    if not isinstance(history.get("history"), dict) or not isinstance(history.get("epoch"),
+                                                                       list):
+        raise CheckpointError(f"{path}: field 'history' lacks its 'history' table or "
+                              "'epoch' list")
+    opt = _field(state, "optimizer", dict, path)
+    if not isinstance(opt.get("param_groups"), list) or not isinstance(opt.get("state"), dict):
+        raise CheckpointError(f"{path}: field 'optimizer' lacks 'param_groups' or 'state'")
+    for i, cb in enumerate(_field(state, "callbacks", list, path)):
+        if not (isinstance(cb, dict) and isinstance(cb.get("class"), str)
+                and isinstance(cb.get("state"), dict)):
+            raise CheckpointError(f"{path}: field 'callbacks/{i}' is not {{'class': name, "
+                                  "'state': {...}}")
+    gens = _field(state, "generators", dict, path)
+    _check_generator(path, "generators/default", gens.get("default"))
+    if gens.get("loader") is not None:
+        _check_generator(path, "generators/loader", gens["loader"])
+    modules = gens.get("modules")
+    if not isinstance(modules, dict):
+        raise CheckpointError(f"{path}: field 'generators/modules' is {modules!r}, expected "
+                              "a table")
+    for k, st in modules.items():
+        _check_generator(path, f"generators/modules/{k}", st)
 
 
 def write_checkpoint(path: str | os.PathLike[str], model: Module, state: dict[str, Any]) -> None:
@@ -189,4 +267,16 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray]
             "(a training checkpoint written by gw.fit(checkpoint_path=...))"
         )
     params = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
-    return params, _unpack(json.loads(metadata["state"]), tensors)
+    if "state" not in metadata:
+        raise CheckpointError(f"{path}: field 'state' is missing from the metadata")
+    try:
+        packed = json.loads(metadata["state"])
+        state = _unpack(packed, tensors)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: field 'state' is not JSON ({exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: field 'state' is nested too deeply") from None
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    check_training_state(path, state)
+    return params, state

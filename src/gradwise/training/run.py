@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, data, nn, optim
-from ..errors import CheckpointError, RunError
+from ..errors import CheckpointError, DataError, RunError
 from ..io import write_atomic
 from ..nn.utils import flat_parameters
 from .callbacks import Callback, CSVLogger, EarlyStopping, LearningRateScheduler
@@ -52,7 +52,7 @@ from .loop import evaluate, fit
 from .progress import format_logs
 
 __all__ = ["EXIT_DIVERGED", "MAX_SNAPSHOTS", "RUN_ENTRIES", "Run", "Splits", "build_model",
-           "divergence_line", "exit_status", "load_run", "prepare_data", "train"]
+           "check_labels", "divergence_line", "exit_status", "load_run", "prepare_data", "train"]
 
 EXIT_DIVERGED = 3  # exit status of `gradwise train` when the loss diverged
 MAX_SNAPSHOTS = 101  # most rows trajectory.safetensors keeps, spread over the run
@@ -105,22 +105,65 @@ def _load_raw(cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, Any, str]:
     return X, y, data.mnist(cfg["root"], train=False), f"MNIST from {cfg['root']}"
 
 
+def _split(X: np.ndarray, y: np.ndarray, key: str, fraction: float, seed: int,
+           stratify: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``data.train_test_split`` with errors that name the config key the user set."""
+    n = len(X)
+    n_out = math.ceil(fraction * n)
+    if n_out >= n or n_out == 0:
+        raise ConfigError(f"config key data.{key} = {fraction} of {n} samples leaves an empty "
+                          f"{'training' if n_out else 'held-out'} set; use more data or "
+                          "another fraction")
+    try:
+        X_a, X_b, y_a, y_b = data.train_test_split(X, y, test_size=fraction, seed=seed,
+                                                   stratify=y if stratify else None)
+    except ValueError as exc:
+        raise DataError(f"config key data.{key} = {fraction} cannot split these {n} samples: "
+                        f"{exc}") from None
+    return X_a, X_b, y_a, y_b
+
+
+def check_labels(y: np.ndarray, where: str) -> int:
+    """The number of classes K of integer labels ``y``, after refusing labels that are not
+    class indices 0..K-1 with a plausible K: negative labels, and a K larger than the number
+    of samples or with more than half of 0..K-1 (and more than 10) unused, which a typo such
+    as 1000000 in a 10-row table gives. The error names the label and its sample."""
+    if y.size == 0:
+        raise DataError(f"{where}: no samples")
+    low = int(y.min())
+    if low < 0:
+        i = int(np.argmin(y))
+        raise DataError(f"{where}: label {low} of sample {i} is negative; class labels are "
+                        "0 to K-1")
+    k = int(y.max()) + 1
+    used = len(np.unique(y))
+    if k > max(2, len(y)) or k - used > max(10, used):
+        i = int(np.argmax(y))
+        raise DataError(f"{where}: label {k - 1} of sample {i} implies {k} classes for "
+                        f"{len(y)} samples with {used} distinct labels; class labels must be "
+                        "0 to K-1 (a typo?), or set model.task = 'regression'")
+    return k
+
+
 def prepare_data(config: dict[str, Any]) -> Splits:
     """Load the data of a validated config, split it (stratified for classification) and
     standardize it with statistics of the training part only."""
     cfg = config["data"]
     X, y, test, description = _load_raw(cfg)
+    if X.ndim != 2 or len(X) == 0:
+        raise DataError(f"{description}: features of shape {X.shape}; expected (n_samples, "
+                        "n_features) with n_samples >= 1")
     task = config["model"]["task"]
     if task == "auto":
         task = "classification" if y.dtype.kind in "iub" else "regression"
     if task == "classification":
-        if y.ndim != 1 or not np.all(y == np.round(y)) or y.min() < 0:
+        if y.dtype.kind not in "iubf" or y.ndim != 1 or not np.all(y == np.round(y)):
             raise ConfigError("model.task = 'classification' needs one integer label >= 0 per "
                               f"sample; the data's targets are {y.dtype} of shape {y.shape}")
         y = y.astype(np.int64)
-        n_classes = int(y.max()) + 1
+        n_classes = check_labels(y, description)
         if test is not None:
-            n_classes = max(n_classes, int(test[1].max()) + 1)
+            n_classes = max(n_classes, check_labels(test[1].astype(np.int64), description))
         task, n_out = ("binary", 1) if n_classes <= 2 else ("multiclass", n_classes)
     else:
         y = y.astype(np.float32)
@@ -130,14 +173,12 @@ def prepare_data(config: dict[str, Any]) -> Splits:
     if test is not None:
         X_test, y_test = test[0], test[1].astype(y.dtype)
     elif cfg["test_split"]:
-        X, X_test, y, y_test = data.train_test_split(X, y, test_size=cfg["test_split"],
-                                                     seed=cfg["seed"],
-                                                     stratify=y if stratify else None)
+        X, X_test, y, y_test = _split(X, y, "test_split", cfg["test_split"], cfg["seed"],
+                                      stratify)
     X_val = y_val = None
     if cfg["validation_split"]:
-        X, X_val, y, y_val = data.train_test_split(X, y, test_size=cfg["validation_split"],
-                                                   seed=cfg["seed"],
-                                                   stratify=y if stratify else None)
+        X, X_val, y, y_val = _split(X, y, "validation_split", cfg["validation_split"],
+                                    cfg["seed"], stratify)
     if cfg["standardize"]:
         scaler = data.Standardizer().fit(X)
         X = scaler.transform(X)
@@ -764,8 +805,8 @@ def load_run(run_dir: str | Path) -> Run:
     try:
         config = validate(tomllib.loads((path / "config.toml").read_text()))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path} is not a gradwise run folder: it has no config.toml"
-                                ) from None
+        raise RunError(f"{path} is not a gradwise run folder: it has no config.toml"
+                       ) from None
     splits = prepare_data(config)
     model = build_model(config, splits.X_train.shape[1], splits.n_outputs)
     load(model, path / "model.safetensors")
