@@ -150,6 +150,10 @@ class Optimizer:
         self._check(self.defaults)
         self.param_groups: list[dict[str, Any]] = []
         self._buckets: list[list[_Bucket]] = []
+        if hasattr(params, "data") and hasattr(params, "requires_grad"):  # one Tensor
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            f"Tensors or dicts, but got {type(params).__name__}; pass "
+                            "[tensor] or model.parameters()")
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")

@@ -331,6 +331,9 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         loader = _loader(train_data, batch_size, "train_data", model, shuffle, seed)
     val_loader = None if validation_data is None else _loader(
         validation_data, batch_size, "validation_data", model)
+    if len(loader) == 0:
+        raise ValueError("train_data gives no batch (drop_last=True with fewer samples than "
+                         "batch_size)")
 
     user = list(callbacks or [])
     history = History()
