@@ -80,7 +80,8 @@ def _check_header(path: Path, line: int, names: list[str]) -> None:
 
 
 def check_finite(path: Any, X: np.ndarray, what: str = "feature",
-                 lines: list[int] | None = None, columns: list[str] | None = None) -> None:
+                 lines: list[int] | None = None, columns: list[str] | None = None,
+                 original: np.ndarray | None = None) -> None:
     """Refuse NaN, infinite values and values beyond float32's range (they become infinite),
     naming the file, the row (or line) and the column of the first one."""
     bad = ~np.isfinite(X)
@@ -90,7 +91,8 @@ def check_finite(path: Any, X: np.ndarray, what: str = "feature",
     j = int(rest[0]) if rest else 0
     row = f"line {lines[i]}" if lines is not None else f"row {int(i)}"
     col = columns[j] if columns is not None else f"column {j}"
-    raise DataError(f"{path}, {row}, {col}: {what} value {X[(i, *rest)]!r} is not finite "
+    value = float((X if original is None else original)[(i, *rest)])
+    raise DataError(f"{path}, {row}, {col}: {what} value {value!r} is not finite "
                     "(NaN, infinite or beyond float32's range); clean the data first")
 
 
@@ -136,7 +138,7 @@ def load_csv(
     with np.errstate(over="ignore"):
         X = np.delete(table, col, axis=1).astype(np.float32)
     columns = [_column(j, names) for j in range(width) if j != col]
-    check_finite(path, X, "feature", lines, columns)
+    check_finite(path, X, "feature", lines, columns, np.delete(table, col, axis=1))
     target_cells = cells[:, col]
     try:
         y = target_cells.astype(np.int64)
@@ -148,7 +150,7 @@ def load_csv(
     except ValueError:
         with np.errstate(over="ignore"):
             y = table[:, col].astype(np.float32)
-        check_finite(path, y, "target", lines, [_column(col, names)])
+        check_finite(path, y, "target", lines, [_column(col, names)], table[:, col])
     return X, y
 
 
@@ -200,10 +202,11 @@ def load_npz(
         )
     with np.errstate(over="ignore"):
         X32 = X.astype(np.float32)
-    check_finite(path, X32, f"array {x_key!r}")
+    check_finite(path, X32, f"array {x_key!r}", original=X)
     if np.issubdtype(y.dtype, np.integer) or y.dtype.kind == "b":
         return X32, y.astype(np.int64)
     with np.errstate(over="ignore"):
         y32 = y.astype(np.float32)
-    check_finite(path, y32.reshape(len(y32), -1), f"array {y_key!r}")
+    check_finite(path, y32.reshape(len(y32), -1), f"array {y_key!r}",
+                 original=y.reshape(len(y), -1))
     return X32, y32
