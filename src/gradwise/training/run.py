@@ -809,6 +809,9 @@ def load_run(run_dir: str | Path) -> Run:
                        ) from None
     splits = prepare_data(config)
     model = build_model(config, splits.X_train.shape[1], splits.n_outputs)
+    if not (path / "model.safetensors").exists():
+        raise RunError(f"{path} holds no model.safetensors: the run kept no weights (it "
+                       "diverged or stopped before its first epoch ended)")
     load(model, path / "model.safetensors")
     tensors, meta = read_safetensors(path / "trajectory.safetensors")
     loss, _ = _loss_and_metrics(splits.task)
