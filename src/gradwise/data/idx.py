@@ -110,7 +110,11 @@ def _parse_idx(path: Path) -> tuple[int, np.ndarray]:
                 else f"{4 + 4 * ndim + len(body)} bytes")
         raise DataError(f"{path}: header promises shape {shape} ({total} bytes) but the data "
                         f"has {have}")
-    array = np.frombuffer(body, dtype=dtype).reshape(shape)
+    try:
+        array = np.frombuffer(body, dtype=dtype).reshape(shape)
+    except ValueError:  # e.g. (0, 3e9, 3e9): empty, yet too big for NumPy to describe
+        raise DataError(f"{path}: header promises shape {shape}, which NumPy cannot "
+                        "hold") from None
     return magic, array.astype(dtype.newbyteorder("="))
 
 

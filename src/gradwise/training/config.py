@@ -260,7 +260,7 @@ def _drop_other_source_keys(config: dict[str, Any], before: Any, set_keys: set[s
     if "data.source" not in set_keys or not isinstance(data, dict):
         return
     new = data.get("source")
-    if new == before or new not in _SOURCE_KEYS:
+    if not isinstance(new, str) or new == before or new not in _SOURCE_KEYS:
         return
     for k in list(data):
         if (k not in _COMMON_DATA and k not in _SOURCE_KEYS[new]
