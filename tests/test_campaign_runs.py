@@ -94,13 +94,13 @@ def test_divergence_keeps_the_last_finite_weights(
     """A run that goes bad in epoch 3 keeps the weights after epoch 2 and says so."""
     from gradwise.training import run as run_mod
 
-    real = run_mod._Guard.on_train_batch_end
+    real = run_mod._BatchGuard.on_train_batch_end
 
     def poisoned(self, batch, logs=None):  # noqa: ANN001, ANN202
         if self.epoch == 2 and batch == 1:
             logs = dict(logs or {}, loss=float("inf"))
         real(self, batch, logs)
-    monkeypatch.setattr(run_mod._Guard, "on_train_batch_end", poisoned)
+    monkeypatch.setattr(run_mod._BatchGuard, "on_train_batch_end", poisoned)
     out = tmp_path / "run"
     assert train(out, epochs=6) == EXIT_DIVERGED
     err = capsys.readouterr().err
@@ -455,3 +455,14 @@ def test_trajectory_is_bounded_and_spread(tmp_path: Path,
     epochs = json.loads(meta["epochs"])
     assert epochs == [0, 4, 8, 12, 13]
     assert tensors["trajectory"].shape[0] == len(epochs)
+
+
+def test_divergence_on_the_gpu_is_noticed_at_the_epoch_end(fake_gpu, tmp_path: Path) -> None:
+    """On a GPU the guard reads no step's loss (no host sync per step): the diverged epoch is
+    named without a step."""
+    out = tmp_path / "run"
+    code = train(out, "--set", "optimizer.name=sgd", "--set", "optimizer.lr=1e6",
+                 "--set", "training.device=cuda", epochs=5)
+    assert code == EXIT_DIVERGED
+    d = summary(out)["diverged"]
+    assert d["step"] is None and d["epoch"] >= 1

@@ -315,12 +315,6 @@ class _Guard(Callback):
         if self.signal is not None:
             self.model.stop_training = True
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        loss = (logs or {}).get("loss")
-        if self.diverged is None and loss is not None and not math.isfinite(float(loss)):
-            self._diverge(self.epoch, batch + 1, loss, "training loss")
-        self._check_signal()
-
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self.diverged is None:
             for key in ("loss", "val_loss"):
@@ -333,6 +327,19 @@ class _Guard(Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if (self.diverged is not None or self.signal is not None) and self.es is not None:
             self.es.best_weights = None
+
+
+class _BatchGuard(_Guard):
+    """:class:`_Guard` that also watches every training step's loss (and a signal after each
+    step). On a GPU the plain :class:`_Guard` is used instead: reading each step's loss would
+    make the host wait for the GPU every step, so there divergence and signals are noticed at
+    the end of the epoch."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if self.diverged is None and loss is not None and not math.isfinite(float(loss)):
+            self._diverge(self.epoch, batch + 1, loss, "training loss")
+        self._check_signal()
 
 
 @contextlib.contextmanager
@@ -609,7 +616,7 @@ def train(config: dict[str, Any], out: str | Path | None = None,
         assert resumed_state is not None
         _write_history(run_dir / "history.csv", resumed_state["history"])
         (run_dir / "summary.json").unlink(missing_ok=True)
-    guard = _Guard(es, ckpt)
+    guard = (_BatchGuard if tcfg["device"] == "cpu" else _Guard)(es, ckpt)
     trajectory = _Trajectory(run_dir / "trajectory",
                              resume_epoch=None if resumed_state is None
                              else int(resumed_state["epoch"]))
