@@ -3,11 +3,15 @@ that explains itself; and :func:`load_run`, which rebuilds a finished run from i
 
 A run folder holds ``config.toml`` (the resolved config), ``history.csv`` (one row per epoch),
 ``summary.json`` (final and best metrics, best epoch, epochs run, whether training stopped
-early, wall time, and the saved model's metrics on every split), ``model.safetensors`` (the
-final weights, after early stopping restored the best ones), ``checkpoint.safetensors`` (the
-last training checkpoint, for ``gw.fit(..., resume_from=...)``), ``trajectory.safetensors`` (the
-flattened parameters after every epoch, row 0 the initial weights) and, with matplotlib,
-``loss.png`` and ``boundary.png`` (2D classification data).
+early, wall time, the saved model's metrics on every split, and ``status``: ``completed``,
+``diverged`` or ``interrupted``; strict JSON, non-finite numbers as null), ``model.safetensors``
+(the final weights, after early stopping restored the best ones; for a diverged run the last
+finite ones, or no file), ``checkpoint.safetensors`` (the last completed epoch, the source of
+truth for ``gradwise train --resume``), ``trajectory.safetensors`` (the flattened parameters
+of at most :data:`MAX_SNAPSHOTS` epochs spread over the run, row 0 the initial weights, the
+epochs in its ``epochs`` metadata) and, with matplotlib, ``loss.png`` and ``boundary.png`` (2D
+classification data). An interrupted run also keeps ``trajectory/``, the snapshots streamed
+to disk during training, for its resume.
 """
 
 from __future__ import annotations
@@ -62,8 +66,9 @@ FILES = {
     "history.csv": "loss, metrics, val_* and lr after every epoch",
     "summary.json": "final and best metrics, best epoch, early stopping, wall time",
     "model.safetensors": "the final weights (gw.load, or safetensors in PyTorch)",
-    "checkpoint.safetensors": "last training checkpoint (gw.fit(..., resume_from=...))",
-    "trajectory.safetensors": "parameters after every epoch (gradwise landscape RUN_DIR)",
+    "checkpoint.safetensors": "last completed epoch (gradwise train --resume RUN_DIR)",
+    "trajectory.safetensors": f"parameters of up to {MAX_SNAPSHOTS} epochs (gradwise "
+                              "landscape RUN_DIR)",
     "loss.png": "loss and metric curves",
     "boundary.png": "decision boundary with the training and held-out points",
 }
@@ -444,7 +449,7 @@ def _prepare_run_dir(path: Path, resume: bool, overwrite: bool) -> None:
                 shutil.rmtree(p)
             elif p.exists() or p.is_symlink():
                 p.unlink()
-    for p in _temp_files(path):
+    for p in _temp_files(path) + _temp_files(path / "trajectory"):
         p.unlink(missing_ok=True)
 
 
