@@ -30,6 +30,7 @@ import sys
 import threading
 import time
 import tomllib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -51,7 +52,7 @@ from .checkpoint import (
     save,
     write_safetensors,
 )
-from .config import SCHEDULES, ConfigError, dumps, validate
+from .config import SCHEDULES, ConfigError, ConfigWarning, dumps, validate
 from .loop import evaluate, fit
 from .progress import format_logs
 
@@ -815,7 +816,9 @@ def load_run(run_dir: str | Path) -> Run:
     the data after the same splitting and standardization, the history and the trajectory."""
     path = Path(run_dir)
     try:
-        config = validate(tomllib.loads((path / "config.toml").read_text()))
+        with warnings.catch_warnings():  # the run's own config: warned about when it ran
+            warnings.simplefilter("ignore", ConfigWarning)
+            config = validate(tomllib.loads((path / "config.toml").read_text()))
     except FileNotFoundError:
         raise RunError(f"{path} is not a gradwise run folder: it has no config.toml"
                        ) from None
