@@ -466,3 +466,20 @@ def test_divergence_on_the_gpu_is_noticed_at_the_epoch_end(fake_gpu, tmp_path: P
     assert code == EXIT_DIVERGED
     d = summary(out)["diverged"]
     assert d["step"] is None and d["epoch"] >= 1
+
+
+def test_streamed_trajectory_file_equals_the_in_memory_one(tmp_path: Path) -> None:
+    from gradwise.training.checkpoint import write_safetensors, write_safetensors_rows
+
+    rows = np.random.default_rng(0).normal(size=(7, 13)).astype(np.float32)
+    meta = {"epochs": "[0, 1, 2, 3, 4, 5, 6]", "param_names": "[]"}
+    write_safetensors(tmp_path / "a.safetensors", {"trajectory": rows}, meta)
+    write_safetensors_rows(tmp_path / "b.safetensors", "trajectory", lambda: iter(rows),
+                           rows.shape, meta)
+    a, meta_a = read_safetensors(tmp_path / "a.safetensors")
+    b, meta_b = read_safetensors(tmp_path / "b.safetensors")  # digest verified
+    assert meta_a == meta_b
+    np.testing.assert_array_equal(a["trajectory"], b["trajectory"])
+    from safetensors.numpy import load_file
+
+    np.testing.assert_array_equal(load_file(tmp_path / "b.safetensors")["trajectory"], rows)

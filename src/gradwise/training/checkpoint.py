@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,12 @@ import numpy as np
 
 from .. import backend
 from ..errors import CheckpointError
-from ..io import write_atomic
+from ..io import atomic_path, write_atomic
 from ..nn.module import Module
 
 __all__ = ["CheckpointError", "check_optimizer_config", "check_training_state", "load",
            "optimizer_config", "read_checkpoint", "read_safetensors", "save", "write_checkpoint",
-           "write_safetensors"]
+           "write_safetensors", "write_safetensors_rows"]
 
 _FORMAT_WEIGHTS = "gradwise-weights"
 _FORMAT_CHECKPOINT = "gradwise-checkpoint"
@@ -57,6 +58,40 @@ def write_safetensors(path: str | os.PathLike[str], tensors: dict[str, np.ndarra
     tensors = {k: np.ascontiguousarray(backend.to_numpy(v)) for k, v in tensors.items()}
     metadata = dict(metadata, sha256=_digest(tensors, metadata))
     write_atomic(path, st_save(tensors, metadata=metadata))
+
+
+def write_safetensors_rows(path: str | os.PathLike[str], name: str,
+                           rows: Callable[[], Iterator[np.ndarray]], shape: tuple[int, int],
+                           metadata: dict[str, str]) -> None:
+    """Write one float32 tensor ``name`` of ``shape`` (n_rows, row_size) whose rows come from
+    ``rows()`` (called twice: once for the SHA-256, once to write), so that only one row is in
+    memory at a time. The file is the one :func:`write_safetensors` would write."""
+    n, width = shape
+    h = hashlib.sha256()
+    for k in sorted(metadata):
+        if k != "sha256":
+            h.update(json.dumps([k, metadata[k]]).encode())
+    h.update(json.dumps([name, "float32", [n, width]]).encode())
+    count = 0
+    for row in rows():
+        row = np.ascontiguousarray(row, dtype=np.float32)
+        if row.shape != (width,):
+            raise ValueError(f"row {count} of {name!r} has shape {row.shape}, expected "
+                             f"({width},)")
+        h.update(row.tobytes())
+        count += 1
+    if count != n:
+        raise ValueError(f"{name!r}: {count} rows, expected {n}")
+    meta = dict(metadata, sha256=h.hexdigest())
+    header = json.dumps({"__metadata__": meta, name: {
+        "dtype": "F32", "shape": [n, width], "data_offsets": [0, n * width * 4]}},
+        separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(len(header).to_bytes(8, "little"))
+        f.write(header)
+        for row in rows():
+            f.write(np.ascontiguousarray(row, dtype="<f4").tobytes())
 
 
 def read_safetensors(path: str | os.PathLike[str],

@@ -50,7 +50,7 @@ from .checkpoint import (
     read_checkpoint,
     read_safetensors,
     save,
-    write_safetensors,
+    write_safetensors_rows,
 )
 from .config import SCHEDULES, ConfigError, ConfigWarning, dumps, validate
 from .loop import evaluate, fit
@@ -273,18 +273,22 @@ class _Trajectory(Callback):
         self._write(epoch + 1)
 
     def assemble(self, path: Path, upto: int, named: list[tuple[str, Any]]) -> None:
-        """Write ``trajectory.safetensors`` from the snapshots of epochs ``<= upto``."""
+        """Write ``trajectory.safetensors`` from the snapshots of epochs ``<= upto``, streaming
+        them one at a time from disk."""
         self.prune(upto)
         epochs = self.epochs()
         if not epochs:
             path.unlink(missing_ok=True)
             return
-        rows = np.stack([np.load(self.folder / f"{e:06d}.npy", allow_pickle=False)
-                         for e in epochs])
-        write_safetensors(path, {"trajectory": rows},
-                          {"param_names": json.dumps([n for n, _ in named]),
-                           "param_shapes": json.dumps([list(p.shape) for _, p in named]),
-                           "epochs": json.dumps(epochs)})
+        def rows() -> Iterator[np.ndarray]:
+            for e in epochs:
+                yield np.load(self.folder / f"{e:06d}.npy", allow_pickle=False)
+
+        width = sum(int(np.prod(p.shape)) for _, p in named)
+        write_safetensors_rows(path, "trajectory", rows, (len(epochs), width),
+                               {"param_names": json.dumps([n for n, _ in named]),
+                                "param_shapes": json.dumps([list(p.shape) for _, p in named]),
+                                "epochs": json.dumps(epochs)})
 
 
 class _Guard(Callback):
