@@ -226,6 +226,20 @@ def test_unwritable_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert "cannot create the run folder" in capsys.readouterr().err
 
 
+def test_unwritable_place_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """As root cannot be refused a folder, the operating system's refusal is simulated."""
+    import errno
+
+    def refuse(self, *a, **k):  # noqa: ANN001, ANN002, ANN003, ANN202
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    assert train(tmp_path / "ro" / "run", epochs=1) == 2
+    err = capsys.readouterr().err.strip()
+    assert "cannot create the run folder" in err and "Permission denied" in err
+    assert "\n" not in err
+
+
 def test_out_naming_a_file_or_a_path_under_a_file(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "file"

@@ -67,7 +67,7 @@ def _race(args: argparse.Namespace) -> int:
     from .files import save_figure
     from .race import SURFACES, plot_race, run_race, save_race_gif
 
-    out = Path(args.out) if args.out else (args.run_dir or Path()) / "race"
+    out = Path(args.out).expanduser() if args.out else (args.run_dir or Path()) / "race"
     out.mkdir(parents=True, exist_ok=True)
     for name in SURFACES if args.surface == "all" else [args.surface]:
         t0 = time.perf_counter()
@@ -93,7 +93,7 @@ def _lr_find(args: argparse.Namespace) -> int:
                            optimizer=setup.optimizer, min_lr=args.min_lr, max_lr=args.max_lr,
                            steps=args.steps, batch_size=setup.batch_size, seed=setup.seed,
                            **setup.hyper)
-    out = Path(args.out) if args.out else setup.folder / "lr_find.png"
+    out = Path(args.out).expanduser() if args.out else setup.folder / "lr_find.png"
     save_figure(plot_lr_range_test(
         result, title=f"Learning-rate range test (Smith 2017), {setup.optimizer}"), out)
     print(f"suggested learning rate for {setup.optimizer}: {result.suggestion:.3g} "
@@ -106,7 +106,7 @@ def _lr_find(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    path = write_report(args.run_dir, args.out)
+    path = write_report(args.run_dir, None if args.out is None else Path(args.out).expanduser())
     print(f"report: {path}")
     return 0
 
