@@ -368,6 +368,29 @@ def test_sigint_in_process_checkpoints_and_resumes(
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_sigint_in_the_first_epoch_keeps_nothing_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from gradwise.training import run as run_mod
+
+    real = run_mod._BatchGuard.on_train_batch_end
+
+    def interrupt(self, batch, logs=None):  # noqa: ANN001, ANN202
+        if self.signal is None and batch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+        real(self, batch, logs)
+    monkeypatch.setattr(run_mod._BatchGuard, "on_train_batch_end", interrupt)
+    out = tmp_path / "run"
+    assert train(out, epochs=3) == 130
+    assert "nothing was kept" in capsys.readouterr().out
+    s = summary(out)
+    assert s["status"] == "interrupted" and s["weights_epoch"] is None
+    assert s["epochs_run"] == 0 and not (out / "history.csv").exists()
+    assert not (out / "model.safetensors").exists()
+    assert not (out / "checkpoint.safetensors").exists()
+
+
 def test_second_signal_quits_at_once() -> None:
     from gradwise.training.run import _Guard, _signals
 

@@ -489,7 +489,7 @@ def _draw_figures(out: Path, history: Any, es: Any, model: nn.Module | None, spl
         return lab.plot_history(history, diverged_at=diverged_at,
                                 title=f"Training curves: diverged at epoch {diverged_at}")
 
-    figures = [("loss.png", loss_figure)]
+    figures = [("loss.png", loss_figure)] if history.epoch else []
     if model is not None and splits.X_train.shape[1] == 2 and splits.task == "binary":
         held_out, label = (splits.X_test, splits.y_test), "test"
         if splits.X_test is None:
@@ -659,10 +659,11 @@ def train(config: dict[str, Any], out: str | Path | None = None,
             else:
                 write_atomic(ckpt, guard.last_finite)
         kept = _kept_weights(run_dir, model)
-        if status == "interrupted" and ckpt.exists():
-            state = read_checkpoint(ckpt)[1]
-            _write_history(run_dir / "history.csv", state["history"])
-            history.load_state_dict(state["history"])
+        if status == "interrupted":  # the history of the epochs the checkpoint holds
+            kept_history = (read_checkpoint(ckpt)[1]["history"] if ckpt.exists()
+                            else {"history": {}, "epoch": []})
+            _write_history(run_dir / "history.csv", kept_history)
+            history.load_state_dict(kept_history)
     named = list(model.named_parameters())
     upto = kept if status != "completed" else (history.epoch[-1] + 1 if history.epoch else 0)
     trajectory.assemble(run_dir / "trajectory.safetensors", upto or 0, named)
@@ -786,8 +787,13 @@ def print_summary(run_dir: Path, summary: dict[str, Any]) -> None:
             print(f"  {name:<24} {what}")
     if status == "interrupted":
         kept = summary.get("weights_epoch")
-        print(f"interrupted: the checkpoint holds epoch {kept}; the steps after it were not "
-              f"kept. Resume with: gradwise train --resume {shlex.quote(str(run_dir))}")
+        if kept is None:
+            print("interrupted before the first epoch ended: nothing was kept; start again "
+                  f"with: gradwise train --out {shlex.quote(str(run_dir))} --overwrite ...")
+        else:
+            print(f"interrupted: the checkpoint and model.safetensors hold epoch {kept}; the "
+                  "steps after it were not kept. Resume with: gradwise train --resume "
+                  f"{shlex.quote(str(run_dir))}")
     if status == "diverged":
         print(divergence_line(summary), file=sys.stderr)
 
