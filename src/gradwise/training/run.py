@@ -365,8 +365,9 @@ def _signals(guard: _Guard) -> Iterator[None]:
             raise KeyboardInterrupt
         guard.signal = signum
         name = signal.Signals(signum).name
-        print(f"\n{name}: stopping after the current step and writing the checkpoint "
-              "(press Ctrl-C again to quit at once)", file=sys.stderr, flush=True)
+        print(f"\n{name}: stopping after the current step; the checkpoint keeps the last "
+              "completed epoch (press Ctrl-C again to quit at once)", file=sys.stderr,
+              flush=True)
 
     old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
