@@ -351,3 +351,11 @@ def test_zero_class_cross_entropy_returns_torchs_values() -> None:
     assert x.grad.shape == (5, 0)
     with pytest.raises(ValueError, match="label 0 is out of range for 0 classes"):
         gw.functional.cross_entropy(x, np.zeros(5, np.int64))
+
+
+def test_lr_find_that_diverges_at_once_is_one_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = one_line_error(capsys, ["lr-find", "--steps", "4", "--min-lr", "1e30",
+                                  "--max-lr", "1e35", "--out", str(tmp_path / "f.png"),
+                                  "--set", "data.n=100"])
+    assert "finite losses" in err and "lower --max-lr" in err
