@@ -169,14 +169,12 @@ def test_a_folder_holding_a_run_is_refused(tmp_path: Path,
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
-def test_a_non_empty_folder_is_refused(tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_folder_with_other_files_but_no_run_is_used_and_they_stay(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    assert train(out, epochs=1) == 2
-    assert "is not empty" in capsys.readouterr().err
-    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert train(out, epochs=1) == 0
+    assert (out / "notes.txt").read_text() == "mine" and (out / "summary.json").exists()
 
 
 def test_overwrite_removes_the_old_runs_files_only(tmp_path: Path) -> None:

@@ -432,11 +432,6 @@ def _check_run_dir(path: Path, resume: bool, overwrite: bool) -> None:
         raise RunError(f"{path} holds another run ({', '.join(ours[:3])}"
                        f"{', ...' if len(ours) > 3 else ''}); pass --resume to continue it, "
                        "--overwrite to replace it, or choose another --out")
-    others = sorted(p.name for p in path.iterdir())
-    if others:
-        raise RunError(f"{path} is not empty ({len(others)} entries, e.g. {others[0]!r}); "
-                       "choose an empty or new folder, or pass --overwrite to write the run "
-                       "beside them")
 
 
 def _prepare_run_dir(path: Path, resume: bool, overwrite: bool) -> None:
