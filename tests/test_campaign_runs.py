@@ -518,3 +518,31 @@ def test_streamed_trajectory_file_equals_the_in_memory_one(tmp_path: Path) -> No
     from safetensors.numpy import load_file
 
     np.testing.assert_array_equal(load_file(tmp_path / "b.safetensors")["trajectory"], rows)
+
+
+def test_kill_9_then_resume_is_bit_identical(tmp_path: Path) -> None:
+    """A real SIGKILL at whatever moment the first checkpoint appears (so at a random point of
+    an epoch, possibly with history.csv ahead of the checkpoint), then --resume."""
+    extra = ["--set", "model.hidden=[16]", "--set", "data.n=400",
+             "--set", "training.early_stopping.enabled=false"]
+    out = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=str(Path(gw.__file__).parents[1]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gradwise.cli", "train", "--out", str(out), "--quiet", *extra,
+         "--set", "training.epochs=60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 60
+    while not (out / "checkpoint.safetensors").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "summary.json").exists()
+    _, state = read_checkpoint(out / "checkpoint.safetensors")
+    assert 1 <= state["epoch"] < 60
+    assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    ref = tmp_path / "ref"
+    assert main(["train", "--out", str(ref), "--quiet", *extra,
+                 "--set", "training.epochs=60"]) == 0
+    assert _files(out) == _files(ref)
+    assert not list(out.glob(".*.tmp*")) and not (out / "trajectory").exists()
