@@ -639,54 +639,58 @@ def train(config: dict[str, Any], out: str | Path | None = None,
         if resumed_state is not None:
             print(f"resuming {run_dir} after epoch {resumed_state['epoch']}")
     val = None if splits.X_val is None else (splits.X_val, splits.y_val)
-    with _signals(guard), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        history = fit(model, loss, optimizer, (splits.X_train, splits.y_train),
-                      epochs=tcfg["epochs"], batch_size=tcfg["batch_size"], validation_data=val,
-                      metrics=metric_names, callbacks=callbacks, verbose=verbose,
-                      seed=tcfg["seed"], checkpoint_path=ckpt,
-                      resume_from=ckpt if resume else None)
-    status = "completed"
-    kept: int | None = history.epoch[-1] + 1 if history.epoch else 0
-    if guard.diverged is not None or guard.signal is not None:
-        status = "diverged" if guard.diverged is not None else "interrupted"
-        if guard.diverged is not None:  # the loop may have checkpointed the diverged epoch
-            if guard.last_finite is None:
-                ckpt.unlink(missing_ok=True)
-            else:
-                write_atomic(ckpt, guard.last_finite)
-        kept = _kept_weights(run_dir, model)
-        if status == "interrupted":  # the history of the epochs the checkpoint holds
-            kept_history = (read_checkpoint(ckpt)[1]["history"] if ckpt.exists()
-                            else {"history": {}, "epoch": []})
-            _write_history(run_dir / "history.csv", kept_history)
-            history.load_state_dict(kept_history)
-    named = list(model.named_parameters())
-    upto = kept if status != "completed" else (history.epoch[-1] + 1 if history.epoch else 0)
-    trajectory.assemble(run_dir / "trajectory.safetensors", upto or 0, named)
-    if status != "interrupted":  # the snapshots stay only for --resume
-        shutil.rmtree(run_dir / "trajectory", ignore_errors=True)
-    if kept is None:
-        (run_dir / "model.safetensors").unlink(missing_ok=True)
-    else:
-        save(model, run_dir / "model.safetensors")
-    summary = _summary(history, es if status == "completed" else None, model, loss,
-                       metric_names, splits, tcfg, evaluate_model=kept is not None,
-                       upto=None if status == "completed" else kept or 0)
-    summary["status"] = status
-    if status == "completed" and summary["restored_best_weights"]:
-        kept = summary["best_epoch"]
-    summary["weights_epoch"] = kept
-    if guard.diverged is not None:
-        summary["diverged"] = guard.diverged
-    if guard.signal is not None:
-        summary["signal"] = signal.Signals(guard.signal).name
-    summary["wall_time_s"] = round(time.perf_counter() - start, 3)
-    summary = _clean(summary)
-    write_atomic(run_dir / "summary.json",
-                 (json.dumps(summary, indent=2, allow_nan=False) + "\n").encode())
-    _draw_figures(run_dir, history, es if status == "completed" else None,
-                  None if kept is None else model, splits,
-                  diverged_at=None if guard.diverged is None else guard.diverged["epoch"])
+    # the handlers stay until the run folder is complete: a signal while the summary and
+    # figures are written lets them finish (a second one quits at once)
+    with _signals(guard):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            history = fit(model, loss, optimizer, (splits.X_train, splits.y_train),
+                          epochs=tcfg["epochs"], batch_size=tcfg["batch_size"], validation_data=val,
+                          metrics=metric_names, callbacks=callbacks, verbose=verbose,
+                          seed=tcfg["seed"], checkpoint_path=ckpt,
+                          resume_from=ckpt if resume else None)
+        signalled = guard.signal
+        status = "completed"
+        kept: int | None = history.epoch[-1] + 1 if history.epoch else 0
+        if guard.diverged is not None or signalled is not None:
+            status = "diverged" if guard.diverged is not None else "interrupted"
+            if guard.diverged is not None:  # the loop may have checkpointed the diverged epoch
+                if guard.last_finite is None:
+                    ckpt.unlink(missing_ok=True)
+                else:
+                    write_atomic(ckpt, guard.last_finite)
+            kept = _kept_weights(run_dir, model)
+            if status == "interrupted":  # the history of the epochs the checkpoint holds
+                kept_history = (read_checkpoint(ckpt)[1]["history"] if ckpt.exists()
+                                else {"history": {}, "epoch": []})
+                _write_history(run_dir / "history.csv", kept_history)
+                history.load_state_dict(kept_history)
+        named = list(model.named_parameters())
+        upto = kept if status != "completed" else (history.epoch[-1] + 1 if history.epoch else 0)
+        trajectory.assemble(run_dir / "trajectory.safetensors", upto or 0, named)
+        if status != "interrupted":  # the snapshots stay only for --resume
+            shutil.rmtree(run_dir / "trajectory", ignore_errors=True)
+        if kept is None:
+            (run_dir / "model.safetensors").unlink(missing_ok=True)
+        else:
+            save(model, run_dir / "model.safetensors")
+        summary = _summary(history, es if status == "completed" else None, model, loss,
+                           metric_names, splits, tcfg, evaluate_model=kept is not None,
+                           upto=None if status == "completed" else kept or 0)
+        summary["status"] = status
+        if status == "completed" and summary["restored_best_weights"]:
+            kept = summary["best_epoch"]
+        summary["weights_epoch"] = kept
+        if guard.diverged is not None:
+            summary["diverged"] = guard.diverged
+        if signalled is not None:
+            summary["signal"] = signal.Signals(signalled).name
+        summary["wall_time_s"] = round(time.perf_counter() - start, 3)
+        summary = _clean(summary)
+        write_atomic(run_dir / "summary.json",
+                     (json.dumps(summary, indent=2, allow_nan=False) + "\n").encode())
+        _draw_figures(run_dir, history, es if status == "completed" else None,
+                      None if kept is None else model, splits,
+                      diverged_at=None if guard.diverged is None else guard.diverged["epoch"])
     return run_dir, summary
 
 
