@@ -65,7 +65,7 @@ MAX_SNAPSHOTS = 101  # most rows trajectory.safetensors keeps, spread over the r
 FILES = {
     "config.toml": "the resolved configuration (rerun with `gradwise train config.toml`)",
     "history.csv": "loss, metrics, val_* and lr after every epoch",
-    "summary.json": "final and best metrics, best epoch, early stopping, wall time",
+    "summary.json": "status, final and best metrics, best epoch, early stopping, wall time",
     "model.safetensors": "the final weights (gw.load, or safetensors in PyTorch)",
     "checkpoint.safetensors": "last completed epoch (gradwise train --resume RUN_DIR)",
     "trajectory.safetensors": f"parameters of up to {MAX_SNAPSHOTS} epochs (gradwise "
