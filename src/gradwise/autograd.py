@@ -394,6 +394,9 @@ def _as_array(data: Any, dtype: Any, device: str | None) -> Any:
     if dtype is not None:
         return xp.asarray(data, dtype=backend.as_dtype(dtype))
     arr = xp.asarray(data)
+    if arr.dtype.kind in "OUSV":
+        raise TypeError(f"a tensor holds numbers; got data of dtype {arr.dtype} "
+                        f"({type(data).__name__}), e.g. strings or Python objects")
     if arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
         arr = arr.astype(backend.get_default_dtype())
     return arr

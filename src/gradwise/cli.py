@@ -1,7 +1,13 @@
 """The ``gradwise`` command line: ``gradwise train`` and the lab's subcommands.
 
-``gradwise train [CONFIG.toml] [--set key=value ...] [--out DIR] [--quiet | --verbose]`` trains
-the embedded default (the lecture's spiral) or a config file and writes a run folder;
+``gradwise train [CONFIG.toml] [--set key=value ...] [--out DIR] [--overwrite] [--quiet |
+--verbose]`` trains the embedded default (the lecture's spiral) or a config file and writes a run
+folder; ``gradwise train --resume RUN_DIR`` continues an interrupted or killed run.
+
+Exit status: 0 success; 2 an expected error (a :class:`gradwise.errors.GradwiseError`: bad
+config, data, checkpoint or run folder, or an operating-system error such as a full disk),
+printed as one line; 3 the training loss diverged (``gradwise train``); 130 / 143 interrupted
+by SIGINT / SIGTERM. Any other exception is a bug in gradwise and keeps its traceback.
 ``gradwise export RUN_DIR --format onnx [--out FILE]`` writes a run's model as ONNX.
 """
 
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
 from . import sweep
@@ -19,14 +26,34 @@ __all__ = ["build_parser", "main"]
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .training.config import load_config
-    from .training.run import print_summary, train
+    from pathlib import Path
 
-    config = load_config(args.config, args.set)
+    from .errors import RunError
+    from .training.config import ConfigWarning, load_config
+    from .training.run import exit_status, print_summary, train
+
+    if args.resume is not None:
+        if args.config is not None or args.set or args.out is not None or args.overwrite:
+            raise RunError("--resume RUN_DIR continues a run with its own config.toml; it "
+                           "takes no CONFIG, --set, --out or --overwrite")
+        run_dir = Path(args.resume).expanduser()
+        if not (run_dir / "config.toml").is_file():
+            raise RunError(f"nothing to resume: {run_dir} is not a gradwise run folder (it "
+                           "has no config.toml)")
+        config = load_config(run_dir / "config.toml")
+        out: Path | str | None = run_dir
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConfigWarning)
+            config = load_config(args.config, args.set)
+        for w in caught:
+            print(f"gradwise train: warning: {w.message}", file=sys.stderr)
+        out = args.out
     verbose = 0 if args.quiet else 2 if args.verbose else None
-    run_dir, summary = train(config, out=args.out, verbose=verbose)
+    run_dir, summary = train(config, out=out, verbose=verbose,
+                             resume=args.resume is not None, overwrite=args.overwrite)
     print_summary(run_dir, summary)
-    return 0
+    return exit_status(summary)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -59,7 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key, e.g. --set training.epochs=5 "
                        "--set model.hidden=[32,32] (values are read as TOML)")
-    train.add_argument("--out", metavar="DIR", help="run folder (default: runs/<timestamp>)")
+    train.add_argument("--out", metavar="DIR", help="run folder (default: runs/<timestamp>); "
+                       "a folder holding another run is refused unless --overwrite")
+    train.add_argument("--overwrite", action="store_true",
+                       help="remove the run already in --out (its files only) and start afresh")
+    train.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue the run in RUN_DIR from its checkpoint (bit for bit the "
+                       "result of a run never stopped)")
     noise = train.add_mutually_exclusive_group()
     noise.add_argument("--quiet", action="store_true", help="no progress, only the summary")
     noise.add_argument("--verbose", action="store_true", help="one line per epoch")
@@ -77,21 +110,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gradwise`` script; returns the exit status."""
-    from .training.checkpoint import CheckpointError
-    from .training.config import ConfigError
+def _os_error(exc: OSError) -> str:
+    """One line for an operating-system error: what failed, on which file."""
+    if exc.strerror is None:  # raised with a message of its own
+        return str(exc)
+    what = exc.strerror
+    names = [n for n in (exc.filename, exc.filename2) if n is not None]
+    return f"{what}: {' -> '.join(str(n) for n in names)}" if names else f"{what} ({exc})"
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gradwise`` script; returns the exit status (see the module's
+    docstring)."""
+    from .errors import GradwiseError
+
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return int(args.func(args))
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as exc:
-        print(f"gradwise {args.command}: error: {exc}", file=sys.stderr)
+    except GradwiseError as exc:
+        print(f"gradwise {_command(argv)}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"gradwise {_command(argv)}: error: {_os_error(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"gradwise {_command(argv)}: error: out of memory; use a smaller model, "
+              "batch or data set", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"gradwise {args.command}: interrupted", file=sys.stderr)
+        print(f"gradwise {_command(argv)}: interrupted", file=sys.stderr)
         return 130
+
+
+def _command(argv: Sequence[str] | None) -> str:
+    args = list(sys.argv[1:] if argv is None else argv)
+    return next((a for a in args if not a.startswith("-")), "")
 
 
 if __name__ == "__main__":

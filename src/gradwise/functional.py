@@ -268,6 +268,12 @@ def cross_entropy(input: Tensor, target: Any, reduction: str = "mean", weight: A
             f"cross_entropy: targets must be integer labels of shape ({n},) or class "
             f"probabilities of shape ({n}, {c}), got {t.dtype} of shape {tuple(t.shape)}"
         )
+    if c == 0:  # no classes: each row's sum over classes is empty (-0), as in PyTorch,
+        rows = neg(sum(input, axis=1))  # whose mean over the (N, 0) elements is NaN
+        if reduction == "none":
+            return rows
+        total = sum(rows)
+        return total if reduction == "sum" else total * float("nan")
     t = t.astype(input.dtype, copy=False)
     if plain:
         return CrossEntropy(t, reduction, soft=True)(input)

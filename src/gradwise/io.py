@@ -3,7 +3,8 @@
 Every file gradwise writes (weights, checkpoints, run folders, figures, downloads) goes through
 :func:`atomic_path`: the data is written to a temporary file in the target's folder, flushed to
 disk (``fsync``), renamed over the target (``os.replace``, atomic on POSIX and Windows), and the
-folder's entry is synced too.
+folder's entry is synced too. The file gets the mode ``open`` would give it (``0666`` less the
+umask), not the ``0600`` of a temporary file.
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["atomic_path", "write_atomic"]
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -41,6 +49,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+            # mkstemp creates the file 0600; give it the mode `open` would (0666 less umask)
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     finally:

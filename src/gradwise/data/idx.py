@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from ..io import atomic_path
 
 __all__ = ["FILES", "MIRRORS", "SHA256", "mnist", "read_idx"]
 
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),
@@ -52,36 +55,66 @@ MIRRORS = [
 PathLike = str | os.PathLike[str]
 
 
-def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise ValueError(f"{path}: corrupt gzip data ({exc})") from exc
-    return data
+# Deflate cannot compress better than about 1032:1, so a gzip file of c bytes inflates to at
+# most about 1032 * c bytes: a header promising more is a lie, refused before inflating.
+_MAX_DEFLATE_RATIO = 1032
+
+
+def _read_exactly(f: Any, n: int) -> bytes:
+    """Up to ``n`` bytes from the stream ``f`` (fewer only at its end), read in chunks."""
+    parts, left = [], n
+    while left > 0:
+        chunk = f.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
 
 
 def _parse_idx(path: Path) -> tuple[int, np.ndarray]:
-    data = _read_bytes(path)
-    if len(data) < 4 or data[:2] != b"\0\0" or data[2] not in _IDX_TYPES:
-        raise ValueError(
-            f"{path}: not an IDX file (header starts {data[:4].hex() or 'empty'}; expected "
-            f"00 00, a type code among {[hex(c) for c in _IDX_TYPES]}, and the number of dims)"
-        )
-    magic, ndim, dtype = int.from_bytes(data[:4], "big"), data[3], _IDX_TYPES[data[2]]
-    offset = 4 + 4 * ndim
-    if len(data) < offset:
-        raise ValueError(f"{path}: header promises {ndim} dims but the file has {len(data)} bytes")
-    shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = offset + int(np.prod(shape)) * dtype.itemsize
-    if len(data) != expected:
-        raise ValueError(
-            f"{path}: header promises shape {shape} ({expected} bytes) but the data has "
-            f"{len(data)} bytes"
-        )
-    array = np.frombuffer(data, dtype=dtype, offset=offset).reshape(shape)
+    """Parse an IDX file, gzipped or not, streaming: the header is read first and at most the
+    bytes it promises (plus one, to detect extra data) are ever inflated, so a gzip bomb
+    cannot exhaust memory."""
+    size = path.stat().st_size
+    with open(path, "rb") as raw:
+        gzipped = raw.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            head = _read_exactly(f, 4)
+            if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in _IDX_TYPES:
+                raise DataError(
+                    f"{path}: not an IDX file (header starts {head.hex() or 'empty'}; expected "
+                    f"00 00, a type code among {[hex(c) for c in _IDX_TYPES]}, and the number "
+                    "of dims)")
+            magic, ndim, dtype = int.from_bytes(head, "big"), head[3], _IDX_TYPES[head[2]]
+            dims = _read_exactly(f, 4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DataError(f"{path}: header promises {ndim} dims but the file ends after "
+                                f"{4 + len(dims)} bytes")
+            shape = tuple(int(v) for v in np.frombuffer(dims, dtype=">u4"))
+            expected = math.prod(shape) * dtype.itemsize
+            limit = size * _MAX_DEFLATE_RATIO if gzipped else size
+            if expected > limit:
+                raise DataError(
+                    f"{path}: header promises shape {shape} ({expected} bytes), more than a "
+                    f"{size}-byte {'gzip ' if gzipped else ''}file can hold")
+            body = _read_exactly(f, expected + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        if isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError):
+            raise
+        raise DataError(f"{path}: corrupt gzip data ({exc})") from None
+    if len(body) != expected:
+        total = 4 + 4 * ndim + expected
+        have = ("more data than that (stopped reading there)" if len(body) > expected
+                else f"{4 + 4 * ndim + len(body)} bytes")
+        raise DataError(f"{path}: header promises shape {shape} ({total} bytes) but the data "
+                        f"has {have}")
+    try:
+        array = np.frombuffer(body, dtype=dtype).reshape(shape)
+    except ValueError:  # e.g. (0, 3e9, 3e9): empty, yet too big for NumPy to describe
+        raise DataError(f"{path}: header promises shape {shape}, which NumPy cannot "
+                        "hold") from None
     return magic, array.astype(dtype.newbyteorder("="))
 
 
@@ -158,21 +191,21 @@ def mnist(
     images_path, labels_path = _locate(FILES[bool(train)], folders)
     magic, images = _parse_idx(images_path)
     if magic != IMAGES_MAGIC or images.shape[1:] != (28, 28):
-        raise ValueError(
+        raise DataError(
             f"{images_path}: expected MNIST images (magic {IMAGES_MAGIC}, shape (n, 28, 28)), "
             f"got magic {magic} and shape {images.shape}"
         )
     magic, labels = _parse_idx(labels_path)
     if magic != LABELS_MAGIC or labels.ndim != 1:
-        raise ValueError(
+        raise DataError(
             f"{labels_path}: expected MNIST labels (magic {LABELS_MAGIC}, shape (n,)), "
             f"got magic {magic} and shape {labels.shape}"
         )
     if len(images) != len(labels):
-        raise ValueError(
+        raise DataError(
             f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
         )
     if labels.size and labels.max() > 9:
-        raise ValueError(f"{labels_path}: labels must be digits 0 to 9, found {labels.max()}")
+        raise DataError(f"{labels_path}: labels must be digits 0 to 9, found {labels.max()}")
     X = images.reshape(len(images), -1).astype(np.float32) / np.float32(255)
     return X, labels.astype(np.int64)

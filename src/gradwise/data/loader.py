@@ -35,13 +35,16 @@ def as_generator(generator: int | np.random.Generator | None) -> np.random.Gener
 def as_array(a: Any, i: int) -> np.ndarray:
     """NumPy arrays (memmaps included, left unread) and GPU arrays as they are; anything else
     through ``np.asarray``."""
-    if isinstance(a, np.ndarray) or backend.device_of(a) != "cpu":
+    if backend.device_of(a) != "cpu":
         return a
-    array = np.asarray(a)
+    array = a if isinstance(a, np.ndarray) else np.asarray(a)
     if array.dtype == object:
         raise TypeError(
             f"array {i} is a {type(a).__name__}, which does not convert to a numeric NumPy array"
         )
+    if array.dtype.kind in "USV":
+        raise TypeError(f"array {i} holds {array.dtype} values (strings), not numbers; encode "
+                        "string labels as integers, e.g. np.unique(y, return_inverse=True)[1]")
     return array
 
 
@@ -129,8 +132,9 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Batches per epoch: ``floor(n / B)`` with ``drop_last``, else ``ceil(n / B)``."""
-        if self.drop_last:
-            return self.num_samples // self._size
+        if self.drop_last:  # fewer samples than a batch: no batch at all, as in PyTorch
+            full = self._size if self.batch_size is None else int(self.batch_size)
+            return self.num_samples // full
         return math.ceil(self.num_samples / self._size)
 
     def __iter__(self) -> Iterator[Batch]:

@@ -6,9 +6,46 @@ figure modules) happen inside the handlers."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
 
 __all__ = ["register"]
+
+
+def _int_at_least(low: int) -> Any:
+    """An argparse type: an integer >= ``low`` (a clear usage error otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below the minimum {low}")
+        return value
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a finite number > 0")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{value} is not finite")
+    return value
 
 
 def _landscape(args: argparse.Namespace) -> int:
@@ -16,6 +53,9 @@ def _landscape(args: argparse.Namespace) -> int:
     from .landscape_run import run_landscape
 
     span = None if args.span is None else tuple(args.span)
+    if span is not None and not (span[0] < span[1] and span[2] < span[3]):
+        raise ConfigError(f"--span {' '.join(f'{v:g}' for v in span)}: expected XMIN < XMAX "
+                          "and YMIN < YMAX")
     run_landscape(args.run_dir, directions=args.directions, resolution=args.resolution,
                   span=span, include_bias=args.include_bias, seed=args.seed,
                   workers=args.workers, log=print if is_root() else lambda s: None)
@@ -28,7 +68,7 @@ def _race(args: argparse.Namespace) -> int:
     from .files import save_figure
     from .race import SURFACES, plot_race, run_race, save_race_gif
 
-    out = Path(args.out) if args.out else (args.run_dir or Path()) / "race"
+    out = Path(args.out).expanduser() if args.out else (args.run_dir or Path()) / "race"
     out.mkdir(parents=True, exist_ok=True)
     for name in SURFACES if args.surface == "all" else [args.surface]:
         t0 = time.perf_counter()
@@ -47,12 +87,17 @@ def _lr_find(args: argparse.Namespace) -> int:
     from .lr import lr_range_test, plot_lr_range_test
     from .run_setup import fresh_setup
 
+    if not args.min_lr < args.max_lr:
+        raise ConfigError(f"--min-lr {args.min_lr:g} must be below --max-lr {args.max_lr:g}")
     setup = fresh_setup(args.source, args.set)
-    result = lr_range_test(setup.model, setup.loss, setup.X, setup.y,
-                           optimizer=setup.optimizer, min_lr=args.min_lr, max_lr=args.max_lr,
-                           steps=args.steps, batch_size=setup.batch_size, seed=setup.seed,
-                           **setup.hyper)
-    out = Path(args.out) if args.out else setup.folder / "lr_find.png"
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore"):  # the test drives the loss to diverge
+        result = lr_range_test(setup.model, setup.loss, setup.X, setup.y,
+                               optimizer=setup.optimizer, min_lr=args.min_lr,
+                               max_lr=args.max_lr, steps=args.steps,
+                               batch_size=setup.batch_size, seed=setup.seed, **setup.hyper)
+    out = Path(args.out).expanduser() if args.out else setup.folder / "lr_find.png"
     save_figure(plot_lr_range_test(
         result, title=f"Learning-rate range test (Smith 2017), {setup.optimizer}"), out)
     print(f"suggested learning rate for {setup.optimizer}: {result.suggestion:.3g} "
@@ -65,7 +110,7 @@ def _lr_find(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .report import write_report
 
-    path = write_report(args.run_dir, args.out)
+    path = write_report(args.run_dir, None if args.out is None else Path(args.out).expanduser())
     print(f"report: {path}")
     return 0
 
@@ -82,14 +127,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", type=Path, help="a run folder written by `gradwise train`")
     p.add_argument("--directions", choices=("random", "pca", "both"), default="both",
                    help="which 2D planes to evaluate (default: both)")
-    p.add_argument("--resolution", type=int, default=51, help="grid points per axis (51)")
-    p.add_argument("--span", type=float, nargs=4, metavar=("XMIN", "XMAX", "YMIN", "YMAX"),
+    p.add_argument("--resolution", type=_int_at_least(2), default=51,
+                   help="grid points per axis, at least 2 (51)")
+    p.add_argument("--span", type=_finite_float, nargs=4, metavar=("XMIN", "XMAX", "YMIN", "YMAX"),
                    help="grid range (default: [-1, 1]^2 for random directions; the "
                         "trajectory's extent plus a margin for PCA directions)")
     p.add_argument("--include-bias", action="store_true",
                    help="move the biases too (filter-normalized); default: zero bias direction")
     p.add_argument("--seed", type=int, default=0, help="seed of the random directions (0)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=_int_at_least(1), default=None,
                    help="threads evaluating grid rows, each with a one-thread BLAS "
                         "(default: one per core)")
     p.set_defaults(func=_landscape)
@@ -103,9 +149,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a run folder: figures go to RUN_DIR/race/ and into its report")
     p.add_argument("--surface", choices=("all", "beale", "rosenbrock", "saddle", "quadratic"),
                    default="all")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--steps", type=_int_at_least(1), default=None,
                    help="iterations (default: per surface, 100 to 2000)")
-    p.add_argument("--frames", type=int, default=60, help="frames per GIF (60)")
+    p.add_argument("--frames", type=_int_at_least(1), default=60, help="frames per GIF (60)")
     p.add_argument("--no-gif", action="store_true", help="PNG figures only")
     p.add_argument("--out", help="output folder (default: RUN_DIR/race or ./race)")
     p.set_defaults(func=_race)
@@ -119,9 +165,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a run folder, a TOML config, or nothing for the default spiral config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, as in `gradwise train`")
-    p.add_argument("--min-lr", type=float, default=1e-6)
-    p.add_argument("--max-lr", type=float, default=10.0)
-    p.add_argument("--steps", type=int, default=200, help="mini-batch steps (200)")
+    p.add_argument("--min-lr", type=_positive_float, default=1e-6)
+    p.add_argument("--max-lr", type=_positive_float, default=10.0)
+    p.add_argument("--steps", type=_int_at_least(1), default=200, help="mini-batch steps (200)")
     p.add_argument("--out", help="figure path (default: RUN_DIR/lr_find.png or ./lr_find.png)")
     p.set_defaults(func=_lr_find)
 

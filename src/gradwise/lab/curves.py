@@ -45,7 +45,7 @@ def _mark_early_stopping(ax: Any, es: Any, n_epochs: int, legend: bool) -> None:
 
 
 def plot_history(history: Any, early_stopping: Any = None,
-                 title: str = "Training curves") -> Figure:
+                 title: str = "Training curves", diverged_at: int | None = None) -> Figure:
     """Train (solid) and validation (dashed) curves of every recorded quantity, one panel each,
     against the epoch (counted from 1); the learning rate gets a panel when it changes.
 
@@ -53,7 +53,12 @@ def plot_history(history: Any, early_stopping: Any = None,
     green dashed line, the ``patience`` epochs after it are shaded, and when
     ``restore_best_weights`` is set a star marks the monitored value that the restored weights
     reproduce.
+
+    ``diverged_at`` (an epoch counted from 1) marks a run whose loss became non-finite there:
+    a red line labelled "diverged", and no early-stopping marks (nothing was restored).
     """
+    if diverged_at is not None:
+        early_stopping = None
     h = _as_dict(history)
     names = [k for k in h if not k.startswith("val_") and k != "lr"]
     names += [k[4:] for k in h if k.startswith("val_") and k[4:] not in h]
@@ -86,6 +91,9 @@ def plot_history(history: Any, early_stopping: Any = None,
                 ax.plot(int(best) + 1, h[monitor][int(best)], marker="*", markersize=15,
                         color=BEST_COLOR, markeredgecolor="black", linestyle="none",
                         label="restored weights", zorder=4)
+        if diverged_at is not None:
+            ax.axvline(diverged_at, color="#d7191c", linewidth=1.5,
+                       label=f"diverged (epoch {diverged_at})" if i == 0 else None)
         ax.set_xlabel("Epoch")
         ax.set_ylabel(_pretty(name))
         ax.set_title(_pretty(name))

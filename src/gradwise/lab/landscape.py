@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import backend, distributed
 from ..autograd import Tensor
+from ..errors import DataError
 from ..nn import Dense, Dropout, Flatten, Module, Sequential
 from ..nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from ..nn.utils import flat_parameters
@@ -361,7 +362,7 @@ class Landscape:
             arrays = {k: z[k] for k in z.files}
         missing = [k for k in cls._CORE if k not in arrays]
         if missing:
-            raise ValueError(f"{path} is not a landscape file: it lacks {missing}")
+            raise DataError(f"{path} is not a landscape file: it lacks {missing}")
         core = {k: arrays.pop(k) for k in cls._CORE}
         return cls(**core, extra=arrays)
 

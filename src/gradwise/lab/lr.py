@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 
 from .. import optim
 from ..autograd import no_grad
+from ..errors import ConfigError
 from ..nn import Module
 from ..nn.utils import flat_parameters, set_flat
 from ._model import loss_on
@@ -123,7 +124,8 @@ def suggest_lr(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1,
     finite = np.isfinite(losses)
     lrs, losses = lrs[finite], losses[finite]
     if len(lrs) < 3:
-        raise ValueError(f"suggest_lr needs at least 3 finite losses, got {len(lrs)}")
+        raise ConfigError(f"suggest_lr needs at least 3 finite losses, got {len(lrs)}: the "
+                          "loss diverged at once; lower --max-lr or --min-lr")
     slope = _local_slopes(np.log(lrs), losses, max(1, int(len(lrs) * window / 2)))
     start = min(int(len(lrs) * skip_start), len(lrs) - 2)
     stop = max(int(np.argmin(losses)), start + 1) + 1

@@ -71,7 +71,8 @@ def _table(rows: list[tuple[str, Any]]) -> str:
 
 
 def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    """A value for the page, HTML-escaped (a crafted summary.json must not inject markup)."""
+    return html.escape(f"{v:.4g}" if isinstance(v, float) else str(v))
 
 
 def _summary_section(run: Any) -> str:
@@ -93,15 +94,19 @@ def _summary_section(run: Any) -> str:
                            + (" (stopped early)" if s.get("stopped_early") else "")),
             ("best epoch", f"{s['best_epoch']} (monitor {s['monitor']})"
                            + (", weights restored" if s.get("restored_best_weights") else "")),
-            ("wall time", f"{s.get('wall_time_s', float('nan')):.1f} s"),
+            ("wall time", f"{_fmt(s.get('wall_time_s', float('nan')))} s"),
         ]
+        if s.get("status", "completed") != "completed":
+            rows.insert(len(rows) - 3, ("status", s["status"]))
+        if s.get("best_epoch") is None:
+            rows = [r for r in rows if r[0] != "best epoch"]
     out = "<h2>Summary</h2>" + _table(rows)
     saved = s.get("saved_model", {})
     if saved:
         metrics = sorted({k for logs in saved.values() for k in logs})
-        head = "".join(f"<th>{html.escape(m)}</th>" for m in metrics)
+        head = "".join(f"<th>{html.escape(str(m))}</th>" for m in metrics)
         body = "".join(
-            f"<tr><th>{html.escape(split)}</th>"
+            f"<tr><th>{html.escape(str(split))}</th>"
             + "".join(f"<td>{_fmt(logs.get(m, ''))}</td>" for m in metrics) + "</tr>"
             for split, logs in saved.items())
         out += ("<p>The saved model (<code>model.safetensors</code>) on each split:</p>"
@@ -117,7 +122,9 @@ def _curves_section(run: Any, folder: Path) -> str:
 
         es = None
         esc = run.config["training"].get("early_stopping")
-        if esc and esc.get("enabled", True) and run.summary:
+        if (esc and esc.get("enabled", True) and run.summary
+                and run.summary.get("status", "completed") == "completed"
+                and isinstance(run.summary.get("best_epoch"), int)):
             es = SimpleNamespace(best_epoch=run.summary["best_epoch"] - 1,
                                  patience=esc["patience"], monitor=run.summary["monitor"],
                                  restore_best_weights=run.summary["restored_best_weights"])
@@ -147,7 +154,7 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
         if (land / "timings.json").exists():
             t = json.loads((land / "timings.json").read_text())
             timing = "<p>Evaluation time: " + ", ".join(
-                f"{html.escape(k)} {v:.2f} s" for k, v in t.items()) + ".</p>"
+                f"{html.escape(str(k))} {_fmt(v)} s" for k, v in t.items()) + ".</p>"
         parts.append("<h2>Loss landscape</h2>" + timing + "".join(figs))
     race = folder / "race"
     if race.is_dir():

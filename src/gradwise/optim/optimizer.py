@@ -152,6 +152,10 @@ class Optimizer:
         self._check(self.defaults)
         self.param_groups: list[dict[str, Any]] = []
         self._buckets: list[list[_Bucket]] = []
+        if hasattr(params, "data") and hasattr(params, "requires_grad"):  # one Tensor
+            raise TypeError("params argument given to the optimizer should be an iterable of "
+                            f"Tensors or dicts, but got {type(params).__name__}; pass "
+                            "[tensor] or model.parameters()")
         groups = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -370,9 +374,11 @@ class Optimizer:
             fills = self._state(group)
             for b in buckets:
                 b.state = {}
-                names = {n for p in b.params for n in entries[id(p)] if n != "step"}
+                # in the saved order, so that a resumed run writes its state as the original
+                names = list(dict.fromkeys(
+                    n for p in b.params for n in entries[id(p)] if n != "step"))
                 if self._eager_state():
-                    names |= set(fills)
+                    names += [n for n in fills if n not in names]
                 for name in names:
                     arr = b.state_array(name, fills.get(name, 0.0))
                     for i, p in enumerate(b.params):

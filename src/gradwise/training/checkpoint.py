@@ -5,8 +5,11 @@ so PyTorch's ``safetensors.torch.load_file`` and the Hugging Face tools read it.
 checkpoint adds, under path-like keys (``"optimizer/state/0/exp_avg"``), every array of the
 optimizer's and the callbacks' state; the rest (epoch, history, hyperparameters, random
 generator states) is JSON in the file's metadata. Every file carries the SHA-256 of its tensors
-and metadata: a truncated or tampered file is refused before anything is copied into a model.
-Nothing is ever pickled.
+and metadata, so a truncated or corrupted file is refused before anything is copied into a
+model. The digest sits in the same file, so it detects accidents, not tampering: whoever can
+change the file can recompute it. A crafted file with a valid digest is still checked field by
+field (a :class:`CheckpointError` naming the field), and nothing is ever pickled, so loading
+one cannot run code.
 """
 
 from __future__ import annotations
@@ -14,24 +17,23 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import backend
-from ..io import write_atomic
+from ..errors import CheckpointError
+from ..io import atomic_path, write_atomic
 from ..nn.module import Module
 
-__all__ = ["CheckpointError", "load", "read_checkpoint", "read_safetensors", "save",
-           "write_checkpoint", "write_safetensors"]
+__all__ = ["CheckpointError", "check_optimizer_config", "check_training_state", "load",
+           "optimizer_config", "read_checkpoint", "read_safetensors", "save", "write_checkpoint",
+           "write_safetensors", "write_safetensors_rows"]
 
 _FORMAT_WEIGHTS = "gradwise-weights"
 _FORMAT_CHECKPOINT = "gradwise-checkpoint"
-
-
-class CheckpointError(ValueError):
-    """A weights or checkpoint file that is truncated, tampered with or does not fit."""
 
 
 def _digest(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> str:
@@ -58,19 +60,58 @@ def write_safetensors(path: str | os.PathLike[str], tensors: dict[str, np.ndarra
     write_atomic(path, st_save(tensors, metadata=metadata))
 
 
+def write_safetensors_rows(path: str | os.PathLike[str], name: str,
+                           rows: Callable[[], Iterator[np.ndarray]], shape: tuple[int, int],
+                           metadata: dict[str, str]) -> None:
+    """Write one float32 tensor ``name`` of ``shape`` (n_rows, row_size) whose rows come from
+    ``rows()`` (called twice: once for the SHA-256, once to write), so that only one row is in
+    memory at a time. The file is the one :func:`write_safetensors` would write."""
+    n, width = shape
+    h = hashlib.sha256()
+    for k in sorted(metadata):
+        if k != "sha256":
+            h.update(json.dumps([k, metadata[k]]).encode())
+    h.update(json.dumps([name, "float32", [n, width]]).encode())
+    count = 0
+    for row in rows():
+        row = np.ascontiguousarray(row, dtype=np.float32)
+        if row.shape != (width,):
+            raise ValueError(f"row {count} of {name!r} has shape {row.shape}, expected "
+                             f"({width},)")
+        h.update(row.tobytes())
+        count += 1
+    if count != n:
+        raise ValueError(f"{name!r}: {count} rows, expected {n}")
+    meta = dict(metadata, sha256=h.hexdigest())
+    header = json.dumps({"__metadata__": meta, name: {
+        "dtype": "F32", "shape": [n, width], "data_offsets": [0, n * width * 4]}},
+        separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(len(header).to_bytes(8, "little"))
+        f.write(header)
+        for row in rows():
+            f.write(np.ascontiguousarray(row, dtype="<f4").tobytes())
+
+
 def read_safetensors(path: str | os.PathLike[str],
                      require_digest: bool = True) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Read and verify a safetensors file: every byte is checked before the caller uses it."""
     from safetensors.numpy import load as st_load
 
     raw = Path(path).read_bytes()
-    size = int.from_bytes(raw[:8], "little") if len(raw) >= 8 else None
-    if size is None or 8 + size > len(raw):
+    if len(raw) < 10 or raw[8:9] != b"{":
+        raise CheckpointError(f"{path} is not a safetensors file ({len(raw)} bytes, no JSON "
+                              "header after the 8-byte length)")
+    size = int.from_bytes(raw[:8], "little")
+    if 8 + size > len(raw):
         raise CheckpointError(
             f"{path}: {len(raw)} bytes, shorter than its header says: the file is truncated"
         )
     try:
         header = json.loads(raw[8:8 + size])
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
         tensors = st_load(raw)
     except Exception as exc:
         raise CheckpointError(f"{path} is not a valid safetensors file (truncated or "
@@ -111,6 +152,33 @@ def load(model: Module, path: str | os.PathLike[str]) -> Module:
 
 # --- training checkpoints ---------------------------------------------------------------------
 
+def optimizer_config(optimizer: Any) -> dict[str, Any]:
+    """The optimizer's class name and hyperparameters (its ``defaults``, as JSON values): what
+    a checkpoint records so that resuming into another optimizer is refused."""
+    defaults = getattr(optimizer, "defaults", {})
+    return {"class": type(optimizer).__name__,
+            "defaults": json.loads(json.dumps(defaults, default=str))}
+
+
+def check_optimizer_config(path: Any, saved: Any, optimizer: Any) -> None:
+    """Raise :class:`CheckpointError` naming both sides when ``saved`` (a checkpoint's
+    :func:`optimizer_config`) is not this ``optimizer``'s."""
+    mine = optimizer_config(optimizer)
+    if saved is None or saved == mine:
+        return
+    if not isinstance(saved, dict) or not isinstance(saved.get("defaults"), dict):
+        raise CheckpointError(f"{path}: field 'optimizer_config' is {saved!r}, expected "
+                              "{'class': ..., 'defaults': {...}}")
+
+    def text(cfg: dict[str, Any]) -> str:
+        hyper = ", ".join(f"{k}={v!r}" for k, v in sorted(cfg["defaults"].items()))
+        return f"{cfg.get('class')}({hyper})"
+
+    raise CheckpointError(f"{path} was written by {text(saved)}; this run has {text(mine)}: "
+                          "resuming would mix optimizer states; start a new run to change "
+                          "the optimizer")
+
+
 def _pack(obj: Any, key: str, tensors: dict[str, np.ndarray]) -> Any:
     """A JSON-able copy of ``obj`` with every array moved into ``tensors`` under a path key."""
     if isinstance(obj, np.generic):
@@ -132,20 +200,89 @@ def _pack(obj: Any, key: str, tensors: dict[str, np.ndarray]) -> Any:
     raise TypeError(f"cannot store a {type(obj).__name__} at {key!r} in a checkpoint")
 
 
-def _unpack(obj: Any, tensors: dict[str, np.ndarray]) -> Any:
+def _unpack(obj: Any, tensors: dict[str, np.ndarray], where: str = "state") -> Any:
     if isinstance(obj, list):
-        return [_unpack(v, tensors) for v in obj]
+        return [_unpack(v, tensors, f"{where}/{i}") for i, v in enumerate(obj)]
     if not isinstance(obj, dict):
         return obj
-    if "__tensor__" in obj:
-        return tensors[obj["__tensor__"]]
-    if "__scalar__" in obj:
-        return tensors[obj["__scalar__"]][()]
+    for tag in ("__tensor__", "__scalar__"):
+        if tag in obj:
+            name = obj[tag]
+            if not isinstance(name, str) or name not in tensors:
+                raise CheckpointError(f"field {where!r} refers to tensor {name!r}, which the "
+                                      "file does not hold")
+            return tensors[name] if tag == "__tensor__" else tensors[name][()]
     if "__tuple__" in obj:
-        return tuple(_unpack(v, tensors) for v in obj["__tuple__"])
+        return tuple(_unpack(v, tensors, f"{where}/{i}")
+                     for i, v in enumerate(_list(obj["__tuple__"], where)))
     if "__items__" in obj:
-        return {k: _unpack(v, tensors) for k, v in obj["__items__"]}
-    return {k: _unpack(v, tensors) for k, v in obj.items()}
+        items = _list(obj["__items__"], where)
+        if not all(isinstance(kv, list) and len(kv) == 2 for kv in items):
+            raise CheckpointError(f"field {where!r} holds items that are not [key, value] pairs")
+        return {k: _unpack(v, tensors, f"{where}/{k}") for k, v in items}
+    return {k: _unpack(v, tensors, f"{where}/{k}") for k, v in obj.items()}
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise CheckpointError(f"field {where!r} is {type(value).__name__}, expected a list")
+    return value
+
+
+def _field(state: Any, key: str, kind: type | tuple[type, ...], path: Any) -> Any:
+    value = state.get(key) if isinstance(state, dict) else None
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise CheckpointError(f"{path}: field {key!r} is {value!r}, expected "
+                              f"{getattr(kind, '__name__', kind)}")
+    return value
+
+
+def _check_generator(path: Any, field: str, st: Any) -> None:
+    """Refuse a random-generator state that NumPy would not take."""
+    ok = isinstance(st, dict) and isinstance(st.get("bit_generator"), str)
+    if ok:
+        try:
+            bit_gen = getattr(np.random, st["bit_generator"])()
+            bit_gen.state = st
+        except (AttributeError, TypeError, ValueError, KeyError, OverflowError):
+            ok = False
+    if not ok:
+        raise CheckpointError(f"{path}: field {field!r} is not a valid random generator state")
+
+
+def check_training_state(path: Any, state: Any) -> None:
+    """Refuse a training state that ``fit`` cannot resume from, naming the first bad field:
+    ``epoch`` (an integer >= 0), ``history``, ``optimizer``, ``callbacks`` (a list of
+    ``{"class", "state"}``) and ``generators`` (valid NumPy generator states)."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: the training state is {type(state).__name__}, "
+                              "expected a JSON object")
+    epoch = _field(state, "epoch", int, path)
+    if epoch < 0:
+        raise CheckpointError(f"{path}: field 'epoch' is {epoch}, expected an integer >= 0")
+    history = _field(state, "history", dict, path)
+    if not isinstance(history.get("history"), dict) or not isinstance(history.get("epoch"),
+                                                                       list):
+        raise CheckpointError(f"{path}: field 'history' lacks its 'history' table or "
+                              "'epoch' list")
+    opt = _field(state, "optimizer", dict, path)
+    if not isinstance(opt.get("param_groups"), list) or not isinstance(opt.get("state"), dict):
+        raise CheckpointError(f"{path}: field 'optimizer' lacks 'param_groups' or 'state'")
+    for i, cb in enumerate(_field(state, "callbacks", list, path)):
+        if not (isinstance(cb, dict) and isinstance(cb.get("class"), str)
+                and isinstance(cb.get("state"), dict)):
+            raise CheckpointError(f"{path}: field 'callbacks/{i}' is not {{'class': name, "
+                                  "'state': {...}}")
+    gens = _field(state, "generators", dict, path)
+    _check_generator(path, "generators/default", gens.get("default"))
+    if gens.get("loader") is not None:
+        _check_generator(path, "generators/loader", gens["loader"])
+    modules = gens.get("modules")
+    if not isinstance(modules, dict):
+        raise CheckpointError(f"{path}: field 'generators/modules' is {modules!r}, expected "
+                              "a table")
+    for k, st in modules.items():
+        _check_generator(path, f"generators/modules/{k}", st)
 
 
 def write_checkpoint(path: str | os.PathLike[str], model: Module, state: dict[str, Any]) -> None:
@@ -165,4 +302,16 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray]
             "(a training checkpoint written by gw.fit(checkpoint_path=...))"
         )
     params = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
-    return params, _unpack(json.loads(metadata["state"]), tensors)
+    if "state" not in metadata:
+        raise CheckpointError(f"{path}: field 'state' is missing from the metadata")
+    try:
+        packed = json.loads(metadata["state"])
+        state = _unpack(packed, tensors)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: field 'state' is not JSON ({exc})") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: field 'state' is nested too deeply") from None
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    check_training_state(path, state)
+    return params, state

@@ -15,6 +15,7 @@ import copy
 import inspect
 import math
 import tomllib
+import warnings
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -22,13 +23,10 @@ from typing import Any
 
 from ..data.features import FEATURES
 from ..data.toy import TOY_SETS
+from ..errors import ConfigError
 
-__all__ = ["ConfigError", "SCHEMA", "apply_override", "default_config", "dumps", "load_config",
-           "validate"]
-
-
-class ConfigError(ValueError):
-    """An invalid configuration: the message names the key and what it accepts."""
+__all__ = ["ConfigError", "ConfigWarning", "SCHEMA", "apply_override", "default_config",
+           "dumps", "load_config", "validate"]
 
 
 Check = Callable[[Any], bool]
@@ -41,7 +39,7 @@ def _int(lo: int, hi: float = math.inf) -> tuple[Check, str]:
 
 def _float(lo: float, hi: float, hi_open: bool = False) -> tuple[Check, str]:
     def check(v: Any) -> bool:
-        if isinstance(v, bool) or not isinstance(v, int | float):
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
             return False
         return lo <= v < hi if hi_open else lo <= v <= hi
     return check, f"a number in [{lo}, {hi}{')' if hi_open else ']'}"
@@ -57,7 +55,8 @@ _MONITORED = ("precision", "recall", "f1", "auc", "val_precision", "val_recall",
               "val_auc")
 _STR = (lambda v: isinstance(v, str) and v != ""), "a non-empty string"
 _OPT_STR = (lambda v: isinstance(v, str)), "a string"
-_NUMBER = (lambda v: isinstance(v, int | float) and not isinstance(v, bool)), "a number"
+_NUMBER = ((lambda v: isinstance(v, int | float) and not isinstance(v, bool)
+            and math.isfinite(v)), "a finite number")
 _HIDDEN = ((lambda v: isinstance(v, list) and all(
     isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in v)),
     "a list of positive integers, e.g. [64, 64]")
@@ -139,6 +138,14 @@ SCHEDULES.update(linear="LinearLR", constant="ConstantLR", polynomial="Polynomia
                  onecycle="OneCycleLR")
 
 
+class ConfigWarning(UserWarning):
+    """A valid but absurd configuration value (e.g. a learning rate of 1e10)."""
+
+
+# Hyperparameters that are valid but almost surely a mistake above these sizes.
+_ABSURD = {"lr": 10.0, "weight_decay": 1.0, "max_lr": 100.0}
+
+
 def _hyper_names(cls: type) -> list[str]:
     params = list(inspect.signature(cls.__init__).parameters)
     return [p for p in params[2:] if p not in ("args", "kwargs")]
@@ -153,6 +160,14 @@ def _check_hyper(section: str, cls: type, values: dict[str, Any]) -> None:
         if not isinstance(v, int | float | bool | str | list):
             raise ConfigError(f"config key {section}.{k} = {v!r}: expected a number, "
                               "boolean, string or list")
+        for x in v if isinstance(v, list) else [v]:
+            if isinstance(x, float) and not math.isfinite(x):
+                raise ConfigError(f"config key {section}.{k} = {v!r}: expected finite numbers")
+        if k in _ABSURD and isinstance(v, int | float) and not isinstance(v, bool) and abs(
+                v) > _ABSURD[k]:
+            warnings.warn(f"config key {section}.{k} = {v!r} is unusually large (above "
+                          f"{_ABSURD[k]:g}); training will probably diverge", ConfigWarning,
+                          stacklevel=2)
 
 
 def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
@@ -235,21 +250,46 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     else:
         path = Path(path)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"cannot read config {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"cannot read config {path}: not UTF-8 text (byte "
+                              f"0x{exc.object[exc.start]:02x} at offset {exc.start}); a config "
+                              "is a TOML text file") from None
         base = path.resolve().parent
         where = str(path)
     try:
         config = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+    source = config.get("data", {}).get("source") if isinstance(config.get("data"),
+                                                                     dict) else None
+    set_keys = set()
     for item in overrides or []:
         apply_override(config, item)
+        set_keys.add(item.partition("=")[0].strip())
+    _drop_other_source_keys(config, source, set_keys)
     try:
         return validate(config, base)
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _drop_other_source_keys(config: dict[str, Any], before: Any, set_keys: set[str]) -> None:
+    """When ``--set data.source=...`` switches the source, drop the keys of the old source
+    that the file (or the default) set and the user did not: ``--set data.source=csv --set
+    data.path=points.csv`` must not fail on the default's ``data.name``."""
+    data = config.get("data")
+    if "data.source" not in set_keys or not isinstance(data, dict):
+        return
+    new = data.get("source")
+    if not isinstance(new, str) or new == before or new not in _SOURCE_KEYS:
+        return
+    for k in list(data):
+        if (k not in _COMMON_DATA and k not in _SOURCE_KEYS[new]
+                and f"data.{k}" not in set_keys):
+            del data[k]
 
 
 def default_config() -> dict[str, Any]:

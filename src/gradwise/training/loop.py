@@ -24,7 +24,13 @@ from ..nn.module import Module
 from ..nn.utils import dtype_device
 from . import metrics as _metrics
 from .callbacks import Callback, History
-from .checkpoint import CheckpointError, read_checkpoint, write_checkpoint
+from .checkpoint import (
+    CheckpointError,
+    check_optimizer_config,
+    optimizer_config,
+    read_checkpoint,
+    write_checkpoint,
+)
 from .progress import ProgressLogger
 
 __all__ = ["evaluate", "fit", "predict"]
@@ -192,10 +198,11 @@ def _generator_states(gens: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_resume(path: Any, model: Module, gens: dict[str, Any],
-                  callbacks: list[Callback]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _check_resume(path: Any, model: Module, gens: dict[str, Any], callbacks: list[Callback],
+                  optimizer: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a training checkpoint and check that it fits this run, changing nothing."""
     params, state = read_checkpoint(path)
+    check_optimizer_config(path, state.get("optimizer_config"), optimizer)
     own = {k: p.shape for k, p in model.named_parameters()}
     theirs = {k: tuple(v.shape) for k, v in params.items()}
     if own != theirs:
@@ -362,6 +369,9 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         loader = _loader(train_data, batch_size, "train_data", model, shuffle, seed)
     val_loader: Batches | None = None if validation_data is None else _loader(
         validation_data, batch_size, "validation_data", model)
+    if len(loader) == 0:
+        raise ValueError("train_data gives no batch (drop_last=True with fewer samples than "
+                         "batch_size)")
 
     user = list(callbacks or [])
     history = History()
@@ -372,7 +382,8 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         cb.set_optimizer(optimizer)
         cb.set_params(params)
     gens = _generators(model, loader)
-    resumed = None if resume_from is None else _check_resume(resume_from, model, gens, user)
+    resumed = None if resume_from is None else _check_resume(resume_from, model, gens, user,
+                                                                   optimizer)
     dp = distributed.data_parallel(model, loader, val_loader)  # None in a single process
     if dp is not None:
         loader, val_loader = dp.train_loader, dp.val_loader
@@ -403,6 +414,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
                     "epoch": epoch + 1,
                     "history": history.state_dict(),
                     "optimizer": optimizer.state_dict(),
+                    "optimizer_config": optimizer_config(optimizer),
                     "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()}
                                   for cb in user],
                     "generators": _generator_states(gens),
