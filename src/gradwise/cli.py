@@ -57,12 +57,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from .errors import GradwiseError
     from .interop.onnx import export
     from .training.run import load_run
 
     run = load_run(args.run_dir)
     out = args.out or f"{run.path}/model.onnx"
-    export(run.model, run.X_train[:1], out)
+    try:
+        export(run.model, run.X_train[:1], out)
+    except ImportError as exc:  # the onnx extra is not installed: say what to install
+        raise GradwiseError(str(exc)) from None
     print(f"wrote {out}")
     return 0
 
