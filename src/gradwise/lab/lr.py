@@ -112,18 +112,33 @@ def _local_slopes(x: np.ndarray, y: np.ndarray, half: int) -> np.ndarray:
     return out
 
 
-def suggest_lr(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1,
-               window: float = 0.1) -> float:
-    """The learning rate where the loss falls fastest per unit of ``log(lr)``: the minimum of
-    the slope ``d loss / d log lr``, each slope a least-squares fit over a ``window`` fraction
-    of the points (so mini-batch noise does not decide), searched between the first
-    ``skip_start`` fraction of the points (where a moving average has not settled) and the
-    loss minimum."""
+RULES = ("minimum/10", "steepest")
+
+
+def suggest_lr(lrs: np.ndarray, losses: np.ndarray, rule: str = "minimum/10",
+               skip_start: float = 0.1, window: float = 0.1) -> float:
+    """A learning rate read off a (smoothed) range-test curve.
+
+    ``rule="minimum/10"`` (default): one tenth of the rate at the loss minimum, ``lr* =
+    argmin_lr L(lr) / 10``. Past the minimum the loss blows up, so the minimum marks the edge
+    of stability, and a tenth of it trains fast with a margin (Smith 2017, sec. 3.3 reads the
+    upper bound where the loss stops falling; fastai's ``lr_find`` suggests the minimum / 10,
+    Howard and Gugger, "Fastai: A Layered API for Deep Learning", Information 2020).
+
+    ``rule="steepest"``: the rate where the loss falls fastest per unit of ``log(lr)`` (each
+    slope a least-squares fit over a ``window`` fraction of the points, searched from the
+    ``skip_start`` fraction to the minimum). Kept for comparison: on a loss with a long plateau
+    (the spiral) the steepest point sits at the first small dip, far too low to train well.
+    """
+    if rule not in RULES:
+        raise ValueError(f"suggest_lr: rule must be one of {RULES}, got {rule!r}")
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     finite = np.isfinite(losses)
     lrs, losses = lrs[finite], losses[finite]
     if len(lrs) < 3:
         raise ValueError(f"suggest_lr needs at least 3 finite losses, got {len(lrs)}")
+    if rule == "minimum/10":
+        return float(max(lrs[int(np.argmin(losses))] / 10, lrs[0]))
     slope = _local_slopes(np.log(lrs), losses, max(1, int(len(lrs) * window / 2)))
     start = min(int(len(lrs) * skip_start), len(lrs) - 2)
     stop = max(int(np.argmin(losses)), start + 1) + 1
@@ -133,31 +148,43 @@ def suggest_lr(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1,
 @dataclass
 class LRRangeTest:
     """The result of :func:`lr_range_test`: learning rates tried, the raw and smoothed
-    mini-batch losses, and the suggested learning rate."""
+    mini-batch losses, the rate at the smoothed minimum, the suggested learning rate and the
+    rule that chose it (see :func:`suggest_lr`)."""
 
     lrs: np.ndarray
     losses: np.ndarray
     smoothed: np.ndarray
     suggestion: float
+    minimum: float = float("nan")
+    rule: str = "minimum/10"
 
 
 def lr_range_test(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
                   optimizer: str = "sgd", min_lr: float = 1e-6, max_lr: float = 10.0,
-                  steps: int = 200, batch_size: int = 32, seed: int = 0, beta: float = 0.98,
-                  diverge: float = 4.0, **hyper: float) -> LRRangeTest:
+                  steps: int = 300, batch_size: int = 32, seed: int = 0, beta: float = 0.98,
+                  diverge: float = 4.0, smooth: float = 0.1, rule: str = "minimum/10",
+                  **hyper: float) -> LRRangeTest:
     """Smith's range test: one mini-batch step per learning rate, the rate growing
-    geometrically from ``min_lr`` to ``max_lr`` over ``steps`` steps, recording each batch's
-    loss; stops once a bias-corrected exponential moving average of the loss (``beta``)
-    exceeds ``diverge`` times its best. The recorded curve is then smoothed with a centred
-    moving average over 10% of the points (centred, so it does not lag behind the learning
-    rate as a running average would) and the suggestion is :func:`suggest_lr` of it. The
-    model's weights are restored afterwards."""
+    geometrically from ``min_lr`` to ``max_lr`` over ``steps`` steps (``lr_t = min_lr
+    (max_lr / min_lr)^(t / (steps - 1))``), recording each batch's loss; stops once a
+    bias-corrected exponential moving average of the loss (``beta``) exceeds ``diverge`` times
+    its best. The recorded curve is smoothed with a centred moving average over a ``smooth``
+    fraction of the steps (centred, so it does not lag behind the learning rate as a running
+    average would), and the suggestion is :func:`suggest_lr` of it with ``rule``.
+
+    300 steps (about 12 epochs of the default spiral) let the loss settle at each decade of
+    rates; many more let the small rates train the network before the large ones are
+    reached, which moves the minimum (and the suggestion) down. The model's weights are
+    restored afterwards."""
     if not 0 < min_lr < max_lr:
         raise ValueError(f"need 0 < min_lr < max_lr, got min_lr={min_lr}, max_lr={max_lr}")
+    if steps < 10:
+        raise ValueError(f"lr_range_test: steps must be at least 10, got {steps}")
     start = flat_parameters(model)
     lrs = np.geomspace(min_lr, max_lr, steps)
     batches = _batches(len(X), batch_size, -(-steps * batch_size // len(X)), seed)
     opt = optim.get(optimizer, model.parameters(), lr=min_lr, **hyper)
+    was_training = model.training
     raw: list[float] = []
     avg, best = 0.0, np.inf
     try:
@@ -177,9 +204,14 @@ def lr_range_test(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
                 break
     finally:
         set_flat(model, start)
+        model.train(was_training)
     n = len(raw)
-    smooth = _centred_mean(np.array(raw), max(1, int(0.05 * steps)))
-    return LRRangeTest(lrs[:n], np.array(raw), smooth, suggest_lr(lrs[:n], smooth))
+    smoothed = _centred_mean(np.array(raw), max(1, int(smooth * steps / 2)))
+    finite = np.isfinite(smoothed)
+    minimum = float(lrs[:n][finite][int(np.argmin(smoothed[finite]))]) if finite.any() \
+        else float("nan")
+    return LRRangeTest(lrs[:n], np.array(raw), smoothed,
+                       suggest_lr(lrs[:n], smoothed, rule=rule), minimum, rule)
 
 
 def _centred_mean(values: np.ndarray, half: int) -> np.ndarray:
@@ -191,19 +223,31 @@ def _centred_mean(values: np.ndarray, half: int) -> np.ndarray:
 
 
 def plot_lr_range_test(result: LRRangeTest,
-                       title: str = "Learning-rate range test (Smith 2017)") -> Figure:
+                       title: str = "Learning-rate range test (Smith 2017)",
+                       current_lr: float | None = None) -> Figure:
     """Mini-batch loss against the learning rate (log scale), raw and smoothed, with the
-    suggested learning rate (steepest descent of the smoothed loss) marked."""
-    fig = new_figure(6.4, 4.3)
+    smoothed minimum, the suggested learning rate and (``current_lr``) the rate the config
+    uses now marked."""
+    fig = new_figure(6.8, 4.4)
     ax = fig.add_subplot()
     ax.plot(result.lrs, result.losses, color=TRAIN_COLOR, alpha=0.3, label="mini-batch loss")
     ax.plot(result.lrs, result.smoothed, color=TRAIN_COLOR, linewidth=2,
-            label="smoothed loss")
-    i = int(np.argmin(np.abs(result.lrs - result.suggestion)))
+            label="smoothed loss (centred moving mean)")
+
+    def at(lr: float) -> float:
+        return float(result.smoothed[int(np.argmin(np.abs(np.log(result.lrs / lr))))])
+
+    if np.isfinite(result.minimum):
+        ax.plot(result.minimum, at(result.minimum), marker="v", color="black", markersize=8,
+                linestyle="none", label=f"smoothed minimum at lr = {result.minimum:.2g}")
+    why = "minimum / 10" if result.rule == "minimum/10" else "loss falls fastest"
     ax.axvline(result.suggestion, color=BEST_COLOR, linestyle="--")
-    ax.plot(result.suggestion, result.smoothed[i], marker="o", color=BEST_COLOR, markersize=9,
-            markeredgecolor="black", linestyle="none",
-            label=f"suggested lr = {result.suggestion:.2g} (loss falls fastest)")
+    ax.plot(result.suggestion, at(result.suggestion), marker="o", color=BEST_COLOR,
+            markersize=9, markeredgecolor="black", linestyle="none",
+            label=f"suggested lr = {result.suggestion:.2g} ({why})")
+    if current_lr is not None:
+        ax.axvline(current_lr, color="dimgray", linestyle=":", linewidth=2,
+                   label=f"config's current lr = {current_lr:.2g}")
     ax.set_xscale("log")
     finite = result.smoothed[np.isfinite(result.smoothed)]
     lo = finite.min()
@@ -211,9 +255,9 @@ def plot_lr_range_test(result: LRRangeTest,
     pad = 0.15 * (hi - lo) + 1e-12
     ax.set_ylim(lo - pad, hi + 3 * pad)
     ax.set_xlim(result.lrs[0], result.lrs[-1])
-    ax.set_xlabel("Learning rate (log scale)")
-    ax.set_ylabel("Training loss")
+    ax.set_xlabel("Learning rate (log scale), growing every mini-batch")
+    ax.set_ylabel("Training loss (mini-batch)")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower left")
     return fig
