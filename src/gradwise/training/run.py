@@ -263,7 +263,7 @@ def train(config: dict[str, Any], out: str | Path | None = None,
     history = fit(model, loss, optimizer, (splits.X_train, splits.y_train),
                   epochs=tcfg["epochs"], batch_size=tcfg["batch_size"], validation_data=val,
                   metrics=metric_names, callbacks=callbacks, verbose=verbose, seed=tcfg["seed"],
-                  checkpoint_path=run_dir / "checkpoint.safetensors")
+                  checkpoint_path=run_dir / "checkpoint.safetensors", train_eval=True)
     save(model, run_dir / "model.safetensors")
     named = list(model.named_parameters())
     write_safetensors(run_dir / "trajectory.safetensors",
