@@ -17,6 +17,8 @@ from gradwise import nn
 from gradwise.cli import main
 from gradwise.lab.landscape import flat_parameters
 from gradwise.lab.lr import (
+    choose_learning_rates,
+    classify_curves,
     compare_learning_rates,
     lr_range_test,
     plot_lr_comparison,
@@ -112,6 +114,43 @@ def test_learning_rate_comparison_shares_the_start_and_flags_divergence() -> Non
     assert curves[0.5][-1] < curves[1e-3][-1] < curves[1e-3][0]
     again = compare_learning_rates(model, loss, X, y, lrs=(0.5,), epochs=6, batch_size=32)
     np.testing.assert_array_equal(again[0.5], curves[0.5])  # same mini-batches
+    verdicts = classify_curves(curves)
+    assert verdicts[1e-3] == "too small: barely moves"
+    assert verdicts[1e4] == "too large: diverges"
+
+
+def test_classify_curves_on_synthetic_curves() -> None:
+    t = np.arange(21.0)
+    curves = {1e-3: 1 - 0.005 * t, 0.1: 0.1 + 0.9 * np.exp(-t / 2),
+              10.0: 1 + 0.3 * np.where(t % 2 == 1, 1.0, -0.2) * (t > 0),
+              100.0: np.exp(t / 3)}
+    assert classify_curves(curves) == {1e-3: "too small: barely moves", 0.1: "good: converges",
+                                       10.0: "too large: oscillates",
+                                       100.0: "too large: diverges"}
+
+
+def test_chosen_rates_show_what_their_labels_say() -> None:
+    X, y = gw.data.moons(n=160, noise=0.15, seed=0)
+    gw.manual_seed(1)
+    model = nn.Sequential(nn.Dense(2, 16, activation="relu"), nn.Dense(16, 1))
+    loss = nn.BCEWithLogitsLoss()
+    curves = choose_learning_rates(model, loss, X, y, candidates=(1e-3, 1e-2, 0.1, 1.0, 10.0,
+                                                                    100.0), epochs=12)
+    small, good, large = curves
+    cs, cg, cl = curves[small], curves[good], curves[large]
+    assert small < good < large
+    # too small: gains under a fifth of what the good rate gains
+    assert cs[0] - cs[-1] < 0.2 * (cg[0] - cg[-1])
+    # good: converges (most of the way down, flat at the end)
+    assert cg[-1] < 0.5 * cg[0] and np.ptp(cg[-3:]) < 0.1 * (cg[0] - cg[-1])
+    assert cg[1:].max() <= cg[0]
+    # too large: blows up or bounces without getting anywhere
+    assert not np.isfinite(cl).all() or cl[-1] > 0.8 * cl[0]
     fig = plot_lr_comparison(curves)
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["lr = 0.001: too small", "lr = 0.5: stable", "lr = 10000: diverging"]
+    assert titles[0] == f"lr = {small:.3g}: too small: barely moves"
+    assert titles[1] == f"lr = {good:.3g}: good: converges"
+    assert titles[2].startswith(f"lr = {large:.3g}: too large: ")
+    fig.savefig(io.BytesIO(), format="png")
+    with pytest.raises(ValueError, match="need a too-small, a good and a too-large"):
+        choose_learning_rates(model, loss, X, y, candidates=(0.1, 1.0), epochs=3)

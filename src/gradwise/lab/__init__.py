@@ -23,6 +23,8 @@ _EXPORTS = {
     "plot_capacity": "curves",
     "capacity_study": "curves",
     "compare_learning_rates": "lr",
+    "choose_learning_rates": "lr",
+    "classify_curves": "lr",
     "plot_lr_comparison": "lr",
     "lr_range_test": "lr",
     "plot_lr_range_test": "lr",

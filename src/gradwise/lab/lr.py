@@ -15,10 +15,10 @@ from ..autograd import no_grad
 from ..nn import Module
 from ..nn.utils import flat_parameters, set_flat
 from ._model import loss_on
-from .style import BEST_COLOR, RED, TRAIN_COLOR, VAL_COLOR, new_figure
+from .style import BEST_COLOR, TRAIN_COLOR, VAL_COLOR, new_figure
 
-__all__ = ["LRRangeTest", "compare_learning_rates", "lr_range_test", "plot_lr_comparison",
-           "plot_lr_range_test", "suggest_lr"]
+__all__ = ["LRRangeTest", "choose_learning_rates", "classify_curves", "compare_learning_rates",
+           "lr_range_test", "plot_lr_comparison", "plot_lr_range_test", "suggest_lr"]
 
 
 def _batches(n: int, batch_size: int, epochs: int, seed: int) -> list[np.ndarray]:
@@ -41,49 +41,100 @@ def compare_learning_rates(model: Module, loss: Module, X: np.ndarray, y: np.nda
     n_batches = max(1, -(-len(X) // batch_size))
     batches = _batches(len(X), batch_size, epochs, seed)
     curves = {}
-    try:
-        for lr in lrs:
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            for lr in lrs:
+                set_flat(model, start)
+                opt = optim.get(optimizer, model.parameters(), lr=lr)
+                curve = np.full(epochs + 1, np.nan)
+                with no_grad():
+                    curve[0] = loss_on(model, loss, X, y).item()
+                for i, idx in enumerate(batches):
+                    opt.zero_grad()
+                    loss_on(model, loss, X[idx], y[idx]).backward()
+                    opt.step()
+                    if (i + 1) % n_batches == 0:
+                        with no_grad():
+                            value = loss_on(model, loss, X, y).item()
+                        if not np.isfinite(value) or value > 1e6 * max(curve[0], 1e-12):
+                            break
+                        curve[(i + 1) // n_batches] = value
+                curves[float(lr)] = curve
+        finally:
             set_flat(model, start)
-            opt = optim.get(optimizer, model.parameters(), lr=lr)
-            curve = np.full(epochs + 1, np.nan)
-            with no_grad():
-                curve[0] = loss_on(model, loss, X, y).item()
-            for i, idx in enumerate(batches):
-                opt.zero_grad()
-                loss_on(model, loss, X[idx], y[idx]).backward()
-                opt.step()
-                if (i + 1) % n_batches == 0:
-                    with no_grad():
-                        value = loss_on(model, loss, X, y).item()
-                    if not np.isfinite(value) or value > 1e6 * max(curve[0], 1e-12):
-                        break
-                    curve[(i + 1) // n_batches] = value
-            curves[float(lr)] = curve
-    finally:
-        set_flat(model, start)
-        model.train(was_training)
+            model.train(was_training)
     return curves
 
 
-def _verdicts(curves: dict[float, np.ndarray]) -> dict[float, str]:
-    """"diverging" when the loss ends above its start or stops being finite; "too small" when a
-    run gains less than half of the best run's decrease; otherwise "stable"."""
-    gains = {}
+def classify_curves(curves: dict[float, np.ndarray]) -> dict[float, str]:
+    """What each learning rate's loss curve (loss before training and after each epoch) does,
+    measured on the curves themselves:
+
+    - ``"too large: diverges"``: the loss leaves the finite numbers or ends above 2x its start
+      (it grows without bound);
+    - ``"too large: oscillates"``: it does not blow up but does not settle either: it rises in
+      at least a quarter of the epochs and ends above 80% of its start;
+    - ``"too small: barely moves"``: it gains less than 20% of the best run's decrease;
+    - ``"good: converges"``: it gains at least 80% of the best decrease, never rises above its
+      start, and its last quarter changes by less than 10% of that decrease;
+    - ``"slow"``: anything in between."""
+    gains, out = {}, {}
     for lr, c in curves.items():
-        last = c[np.isfinite(c)][-1]
-        gains[lr] = -np.inf if not np.isfinite(c[-1]) or last > c[0] else c[0] - last
-    best = max(gains.values())
-    return {lr: "diverging" if g == -np.inf else "too small" if g < 0.5 * best else "stable"
-            for lr, g in gains.items()}
+        c = np.asarray(c, dtype=np.float64)
+        fin = c[np.isfinite(c)]
+        if not np.isfinite(c).all() or fin[-1] > 2 * c[0]:
+            out[lr] = "too large: diverges"
+            continue
+        rises = int((np.diff(c) > 0).sum())
+        if rises >= 0.25 * (len(c) - 1) and c[-1] > 0.8 * c[0]:
+            out[lr] = "too large: oscillates"
+            continue
+        gains[lr] = c[0] - c[-1]
+    best = max(gains.values(), default=0.0)
+    for lr, g in gains.items():
+        c = np.asarray(curves[lr], dtype=np.float64)
+        tail = c[-max(2, len(c) // 4):]
+        if g < 0.2 * best:
+            out[lr] = "too small: barely moves"
+        elif g >= 0.8 * best and np.ptp(tail) < 0.1 * best and c[1:].max() <= c[0]:
+            out[lr] = "good: converges"
+        else:
+            out[lr] = "slow"
+    return {lr: out[lr] for lr in curves}
+
+
+def choose_learning_rates(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
+                          candidates: Sequence[float] = tuple(np.geomspace(1e-4, 1e2, 13)),
+                          epochs: int = 30, batch_size: int = 32, optimizer: str = "sgd",
+                          seed: int = 0) -> dict[float, np.ndarray]:
+    """Pick three learning rates by measurement, so each panel of :func:`plot_lr_comparison`
+    shows what its title says: train at every candidate (:func:`compare_learning_rates`),
+    classify the curves (:func:`classify_curves`) and return ``{lr: curve}`` for the largest
+    rate that is too small, the good rate with the lowest final loss, and the smallest rate
+    that is too large. Raises ValueError naming the verdicts when one kind is missing."""
+    curves = compare_learning_rates(model, loss, X, y, lrs=candidates, epochs=epochs,
+                                    batch_size=batch_size, optimizer=optimizer, seed=seed)
+    verdicts = classify_curves(curves)
+    small = [lr for lr, v in verdicts.items() if v.startswith("too small")]
+    good = [lr for lr, v in verdicts.items() if v.startswith("good")]
+    large = [lr for lr, v in verdicts.items() if v.startswith("too large")]
+    if not (small and good and large):
+        found = {f"{lr:g}": v for lr, v in verdicts.items()}
+        raise ValueError(f"choose_learning_rates: the candidates need a too-small, a good and a "
+                         f"too-large rate; measured {found}")
+    best = min(good, key=lambda lr: curves[lr][-1])
+    return {lr: curves[lr] for lr in (max(small), best, min(large))}
 
 
 def plot_lr_comparison(curves: dict[float, np.ndarray],
                        title: str = "One model, one initialization, one batch order: "
-                                    "three learning rates") -> Figure:
-    """One panel per learning rate with its training loss per epoch, titled with its verdict
-    (too small, stable, diverging), on a shared y-axis."""
-    verdicts = _verdicts(curves)
-    colors = {"too small": VAL_COLOR, "stable": BEST_COLOR, "diverging": RED}
+                                    "three learning rates, chosen by measurement") -> Figure:
+    """One panel per learning rate with its training loss per epoch, titled with its measured
+    verdict (:func:`classify_curves`), on a shared y-axis."""
+    verdicts = classify_curves(curves)
+    colors = {"too small: barely moves": VAL_COLOR, "good: converges": BEST_COLOR,
+              "too large: diverges": "#cc79a7", "too large: oscillates": "#cc79a7",
+              "slow": "gray"}
     fig = new_figure(4.2 * len(curves), 3.9)
     axes = fig.subplots(1, len(curves), sharey=True, squeeze=False)[0]
     finite = np.concatenate([c[np.isfinite(c)] for c in curves.values()])
@@ -91,9 +142,10 @@ def plot_lr_comparison(curves: dict[float, np.ndarray],
         ax.plot(np.arange(len(c)), c, color=colors[verdicts[lr]], marker=".", linewidth=2)
         if not np.isfinite(c[-1]):
             k = int(np.isfinite(c).sum())
-            ax.axvline(k - 0.5, color=RED, linestyle=":", label="loss left the finite numbers")
+            ax.axvline(k - 0.5, color="#cc79a7", linestyle=":",
+                       label="loss left the finite numbers")
             ax.legend(fontsize=8)
-        ax.set_title(f"lr = {lr:g}: {verdicts[lr]}", color=colors[verdicts[lr]])
+        ax.set_title(f"lr = {lr:.3g}: {verdicts[lr]}", color=colors[verdicts[lr]])
         ax.set_xlabel("Epoch")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("Training loss")
