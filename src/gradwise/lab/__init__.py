@@ -49,6 +49,13 @@ _EXPORTS = {
     "plot_first_layer_weights": "features",
     "plot_function_approximation": "features",
     "write_report": "report",
+    "perceptron_line": "lecture",
+    "will_i_pass": "lecture",
+    "gradient_descent_steps": "lecture",
+    "save_gradient_descent_gif": "lecture",
+    "fitting_three_ways": "lecture",
+    "dropout_study": "lecture",
+    "early_stopping_study": "lecture",
     "run_landscape": "landscape_run",
 }
 
