@@ -71,3 +71,16 @@ def test_dropout_narrows_the_gap(epochs: int) -> None:
     assert all(0 < k < 12 for k in dropped)
     assert not all((a[1] == b[1]).all() for a, b in [d["masks"]])  # batches differ
     _render(fig)
+
+
+def test_will_i_pass_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "will_i_pass.py"
+    spec = importlib.util.spec_from_file_location("will_i_pass_example", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.main()
+    assert result["before"] > 0.5 > result["after"] and result["accuracy"] > 0.85
+    assert "(actual: fail)" in capsys.readouterr().out
