@@ -42,6 +42,7 @@ def main(out: Path, small: bool = False) -> list[Path]:
     save("gradient_descent", fig)
     written.append(lab.save_gradient_descent_gif(gd, out / "gradient_descent.gif"))
     save("fitting_three_ways", lab.fitting_three_ways()[0])
+    save("minibatches", lab.minibatch_study(steps=150 // k * 2, n=256 // k * 2)[0])
     save("early_stopping", lab.early_stopping_study(n=60 if not small else 40,
                                                     width=128 // k * 2, epochs=300 // k)[0])
     save("dropout", lab.dropout_study(n=60 if not small else 40, width=128 // k * 2,

@@ -84,3 +84,13 @@ def test_will_i_pass_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     result = module.main()
     assert result["before"] > 0.5 > result["after"] and result["accuracy"] > 0.85
     assert "(actual: fail)" in capsys.readouterr().out
+
+
+def test_larger_batches_descend_more_smoothly_and_tolerate_larger_rates() -> None:
+    fig, d = lecture.minibatch_study(steps=60, n=128, lrs=(0.1, 0.3, 1.0, 3.0, 10.0, 30.0))
+    rough, stable = d["roughness"], d["largest_stable"]
+    sizes = sorted(rough)
+    assert all(rough[a] >= rough[b] for a, b in zip(sizes, sizes[1:], strict=False))
+    assert rough[sizes[0]] > rough[sizes[-1]]
+    assert stable[sizes[0]] < stable[sizes[-1]]
+    _render(fig)

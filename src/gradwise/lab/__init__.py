@@ -56,6 +56,7 @@ _EXPORTS = {
     "fitting_three_ways": "lecture",
     "dropout_study": "lecture",
     "early_stopping_study": "lecture",
+    "minibatch_study": "lecture",
     "run_landscape": "landscape_run",
 }
 
