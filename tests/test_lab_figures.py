@@ -69,7 +69,7 @@ def test_boundary_figures_render() -> None:
                       "class 1 (test)"]
     _render(fig)
     fig = lab.plot_hidden_units(model, X, y, max_units=4, resolution=12)
-    assert "layer 2, unit 4" in [ax.get_title() for ax in fig.axes]
+    assert "L2 unit 4" in [ax.get_title() for ax in fig.axes]
     _render(fig)
     _render(lab.plot_boundaries({"a": model, "b": model}, X, y, resolution=12))
     with pytest.raises(ValueError, match=r"shape \(n, 2\)"):

@@ -1,17 +1,24 @@
-"""Learning-rate studies: the range test's suggestion (Smith 2017) sits where the loss falls
-fastest, the test restores the weights, and the comparison shares initialization and batches."""
+"""Learning-rate studies: the range test's suggestion (Smith 2017; minimum / 10) trains well
+with the real train job, the test restores the weights, and the comparison shares
+initialization and batches."""
 
 from __future__ import annotations
 
 import io
+import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import gradwise as gw
 from gradwise import nn
+from gradwise.cli import main
 from gradwise.lab.landscape import flat_parameters
 from gradwise.lab.lr import (
+    choose_learning_rates,
+    classify_curves,
     compare_learning_rates,
     lr_range_test,
     plot_lr_comparison,
@@ -28,8 +35,50 @@ def test_suggestion_is_where_a_synthetic_loss_falls_fastest(centre: float) -> No
     # A smooth drop centred at `centre`, a blow-up past 1, and a little noise.
     loss = 1.0 - 0.8 * (np.tanh(1.5 * u) + 1) / 2 + np.where(lrs > 1, (lrs - 1) ** 2, 0)
     loss += rng.normal(0, 0.003, lrs.size)
-    suggestion = suggest_lr(lrs, loss)
+    suggestion = suggest_lr(lrs, loss, rule="steepest")
     assert abs(np.log10(suggestion) - np.log10(centre)) < 0.15
+    minimum = lrs[np.argmin(loss)]
+    assert suggest_lr(lrs, loss) == pytest.approx(minimum / 10)
+
+
+def test_suggest_lr_rejects_an_unknown_rule() -> None:
+    with pytest.raises(ValueError, match="rule must be one of"):
+        suggest_lr(np.geomspace(1e-3, 1, 5), np.ones(5), rule="valley")
+
+
+def _lr_find(args: list[str], capsys: pytest.CaptureFixture[str]) -> float:
+    assert main(["lr-find", *args]) == 0
+    out = capsys.readouterr().out
+    return float(re.search(r"--set optimizer.lr=(\S+)", out).group(1))
+
+
+def _train(args: list[str], out: Path, split: str) -> float:
+    assert main(["train", "--quiet", "--out", str(out), *args]) == 0
+    return json.loads((out / "summary.json").read_text())["saved_model"][split]["accuracy"]
+
+
+def test_lr_find_suggestion_trains_the_default_spiral_to_97_percent(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lr = _lr_find(["--out", str(tmp_path / "lr.png")], capsys)
+    assert 1e-3 < lr < 0.1
+    accuracy = _train(["--set", f"optimizer.lr={lr}"], tmp_path / "run", "validation")
+    assert accuracy >= 0.97, (lr, accuracy)
+
+
+MNIST_GRID = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
+
+
+@pytest.mark.slow
+def test_lr_find_suggestion_on_mnist_is_within_a_point_of_the_best_of_eight(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], mnist_dir: Path) -> None:
+    config = str(Path(__file__).resolve().parents[1] / "examples" / "mnist.toml")
+    base = [config, "--set", f"data.root='{mnist_dir}'"]
+    lr = _lr_find([*base, "--out", str(tmp_path / "lr.png")], capsys)
+    base += ["--set", "training.verbose=0"]
+    grid = {g: _train([*base, "--set", f"optimizer.lr={g}"], tmp_path / f"g{g}", "test")
+            for g in MNIST_GRID}
+    found = _train([*base, "--set", f"optimizer.lr={lr}"], tmp_path / "found", "test")
+    assert found >= max(grid.values()) - 0.01, (lr, found, grid)
 
 
 def _setup() -> tuple[nn.Module, nn.Module, np.ndarray, np.ndarray]:
@@ -65,6 +114,43 @@ def test_learning_rate_comparison_shares_the_start_and_flags_divergence() -> Non
     assert curves[0.5][-1] < curves[1e-3][-1] < curves[1e-3][0]
     again = compare_learning_rates(model, loss, X, y, lrs=(0.5,), epochs=6, batch_size=32)
     np.testing.assert_array_equal(again[0.5], curves[0.5])  # same mini-batches
+    verdicts = classify_curves(curves)
+    assert verdicts[1e-3] == "too small: barely moves"
+    assert verdicts[1e4] == "too large: diverges"
+
+
+def test_classify_curves_on_synthetic_curves() -> None:
+    t = np.arange(21.0)
+    curves = {1e-3: 1 - 0.005 * t, 0.1: 0.1 + 0.9 * np.exp(-t / 2),
+              10.0: 1 + 0.3 * np.where(t % 2 == 1, 1.0, -0.2) * (t > 0),
+              100.0: np.exp(t / 3)}
+    assert classify_curves(curves) == {1e-3: "too small: barely moves", 0.1: "good: converges",
+                                       10.0: "too large: oscillates",
+                                       100.0: "too large: diverges"}
+
+
+def test_chosen_rates_show_what_their_labels_say() -> None:
+    X, y = gw.data.moons(n=160, noise=0.15, seed=0)
+    gw.manual_seed(1)
+    model = nn.Sequential(nn.Dense(2, 16, activation="relu"), nn.Dense(16, 1))
+    loss = nn.BCEWithLogitsLoss()
+    curves = choose_learning_rates(model, loss, X, y, candidates=(1e-3, 1e-2, 0.1, 1.0, 10.0,
+                                                                    100.0), epochs=12)
+    small, good, large = curves
+    cs, cg, cl = curves[small], curves[good], curves[large]
+    assert small < good < large
+    # too small: gains under a fifth of what the good rate gains
+    assert cs[0] - cs[-1] < 0.2 * (cg[0] - cg[-1])
+    # good: converges (most of the way down, flat at the end)
+    assert cg[-1] < 0.5 * cg[0] and np.ptp(cg[-3:]) < 0.1 * (cg[0] - cg[-1])
+    assert cg[1:].max() <= cg[0]
+    # too large: blows up or bounces without getting anywhere
+    assert not np.isfinite(cl).all() or cl[-1] > 0.8 * cl[0]
     fig = plot_lr_comparison(curves)
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["lr = 0.001: too small", "lr = 0.5: stable", "lr = 10000: diverging"]
+    assert titles[0] == f"lr = {small:.3g}: too small: barely moves"
+    assert titles[1] == f"lr = {good:.3g}: good: converges"
+    assert titles[2].startswith(f"lr = {large:.3g}: too large: ")
+    fig.savefig(io.BytesIO(), format="png")
+    with pytest.raises(ValueError, match="need a too-small, a good and a too-large"):
+        choose_learning_rates(model, loss, X, y, candidates=(0.1, 1.0), epochs=3)

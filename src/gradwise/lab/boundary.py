@@ -19,7 +19,7 @@ from ..nn import Dense, Dropout, Module, Sequential
 from ..nn.layers import Sigmoid, Softmax
 from ..nn.utils import as_input
 from ..ops.activations import _log_softmax, _sigmoid
-from .style import PROBABILITY_CMAP, grid_over, new_figure, scatter_classes
+from .style import ACTIVATION_CMAP, PROBABILITY_CMAP, grid_over, new_figure, scatter_classes
 
 __all__ = ["plot_boundaries", "plot_decision_boundary", "plot_hidden_units", "predict_proba"]
 
@@ -83,9 +83,10 @@ def _draw_map(ax, model: Module, X: np.ndarray, y: np.ndarray, X_test: np.ndarra
                        vmin=0, vmax=1, alpha=0.85)
     ax.contour(xx, yy, p, levels=[0.5], colors="black", linewidths=1.5)
     ax.plot([], [], color="black", linewidth=1.5, label="boundary P = 0.5")
-    scatter_classes(ax, X, y, marker="o", label_suffix=" (train)")
+    scatter_classes(ax, X, y, label_suffix=" (train)")
     if X_test is not None and y_test is not None:
-        scatter_classes(ax, X_test, y_test, marker="^", label_suffix=f" ({test_label})", size=30)
+        scatter_classes(ax, X_test, y_test, held_out=True, label_suffix=f" ({test_label})",
+                        size=30)
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_aspect("equal", adjustable="box")
@@ -96,8 +97,9 @@ def plot_decision_boundary(model: Module, X: np.ndarray, y: np.ndarray,
                            X_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
                            resolution: int = 200, title: str = "Decision boundary",
                            test_label: str = "test") -> Figure:
-    """The map of ``P(y = 1 | x)`` over the plane (red 0, white 0.5, green 1) with the boundary
-    ``P = 0.5`` in black, training points as circles and held-out points as triangles, named
+    """The map of ``P(y = 1 | x)`` over the plane (orange 0, white 0.5, blue 1) with the
+    boundary ``P = 0.5`` in black, training points as circles (class 0) and squares (class 1)
+    and held-out points as triangles and diamonds, named
     ``test_label`` in the legend (e.g. ``"validation"``)."""
     X = _check_2d(X, "X")
     if X_test is not None:
@@ -144,19 +146,28 @@ def _hidden_activations(model: Sequential, grid: np.ndarray) -> list[np.ndarray]
     return layers
 
 
-def plot_hidden_units(model: Sequential, X: np.ndarray, y: np.ndarray, max_units: int = 8,
+def plot_hidden_units(model: Sequential, X: np.ndarray, y: np.ndarray, max_units: int = 16,
                       resolution: int = 60) -> Figure:
-    """One small map per hidden unit ``a_j(x)`` over the plane (TensorFlow Playground style):
-    each row is a hidden layer, green where the unit is positive and red where negative (each
-    map scaled to its own largest ``|a_j|``), and the network's output map on the right."""
+    """One small map per hidden unit ``a_j(x)`` over the plane (TensorFlow Playground style),
+    one row per hidden layer, and the network's output map on the right. A layer whose
+    activations are never negative (ReLU) is drawn on a sequential scale from 0 (dark) to its
+    largest value; a layer with signs on a diverging orange (< 0), white (0), blue (> 0) scale.
+    A unit that is 0 over the whole plane (a dead ReLU) is a grey panel labelled "dead". At
+    most ``max_units`` units per layer are drawn and the row's label says how many are left
+    out. ``fig.gradwise_data`` holds, per layer, the number of units and of dead units."""
     X = _check_2d(X, "X")
     xx, yy, grid = grid_over(X, resolution)
     layers = _hidden_activations(model, grid)
     ncols = min(max(a.shape[1] for a in layers), max_units) + 1
-    fig = new_figure(1.6 * ncols + 0.4, 1.7 * len(layers) + 0.6)
+    fig = new_figure(1.45 * ncols + 0.6, 1.6 * len(layers) + 0.7)
     axes = fig.subplots(len(layers), ncols, squeeze=False)
     extent = (xx.min(), xx.max(), yy.min(), yy.max())
+    info = []
     for r, acts in enumerate(layers):
+        nonneg = bool(acts.min() >= 0)
+        dead = np.abs(acts).max(axis=0) == 0
+        info.append({"units": acts.shape[1], "dead": int(dead.sum()),
+                     "non_negative": nonneg})
         for c in range(ncols - 1):
             ax = axes[r, c]
             ax.set_xticks([])
@@ -165,12 +176,23 @@ def plot_hidden_units(model: Sequential, X: np.ndarray, y: np.ndarray, max_units
                 ax.axis("off")
                 continue
             a = acts[:, c].reshape(xx.shape)
-            vmax = max(np.abs(a).max(), 1e-12)
-            ax.imshow(a, origin="lower", extent=extent, cmap=PROBABILITY_CMAP, vmin=-vmax,
-                      vmax=vmax, aspect="auto")
-            ax.set_title(f"layer {r + 1}, unit {c + 1}", fontsize=7)
-        shown = "" if acts.shape[1] <= max_units else f", first {max_units} shown"
-        axes[r, 0].set_ylabel(f"hidden layer {r + 1}\n({acts.shape[1]} units{shown})", fontsize=8)
+            if dead[c]:
+                ax.set_facecolor("#bdbdbd")
+                ax.text(0.5, 0.5, "dead\n(0 everywhere)", ha="center", va="center",
+                        fontsize=7, transform=ax.transAxes)
+            elif nonneg:
+                ax.imshow(a, origin="lower", extent=extent, cmap=ACTIVATION_CMAP, vmin=0,
+                          vmax=a.max(), aspect="auto")
+            else:
+                vmax = max(np.abs(a).max(), 1e-12)
+                ax.imshow(a, origin="lower", extent=extent, cmap=PROBABILITY_CMAP, vmin=-vmax,
+                          vmax=vmax, aspect="auto")
+            ax.set_title(f"L{r + 1} unit {c + 1}", fontsize=7)
+        left = acts.shape[1] - min(acts.shape[1], max_units)
+        scale = "0 (dark) to max" if nonneg else "orange < 0 < blue"
+        axes[r, 0].set_ylabel(f"layer {r + 1}: {acts.shape[1]} units\n{int(dead.sum())} dead"
+                              + (f", {left} not drawn" if left else "") + f"\n{scale}",
+                              fontsize=7)
     p = predict_proba(model, grid).reshape(xx.shape)
     for r in range(len(layers)):
         ax = axes[r, -1]
@@ -183,6 +205,7 @@ def plot_hidden_units(model: Sequential, X: np.ndarray, y: np.ndarray, max_units
                   aspect="auto")
         scatter_classes(ax, X, np.asarray(y), size=4)
         ax.set_title("output P(class 1)", fontsize=7)
-    fig.suptitle("What each hidden unit computes over the input plane "
-                 "(green > 0, red < 0, white 0)", fontsize=10)
+    fig.suptitle("What each hidden unit computes over the input plane (each map on its own "
+                 "scale; grey: dead unit)", fontsize=10)
+    fig.gradwise_data = info  # type: ignore[attr-defined]
     return fig

@@ -99,10 +99,13 @@ def _lr_find(args: argparse.Namespace) -> int:
                                batch_size=setup.batch_size, seed=setup.seed, **setup.hyper)
     out = Path(args.out).expanduser() if args.out else setup.folder / "lr_find.png"
     save_figure(plot_lr_range_test(
-        result, title=f"Learning-rate range test (Smith 2017), {setup.optimizer}"), out)
+        result, title=f"Learning-rate range test (Smith 2017), {setup.optimizer}",
+        current_lr=setup.lr), out)
     print(f"suggested learning rate for {setup.optimizer}: {result.suggestion:.3g} "
-          f"(where the smoothed loss falls fastest; tried {len(result.lrs)} rates from "
-          f"{result.lrs[0]:.2g} to {result.lrs[-1]:.2g})")
+          f"(a tenth of {result.minimum:.3g}, where the smoothed loss is lowest; the config "
+          f"uses {setup.lr:.3g}; tried {len(result.lrs)} rates from {result.lrs[0]:.2g} to "
+          f"{result.lrs[-1]:.2g})")
+    print(f"train with it: gradwise train --set optimizer.lr={result.suggestion:.3g}")
     print(f"figure: {out}")
     return 0
 
@@ -160,14 +163,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "lr-find", help="learning-rate range test (Smith 2017) with a suggestion",
         description="Train the config's model from its initialization with a learning rate "
                     "growing geometrically every mini-batch, draw loss against learning rate "
-                    "and suggest the rate where the loss falls fastest.")
+                    "and suggest a tenth of the rate where the smoothed loss is lowest (the "
+                    "edge of stability); the config's current rate is marked on the figure.")
     p.add_argument("source", nargs="?",
                    help="a run folder, a TOML config, or nothing for the default spiral config")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, as in `gradwise train`")
     p.add_argument("--min-lr", type=_positive_float, default=1e-6)
     p.add_argument("--max-lr", type=_positive_float, default=10.0)
-    p.add_argument("--steps", type=_int_at_least(1), default=200, help="mini-batch steps (200)")
+    p.add_argument("--steps", type=_int_at_least(1), default=300, help="mini-batch steps (300)")
     p.add_argument("--out", help="figure path (default: RUN_DIR/lr_find.png or ./lr_find.png)")
     p.set_defaults(func=_lr_find)
 

@@ -47,7 +47,10 @@ def _mark_early_stopping(ax: Any, es: Any, n_epochs: int, legend: bool) -> None:
 def plot_history(history: Any, early_stopping: Any = None,
                  title: str = "Training curves", diverged_at: int | None = None) -> Figure:
     """Train (solid) and validation (dashed) curves of every recorded quantity, one panel each,
-    against the epoch (counted from 1); the learning rate gets a panel when it changes.
+    against the epoch (counted from 1); the learning rate gets a panel when it changes. When
+    the history has ``train_eval_*`` (``fit(..., train_eval=True)``), the training set's value
+    in eval mode at the end of each epoch is drawn dotted on the same panel, and each curve's
+    label says what it is (the solid curve is the running mean of dropout-on batches).
 
     With an ``EarlyStopping`` (Keras semantics: ``best_epoch`` 0-based), the best epoch is a
     green dashed line, the ``patience`` epochs after it are shaded, and when
@@ -60,7 +63,7 @@ def plot_history(history: Any, early_stopping: Any = None,
     if diverged_at is not None:
         early_stopping = None
     h = _as_dict(history)
-    names = [k for k in h if not k.startswith("val_") and k != "lr"]
+    names = [k for k in h if not k.startswith(("val_", "train_eval_")) and k != "lr"]
     names += [k[4:] for k in h if k.startswith("val_") and k[4:] not in h]
     lr = h.get("lr")
     show_lr = lr is not None and len(set(lr)) > 1
@@ -74,8 +77,14 @@ def plot_history(history: Any, early_stopping: Any = None,
         if name == "lr":
             ax.plot(np.arange(1, len(lr) + 1), lr, color="gray", marker=".")
             ax.set_yscale("log")
-        for key, color, style, label in ((name, TRAIN_COLOR, "-", "train"),
-                                         ("val_" + name, VAL_COLOR, "--", "validation")):
+        both = "train_eval_" + name in h
+        for key, color, style, label in (
+                (name, TRAIN_COLOR, "-", "training, mean over the epoch's batches"
+                 + (" (dropout on)" if both else "") if both else "train"),
+                ("train_eval_" + name, TRAIN_COLOR, ":",
+                 "training set, eval mode at epoch end"),
+                ("val_" + name, VAL_COLOR, "--",
+                 "validation, eval mode" if both else "validation")):
             if name == "lr" or key not in h:
                 continue
             vals = h[key]

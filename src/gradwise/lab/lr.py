@@ -16,10 +16,10 @@ from ..errors import ConfigError
 from ..nn import Module
 from ..nn.utils import flat_parameters, set_flat
 from ._model import loss_on
-from .style import BEST_COLOR, RED, TRAIN_COLOR, VAL_COLOR, new_figure
+from .style import BEST_COLOR, TRAIN_COLOR, VAL_COLOR, new_figure
 
-__all__ = ["LRRangeTest", "compare_learning_rates", "lr_range_test", "plot_lr_comparison",
-           "plot_lr_range_test", "suggest_lr"]
+__all__ = ["LRRangeTest", "choose_learning_rates", "classify_curves", "compare_learning_rates",
+           "lr_range_test", "plot_lr_comparison", "plot_lr_range_test", "suggest_lr"]
 
 
 def _batches(n: int, batch_size: int, epochs: int, seed: int) -> list[np.ndarray]:
@@ -42,49 +42,100 @@ def compare_learning_rates(model: Module, loss: Module, X: np.ndarray, y: np.nda
     n_batches = max(1, -(-len(X) // batch_size))
     batches = _batches(len(X), batch_size, epochs, seed)
     curves = {}
-    try:
-        for lr in lrs:
+    with np.errstate(over="ignore", invalid="ignore"):
+        try:
+            for lr in lrs:
+                set_flat(model, start)
+                opt = optim.get(optimizer, model.parameters(), lr=lr)
+                curve = np.full(epochs + 1, np.nan)
+                with no_grad():
+                    curve[0] = loss_on(model, loss, X, y).item()
+                for i, idx in enumerate(batches):
+                    opt.zero_grad()
+                    loss_on(model, loss, X[idx], y[idx]).backward()
+                    opt.step()
+                    if (i + 1) % n_batches == 0:
+                        with no_grad():
+                            value = loss_on(model, loss, X, y).item()
+                        if not np.isfinite(value) or value > 1e6 * max(curve[0], 1e-12):
+                            break
+                        curve[(i + 1) // n_batches] = value
+                curves[float(lr)] = curve
+        finally:
             set_flat(model, start)
-            opt = optim.get(optimizer, model.parameters(), lr=lr)
-            curve = np.full(epochs + 1, np.nan)
-            with no_grad():
-                curve[0] = loss_on(model, loss, X, y).item()
-            for i, idx in enumerate(batches):
-                opt.zero_grad()
-                loss_on(model, loss, X[idx], y[idx]).backward()
-                opt.step()
-                if (i + 1) % n_batches == 0:
-                    with no_grad():
-                        value = loss_on(model, loss, X, y).item()
-                    if not np.isfinite(value) or value > 1e6 * max(curve[0], 1e-12):
-                        break
-                    curve[(i + 1) // n_batches] = value
-            curves[float(lr)] = curve
-    finally:
-        set_flat(model, start)
-        model.train(was_training)
+            model.train(was_training)
     return curves
 
 
-def _verdicts(curves: dict[float, np.ndarray]) -> dict[float, str]:
-    """"diverging" when the loss ends above its start or stops being finite; "too small" when a
-    run gains less than half of the best run's decrease; otherwise "stable"."""
-    gains = {}
+def classify_curves(curves: dict[float, np.ndarray]) -> dict[float, str]:
+    """What each learning rate's loss curve (loss before training and after each epoch) does,
+    measured on the curves themselves:
+
+    - ``"too large: diverges"``: the loss leaves the finite numbers or ends above 2x its start
+      (it grows without bound);
+    - ``"too large: oscillates"``: it does not blow up but does not settle either: it rises in
+      at least a quarter of the epochs and ends above 80% of its start;
+    - ``"too small: barely moves"``: it gains less than 20% of the best run's decrease;
+    - ``"good: converges"``: it gains at least 80% of the best decrease, never rises above its
+      start, and its last quarter changes by less than 10% of that decrease;
+    - ``"slow"``: anything in between."""
+    gains, out = {}, {}
     for lr, c in curves.items():
-        last = c[np.isfinite(c)][-1]
-        gains[lr] = -np.inf if not np.isfinite(c[-1]) or last > c[0] else c[0] - last
-    best = max(gains.values())
-    return {lr: "diverging" if g == -np.inf else "too small" if g < 0.5 * best else "stable"
-            for lr, g in gains.items()}
+        c = np.asarray(c, dtype=np.float64)
+        fin = c[np.isfinite(c)]
+        if not np.isfinite(c).all() or fin[-1] > 2 * c[0]:
+            out[lr] = "too large: diverges"
+            continue
+        rises = int((np.diff(c) > 0).sum())
+        if rises >= 0.25 * (len(c) - 1) and c[-1] > 0.8 * c[0]:
+            out[lr] = "too large: oscillates"
+            continue
+        gains[lr] = c[0] - c[-1]
+    best = max(gains.values(), default=0.0)
+    for lr, g in gains.items():
+        c = np.asarray(curves[lr], dtype=np.float64)
+        tail = c[-max(2, len(c) // 4):]
+        if g < 0.2 * best:
+            out[lr] = "too small: barely moves"
+        elif g >= 0.8 * best and np.ptp(tail) < 0.1 * best and c[1:].max() <= c[0]:
+            out[lr] = "good: converges"
+        else:
+            out[lr] = "slow"
+    return {lr: out[lr] for lr in curves}
+
+
+def choose_learning_rates(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
+                          candidates: Sequence[float] = tuple(np.geomspace(1e-4, 1e2, 13)),
+                          epochs: int = 30, batch_size: int = 32, optimizer: str = "sgd",
+                          seed: int = 0) -> dict[float, np.ndarray]:
+    """Pick three learning rates by measurement, so each panel of :func:`plot_lr_comparison`
+    shows what its title says: train at every candidate (:func:`compare_learning_rates`),
+    classify the curves (:func:`classify_curves`) and return ``{lr: curve}`` for the largest
+    rate that is too small, the good rate with the lowest final loss, and the smallest rate
+    that is too large. Raises ValueError naming the verdicts when one kind is missing."""
+    curves = compare_learning_rates(model, loss, X, y, lrs=candidates, epochs=epochs,
+                                    batch_size=batch_size, optimizer=optimizer, seed=seed)
+    verdicts = classify_curves(curves)
+    small = [lr for lr, v in verdicts.items() if v.startswith("too small")]
+    good = [lr for lr, v in verdicts.items() if v.startswith("good")]
+    large = [lr for lr, v in verdicts.items() if v.startswith("too large")]
+    if not (small and good and large):
+        found = {f"{lr:g}": v for lr, v in verdicts.items()}
+        raise ValueError(f"choose_learning_rates: the candidates need a too-small, a good and a "
+                         f"too-large rate; measured {found}")
+    best = min(good, key=lambda lr: curves[lr][-1])
+    return {lr: curves[lr] for lr in (max(small), best, min(large))}
 
 
 def plot_lr_comparison(curves: dict[float, np.ndarray],
                        title: str = "One model, one initialization, one batch order: "
-                                    "three learning rates") -> Figure:
-    """One panel per learning rate with its training loss per epoch, titled with its verdict
-    (too small, stable, diverging), on a shared y-axis."""
-    verdicts = _verdicts(curves)
-    colors = {"too small": VAL_COLOR, "stable": BEST_COLOR, "diverging": RED}
+                                    "three learning rates, chosen by measurement") -> Figure:
+    """One panel per learning rate with its training loss per epoch, titled with its measured
+    verdict (:func:`classify_curves`), on a shared y-axis."""
+    verdicts = classify_curves(curves)
+    colors = {"too small: barely moves": VAL_COLOR, "good: converges": BEST_COLOR,
+              "too large: diverges": "#cc79a7", "too large: oscillates": "#cc79a7",
+              "slow": "gray"}
     fig = new_figure(4.2 * len(curves), 3.9)
     axes = fig.subplots(1, len(curves), sharey=True, squeeze=False)[0]
     finite = np.concatenate([c[np.isfinite(c)] for c in curves.values()])
@@ -92,9 +143,10 @@ def plot_lr_comparison(curves: dict[float, np.ndarray],
         ax.plot(np.arange(len(c)), c, color=colors[verdicts[lr]], marker=".", linewidth=2)
         if not np.isfinite(c[-1]):
             k = int(np.isfinite(c).sum())
-            ax.axvline(k - 0.5, color=RED, linestyle=":", label="loss left the finite numbers")
+            ax.axvline(k - 0.5, color="#cc79a7", linestyle=":",
+                       label="loss left the finite numbers")
             ax.legend(fontsize=8)
-        ax.set_title(f"lr = {lr:g}: {verdicts[lr]}", color=colors[verdicts[lr]])
+        ax.set_title(f"lr = {lr:.3g}: {verdicts[lr]}", color=colors[verdicts[lr]])
         ax.set_xlabel("Epoch")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("Training loss")
@@ -113,19 +165,34 @@ def _local_slopes(x: np.ndarray, y: np.ndarray, half: int) -> np.ndarray:
     return out
 
 
-def suggest_lr(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1,
-               window: float = 0.1) -> float:
-    """The learning rate where the loss falls fastest per unit of ``log(lr)``: the minimum of
-    the slope ``d loss / d log lr``, each slope a least-squares fit over a ``window`` fraction
-    of the points (so mini-batch noise does not decide), searched between the first
-    ``skip_start`` fraction of the points (where a moving average has not settled) and the
-    loss minimum."""
+RULES = ("minimum/10", "steepest")
+
+
+def suggest_lr(lrs: np.ndarray, losses: np.ndarray, rule: str = "minimum/10",
+               skip_start: float = 0.1, window: float = 0.1) -> float:
+    """A learning rate read off a (smoothed) range-test curve.
+
+    ``rule="minimum/10"`` (default): one tenth of the rate at the loss minimum, ``lr* =
+    argmin_lr L(lr) / 10``. Past the minimum the loss blows up, so the minimum marks the edge
+    of stability, and a tenth of it trains fast with a margin (Smith 2017, sec. 3.3 reads the
+    upper bound where the loss stops falling; fastai's ``lr_find`` suggests the minimum / 10,
+    Howard and Gugger, "Fastai: A Layered API for Deep Learning", Information 2020).
+
+    ``rule="steepest"``: the rate where the loss falls fastest per unit of ``log(lr)`` (each
+    slope a least-squares fit over a ``window`` fraction of the points, searched from the
+    ``skip_start`` fraction to the minimum). Kept for comparison: on a loss with a long plateau
+    (the spiral) the steepest point sits at the first small dip, far too low to train well.
+    """
+    if rule not in RULES:
+        raise ValueError(f"suggest_lr: rule must be one of {RULES}, got {rule!r}")
     lrs, losses = np.asarray(lrs, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     finite = np.isfinite(losses)
     lrs, losses = lrs[finite], losses[finite]
     if len(lrs) < 3:
         raise ConfigError(f"suggest_lr needs at least 3 finite losses, got {len(lrs)}: the "
                           "loss diverged at once; lower --max-lr or --min-lr")
+    if rule == "minimum/10":
+        return float(max(lrs[int(np.argmin(losses))] / 10, lrs[0]))
     slope = _local_slopes(np.log(lrs), losses, max(1, int(len(lrs) * window / 2)))
     start = min(int(len(lrs) * skip_start), len(lrs) - 2)
     stop = max(int(np.argmin(losses)), start + 1) + 1
@@ -135,31 +202,43 @@ def suggest_lr(lrs: np.ndarray, losses: np.ndarray, skip_start: float = 0.1,
 @dataclass
 class LRRangeTest:
     """The result of :func:`lr_range_test`: learning rates tried, the raw and smoothed
-    mini-batch losses, and the suggested learning rate."""
+    mini-batch losses, the rate at the smoothed minimum, the suggested learning rate and the
+    rule that chose it (see :func:`suggest_lr`)."""
 
     lrs: np.ndarray
     losses: np.ndarray
     smoothed: np.ndarray
     suggestion: float
+    minimum: float = float("nan")
+    rule: str = "minimum/10"
 
 
 def lr_range_test(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
                   optimizer: str = "sgd", min_lr: float = 1e-6, max_lr: float = 10.0,
-                  steps: int = 200, batch_size: int = 32, seed: int = 0, beta: float = 0.98,
-                  diverge: float = 4.0, **hyper: float) -> LRRangeTest:
+                  steps: int = 300, batch_size: int = 32, seed: int = 0, beta: float = 0.98,
+                  diverge: float = 4.0, smooth: float = 0.1, rule: str = "minimum/10",
+                  **hyper: float) -> LRRangeTest:
     """Smith's range test: one mini-batch step per learning rate, the rate growing
-    geometrically from ``min_lr`` to ``max_lr`` over ``steps`` steps, recording each batch's
-    loss; stops once a bias-corrected exponential moving average of the loss (``beta``)
-    exceeds ``diverge`` times its best. The recorded curve is then smoothed with a centred
-    moving average over 10% of the points (centred, so it does not lag behind the learning
-    rate as a running average would) and the suggestion is :func:`suggest_lr` of it. The
-    model's weights are restored afterwards."""
+    geometrically from ``min_lr`` to ``max_lr`` over ``steps`` steps (``lr_t = min_lr
+    (max_lr / min_lr)^(t / (steps - 1))``), recording each batch's loss; stops once a
+    bias-corrected exponential moving average of the loss (``beta``) exceeds ``diverge`` times
+    its best. The recorded curve is smoothed with a centred moving average over a ``smooth``
+    fraction of the steps (centred, so it does not lag behind the learning rate as a running
+    average would), and the suggestion is :func:`suggest_lr` of it with ``rule``.
+
+    300 steps (about 12 epochs of the default spiral) let the loss settle at each decade of
+    rates; many more let the small rates train the network before the large ones are
+    reached, which moves the minimum (and the suggestion) down. The model's weights are
+    restored afterwards."""
     if not 0 < min_lr < max_lr:
         raise ValueError(f"need 0 < min_lr < max_lr, got min_lr={min_lr}, max_lr={max_lr}")
+    if steps < 10:
+        raise ValueError(f"lr_range_test: steps must be at least 10, got {steps}")
     start = flat_parameters(model)
     lrs = np.geomspace(min_lr, max_lr, steps)
     batches = _batches(len(X), batch_size, -(-steps * batch_size // len(X)), seed)
     opt = optim.get(optimizer, model.parameters(), lr=min_lr, **hyper)
+    was_training = model.training
     raw: list[float] = []
     avg, best = 0.0, np.inf
     try:
@@ -179,9 +258,14 @@ def lr_range_test(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
                 break
     finally:
         set_flat(model, start)
+        model.train(was_training)
     n = len(raw)
-    smooth = _centred_mean(np.array(raw), max(1, int(0.05 * steps)))
-    return LRRangeTest(lrs[:n], np.array(raw), smooth, suggest_lr(lrs[:n], smooth))
+    smoothed = _centred_mean(np.array(raw), max(1, int(smooth * steps / 2)))
+    finite = np.isfinite(smoothed)
+    minimum = float(lrs[:n][finite][int(np.argmin(smoothed[finite]))]) if finite.any() \
+        else float("nan")
+    return LRRangeTest(lrs[:n], np.array(raw), smoothed,
+                       suggest_lr(lrs[:n], smoothed, rule=rule), minimum, rule)
 
 
 def _centred_mean(values: np.ndarray, half: int) -> np.ndarray:
@@ -193,19 +277,31 @@ def _centred_mean(values: np.ndarray, half: int) -> np.ndarray:
 
 
 def plot_lr_range_test(result: LRRangeTest,
-                       title: str = "Learning-rate range test (Smith 2017)") -> Figure:
+                       title: str = "Learning-rate range test (Smith 2017)",
+                       current_lr: float | None = None) -> Figure:
     """Mini-batch loss against the learning rate (log scale), raw and smoothed, with the
-    suggested learning rate (steepest descent of the smoothed loss) marked."""
-    fig = new_figure(6.4, 4.3)
+    smoothed minimum, the suggested learning rate and (``current_lr``) the rate the config
+    uses now marked."""
+    fig = new_figure(6.8, 4.4)
     ax = fig.add_subplot()
     ax.plot(result.lrs, result.losses, color=TRAIN_COLOR, alpha=0.3, label="mini-batch loss")
     ax.plot(result.lrs, result.smoothed, color=TRAIN_COLOR, linewidth=2,
-            label="smoothed loss")
-    i = int(np.argmin(np.abs(result.lrs - result.suggestion)))
+            label="smoothed loss (centred moving mean)")
+
+    def at(lr: float) -> float:
+        return float(result.smoothed[int(np.argmin(np.abs(np.log(result.lrs / lr))))])
+
+    if np.isfinite(result.minimum):
+        ax.plot(result.minimum, at(result.minimum), marker="v", color="black", markersize=8,
+                linestyle="none", label=f"smoothed minimum at lr = {result.minimum:.2g}")
+    why = "minimum / 10" if result.rule == "minimum/10" else "loss falls fastest"
     ax.axvline(result.suggestion, color=BEST_COLOR, linestyle="--")
-    ax.plot(result.suggestion, result.smoothed[i], marker="o", color=BEST_COLOR, markersize=9,
-            markeredgecolor="black", linestyle="none",
-            label=f"suggested lr = {result.suggestion:.2g} (loss falls fastest)")
+    ax.plot(result.suggestion, at(result.suggestion), marker="o", color=BEST_COLOR,
+            markersize=9, markeredgecolor="black", linestyle="none",
+            label=f"suggested lr = {result.suggestion:.2g} ({why})")
+    if current_lr is not None:
+        ax.axvline(current_lr, color="dimgray", linestyle=":", linewidth=2,
+                   label=f"config's current lr = {current_lr:.2g}")
     ax.set_xscale("log")
     finite = result.smoothed[np.isfinite(result.smoothed)]
     lo = finite.min()
@@ -213,9 +309,9 @@ def plot_lr_range_test(result: LRRangeTest,
     pad = 0.15 * (hi - lo) + 1e-12
     ax.set_ylim(lo - pad, hi + 3 * pad)
     ax.set_xlim(result.lrs[0], result.lrs[-1])
-    ax.set_xlabel("Learning rate (log scale)")
-    ax.set_ylabel("Training loss")
+    ax.set_xlabel("Learning rate (log scale), growing every mini-batch")
+    ax.set_ylabel("Training loss (mini-batch)")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="lower left")
     return fig

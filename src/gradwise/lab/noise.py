@@ -20,7 +20,7 @@ from .style import new_figure
 
 __all__ = ["GradientNoise", "gradient_noise", "plot_gradient_noise"]
 
-_COLORS = ("#d7191c", "#fdae61", "#1a9641", "#2b83ba")
+_COLORS = ("#e69f00", "#56b4e9", "#009e73", "#0072b2")  # Okabe-Ito, colour-blind safe
 
 
 @dataclass

@@ -27,6 +27,8 @@ class Setup:
     batch_size: int
     seed: int
     folder: Path
+    lr: float
+    """The config's learning rate (``optimizer.lr``)."""
 
 
 def fresh_setup(source: str | Path | None, overrides: list[str] | None = None) -> Setup:
@@ -50,4 +52,5 @@ def fresh_setup(source: str | Path | None, overrides: list[str] | None = None) -
     loss, _ = _loss_and_metrics(splits.task)
     hyper = {k: v for k, v in config["optimizer"].items() if k not in ("name", "lr")}
     return Setup(model, loss, splits.X_train, splits.y_train, config["optimizer"]["name"],
-                 hyper, config["training"]["batch_size"], config["training"]["seed"], folder)
+                 hyper, config["training"]["batch_size"], config["training"]["seed"], folder,
+                 float(config["optimizer"]["lr"]))

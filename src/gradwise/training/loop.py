@@ -318,7 +318,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         callbacks: Sequence[Callback] | None = None, verbose: int = 1, seed: int | None = None,
         shuffle: bool = True, resume_from: str | os.PathLike[str] | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
-        regularization: Any = None) -> History:
+        regularization: Any = None, train_eval: bool = False) -> History:
     """Train ``model`` for ``epochs`` passes over ``train_data`` and return its ``History``.
 
     ``train_data`` is ``(X, y)`` (batched by ``batch_size``, reshuffled every epoch when
@@ -341,6 +341,12 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     once per epoch. The batch logs then hold the loss as a 0-d GPU array, unless a callback
     defines a batch hook, in which case it is a float (one read per step). Dropout masks on a
     GPU come from CuPy's generator, whose state is not in checkpoints.
+
+    ``train_eval=True`` also records ``train_eval_loss`` (and ``train_eval_`` + each metric):
+    the training set's mean loss with the model in eval mode (no dropout) at the end of each
+    epoch, one more pass over the training data. ``loss`` is the running mean over the
+    epoch's dropout-on batches while the weights change, so it can sit above ``val_loss``;
+    ``train_eval_loss`` compares like with like.
     """
     loss = get_loss(loss) if isinstance(loss, str) else loss
     names = _metrics.check_metrics(metrics)
@@ -372,6 +378,10 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     if len(loader) == 0:
         raise ValueError("train_data gives no batch (drop_last=True with fewer samples than "
                          "batch_size)")
+    train_eval_loader = None
+    if train_eval:
+        train_eval_loader = loader if isinstance(train_data, DataLoader) else _loader(
+            train_data, batch_size, "train_data", model)
 
     user = list(callbacks or [])
     history = History()
@@ -403,6 +413,9 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
             for cb in every:
                 cb.on_epoch_begin(epoch, logs)
             completed = step.epoch(loader, every, logs)
+            if train_eval_loader is not None:
+                for k, v in _run_eval(model, loss, train_eval_loader, names, threshold).items():
+                    logs[f"train_eval_{k}"] = v
             if val_loader is not None:
                 for k, v in _run_eval(model, loss, val_loader, names, threshold).items():
                     logs[f"val_{k}"] = v

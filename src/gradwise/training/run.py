@@ -683,7 +683,7 @@ def train(config: dict[str, Any], out: str | Path | None = None,
                           metrics=metric_names, callbacks=callbacks, verbose=verbose,
                           seed=tcfg["seed"], checkpoint_path=ckpt,
                           resume_from=ckpt if resume else None,
-                          regularization=regularizer(config))
+                          regularization=regularizer(config), train_eval=True)
         signalled = guard.signal
         status = "completed"
         kept: int | None = history.epoch[-1] + 1 if history.epoch else 0
