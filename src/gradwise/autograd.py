@@ -30,6 +30,7 @@ __all__ = [
     "enable_grad",
     "is_grad_enabled",
     "no_grad",
+    "take_grad_slot",
     "tensor",
 ]
 
@@ -113,7 +114,7 @@ def _wrap(data: Any) -> Tensor:
     out.grad = None
     out.requires_grad = False
     out._node = None
-    out._grad_buffer = None
+    out.grad_slot = None
     return out
 
 
@@ -122,10 +123,12 @@ class Tensor:
 
     ``data`` is the backend array (NumPy or CuPy); ``grad`` is ``None`` until a backward pass
     reaches this tensor, then an array of the same shape and dtype. Only floating tensors can
-    require gradients.
+    require gradients. ``grad_slot`` is None, or (for a parameter, see
+    :mod:`gradwise.nn.storage`) the array of the data's shape and dtype into which a backward
+    pass writes this leaf's first gradient, so gradients land in contiguous storage.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_grad_buffer", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "grad_slot", "__weakref__")
     __array_priority__ = 1000  # make ``ndarray + Tensor`` call Tensor.__radd__
     __hash__ = object.__hash__  # comparisons return tensors, identity stays the hash
 
@@ -133,7 +136,7 @@ class Tensor:
     grad: Any
     requires_grad: bool
     _node: Function | None
-    _grad_buffer: Any
+    grad_slot: Any
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False,
                  device: str | None = None) -> None:
@@ -142,7 +145,7 @@ class Tensor:
         self.data = _as_array(data, dtype, device)
         self.grad = None
         self._node = None
-        self._grad_buffer = None
+        self.grad_slot = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -298,7 +301,7 @@ class Tensor:
 
 def _accumulate_leaf(leaf: Tensor, g: Any, upstream: Any) -> None:
     """Add ``g`` into ``leaf.grad``: in place into an owned buffer, never into a shared array."""
-    buf = leaf._grad_buffer
+    buf = leaf.grad_slot
     current = leaf.grad
     if current is None:
         if buf is not None:
@@ -313,6 +316,21 @@ def _accumulate_leaf(leaf: Tensor, g: Any, upstream: Any) -> None:
         buf += g
     else:
         leaf.grad = current + g
+
+
+def take_grad_slot(param: Tensor) -> Any:
+    """``param``'s gradient slot when the backward pass is about to fill it for the first time
+    (``.grad`` is None), else None.
+
+    A kernel that writes its gradient straight into the returned array (``out=``) sets
+    ``param.grad`` to it and returns None for that input, which saves the copy that the
+    backward pass would make; later contributions are then added into it in place.
+    """
+    buf = param.grad_slot
+    if buf is None or param.grad is not None or param._node is not None:
+        return None
+    param.grad = buf
+    return buf
 
 
 def _topological_order(root: Function) -> list[Function]:

@@ -22,6 +22,7 @@ __all__ = [
     "as_dtype",
     "check",
     "cuda_available",
+    "data_ptr",
     "default_generator",
     "device_of",
     "get_default_dtype",
@@ -78,6 +79,13 @@ def xp_of(array: Any) -> types.ModuleType:
     if _cupy is not None and isinstance(array, _cupy.ndarray):
         return _cupy
     return np
+
+
+def data_ptr(array: Any) -> int:
+    """The address of an array's first element (NumPy or CuPy)."""
+    if isinstance(array, np.ndarray):
+        return int(array.__array_interface__["data"][0])
+    return int(array.data.ptr)
 
 
 def device_of(array: Any) -> Device:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..autograd import Function, Tensor
+from ..autograd import Function, take_grad_slot
 from ..backend import xp_of
 from .activations import _sigmoid
 
@@ -60,30 +60,16 @@ class Linear(Function):
             x, dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
         xp = xp_of(dz)
         if needs[1]:
-            buf = _fresh_grad_buffer(self.inputs[1])
+            buf = take_grad_slot(self.inputs[1])
             if buf is None:
                 gw = x.T @ dz
             else:
                 xp.matmul(x.T, dz, out=buf)
         if len(needs) == 3 and needs[2]:
-            buf = _fresh_grad_buffer(self.inputs[2])
+            buf = take_grad_slot(self.inputs[2])
             if buf is None:
                 gb = dz.sum(axis=0)
             else:
                 dz.sum(axis=0, out=buf)
         return (gx, gw) if len(needs) == 2 else (gx, gw, gb)
 
-
-def _fresh_grad_buffer(param: Tensor) -> Any:
-    """The optimizer's flat-buffer view for ``param``'s gradient when the backward pass is about
-    to fill it for the first time (``.grad`` is None), else None.
-
-    A kernel that writes its gradient straight into the returned array (``out=``) sets
-    ``param.grad`` to it and returns None for that input, which saves the copy that
-    ``_accumulate_leaf`` would make; later contributions are then added into it in place.
-    """
-    buf = param._grad_buffer
-    if buf is None or param.grad is not None or param._node is not None:
-        return None
-    param.grad = buf
-    return buf
