@@ -273,9 +273,9 @@ CONVERGE = {
 }
 
 
-def _minimize(name: str, f, start, steps: int) -> np.ndarray:
+def _minimize(name: str, f, start, steps: int, hyper: dict | None = None) -> np.ndarray:
     x = gw.nn.Parameter(np.array(start), dtype=np.float64)
-    opt = gw.optim.get(name, [x], **CONVERGE[name])
+    opt = gw.optim.get(name, [x], **(CONVERGE[name] if hyper is None else hyper))
     for _ in range(steps):
         opt.zero_grad()
         f(x).backward()
@@ -297,9 +297,11 @@ def test_drives_a_convex_quadratic_to_its_minimum(name):
 
 
 # distance to (1, 1) after 3000 steps from (-1.5, 2), 2.69 away: the adaptive methods without
-# momentum crawl along the curved valley.
+# momentum crawl along the curved valley. Adadelta runs with lr 0.2 here (it ends 0.23-0.25
+# away for lr 0.15-0.25; with CONVERGE's lr 0.5 and eps 1e-3 it stays 1.2 away).
 ROSENBROCK_REACH = {"sgd": 1e-3, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2, "adagrad": 0.5,
-                    "adadelta": 1.5}
+                    "adadelta": 0.3}
+ROSENBROCK_HYPER = {"adadelta": {"lr": 0.2}}
 
 
 @pytest.mark.parametrize("name", sorted(CONVERGE))
@@ -309,7 +311,7 @@ def test_drives_rosenbrock_toward_its_minimum(name):
         return (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
 
     start = np.array([-1.5, 2.0])
-    x = _minimize(name, rosenbrock, start, 3000)
+    x = _minimize(name, rosenbrock, start, 3000, ROSENBROCK_HYPER.get(name))
     assert np.linalg.norm(x - 1.0) < ROSENBROCK_REACH[name], x
 
 
