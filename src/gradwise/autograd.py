@@ -14,10 +14,11 @@ binds them as tensor methods (``x.sum(axis=0)``, ``x.relu()``).
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -28,6 +29,7 @@ __all__ = [
     "Function",
     "Tensor",
     "enable_grad",
+    "install_ops",
     "is_grad_enabled",
     "no_grad",
     "take_grad_slot",
@@ -266,6 +268,139 @@ class Tensor:
     def double(self) -> Tensor:
         return self.to(dtype=np.float64)
 
+    # --- operators and methods: the ops of gradwise.functional ------------------------------
+    # The ops live above this layer; gradwise.functional hands them over at import
+    # (install_ops), so these typed methods forward to them.
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ops.rpow(self, other)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.neg(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.getitem(self, index)
+
+    # comparisons give boolean tensors (no gradient), as in NumPy and PyTorch
+    def __lt__(self, other: Any) -> Tensor:
+        return _compare(self, other, "__lt__")
+
+    def __le__(self, other: Any) -> Tensor:
+        return _compare(self, other, "__le__")
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _compare(self, other, "__gt__")
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _compare(self, other, "__ge__")
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(self, other, "__eq__")
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(self, other, "__ne__")
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - NumPy's and PyTorch's name
+        return _ops.transpose(self)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        return _ops.transpose(self, *axes)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return _ops.reshape(self, *shape)
+
+    def flatten(self, start_axis: int = 1) -> Tensor:
+        return _ops.reshape(self, (*self.shape[:start_axis], -1))
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.mean(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.min(self, axis, keepdims)
+
+    def exp(self) -> Tensor:
+        return _ops.exp(self)
+
+    def log(self) -> Tensor:
+        return _ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return _ops.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return _ops.abs(self)
+
+    def clip(self, min: builtins.float | None = None,  # noqa: A002
+             max: builtins.float | None = None) -> Tensor:  # noqa: A002
+        return _ops.clip(self, min, max)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.sigmoid(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.tanh(self)
+
+    def relu(self) -> Tensor:
+        return _ops.relu(self)
+
+    def leaky_relu(self, negative_slope: builtins.float = 0.01) -> Tensor:
+        return _ops.leaky_relu(self, negative_slope)
+
+    def softplus(self) -> Tensor:
+        return _ops.softplus(self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return _ops.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return _ops.log_softmax(self, axis)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.logsumexp(self, axis, keepdims)
+
+    def argmax(self, axis: int | None = None) -> Tensor:
+        """The index of the largest entry (along ``axis``); no gradient."""
+        return _wrap(self.data.argmax(axis=axis))
+
     # --- autodiff ---------------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
         """Backpropagate from this tensor, accumulating ``dJ/dx`` into every leaf's ``.grad``.
@@ -297,6 +432,21 @@ class Tensor:
             _accumulate_leaf(self, seed, seed)
             return
         _run_backward(self._node, seed, retain_graph)
+
+
+def _compare(a: Tensor, other: Any, op: str) -> Tensor:
+    o = other.data if isinstance(other, Tensor) else other
+    return _wrap(getattr(a.data, op)(o))
+
+
+_ops: Any = None  # the namespace of ops that Tensor's operators and methods call
+
+
+def install_ops(ops: Any) -> None:
+    """Give :class:`Tensor`'s operators and methods the ops they call (``add``, ``sum``, ...,
+    and ``rpow(x, base)`` for ``base ** x``): gradwise.functional does this once at import."""
+    global _ops
+    _ops = ops
 
 
 def _accumulate_leaf(leaf: Tensor, g: Any, upstream: Any) -> None:
@@ -367,7 +517,7 @@ def _run_backward(root: Function, seed: Any, retain_graph: bool) -> None:
     pending: dict[Function, Any] = {root: seed}  # Functions hash by identity
     for node in order:
         gy = pending.pop(node, None)
-        inputs = node.inputs
+        inputs = cast("tuple[Tensor, ...]", node.inputs)
         if gy is not None:
             grads = node.backward(gy)
             for t, need, g in zip(inputs, node.needs, grads, strict=True):

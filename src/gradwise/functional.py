@@ -14,13 +14,14 @@ layer ``g(x @ W + b)`` (:func:`linear`), sigmoid with binary cross-entropy
 
 from __future__ import annotations
 
+import types
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from . import backend
-from .autograd import Tensor, _wrap
+from .autograd import Tensor, _wrap, install_ops
 from .backend import xp_of
 from .ops.activations import (
     LeakyReLU,
@@ -390,54 +391,15 @@ def logsumexp(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
 
 # --- tensor methods ---------------------------------------------------------------------------
 
-def _compare(op: str) -> Any:
-    def method(self: Tensor, other: Any) -> Tensor:
-        o = other.data if isinstance(other, Tensor) else other
-        return _wrap(getattr(self.data, op)(o))
-    method.__name__ = op
-    return method
+def _rpow(x: Tensor, base: Any) -> Tensor:
+    """``base ** x`` for a non-tensor base."""
+    return pow(_as_tensor(base, x), x)
 
 
-def _bind_methods() -> None:
-    T = Tensor
-    T.__add__ = lambda a, b: add(a, b)
-    T.__radd__ = lambda a, b: add(b, a)
-    T.__sub__ = lambda a, b: sub(a, b)
-    T.__rsub__ = lambda a, b: sub(b, a)
-    T.__mul__ = lambda a, b: mul(a, b)
-    T.__rmul__ = lambda a, b: mul(b, a)
-    T.__truediv__ = lambda a, b: div(a, b)
-    T.__rtruediv__ = lambda a, b: div(b, a)
-    T.__pow__ = lambda a, b: pow(a, b)
-    T.__rpow__ = lambda a, b: pow(_as_tensor(b, a), a)
-    T.__matmul__ = lambda a, b: matmul(a, b)
-    T.__rmatmul__ = lambda a, b: matmul(b, a)
-    T.__neg__ = neg
-    T.__getitem__ = getitem
-    for op in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
-        setattr(T, op, _compare(op))
-    T.T = property(lambda x: transpose(x))
-    T.transpose = transpose
-    T.reshape = reshape
-    T.flatten = lambda x, start_axis=1: reshape(x, (*x.shape[:start_axis], -1))
-    T.sum = sum
-    T.mean = mean
-    T.max = max
-    T.min = min
-    T.exp = exp
-    T.log = log
-    T.sqrt = sqrt
-    T.abs = abs
-    T.clip = clip
-    T.sigmoid = sigmoid
-    T.tanh = tanh
-    T.relu = relu
-    T.leaky_relu = leaky_relu
-    T.softplus = softplus
-    T.softmax = softmax
-    T.log_softmax = log_softmax
-    T.logsumexp = logsumexp
-    T.argmax = lambda x, axis=None: _wrap(x.data.argmax(axis=axis))
-
-
-_bind_methods()
+install_ops(types.SimpleNamespace(
+    add=add, sub=sub, mul=mul, div=div, pow=pow, rpow=_rpow, matmul=matmul, neg=neg,
+    getitem=getitem, transpose=transpose, reshape=reshape, sum=sum, mean=mean, max=max, min=min,
+    exp=exp, log=log, sqrt=sqrt, abs=abs, clip=clip, sigmoid=sigmoid, tanh=tanh, relu=relu,
+    leaky_relu=leaky_relu, softplus=softplus, softmax=softmax, log_softmax=log_softmax,
+    logsumexp=logsumexp,
+))

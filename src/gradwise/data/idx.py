@@ -21,7 +21,7 @@ from ..io import atomic_path
 
 __all__ = ["FILES", "MIRRORS", "SHA256", "mnist", "read_idx"]
 
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),

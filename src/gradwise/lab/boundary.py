@@ -123,6 +123,7 @@ def plot_boundaries(models: Mapping[str, Module], X: np.ndarray, y: np.ndarray,
         mesh = _draw_map(ax, model, X, np.asarray(y), None, None, resolution)
         ax.set_title(name)
     axes[0].legend(loc="upper right", fontsize=8, framealpha=0.9)
+    assert mesh is not None  # models is not empty
     fig.colorbar(mesh, ax=list(axes), label="P(class 1 | x)", ticks=[0, 0.5, 1])
     if suptitle:
         fig.suptitle(suptitle)

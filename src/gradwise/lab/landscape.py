@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -168,7 +168,7 @@ class _Evaluator:
             size = int(np.prod(shape))
             return basis[:, start:start + size].reshape(len(basis), *shape).astype(self.dtype)
 
-        self.weights = [(slices(m.weight), None if m.bias is None else slices(m.bias))
+        self.weights: list[Any] = [(slices(m.weight), None if m.bias is None else slices(m.bias))
                         if isinstance(m, Dense) else None for m in self.layers]
         first_w, _ = self.weights[0]
         self.xw = np.stack([self.X @ w for w in first_w])  # (J, N, h1)
@@ -176,7 +176,7 @@ class _Evaluator:
         per_point = len(self.X) * max(widths) * self.X.itemsize * 4
         self.batch = max(1, _MEMORY_BUDGET // per_point)
 
-    def _post(self, layer: Dense, z: np.ndarray) -> np.ndarray:
+    def _post(self, layer: Any, z: np.ndarray) -> np.ndarray:
         # The fused activations, in place, exactly as the fused Dense kernel computes them.
         if layer._fused == "relu":
             np.maximum(z, 0, out=z)
@@ -194,7 +194,7 @@ class _Evaluator:
 
     def _evaluate(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         k, (n, _) = len(c), self.X.shape
-        a = None
+        a: Any = None
         for layer, wb in zip(self.layers, self.weights, strict=True):
             if wb is None:
                 a = _apply(layer, a)
@@ -342,7 +342,8 @@ def loss_surface(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
     finish, and at the end); a later call with the same path, grid and directions keeps the rows
     already computed and evaluates only the others.
     """
-    nx, ny = (resolution, resolution) if np.isscalar(resolution) else resolution
+    nx, ny = cast("tuple[int, int]",
+                  (resolution, resolution) if np.isscalar(resolution) else resolution)
     if len(span) != 4 or span[0] >= span[1] or span[2] >= span[3] or min(nx, ny) < 2:
         raise ValueError(f"span must be (xmin, xmax, ymin, ymax) with min < max and resolution "
                          f">= 2; got span={tuple(span)}, resolution={resolution}")

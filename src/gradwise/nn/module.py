@@ -14,7 +14,7 @@ from . import storage
 __all__ = ["Module", "Parameter", "Sequential"]
 
 
-_DATA = Tensor.data  # the slot descriptor that Parameter.data wraps
+_DATA: Any = Tensor.__dict__["data"]  # the slot descriptor that Parameter.data wraps
 
 
 class Parameter(Tensor):
@@ -60,6 +60,10 @@ class Module:
     """
 
     training: bool
+    _parameters: dict[str, Parameter]
+    _modules: dict[str, Module]
+    #: set by a callback to end ``fit`` after the current batch (Keras' ``model.stop_training``)
+    stop_training: bool
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})

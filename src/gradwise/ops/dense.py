@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from ..autograd import Function, take_grad_slot
+from ..autograd import Function, Tensor, take_grad_slot
 from ..backend import xp_of
 from .activations import _sigmoid
 
@@ -54,19 +54,20 @@ class Linear(Function):
             dz = g
         x, w = self.x, self.w
         needs = self.needs
+        inputs = cast("tuple[Tensor, ...]", self.inputs)
         gx = dz @ w.T if needs[0] else None
         gw = gb = None
         if x.ndim != 2:
             x, dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
         xp = xp_of(dz)
         if needs[1]:
-            buf = take_grad_slot(self.inputs[1])
+            buf = take_grad_slot(inputs[1])
             if buf is None:
                 gw = x.T @ dz
             else:
                 xp.matmul(x.T, dz, out=buf)
         if len(needs) == 3 and needs[2]:
-            buf = take_grad_slot(self.inputs[2])
+            buf = take_grad_slot(inputs[2])
             if buf is None:
                 gb = dz.sum(axis=0)
             else:

@@ -219,7 +219,7 @@ class Optimizer:
         self._check(self.defaults)
         self.param_groups: list[dict[str, Any]] = []
         self._buckets: list[list[_Bucket]] = []
-        groups = list(params)
+        groups: list[Any] = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], Mapping):
@@ -356,7 +356,7 @@ class Optimizer:
         contiguous span of gradient storage (usually one per group and dtype), each a view, so
         that changing it in place changes the parameters' ``.grad``. A data-parallel run
         averages each of these across processes between ``backward()`` and ``step()``."""
-        out = []
+        out: list[Any] = []
         for buckets in self._buckets:
             for b in buckets:
                 present = [p for p in b.params if p.grad is not None]

@@ -120,8 +120,8 @@ SCHEDULES = {"step": "StepLR", "exponential": "ExponentialLR", "cosine": "Cosine
 
 
 def _hyper_names(cls: type) -> list[str]:
-    params = list(inspect.signature(cls.__init__).parameters)
-    return [p for p in params[2:] if p not in ("args", "kwargs")]
+    params = list(inspect.signature(cls).parameters)
+    return [p for p in params[1:] if p not in ("args", "kwargs")]
 
 
 def _check_hyper(section: str, cls: type, values: dict[str, Any]) -> None:
