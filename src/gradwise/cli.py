@@ -16,8 +16,9 @@ __all__ = ["build_parser", "main"]
 
 
 def _train(args: argparse.Namespace) -> int:
+    from .jobs.train import print_summary
+    from .jobs.train import run as train
     from .training.config import load_config
-    from .training.run import print_summary, train
 
     config = load_config(args.config, args.set)
     verbose = 0 if args.quiet else 2 if args.verbose else None

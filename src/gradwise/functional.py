@@ -34,7 +34,7 @@ from .ops.activations import (
     Tanh,
 )
 from .ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, PowScalar, Sub
-from .ops.dense import _FUSED_ACTIVATIONS, Linear
+from .ops.dense import FUSED_ACTIVATIONS, Linear
 from .ops.dropout import _Dropout
 from .ops.elementwise import Abs, Clip, Exp, Log, Sqrt
 from .ops.losses import (
@@ -101,9 +101,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None,
 
     ``activation`` is None (linear), ``"relu"``, ``"sigmoid"`` or ``"tanh"``.
     """
-    if activation not in _FUSED_ACTIVATIONS:
+    if activation not in FUSED_ACTIVATIONS:
         raise ValueError(
-            f"linear: activation must be one of {_FUSED_ACTIVATIONS}, got {activation!r}"
+            f"linear: activation must be one of {FUSED_ACTIVATIONS}, got {activation!r}"
         )
     if not isinstance(x, Tensor):
         x = _as_tensor(x, weight)

@@ -10,12 +10,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..autograd import tensor
-from ..nn.layers import _ACTIVATIONS, get_activation
+from ..nn import ACTIVATIONS, get_activation
 from .style import TRAIN_COLOR, VAL_COLOR, new_figure
 
 __all__ = ["ELEMENTWISE", "activation_curves", "plot_activations"]
 
-ELEMENTWISE = [name for name in _ACTIVATIONS if name not in ("softmax", "linear")]
+ELEMENTWISE = [name for name in ACTIVATIONS if name not in ("softmax", "linear")]
 """Every built-in elementwise activation (softmax couples its inputs; linear is identity)."""
 
 _TITLES = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU",

@@ -37,7 +37,7 @@ from ..autograd import Tensor
 from ..nn import Dense, Dropout, Flatten, Module, Sequential
 from ..nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from ..nn.utils import flat_parameters
-from ..ops.activations import _sigmoid
+from ..ops import activate_
 from ._blas import blas_threads
 from .files import save_npz
 
@@ -136,8 +136,8 @@ def _layers(model: Module) -> list[Module]:
 
 
 def _apply(module: Module, z: np.ndarray) -> np.ndarray:
-    # A tensor that does not require grad records no graph; no_grad() is process-wide, so it
-    # is not used here, where worker threads run this concurrently.
+    # A tensor that does not require grad records no graph, so no no_grad() is needed here
+    # (it is per thread; worker threads run this concurrently).
     return module(Tensor(z, dtype=z.dtype)).data
 
 
@@ -178,12 +178,7 @@ class _Evaluator:
 
     def _post(self, layer: Any, z: np.ndarray) -> np.ndarray:
         # The fused activations, in place, exactly as the fused Dense kernel computes them.
-        if layer._fused == "relu":
-            np.maximum(z, 0, out=z)
-        elif layer._fused == "tanh":
-            np.tanh(z, out=z)
-        elif layer._fused == "sigmoid":
-            z = _sigmoid(z)
+        z = activate_(z, layer.fused_activation)
         return z if layer.activation is None else _apply(layer.activation, z)
 
     def __call__(self, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

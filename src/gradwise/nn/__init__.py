@@ -2,6 +2,7 @@
 
 from . import functional, init, utils
 from .layers import (
+    ACTIVATIONS,
     Dense,
     Dropout,
     Flatten,
@@ -19,6 +20,7 @@ from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, get_l
 from .module import Module, Parameter, Sequential
 
 __all__ = [
+    "ACTIVATIONS",
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Dropout", "Flatten", "Identity",
     "LeakyReLU", "MSELoss", "Module", "Parameter", "Perceptron", "ReLU", "Sequential", "Sigmoid",
     "Softmax", "Softplus", "Tanh", "functional", "get_activation", "get_loss", "init", "utils",

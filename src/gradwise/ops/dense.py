@@ -8,7 +8,20 @@ from ..autograd import Function, Tensor, take_grad_slot
 from ..backend import xp_of
 from .activations import _sigmoid
 
-_FUSED_ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
+#: the activations the fused Dense kernel computes itself (None: linear); the one list of them
+FUSED_ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
+
+
+def activate_(z: Any, act: str | None) -> Any:
+    """``g(z)`` for a fused activation ``act``, in place where the array call allows it (the
+    result is returned): ReLU ``max(z, 0)``, sigmoid ``1/(1 + e^-z)``, tanh."""
+    if act == "relu":
+        xp_of(z).maximum(z, 0, out=z)
+    elif act == "sigmoid":
+        z = _sigmoid(z)
+    elif act == "tanh":
+        xp_of(z).tanh(z, out=z)
+    return z
 
 
 class Linear(Function):
@@ -32,13 +45,7 @@ class Linear(Function):
         z = x @ w
         if b is not None:
             z += b
-        act = self.act
-        if act == "relu":
-            xp_of(z).maximum(z, 0, out=z)
-        elif act == "sigmoid":
-            z = _sigmoid(z)
-        elif act == "tanh":
-            xp_of(z).tanh(z, out=z)
+        z = activate_(z, self.act)
         self.x, self.w, self.y = x, w, z
         return z
 

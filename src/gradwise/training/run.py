@@ -1,5 +1,6 @@
-"""The ``gradwise train`` job: data, model and optimizer from a config, ``fit``, and a run folder
-that explains itself; and :func:`load_run`, which rebuilds a finished run from its folder.
+"""A training run from a config: data, model and optimizer, ``fit``, and a run folder that
+explains itself; and :func:`load_run`, which rebuilds a finished run from its folder. The
+``gradwise train`` job (:mod:`gradwise.jobs.train`) runs this and draws the figures.
 
 A run folder holds ``config.toml`` (the resolved config), ``history.csv`` (one row per epoch),
 ``summary.json`` (final and best metrics, best epoch, epochs run, whether training stopped
@@ -17,6 +18,7 @@ import json
 import math
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -136,7 +138,7 @@ def build_model(config: dict[str, Any], n_inputs: int, n_outputs: int) -> nn.Seq
     return nn.Sequential(*layers)
 
 
-def _loss_and_metrics(task: str) -> tuple[nn.Module, list[str]]:
+def loss_and_metrics(task: str) -> tuple[nn.Module, list[str]]:
     if task == "binary":
         return nn.BCEWithLogitsLoss(), ["accuracy"]
     if task == "multiclass":
@@ -196,34 +198,14 @@ def _run_dir(out: str | Path | None) -> Path:
     return path
 
 
-def _draw_figures(out: Path, history: Any, es: Any, model: nn.Module, splits: Splits) -> None:
-    try:
-        import matplotlib
-    except ImportError:
-        return
-    matplotlib.use("Agg")
-    from .. import lab
-    from ..lab.files import save_figure
-
-    figures = [("loss.png", lambda: lab.plot_history(history, early_stopping=es))]
-    if splits.X_train.shape[1] == 2 and splits.task == "binary":
-        held_out, label = (splits.X_test, splits.y_test), "test"
-        if splits.X_test is None:
-            held_out, label = (splits.X_val, splits.y_val), "validation"
-        figures.append(("boundary.png", lambda: lab.plot_decision_boundary(
-            model, splits.X_train, splits.y_train, *held_out, test_label=label)))
-    import matplotlib.pyplot as plt
-
-    for name, draw in figures:
-        fig = draw()
-        save_figure(fig, out / name, dpi=120)
-        plt.close(fig)
-
-
 def train(config: dict[str, Any], out: str | Path | None = None,
-          verbose: int | None = None) -> tuple[Path, dict[str, Any]]:
+          verbose: int | None = None,
+          figures: Callable[[Path, Any, Any, nn.Module, Splits], None] | None = None,
+          ) -> tuple[Path, dict[str, Any]]:
     """Run the training job of a validated ``config``; return the run folder and the summary.
-    ``verbose`` overrides ``training.verbose``."""
+    ``verbose`` overrides ``training.verbose``; ``figures(run_dir, history, early_stopping,
+    model, splits)`` runs last (``gradwise train`` draws its figures there: see
+    :mod:`gradwise.jobs.train`)."""
     start = time.perf_counter()
     if verbose is not None:
         config["training"]["verbose"] = verbose
@@ -243,7 +225,7 @@ def train(config: dict[str, Any], out: str | Path | None = None,
         optimizer = optim.get(config["optimizer"]["name"], model.parameters(), **hyper)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[optimizer] {exc}") from None
-    loss, metric_names = _loss_and_metrics(splits.task)
+    loss, metric_names = loss_and_metrics(splits.task)
     available = ["loss", *metric_names]
     if splits.X_val is not None:
         available += [f"val_{k}" for k in available]
@@ -273,7 +255,8 @@ def train(config: dict[str, Any], out: str | Path | None = None,
     summary = _summary(history, es, model, loss, metric_names, splits, tcfg)
     summary["wall_time_s"] = round(time.perf_counter() - start, 3)
     write_atomic(run_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
-    _draw_figures(run_dir, history, es, model, splits)
+    if figures is not None:
+        figures(run_dir, history, es, model, splits)
     return run_dir, summary
 
 
@@ -358,7 +341,7 @@ def load_run(run_dir: str | Path) -> Run:
     model = build_model(config, splits.X_train.shape[1], splits.n_outputs)
     load(model, path / "model.safetensors")
     tensors, meta = read_safetensors(path / "trajectory.safetensors")
-    loss, _ = _loss_and_metrics(splits.task)
+    loss, _ = loss_and_metrics(splits.task)
     summary_path = path / "summary.json"
     return Run(
         **{f.name: getattr(splits, f.name) for f in fields(splits)},
