@@ -20,7 +20,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .. import nn, optim
 from ..data.toy import TOY_SETS
+from .metrics import METRICS
 
 __all__ = ["ConfigError", "SCHEMA", "apply_override", "default_config", "dumps", "load_config",
            "validate"]
@@ -50,6 +52,37 @@ def _choice(*options: str) -> tuple[Check, str]:
     return (lambda v: v in options), "one of " + ", ".join(repr(o) for o in options)
 
 
+class _OneOf:
+    """The names of a registry, read when a value is checked, so that an entry registered at
+    runtime (``gw.nn.ACTIVATIONS["swish"] = Swish``) is accepted by configs at once."""
+
+    def __init__(self, names: Callable[[], list[str]]) -> None:
+        self.names = names
+
+    def __call__(self, v: Any) -> bool:
+        return isinstance(v, str) and v in self.names()
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(repr(o) for o in self.names())
+
+
+def _registry(registry: Any, exclude: tuple[str, ...] = ()) -> tuple[Check, object]:
+    one = _OneOf(lambda: [k for k in registry if k not in exclude])
+    return one, one
+
+
+#: activations a hidden layer takes from nn.ACTIVATIONS (softmax is for outputs, linear adds
+#: nothing between layers); initializers from nn.init.INITIALIZERS (constant ones never break
+#: the symmetry between units)
+HIDDEN_EXCLUDED = ("softmax", "identity", "linear")
+INIT_EXCLUDED = ("zeros", "ones")
+
+
+def _monitors() -> list[str]:
+    names = ["loss", *METRICS]
+    return [f"val_{n}" for n in names] + names
+
+
 _BOOL = (lambda v: isinstance(v, bool)), "true or false"
 _STR = (lambda v: isinstance(v, str) and v != ""), "a non-empty string"
 _OPT_STR = (lambda v: isinstance(v, str)), "a string"
@@ -60,10 +93,10 @@ _HIDDEN = ((lambda v: isinstance(v, list) and all(
 
 # section -> key -> (default, (check, description of accepted values)). A default of None
 # means "not set" and leaves the key out of the resolved config.
-SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
+SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
     "data": {
         "source": ("toy", _choice("toy", "csv", "npz", "mnist")),
-        "name": ("spiral", _choice(*TOY_SETS)),
+        "name": ("spiral", _registry(TOY_SETS)),
         "n": (1000, _int(2)),
         "noise": (0.04, _float(0.0, math.inf)),
         "path": ("", _OPT_STR),
@@ -78,14 +111,13 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
     },
     "model": {
         "hidden": ([64, 64], _HIDDEN),
-        "activation": ("relu", _choice("relu", "tanh", "sigmoid", "leaky_relu", "softplus")),
+        "activation": ("relu", _registry(nn.ACTIVATIONS, HIDDEN_EXCLUDED)),
         "dropout": (0.0, _float(0.0, 1.0, hi_open=True)),
-        "init": ("glorot_uniform", _choice("glorot_uniform", "glorot_normal", "he_uniform",
-                                           "he_normal")),
+        "init": ("glorot_uniform", _registry(nn.init.INITIALIZERS, INIT_EXCLUDED)),
         "task": ("auto", _choice("auto", "classification", "regression")),
     },
     "optimizer": {
-        "name": ("adam", _choice("sgd", "adam", "adamw", "adadelta", "adagrad", "rmsprop")),
+        "name": ("adam", _registry(optim.OPTIMIZERS)),
     },
     "schedule": {
         "name": ("", _choice("step", "exponential", "cosine", "warmup", "plateau")),
@@ -99,8 +131,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
     },
     "training.early_stopping": {
         "enabled": (True, _BOOL),
-        "monitor": ("val_loss", _choice("val_loss", "val_accuracy", "val_mse", "val_mae", "loss",
-                                        "accuracy", "mse", "mae")),
+        "monitor": ("val_loss", (_OneOf(_monitors), _OneOf(_monitors))),
         "patience": (10, _int(0)),
         "min_delta": (0.0, _NUMBER),
         "mode": ("auto", _choice("auto", "min", "max")),
@@ -138,8 +169,6 @@ def _check_hyper(section: str, cls: type, values: dict[str, Any]) -> None:
 def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
     """A complete, checked copy of ``config``: defaults filled in, relative data paths resolved
     against ``base`` (the config file's folder). Raises :class:`ConfigError`."""
-    from .. import optim
-
     config = copy.deepcopy(config)
     early = config.get("training", {}).pop("early_stopping", None)
     sections = dict(config)
