@@ -12,6 +12,7 @@ import pytest
 
 import gradwise as gw
 from gradwise import functional as F
+from gradwise.lab.activations import activation_curves
 from gradwise.ops import FUSED_ACTIVATIONS
 from gradwise.training import config as cfg
 from gradwise.training.metrics import METRICS
@@ -77,6 +78,9 @@ def test_an_activation_and_an_optimizer_registered_at_runtime_train_from_a_confi
     run_dir, summary = train(config, out=tmp_path / "run")
     rebuilt = load_run(run_dir)
     assert any(isinstance(m, Swish) for m in rebuilt.model.modules())
+    z, g, dg = activation_curves(["swish"])["swish"]  # the lab draws it, derivative included
+    s = 1 / (1 + np.exp(-z))
+    np.testing.assert_allclose(dg, s + z * s * (1 - s), rtol=1e-9)
     assert rebuilt.history["loss"][-1] < rebuilt.history["loss"][0]
     assert summary["epochs_run"] == 8
     with pytest.raises(cfg.ConfigError, match="optimizer.name = 'lion': expected one of .*"

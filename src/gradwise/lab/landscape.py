@@ -38,7 +38,7 @@ from ..nn import Dense, Dropout, Flatten, Module, Sequential
 from ..nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from ..nn.utils import flat_parameters
 from ..ops import activate_
-from ._blas import blas_threads
+from .blas import blas_threads
 from .files import save_npz
 
 __all__ = [
