@@ -149,3 +149,25 @@ def test_an_optimizer_without_an_update_rule_says_so():
     model = _model(6)
     with pytest.raises(NotImplementedError, match="Empty does not define its update rule"):
         _train(model, Empty(model.parameters()), steps=1)
+
+
+def test_a_parameter_given_an_array_of_another_shape_gets_fresh_gradients():
+    layer = gw.nn.Dense(3, 2)
+    slot = layer.weight.grad_slot
+    layer.weight.data = np.ones((3, 2), np.float64)  # another dtype: the slot no longer fits
+    (layer(gw.tensor(np.ones((4, 3)), dtype=np.float64)) ** 2).sum().backward()
+    assert layer.weight.grad.dtype == np.float64 and not np.shares_memory(layer.weight.grad, slot)
+    assert layer.weight.grad_slot is None
+
+
+def test_a_held_gradient_array_sees_the_next_backward_after_zero_grad():
+    """The documented cost of gradient slots: ``.grad`` is the same array every step."""
+    layer = gw.nn.Dense(3, 2, dtype=np.float64)
+    x = gw.tensor(np.ones((4, 3)), dtype=np.float64)
+    layer(x).sum().backward()
+    held = layer.weight.grad
+    first = held.copy()
+    layer.zero_grad()
+    (2.0 * layer(x)).sum().backward()
+    assert layer.weight.grad is held
+    np.testing.assert_array_equal(held, 2 * first)

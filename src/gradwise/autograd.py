@@ -451,7 +451,7 @@ def install_ops(ops: Any) -> None:
 
 def _accumulate_leaf(leaf: Tensor, g: Any, upstream: Any) -> None:
     """Add ``g`` into ``leaf.grad``: in place into an owned buffer, never into a shared array."""
-    buf = leaf.grad_slot
+    buf = _grad_slot(leaf)
     current = leaf.grad
     if current is None:
         if buf is not None:
@@ -476,10 +476,23 @@ def take_grad_slot(param: Tensor) -> Any:
     ``param.grad`` to it and returns None for that input, which saves the copy that the
     backward pass would make; later contributions are then added into it in place.
     """
-    buf = param.grad_slot
+    buf = _grad_slot(param)
     if buf is None or param.grad is not None or param._node is not None:
         return None
     param.grad = buf
+    return buf
+
+
+def _grad_slot(leaf: Tensor) -> Any:
+    """``leaf.grad_slot`` if it still fits ``leaf.data`` (shape, dtype and array type: someone
+    may have assigned ``leaf.data`` a different array since), else None."""
+    buf = leaf.grad_slot
+    if buf is None:
+        return None
+    data = leaf.data
+    if buf.shape != data.shape or buf.dtype != data.dtype or type(buf) is not type(data):
+        leaf.grad_slot = None
+        return None
     return buf
 
 

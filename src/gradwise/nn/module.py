@@ -14,9 +14,6 @@ from . import storage
 __all__ = ["Module", "Parameter", "Sequential"]
 
 
-_DATA: Any = Tensor.__dict__["data"]  # the slot descriptor that Parameter.data wraps
-
-
 class Parameter(Tensor):
     """A leaf tensor that a :class:`Module` owns and an optimizer updates (requires grad).
 
@@ -30,22 +27,7 @@ class Parameter(Tensor):
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = True,
                  device: str | None = None) -> None:
         super().__init__(data, dtype=dtype, requires_grad=requires_grad, device=device)
-        values, self.grad_slot = storage.allocate(_DATA.__get__(self))
-        _DATA.__set__(self, values)
-
-    @property  # type: ignore[override]
-    def data(self) -> Any:
-        return _DATA.__get__(self)
-
-    @data.setter
-    def data(self, value: Any) -> None:
-        """Rebind the parameter's array (prefer ``p.data[...] = values``, which keeps it in
-        place); the gradient slot is dropped when the new array does not fit it."""
-        _DATA.__set__(self, value)
-        slot = getattr(self, "grad_slot", None)
-        if slot is not None and (type(slot) is not type(value) or slot.shape != value.shape
-                                 or slot.dtype != value.dtype):
-            self.grad_slot = None
+        self.data, self.grad_slot = storage.allocate(self.data)
 
     def __repr__(self) -> str:
         return "Parameter(" + super().__repr__()[len("tensor("):]

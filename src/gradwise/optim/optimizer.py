@@ -318,6 +318,21 @@ class Optimizer:
 
     def _step_bucket(self, group: Mapping[str, Any], b: _Bucket, fills: dict[str, float],
                      n_scratch: int) -> None:
+        layout = b.layout
+        if layout is not None and self._flat_ok(group, b.steps):
+            # the common step: every parameter and gradient is where the last step found it
+            for p, d, g in zip(b.params, layout[0], layout[1], strict=True):
+                if p.data is not d or p.grad is not g:
+                    break
+            else:
+                state = {name: b.state_array(name, fill) for name, fill in fills.items()}
+                steps = b.steps
+                for i in range(len(steps)):
+                    steps[i] += 1
+                step = steps[0]
+                for pv, gv, st, sc in b.blocks(layout[2], state, n_scratch):
+                    self._update(group, pv, gv, st, step, sc)
+                return
         grads = []
         with_grad = []
         for i, p in enumerate(b.params):
