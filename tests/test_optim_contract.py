@@ -171,3 +171,16 @@ def test_a_held_gradient_array_sees_the_next_backward_after_zero_grad():
     (2.0 * layer(x)).sum().backward()
     assert layer.weight.grad is held
     np.testing.assert_array_equal(held, 2 * first)
+
+
+def test_a_gradient_changed_in_place_is_read_afresh_every_step():
+    """A float64 gradient array for a float32 parameter, kept and changed in place between
+    steps: the step reads its current values (a copy made for one step is not reused)."""
+    p = gw.nn.Parameter(np.zeros(4, np.float32))
+    opt = gw.optim.SGD([p], lr=1.0)
+    g = np.ones(4)
+    p.grad = g
+    opt.step()
+    g[...] = 2.0
+    opt.step()
+    np.testing.assert_array_equal(p.data, -3.0)

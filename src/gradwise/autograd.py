@@ -8,8 +8,9 @@ records a node; :meth:`Tensor.backward` walks the recorded graph in reverse topo
 iteratively (no recursion, so a 10,000-op chain works), and accumulates into the ``.grad`` of
 the leaves, as PyTorch does.
 
-Operators, reductions, activations and the rest live in :mod:`gradwise.functional`, which also
-binds them as tensor methods (``x.sum(axis=0)``, ``x.relu()``).
+Operators, reductions, activations and the rest live in :mod:`gradwise.functional`; the
+Tensor's operators and methods (``a + b``, ``x.sum(axis=0)``, ``x.relu()``) are defined on the
+class, typed, and call them (functional hands them over at import: :func:`install_ops`).
 """
 
 from __future__ import annotations

@@ -155,18 +155,21 @@ class _Bucket:
                 and all(a is b for a, b in zip(layout[1], grads, strict=True)):
             return layout[2]
         runs: list[tuple[int, int, Any, Any]] = []
+        copied = False
         for i, j in _runs([data, grads]):
             lo, hi = self.slices[i].start, self.slices[j - 1].stop
             if j - i == 1:
-                # read only: a contiguous copy in the parameter's dtype will do
+                # read only: a contiguous copy in the parameter's dtype will do (for this step)
                 g = self.xp.ascontiguousarray(grads[i], dtype=self.dtype)
+                copied = copied or g is not grads[i]
                 if data[i].flags.c_contiguous:
                     runs.append((lo, hi, data[i].reshape(-1), g.reshape(-1)))
                 else:
                     runs.append((lo, hi, data[i], g))
             else:
                 runs.append((lo, hi, _span(data[i:j]), _span(grads[i:j])))
-        self.layout = (data, list(grads), runs)
+        self.layout = None if copied else (data, list(grads), runs)
+        self._blocks_key = None  # the blocks cache is keyed by id(runs): never reuse it
         return runs
 
     def blocks(self, runs: list[tuple[int, int, Any, Any]], state: dict[str, Any],
