@@ -131,7 +131,8 @@ class Tensor:
     pass writes this leaf's first gradient, so gradients land in contiguous storage.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "grad_slot", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "grad_slot", "_slot_checked_for",
+                 "__weakref__")
     __array_priority__ = 1000  # make ``ndarray + Tensor`` call Tensor.__radd__
     __hash__ = object.__hash__  # comparisons return tensors, identity stays the hash
 
@@ -140,6 +141,7 @@ class Tensor:
     requires_grad: bool
     _node: Function | None
     grad_slot: Any
+    _slot_checked_for: Any
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False,
                  device: str | None = None) -> None:
@@ -452,9 +454,9 @@ def install_ops(ops: Any) -> None:
 
 def _accumulate_leaf(leaf: Tensor, g: Any, upstream: Any) -> None:
     """Add ``g`` into ``leaf.grad``: in place into an owned buffer, never into a shared array."""
-    buf = _grad_slot(leaf)
     current = leaf.grad
     if current is None:
+        buf = _grad_slot(leaf)
         if buf is not None:
             xp_of(buf).copyto(buf, g)
             leaf.grad = buf
@@ -463,8 +465,8 @@ def _accumulate_leaf(leaf: Tensor, g: Any, upstream: Any) -> None:
             leaf.grad = g.astype(leaf.data.dtype, copy=True)
         else:
             leaf.grad = g
-    elif current is buf:
-        buf += g
+    elif current is leaf.grad_slot:
+        current += g
     else:
         leaf.grad = current + g
 
@@ -477,8 +479,10 @@ def take_grad_slot(param: Tensor) -> Any:
     ``param.grad`` to it and returns None for that input, which saves the copy that the
     backward pass would make; later contributions are then added into it in place.
     """
+    if param.grad is not None or param._node is not None:
+        return None
     buf = _grad_slot(param)
-    if buf is None or param.grad is not None or param._node is not None:
+    if buf is None:
         return None
     param.grad = buf
     return buf
@@ -491,9 +495,12 @@ def _grad_slot(leaf: Tensor) -> Any:
     if buf is None:
         return None
     data = leaf.data
+    if getattr(leaf, "_slot_checked_for", None) is data:  # checked before, for this array
+        return buf
     if buf.shape != data.shape or buf.dtype != data.dtype or type(buf) is not type(data):
         leaf.grad_slot = None
         return None
+    leaf._slot_checked_for = data
     return buf
 
 
