@@ -35,6 +35,7 @@ __all__ = [
     "no_grad",
     "take_grad_slot",
     "tensor",
+    "wrap",
 ]
 
 class _GradMode(threading.local):
@@ -100,7 +101,7 @@ class Function:
 
     def __call__(self, *inputs: Tensor) -> Tensor:
         """Run ``forward`` on the inputs' arrays and record the node when a gradient is needed."""
-        out = _wrap(self.forward(*[t.data for t in inputs]))
+        out = wrap(self.forward(*[t.data for t in inputs]))
         if _grad_mode.enabled:
             needs = tuple([t.requires_grad for t in inputs])
             if True in needs:
@@ -111,7 +112,8 @@ class Function:
         return out
 
 
-def _wrap(data: Any) -> Tensor:
+def wrap(data: Any) -> Tensor:
+    """A tensor around an op's result array, recording nothing (no copy, no checks)."""
     out = Tensor.__new__(Tensor)
     out.data = data
     out.grad = None
@@ -240,7 +242,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, cut from the graph (requires no gradient)."""
-        return _wrap(self.data)
+        return wrap(self.data)
 
     def to(self, device: str | None = None, dtype: Any = None) -> Tensor:
         """A copy on another device and/or with another dtype (``self`` when nothing changes).
@@ -254,7 +256,7 @@ class Tensor:
             data = data.astype(backend.as_dtype(dtype), copy=False)
         if data is self.data:
             return self
-        out = _wrap(data)
+        out = wrap(data)
         if self.requires_grad and data.dtype.kind == "f":
             out.requires_grad = True
         return out
@@ -402,7 +404,7 @@ class Tensor:
 
     def argmax(self, axis: int | None = None) -> Tensor:
         """The index of the largest entry (along ``axis``); no gradient."""
-        return _wrap(self.data.argmax(axis=axis))
+        return wrap(self.data.argmax(axis=axis))
 
     # --- autodiff ---------------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -439,7 +441,7 @@ class Tensor:
 
 def _compare(a: Tensor, other: Any, op: str) -> Tensor:
     o = other.data if isinstance(other, Tensor) else other
-    return _wrap(getattr(a.data, op)(o))
+    return wrap(getattr(a.data, op)(o))
 
 
 _ops: Any = None  # the namespace of ops that Tensor's operators and methods call
@@ -601,7 +603,7 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False,
     arr = _as_array(data, dtype, device)
     if arr is data:
         arr = arr.copy()
-    t = _wrap(arr)
+    t = wrap(arr)
     if requires_grad:
         t.requires_grad_(True)
     return t

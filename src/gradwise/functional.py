@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .autograd import Tensor, _wrap, install_ops
+from .autograd import Tensor, install_ops, wrap
 from .backend import xp_of
+from .ops import check_reduction, index_data, norm_axis, target_like
 from .ops.activations import (
     LeakyReLU,
     LogSoftmax,
@@ -42,12 +43,9 @@ from .ops.losses import (
     MSE,
     BCEWithLogits,
     CrossEntropy,
-    _check_reduction,
-    _target_like,
 )
 from .ops.reductions import Max, Mean, Sum
-from .ops.shape import Concatenate, GetItem, Reshape, Stack, Transpose, Where, _index_data
-from .ops.util import _norm_axis
+from .ops.shape import Concatenate, GetItem, Reshape, Stack, Transpose, Where
 
 __all__ = [
     "abs", "add", "binary_cross_entropy", "binary_cross_entropy_with_logits", "clip",
@@ -70,7 +68,7 @@ def _as_tensor(x: Any, like: Tensor) -> Tensor:
             arr = arr.astype(like.data.dtype)
     elif arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
         arr = arr.astype(backend.get_default_dtype())  # as gw.tensor: floats take the default
-    return _wrap(arr)
+    return wrap(arr)
 
 
 def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -87,9 +85,9 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
                 f"convert one with .to(dtype=...)"
             )
         if da.kind == "f":  # a non-floating tensor never requires grad: cast it as a constant
-            b = _wrap(b.data.astype(da))
+            b = wrap(b.data.astype(da))
         elif db.kind == "f":
-            a = _wrap(a.data.astype(db))
+            a = wrap(a.data.astype(db))
     return a, b
 
 
@@ -113,28 +111,28 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None,
                 f"input has dtype {x.data.dtype} but the layer's weights are {weight.data.dtype}; "
                 "convert the input or the model with .to(dtype=...)"
             )
-        x = _wrap(x.data.astype(weight.data.dtype))
+        x = wrap(x.data.astype(weight.data.dtype))
     fn = Linear(activation)
     return fn(x, weight) if bias is None else fn(x, weight, bias)
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean squared error ``J = mean((input - target)^2)`` (the lecture's regression loss)."""
-    _check_reduction(reduction)
-    return MSE(_target_like(target, input, "mse_loss"), reduction)(input)
+    check_reduction(reduction)
+    return MSE(target_like(target, input, "mse_loss"), reduction)(input)
 
 
 def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy on logits, ``J = mean(softplus(z) - z y)``, finite for any z."""
-    _check_reduction(reduction)
-    y = _target_like(target, input, "binary_cross_entropy_with_logits")
+    check_reduction(reduction)
+    y = target_like(target, input, "binary_cross_entropy_with_logits")
     return BCEWithLogits(y, reduction)(input)
 
 
 def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Binary cross-entropy on probabilities, ``J = -mean(y log p + (1 - y) log(1 - p))``."""
-    _check_reduction(reduction)
-    y = _target_like(target, input, "binary_cross_entropy")
+    check_reduction(reduction)
+    y = target_like(target, input, "binary_cross_entropy")
     return BCE(y, reduction)(input)
 
 
@@ -144,7 +142,7 @@ def cross_entropy(input: Tensor, target: Any, reduction: str = "mean") -> Tensor
     ``target`` holds integer class labels of shape (N,) in ``[0, C)``, or class probabilities of
     shape (N, C).
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {tuple(input.shape)}")
     t = backend.to_device(target.data if isinstance(target, Tensor) else target, input.device)
@@ -234,21 +232,21 @@ def matmul(a: Any, b: Any) -> Tensor:
 def sum(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Sum over ``axis`` (all axes by default)."""
     if axis is not None:
-        _norm_axis(axis, x.ndim)
+        norm_axis(axis, x.ndim)
     return Sum(axis, keepdims)(x)
 
 
 def mean(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (all axes by default)."""
     if axis is not None:
-        _norm_axis(axis, x.ndim)
+        norm_axis(axis, x.ndim)
     return Mean(axis, keepdims)(x)
 
 
 def max(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Maximum over ``axis``; the gradient is split among tied maxima."""
     if axis is not None:
-        _norm_axis(axis, x.ndim)
+        norm_axis(axis, x.ndim)
     return Max(axis, keepdims)(x)
 
 
@@ -270,7 +268,7 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
         axes = tuple(axes[0])
     if not axes:
         return Transpose(None)(x)
-    perm = _norm_axis(axes, x.ndim)  # non-negative, so that argsort inverts it in backward
+    perm = norm_axis(axes, x.ndim)  # non-negative, so that argsort inverts it in backward
     if sorted(perm) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes "
                          f"of a tensor of shape {x.shape}")
@@ -279,7 +277,7 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
 
 def getitem(x: Tensor, index: Any) -> Tensor:
     """``x[index]``; repeated integer indices accumulate their gradients."""
-    return GetItem(_index_data(index))(x)
+    return GetItem(index_data(index))(x)
 
 
 def exp(x: Tensor) -> Tensor:
@@ -327,7 +325,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 def _same_kind(tensors: Sequence[Any]) -> list[Tensor]:
     first = next((t for t in tensors if isinstance(t, Tensor)), None)
     if first is None:
-        first = _wrap(xp_of(tensors[0]).asarray(tensors[0]))
+        first = wrap(xp_of(tensors[0]).asarray(tensors[0]))
     ts = [_as_tensor(t, first) for t in tensors]
     dtypes = {t.data.dtype for t in ts}
     if len(dtypes) > 1:
@@ -339,7 +337,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elementwise ``a`` where ``condition`` holds, else ``b``."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         xp = xp_of(condition.data) if isinstance(condition, Tensor) else np
-        a = _wrap(xp.asarray(a, dtype=backend.get_default_dtype()))
+        a = wrap(xp.asarray(a, dtype=backend.get_default_dtype()))
     a, b = _pair(a, b)
     cond = condition.data if isinstance(condition, Tensor) else xp_of(a.data).asarray(condition)
     return Where(cond.astype(bool, copy=False))(a, b)
@@ -372,20 +370,20 @@ def softplus(x: Tensor) -> Tensor:
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``e^x / sum e^x`` along ``axis``."""
-    _norm_axis(axis, x.ndim)
+    norm_axis(axis, x.ndim)
     return Softmax(axis)(x)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``log softmax(x)`` along ``axis``, stable for any x."""
-    _norm_axis(axis, x.ndim)
+    norm_axis(axis, x.ndim)
     return LogSoftmax(axis)(x)
 
 
 def logsumexp(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     """``log sum e^x`` over ``axis``, stable for any x."""
     if axis is not None:
-        _norm_axis(axis, x.ndim)
+        norm_axis(axis, x.ndim)
     return LogSumExp(axis, keepdims)(x)
 
 
