@@ -33,7 +33,8 @@ __all__ = ["allocate"]
 CHUNK = 1 << 16
 
 _lock = threading.Lock()
-_current: dict[tuple[str, str], list[Any]] = {}  # (dtype, device) -> [values, grads, used]
+# (dtype, device, GPU id) -> [values, grads, elements used]
+_current: dict[tuple[str, str, str], list[Any]] = {}
 
 
 def allocate(values: Any) -> tuple[Any, Any]:
@@ -42,7 +43,7 @@ def allocate(values: Any) -> tuple[Any, Any]:
     views of the current chunk in ``values``' shape, dtype and device."""
     xp = backend.xp_of(values)
     n = int(values.size)
-    key = (str(values.dtype), backend.device_of(values))
+    key = (str(values.dtype), backend.device_of(values), str(getattr(values, "device", "")))
     with _lock:
         chunk = _current.get(key)
         if chunk is None or chunk[2] + n > chunk[0].size:
