@@ -1,10 +1,10 @@
 """Shared pieces of the benchmarks: interleaved timing, the machine description, the sgemm peak,
-and the issue's networks built identically in gradwise and PyTorch."""
+and the benchmark networks (DESIGN.md's performance model: overhead-bound to GEMM-bound) built
+identically in gradwise and PyTorch."""
 
 from __future__ import annotations
 
 import ctypes
-import glob
 import os
 import platform
 import statistics
@@ -15,6 +15,8 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
+
+from gradwise.lab.blas import openblas
 
 THREADS = 2
 PAUSE = 0.3  # seconds between timed blocks, longer than the BLAS threads' spin-wait
@@ -30,16 +32,9 @@ def try_import_torch() -> Any:
     return torch
 
 
-def _openblas() -> Any:
-    """NumPy's bundled OpenBLAS (scipy-openblas), opened with ctypes, or None."""
-    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
-                                  "libscipy_openblas*.so*"))
-    return ctypes.CDLL(libs[0]) if libs else None
-
-
 def blas_info() -> dict[str, Any]:
     """The OpenBLAS kernel NumPy runs (what threadpoolctl would report) and its thread count."""
-    lib = _openblas()
+    lib = openblas()
     info: dict[str, Any] = {"coretype_env": os.environ.get("OPENBLAS_CORETYPE"),
                             "l2_size_env": os.environ.get("OPENBLAS_L2_SIZE")}
     if lib is None:
@@ -59,7 +54,7 @@ def blas_info() -> dict[str, Any]:
 
 def set_blas_threads(n: int) -> None:
     """Give NumPy's OpenBLAS ``n`` threads, as ``torch.set_num_threads(n)`` does for PyTorch."""
-    lib = _openblas()
+    lib = openblas()
     for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads"):
         fn = getattr(lib, name, None) if lib is not None else None
         if fn is not None:
@@ -144,7 +139,7 @@ def sgemm_peak(n: int = 2048, reps: int = 7) -> float:
     return 2 * n**3 / best / 1e9
 
 
-# --- the issue's networks ---------------------------------------------------------------------
+# --- the benchmark networks ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Net:

@@ -1,6 +1,6 @@
 """One training step (forward, loss, backward, Adam update), gradwise against PyTorch eager.
 
-The networks are the issue's: 2-16-16-1 with BCE at batch 32, 784-128-10 at 64,
+The networks, from overhead-bound to GEMM-bound: 2-16-16-1 with BCE at batch 32, 784-128-10 at 64,
 784-1000-1000-10 at 128 and 4096-4096-4096-10 at 512 (cross-entropy), ReLU hidden layers,
 float32. Both frameworks step on the same fixed batch; their blocks of steps alternate after a
 warm-up, and each time is the median over the blocks. GFLOP/s counts 6 x parameters x batch per

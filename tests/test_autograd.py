@@ -240,7 +240,7 @@ def test_nan_and_inf_propagate_without_crashing():
 def test_grad_buffer_receives_and_accumulates_the_gradient():
     p = t64([1.0, 2.0])
     buf = np.full(2, 99.0)
-    p._grad_buffer = buf
+    p.grad_slot = buf
     (p * 3).sum().backward()
     assert p.grad is buf
     np.testing.assert_array_equal(buf, [3.0, 3.0])

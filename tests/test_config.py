@@ -56,7 +56,7 @@ def test_overrides_are_read_as_toml_values() -> None:
     ("data.name=spirals", r"data.name = 'spirals': expected one of .*'spiral'"),
     ("data.validation_split=1.0", r"validation_split = 1.0: expected a number in \[0.0, 1.0\)"),
     ("model.hidden=[0]", r"model.hidden = \[0\]: expected a list of positive integers"),
-    ("model.activation=gelu", r"model.activation = 'gelu': expected one of 'relu'"),
+    ("model.activation=gelu", r"model.activation = 'gelu': expected one of .*'relu'"),
     ("optimizer.name=adamax", r"optimizer.name = 'adamax': expected one of 'sgd'"),
     ("optimizer.lrr=0.1", r"unknown config key optimizer.lrr for Adam; accepted keys: name, lr"),
     ("schedule.gamma=0.5", r"schedule.name is missing"),

@@ -109,6 +109,23 @@ def test_default_generator_follows_manual_seed() -> None:
     assert not np.array_equal(first, np.arange(20))
 
 
+def test_a_loader_built_before_manual_seed_follows_the_seed() -> None:
+    early = DataLoader(arrays(20), batch_size=5, shuffle=True)  # holds the default generator
+    held = gw.backend.default_generator("cpu")
+    gw.manual_seed(11)
+    first = np.concatenate(epoch_rows(early))
+    gw.manual_seed(11)
+    again = np.concatenate(epoch_rows(early))
+    late = np.concatenate(epoch_rows(DataLoader(arrays(20), batch_size=5, shuffle=True)))
+    np.testing.assert_array_equal(first, again)
+    assert not np.array_equal(first, late)  # the generator moved on: no reseed in between
+    gw.manual_seed(11)
+    np.testing.assert_array_equal(np.concatenate(epoch_rows(early)), first)
+    assert gw.backend.default_generator("cpu") is held
+    seeded = DataLoader(arrays(20), batch_size=5, shuffle=True, generator=11)
+    np.testing.assert_array_equal(np.concatenate(epoch_rows(seeded)), first)
+
+
 def test_lists_are_converted_to_arrays() -> None:
     (xb, yb), = list(DataLoader(([[1.0, 2.0], [3.0, 4.0]], [0, 1]), batch_size=None))
     np.testing.assert_array_equal(xb, [[1.0, 2.0], [3.0, 4.0]])

@@ -76,7 +76,7 @@ def _attach_flat_buffers(params):
     flat = np.full(sum(p.data.size for p in params), np.nan, dtype=np.float32)
     start = 0
     for p in params:
-        p._grad_buffer = flat[start:start + p.data.size].reshape(p.shape)
+        p.grad_slot = flat[start:start + p.data.size].reshape(p.shape)
         start += p.data.size
     return flat
 
@@ -94,12 +94,12 @@ def test_dense_backward_writes_into_the_flat_gradient_buffer(activation, xshape)
     flat = _attach_flat_buffers([layer.weight, layer.bias])
     layer(x).backward(upstream)
     for p, e in zip((layer.weight, layer.bias), expected, strict=True):
-        assert p.grad is p._grad_buffer
+        assert p.grad is p.grad_slot
         np.testing.assert_array_equal(p.grad, e)
     assert not np.isnan(flat).any()
     layer(x).backward(upstream)  # a second backward accumulates in place
     for p, e in zip((layer.weight, layer.bias), expected, strict=True):
-        assert p.grad is p._grad_buffer
+        assert p.grad is p.grad_slot
         np.testing.assert_allclose(p.grad, 2 * e, rtol=1e-6)
 
 
@@ -129,8 +129,8 @@ def test_a_weight_used_twice_gets_both_contributions_through_the_buffer():
     layer(layer(x)).sum().backward()
     np.testing.assert_allclose(layer.weight.grad, expected[0], rtol=1e-6)
     np.testing.assert_allclose(layer.bias.grad, expected[1], rtol=1e-6)
-    assert layer.weight.grad is layer.weight._grad_buffer
-    assert layer.bias.grad is layer.bias._grad_buffer
+    assert layer.weight.grad is layer.weight.grad_slot
+    assert layer.bias.grad is layer.bias.grad_slot
 
 
 @given(hnp.arrays(st.sampled_from([np.float32, np.float64]), hnp.array_shapes(max_dims=2),

@@ -10,6 +10,7 @@ import pytest
 
 from gradwise.lab.race import SURFACES, make_optimizer, plot_race, run_race, save_race_gif
 from gradwise.nn import Parameter
+from torch_required import import_torch
 
 GRADIENTS = {
     "beale": lambda x, y: np.array([
@@ -43,7 +44,7 @@ def test_race_trajectories_are_the_optimizers_steps_on_the_exact_gradient(surfac
 
 
 def test_race_matches_torch_optim() -> None:
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     classes = {"SGD": (torch.optim.SGD, {}), "Momentum": (torch.optim.SGD, {"momentum": 0.9}),
                "Nesterov": (torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
                "Adagrad": (torch.optim.Adagrad, {}), "Adadelta": (torch.optim.Adadelta, {}),

@@ -344,8 +344,8 @@ def test_grad_buffers_through_a_shared_dense_layer_match_plain_gradients():
     viewed = nn.Dense(3, 3, activation="tanh", dtype="float64")
     viewed.load_state_dict(plain.state_dict())
     flat = np.full(12, np.nan)  # stale contents must be overwritten, not added to
-    viewed.weight._grad_buffer = flat[:9].reshape(3, 3)
-    viewed.bias._grad_buffer = flat[9:]
+    viewed.weight.grad_slot = flat[:9].reshape(3, 3)
+    viewed.bias.grad_slot = flat[9:]
 
     def grads(layer):
         layer(layer(gw.tensor(x, dtype="float64"))).sum().backward()  # the layer used twice

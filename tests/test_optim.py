@@ -48,22 +48,41 @@ def _train(model, opt, start: int, stop: int, skip_bias_every: int = 0) -> None:
 
 # --- flat buffers -----------------------------------------------------------------------------
 
-def test_parameters_and_gradients_are_views_of_one_flat_buffer():
+def test_a_models_parameters_and_gradients_lie_in_one_flat_span_that_no_one_moves():
     model = _model(0)
     params = list(model.parameters())
+    held = [p.data for p in params]  # arrays a user took before creating the optimizer
     opt = gw.optim.Adam(model.parameters())
-    flat = params[0].data.base
-    assert flat is not None and flat.ndim == 1 and flat.size == model.num_parameters()
-    assert all(p.data.base is flat for p in params)
+    opt2 = gw.optim.SGD(model.parameters(), lr=0.1)  # a second optimizer moves nothing either
+    assert all(p.data is h for p, h in zip(params, held, strict=True))
     x, y = _batch(0)
     F.mse_loss(model(x), y).backward()
-    gflat = params[0].grad.base
-    assert gflat is not None and gflat.size == flat.size
-    assert all(p.grad.base is gflat for p in params)
-    before = [p.data.copy() for p in params]
+    (gflat,) = opt.grad_buckets()
+    assert gflat.ndim == 1 and gflat.size == model.num_parameters()
+    assert all(np.shares_memory(p.grad, gflat) for p in params)
+    before = [h.copy() for h in held]
     opt.step()
-    assert all(p.data.base is flat for p in params)
-    assert all(not np.array_equal(b, p.data) for b, p in zip(before, params, strict=True))
+    opt2.step()
+    (runs,) = [b.layout[2] for b in opt._buckets[0] if b.layout is not None]
+    assert len(runs) == 1 and runs[0][2].size == model.num_parameters()  # one span
+    for h, b0, p in zip(held, before, params, strict=True):
+        assert p.data is h and not np.array_equal(b0, h)  # the held arrays were updated
+    held[0][...] = 0.0  # and writing to a held array writes to the parameter
+    np.testing.assert_array_equal(params[0].data, 0.0)
+
+
+def test_grad_buckets_are_views_that_scale_the_gradients():
+    model = _model(0)
+    opt = gw.optim.SGD(model.parameters(), lr=0.1)
+    x, y = _batch(0)
+    F.mse_loss(model(x), y).backward()
+    before = [p.grad.copy() for p in model.parameters()]
+    for g in opt.grad_buckets():
+        g *= 0.5
+    for b, p in zip(before, model.parameters(), strict=True):
+        np.testing.assert_array_equal(p.grad, 0.5 * b)
+    model[0].bias.grad = None  # a missing gradient splits the spans
+    assert sum(g.size for g in opt.grad_buckets()) == model.num_parameters() - 8
 
 
 @given(shapes=st.lists(st.lists(st.integers(1, 4), min_size=0, max_size=3), min_size=1,
@@ -81,8 +100,8 @@ def test_one_flat_update_equals_separate_updates(shapes, which, seed):
     opts = [gw.optim.get(name, [p], **hyper) for p in alone]
     for gs in grads:
         for p, q, g in zip(joint, alone, gs, strict=True):
-            p._grad_buffer[...] = g  # as the backward pass does: the flat path runs
-            p.grad = p._grad_buffer
+            p.grad_slot[...] = g  # as the backward pass does: the flat path runs
+            p.grad = p.grad_slot
             q.grad = g
         opt.step()
         for o in opts:
@@ -96,7 +115,7 @@ def test_mixed_dtypes_get_one_buffer_each():
     b = gw.nn.Parameter(np.ones(2), dtype=np.float64)
     c = gw.nn.Parameter(np.ones((2, 2), np.float32))
     opt = gw.optim.SGD([a, b, c], lr=0.5)
-    assert a.data.base is c.data.base and b.data.base is not a.data.base
+    assert [len(bs) for bs in opt._buckets] == [2]
     (a.sum() + c.sum()).backward()
     b.grad = np.full(2, 2.0)
     opt.step()
@@ -130,18 +149,22 @@ def test_gradient_is_not_modified_by_weight_decay():
     np.testing.assert_array_equal(p.grad, 2.0)
 
 
-def test_rebound_parameter_is_readopted():
+def test_a_rebound_parameter_is_updated_on_its_new_array():
     model = _model(0)
     opt = gw.optim.SGD(model.parameters(), lr=0.1)
     w = model[0].weight
-    w.data = np.zeros(w.shape, np.float32)
+    new = np.zeros(w.shape, np.float32)
+    w.data = new
     w.grad = None
     x, y = _batch(0)
     F.mse_loss(model(x), y).backward()
     expected = -0.1 * w.grad.copy()
+    rest = [p.data - 0.1 * p.grad for p in list(model.parameters())[1:]]
     opt.step()
-    assert w.data.base is model[1].weight.data.base
-    np.testing.assert_allclose(w.data, expected, rtol=1e-6)
+    assert w.data is new
+    np.testing.assert_allclose(new, expected, rtol=1e-6)
+    for r, p in zip(rest, list(model.parameters())[1:], strict=True):
+        np.testing.assert_allclose(p.data, r, rtol=1e-6)
 
 
 def test_parameter_converted_after_creating_the_optimizer_raises():
@@ -250,9 +273,9 @@ CONVERGE = {
 }
 
 
-def _minimize(name: str, f, start, steps: int) -> np.ndarray:
+def _minimize(name: str, f, start, steps: int, hyper: dict | None = None) -> np.ndarray:
     x = gw.nn.Parameter(np.array(start), dtype=np.float64)
-    opt = gw.optim.get(name, [x], **CONVERGE[name])
+    opt = gw.optim.get(name, [x], **(CONVERGE[name] if hyper is None else hyper))
     for _ in range(steps):
         opt.zero_grad()
         f(x).backward()
@@ -274,9 +297,11 @@ def test_drives_a_convex_quadratic_to_its_minimum(name):
 
 
 # distance to (1, 1) after 3000 steps from (-1.5, 2), 2.69 away: the adaptive methods without
-# momentum crawl along the curved valley.
+# momentum crawl along the curved valley. Adadelta runs with lr 0.2 here (it ends 0.23-0.25
+# away for lr 0.15-0.25; with CONVERGE's lr 0.5 and eps 1e-3 it stays 1.2 away).
 ROSENBROCK_REACH = {"sgd": 1e-3, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2, "adagrad": 0.5,
-                    "adadelta": 1.5}
+                    "adadelta": 0.3}
+ROSENBROCK_HYPER = {"adadelta": {"lr": 0.2}}
 
 
 @pytest.mark.parametrize("name", sorted(CONVERGE))
@@ -286,7 +311,7 @@ def test_drives_rosenbrock_toward_its_minimum(name):
         return (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
 
     start = np.array([-1.5, 2.0])
-    x = _minimize(name, rosenbrock, start, 3000)
+    x = _minimize(name, rosenbrock, start, 3000, ROSENBROCK_HYPER.get(name))
     assert np.linalg.norm(x - 1.0) < ROSENBROCK_REACH[name], x
 
 
@@ -381,7 +406,7 @@ def test_blocked_update_is_bit_identical_to_one_pass(name, hyper, monkeypatch):
             (model(x) ** 2).mean().backward()
             opt.step()
         bucket = opt._buckets[0][0]
-        assert len(bucket._blocks) == (7 if block == 256 else 0)
+        assert len(bucket._blocks) == (7 if block == 256 else 1)
         return [p.data.copy() for p in model.parameters()]
 
     blocked, whole = run(256), run(1 << 20)

@@ -10,8 +10,9 @@ import pytest
 
 import gradwise as gw
 from gradwise import functional as F
+from torch_required import import_torch
 
-torch = pytest.importorskip("torch")
+torch = import_torch()
 TF = torch.nn.functional
 
 TOL = 1e-10

@@ -8,16 +8,18 @@ records a node; :meth:`Tensor.backward` walks the recorded graph in reverse topo
 iteratively (no recursion, so a 10,000-op chain works), and accumulates into the ``.grad`` of
 the leaves, as PyTorch does.
 
-Operators, reductions, activations and the rest live in :mod:`gradwise.functional`, which also
-binds them as tensor methods (``x.sum(axis=0)``, ``x.relu()``).
+Operators, reductions, activations and the rest live in :mod:`gradwise.functional`; the
+Tensor's operators and methods (``a + b``, ``x.sum(axis=0)``, ``x.relu()``) are defined on the
+class, typed, and call them (functional hands them over at import: :func:`install_ops`).
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -28,9 +30,12 @@ __all__ = [
     "Function",
     "Tensor",
     "enable_grad",
+    "install_ops",
     "is_grad_enabled",
     "no_grad",
+    "take_grad_slot",
     "tensor",
+    "wrap",
 ]
 
 class _GradMode(threading.local):
@@ -96,7 +101,7 @@ class Function:
 
     def __call__(self, *inputs: Tensor) -> Tensor:
         """Run ``forward`` on the inputs' arrays and record the node when a gradient is needed."""
-        out = _wrap(self.forward(*[t.data for t in inputs]))
+        out = wrap(self.forward(*[t.data for t in inputs]))
         if _grad_mode.enabled:
             needs = tuple([t.requires_grad for t in inputs])
             if True in needs:
@@ -107,13 +112,14 @@ class Function:
         return out
 
 
-def _wrap(data: Any) -> Tensor:
+def wrap(data: Any) -> Tensor:
+    """A tensor around an op's result array, recording nothing (no copy, no checks)."""
     out = Tensor.__new__(Tensor)
     out.data = data
     out.grad = None
     out.requires_grad = False
     out._node = None
-    out._grad_buffer = None
+    out.grad_slot = None
     return out
 
 
@@ -122,10 +128,13 @@ class Tensor:
 
     ``data`` is the backend array (NumPy or CuPy); ``grad`` is ``None`` until a backward pass
     reaches this tensor, then an array of the same shape and dtype. Only floating tensors can
-    require gradients.
+    require gradients. ``grad_slot`` is None, or (for a parameter, see
+    :mod:`gradwise.nn.storage`) the array of the data's shape and dtype into which a backward
+    pass writes this leaf's first gradient, so gradients land in contiguous storage.
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_grad_buffer", "__weakref__")
+    __slots__ = ("data", "grad", "requires_grad", "_node", "grad_slot", "_slot_checked_for",
+                 "__weakref__")
     __array_priority__ = 1000  # make ``ndarray + Tensor`` call Tensor.__radd__
     __hash__ = object.__hash__  # comparisons return tensors, identity stays the hash
 
@@ -133,7 +142,8 @@ class Tensor:
     grad: Any
     requires_grad: bool
     _node: Function | None
-    _grad_buffer: Any
+    grad_slot: Any
+    _slot_checked_for: Any
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False,
                  device: str | None = None) -> None:
@@ -142,7 +152,7 @@ class Tensor:
         self.data = _as_array(data, dtype, device)
         self.grad = None
         self._node = None
-        self._grad_buffer = None
+        self.grad_slot = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -232,7 +242,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data, cut from the graph (requires no gradient)."""
-        return _wrap(self.data)
+        return wrap(self.data)
 
     def to(self, device: str | None = None, dtype: Any = None) -> Tensor:
         """A copy on another device and/or with another dtype (``self`` when nothing changes).
@@ -246,7 +256,7 @@ class Tensor:
             data = data.astype(backend.as_dtype(dtype), copy=False)
         if data is self.data:
             return self
-        out = _wrap(data)
+        out = wrap(data)
         if self.requires_grad and data.dtype.kind == "f":
             out.requires_grad = True
         return out
@@ -262,6 +272,139 @@ class Tensor:
 
     def double(self) -> Tensor:
         return self.to(dtype=np.float64)
+
+    # --- operators and methods: the ops of gradwise.functional ------------------------------
+    # The ops live above this layer; gradwise.functional hands them over at import
+    # (install_ops), so these typed methods forward to them.
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ops.rpow(self, other)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.neg(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return _ops.getitem(self, index)
+
+    # comparisons give boolean tensors (no gradient), as in NumPy and PyTorch
+    def __lt__(self, other: Any) -> Tensor:
+        return _compare(self, other, "__lt__")
+
+    def __le__(self, other: Any) -> Tensor:
+        return _compare(self, other, "__le__")
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _compare(self, other, "__gt__")
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _compare(self, other, "__ge__")
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(self, other, "__eq__")
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(self, other, "__ne__")
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - NumPy's and PyTorch's name
+        return _ops.transpose(self)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        return _ops.transpose(self, *axes)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return _ops.reshape(self, *shape)
+
+    def flatten(self, start_axis: int = 1) -> Tensor:
+        return _ops.reshape(self, (*self.shape[:start_axis], -1))
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.mean(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.min(self, axis, keepdims)
+
+    def exp(self) -> Tensor:
+        return _ops.exp(self)
+
+    def log(self) -> Tensor:
+        return _ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return _ops.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return _ops.abs(self)
+
+    def clip(self, min: builtins.float | None = None,  # noqa: A002
+             max: builtins.float | None = None) -> Tensor:  # noqa: A002
+        return _ops.clip(self, min, max)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.sigmoid(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.tanh(self)
+
+    def relu(self) -> Tensor:
+        return _ops.relu(self)
+
+    def leaky_relu(self, negative_slope: builtins.float = 0.01) -> Tensor:
+        return _ops.leaky_relu(self, negative_slope)
+
+    def softplus(self) -> Tensor:
+        return _ops.softplus(self)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return _ops.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return _ops.log_softmax(self, axis)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.logsumexp(self, axis, keepdims)
+
+    def argmax(self, axis: int | None = None) -> Tensor:
+        """The index of the largest entry (along ``axis``); no gradient."""
+        return wrap(self.data.argmax(axis=axis))
 
     # --- autodiff ---------------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
@@ -296,11 +439,26 @@ class Tensor:
         _run_backward(self._node, seed, retain_graph)
 
 
+def _compare(a: Tensor, other: Any, op: str) -> Tensor:
+    o = other.data if isinstance(other, Tensor) else other
+    return wrap(getattr(a.data, op)(o))
+
+
+_ops: Any = None  # the namespace of ops that Tensor's operators and methods call
+
+
+def install_ops(ops: Any) -> None:
+    """Give :class:`Tensor`'s operators and methods the ops they call (``add``, ``sum``, ...,
+    and ``rpow(x, base)`` for ``base ** x``): gradwise.functional does this once at import."""
+    global _ops
+    _ops = ops
+
+
 def _accumulate_leaf(leaf: Tensor, g: Any, upstream: Any) -> None:
     """Add ``g`` into ``leaf.grad``: in place into an owned buffer, never into a shared array."""
-    buf = leaf._grad_buffer
     current = leaf.grad
     if current is None:
+        buf = _grad_slot(leaf)
         if buf is not None:
             xp_of(buf).copyto(buf, g)
             leaf.grad = buf
@@ -309,10 +467,43 @@ def _accumulate_leaf(leaf: Tensor, g: Any, upstream: Any) -> None:
             leaf.grad = g.astype(leaf.data.dtype, copy=True)
         else:
             leaf.grad = g
-    elif current is buf:
-        buf += g
+    elif current is leaf.grad_slot:
+        current += g
     else:
         leaf.grad = current + g
+
+
+def take_grad_slot(param: Tensor) -> Any:
+    """``param``'s gradient slot when the backward pass is about to fill it for the first time
+    (``.grad`` is None), else None.
+
+    A kernel that writes its gradient straight into the returned array (``out=``) sets
+    ``param.grad`` to it and returns None for that input, which saves the copy that the
+    backward pass would make; later contributions are then added into it in place.
+    """
+    if param.grad is not None or param._node is not None:
+        return None
+    buf = _grad_slot(param)
+    if buf is None:
+        return None
+    param.grad = buf
+    return buf
+
+
+def _grad_slot(leaf: Tensor) -> Any:
+    """``leaf.grad_slot`` if it still fits ``leaf.data`` (shape, dtype and array type: someone
+    may have assigned ``leaf.data`` a different array since), else None."""
+    buf = leaf.grad_slot
+    if buf is None:
+        return None
+    data = leaf.data
+    if getattr(leaf, "_slot_checked_for", None) is data:  # checked before, for this array
+        return buf
+    if buf.shape != data.shape or buf.dtype != data.dtype or type(buf) is not type(data):
+        leaf.grad_slot = None
+        return None
+    leaf._slot_checked_for = data
+    return buf
 
 
 def _topological_order(root: Function) -> list[Function]:
@@ -349,7 +540,7 @@ def _run_backward(root: Function, seed: Any, retain_graph: bool) -> None:
     pending: dict[Function, Any] = {root: seed}  # Functions hash by identity
     for node in order:
         gy = pending.pop(node, None)
-        inputs = node.inputs
+        inputs = cast("tuple[Tensor, ...]", node.inputs)
         if gy is not None:
             grads = node.backward(gy)
             for t, need, g in zip(inputs, node.needs, grads, strict=True):
@@ -415,7 +606,7 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False,
     arr = _as_array(data, dtype, device)
     if arr is data:
         arr = arr.copy()
-    t = _wrap(arr)
+    t = wrap(arr)
     if requires_grad:
         t.requires_grad_(True)
     return t

@@ -22,6 +22,7 @@ __all__ = [
     "as_dtype",
     "check",
     "cuda_available",
+    "data_ptr",
     "default_generator",
     "device_of",
     "get_default_dtype",
@@ -78,6 +79,13 @@ def xp_of(array: Any) -> types.ModuleType:
     if _cupy is not None and isinstance(array, _cupy.ndarray):
         return _cupy
     return np
+
+
+def data_ptr(array: Any) -> int:
+    """The address of an array's first element (NumPy or CuPy)."""
+    if isinstance(array, np.ndarray):
+        return int(array.__array_interface__["data"][0])
+    return int(array.data.ptr)
 
 
 def device_of(array: Any) -> Device:
@@ -167,14 +175,20 @@ _seed: int | None = None
 def manual_seed(seed: int) -> None:
     """Seed every default random generator (NumPy's, and CuPy's when it is used).
 
-    Weight initialization and dropout draw from these generators unless they are handed an
-    explicit ``generator``, so the same seed gives the same run.
+    Weight initialization, dropout and shuffling draw from these generators unless they are
+    handed an explicit ``generator``, so the same seed gives the same run. The CPU generator is
+    reseeded in place (as ``torch.manual_seed`` does), so whoever holds it (a ``DataLoader``
+    built before this call) follows the seed; it then draws as ``numpy.random.default_rng(seed)``.
     """
     global _seed
     if not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     _seed = int(seed)
-    _generators.clear()
+    cpu = _generators.get("cpu")
+    _generators.clear()  # CuPy's generator is made anew from the seed on its next use
+    if cpu is not None:
+        cpu.bit_generator.state = np.random.PCG64(_seed).state
+        _generators["cpu"] = cpu
 
 
 def default_generator(device: Device = "cpu") -> Any:

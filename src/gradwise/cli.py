@@ -29,8 +29,10 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .errors import RunError
+    from .jobs.train import print_summary
+    from .jobs.train import run as train
     from .training.config import ConfigWarning, load_config
-    from .training.run import exit_status, print_summary, train
+    from .training.run import exit_status
 
     if args.resume is not None:
         if args.config is not None or args.set or args.out is not None or args.overwrite:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .autograd import Tensor, _wrap
+from .autograd import Tensor, wrap
 
 __all__ = ["arange", "eye", "full", "ones", "ones_like", "rand", "randn", "zeros", "zeros_like"]
 
@@ -19,7 +19,7 @@ def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
 
 
 def _make(arr: Any, requires_grad: bool) -> Tensor:
-    t = _wrap(arr)
+    t = wrap(arr)
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -69,13 +69,13 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
         arr = arr.astype(backend.as_dtype(dtype))
     elif arr.dtype.kind == "f":
         arr = arr.astype(backend.get_default_dtype())
-    return _wrap(arr)
+    return wrap(arr)
 
 
 def eye(n: int, dtype: Any = None, device: str | None = None) -> Tensor:
     """The n x n identity matrix."""
     xp = backend.xp_for(backend.normalize_device(device))
-    return _wrap(xp.eye(n, dtype=_dtype(dtype)))
+    return wrap(xp.eye(n, dtype=_dtype(dtype)))
 
 
 def _sample(method: str, shape: tuple[Any, ...], dtype: Any, device: str | None,

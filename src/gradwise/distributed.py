@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .autograd import Tensor, no_grad
+from .autograd import Tensor, no_grad, take_grad_slot
 from .nn.layers import Dropout
 from .nn.module import Module
 
@@ -150,11 +150,9 @@ def allreduce_gradients(optimizer: Any, weight: float | None = None) -> None:
     global batch, so that uneven shards still give the batch's mean gradient.
 
     A parameter without a gradient counts as a zero gradient (a rank whose shard of a batch is
-    empty has none). If some gradient is not a view of its bucket (assigned by hand), the
-    bucket is reduced parameter by parameter instead; that must happen alike on every rank.
-
-    This is the one function that reads the optimizer's internals (its buckets of flat
-    parameter and gradient arrays, see ``gradwise.optim.optimizer``).
+    empty has none), so every rank reduces the same spans. The spans are the optimizer's public
+    :meth:`~gradwise.optim.Optimizer.grad_buckets`: contiguous gradient storage, usually one
+    span per group and dtype.
     """
     comm = world().comm
     if comm is None:
@@ -162,25 +160,23 @@ def allreduce_gradients(optimizer: Any, weight: float | None = None) -> None:
     MPI = _mpi()
     if weight is None:
         weight = 1.0 / comm.Get_size()
-    for buckets in optimizer._buckets:
-        for b in buckets:
-            flat = True
-            for p, gview in zip(b.params, b.grad_views, strict=True):
-                if p.grad is None:
-                    gview.fill(0)
-                    p.grad = gview
-                elif p.grad is not gview:
-                    flat = False
-            arrays = [b.grad] if flat else [p.grad for p in b.params]
-            for g in arrays:
-                if weight != 1.0:
-                    g *= weight
-                buf, copied = _on_host(g)
-                if not buf.flags.c_contiguous:
-                    buf, copied = np.ascontiguousarray(buf), True
-                comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-                if copied:
-                    _back(g, buf)
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is None:  # zeros in its gradient slot, so that the spans stay whole
+                slot = take_grad_slot(p)
+                if slot is not None:
+                    slot.fill(0)
+                else:
+                    p.grad = backend.xp_of(p.data).zeros_like(p.data)
+    for g in optimizer.grad_buckets():
+        if weight != 1.0:
+            g *= weight
+        buf, copied = _on_host(g)
+        if not buf.flags.c_contiguous:
+            buf, copied = np.ascontiguousarray(buf), True
+        comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+        if copied:
+            _back(g, buf)
 
 
 def sum_across_ranks(values: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ layer ``g(x @ W + b)`` (:func:`linear`), sigmoid with binary cross-entropy
 
 from __future__ import annotations
 
+import types
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -21,8 +22,9 @@ from typing import Any
 import numpy as np
 
 from . import backend
-from .autograd import Tensor, _wrap
+from .autograd import Tensor, install_ops, wrap
 from .backend import xp_of
+from .ops import check_reduction, index_data, norm_axis, target_like
 from .ops.activations import (
     LeakyReLU,
     LogSoftmax,
@@ -34,7 +36,7 @@ from .ops.activations import (
     Tanh,
 )
 from .ops.arithmetic import Add, Div, MatMul, Mul, Neg, Pow, PowScalar, Sub
-from .ops.dense import _FUSED_ACTIVATIONS, Linear
+from .ops.dense import FUSED_ACTIVATIONS, Linear
 from .ops.dropout import _Dropout
 from .ops.elementwise import Abs, Clip, Exp, Log, Sqrt
 from .ops.losses import (
@@ -47,12 +49,9 @@ from .ops.losses import (
     WeightedBCE,
     WeightedBCEWithLogits,
     WeightedCrossEntropy,
-    _check_reduction,
-    _target_like,
 )
 from .ops.reductions import Max, Mean, Sum
-from .ops.shape import Concatenate, GetItem, Reshape, Stack, Transpose, Where, _index_data
-from .ops.util import _norm_axis
+from .ops.shape import Concatenate, GetItem, Reshape, Stack, Transpose, Where
 
 __all__ = [
     "abs", "add", "binary_cross_entropy", "binary_cross_entropy_with_logits", "clip",
@@ -76,7 +75,7 @@ def _as_tensor(x: Any, like: Tensor) -> Tensor:
             arr = arr.astype(like.data.dtype)
     elif arr.dtype.kind == "f" and arr.dtype != backend.get_default_dtype():
         arr = arr.astype(backend.get_default_dtype())  # as gw.tensor: floats take the default
-    return _wrap(arr)
+    return wrap(arr)
 
 
 def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
@@ -93,9 +92,9 @@ def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
                 f"convert one with .to(dtype=...)"
             )
         if da.kind == "f":  # a non-floating tensor never requires grad: cast it as a constant
-            b = _wrap(b.data.astype(da))
+            b = wrap(b.data.astype(da))
         elif db.kind == "f":
-            a = _wrap(a.data.astype(db))
+            a = wrap(a.data.astype(db))
     return a, b
 
 
@@ -107,9 +106,9 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None,
 
     ``activation`` is None (linear), ``"relu"``, ``"sigmoid"`` or ``"tanh"``.
     """
-    if activation not in _FUSED_ACTIVATIONS:
+    if activation not in FUSED_ACTIVATIONS:
         raise ValueError(
-            f"linear: activation must be one of {_FUSED_ACTIVATIONS}, got {activation!r}"
+            f"linear: activation must be one of {FUSED_ACTIVATIONS}, got {activation!r}"
         )
     if not isinstance(x, Tensor):
         x = _as_tensor(x, weight)
@@ -119,7 +118,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None,
                 f"input has dtype {x.data.dtype} but the layer's weights are {weight.data.dtype}; "
                 "convert the input or the model with .to(dtype=...)"
             )
-        x = _wrap(x.data.astype(weight.data.dtype))
+        x = wrap(x.data.astype(weight.data.dtype))
     fn = Linear(activation)
     return fn(x, weight) if bias is None else fn(x, weight, bias)
 
@@ -160,20 +159,20 @@ def _weight(weight: Any, input: Tensor, name: str, what: str = "weight") -> Any:
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean squared error ``J = mean((input - target)^2)`` (the lecture's regression loss)."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     return MSE(_broadcast_target(target, input, "mse_loss"), reduction)(input)
 
 
 def l1_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean absolute error ``J = mean(|input - target|)`` (PyTorch's ``l1_loss``)."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     return L1(_broadcast_target(target, input, "l1_loss"), reduction)(input)
 
 
 def huber_loss(input: Tensor, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
     """Huber loss (Huber 1964): ``d^2 / 2`` for ``|d| < delta``, ``delta (|d| - delta / 2)``
     beyond, on ``d = input - target`` (PyTorch's ``huber_loss``)."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     if not (isinstance(delta, int | float) and delta > 0):
         raise ValueError(f"huber_loss: delta must be a positive number, got {delta!r}")
     return Huber(_broadcast_target(target, input, "huber_loss"), float(delta), reduction)(input)
@@ -186,9 +185,9 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Any, reduction: str 
     With ``weight`` w and ``pos_weight`` q (PyTorch's options; q broadcasts along the last,
     class, axis): ``l = w ((1 - y) z + (1 + (q - 1) y) softplus(-z))``.
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     name = "binary_cross_entropy_with_logits"
-    y = _target_like(target, input, name)
+    y = target_like(target, input, name)
     if weight is None and pos_weight is None:
         return BCEWithLogits(y, reduction)(input)
     w = None if weight is None else _weight(weight, input, name)
@@ -200,8 +199,8 @@ def binary_cross_entropy(input: Tensor, target: Any, reduction: str = "mean",
                          weight: Any = None) -> Tensor:
     """Binary cross-entropy on probabilities, ``J = -mean(w (y log p + (1 - y) log(1 - p)))``
     (``w`` = ``weight``, 1 by default)."""
-    _check_reduction(reduction)
-    y = _target_like(target, input, "binary_cross_entropy")
+    check_reduction(reduction)
+    y = target_like(target, input, "binary_cross_entropy")
     if weight is None:
         return BCE(y, reduction)(input)
     w = _weight(weight, input, "binary_cross_entropy")
@@ -217,7 +216,7 @@ def cross_entropy(input: Tensor, target: Any, reduction: str = "mean", weight: A
     ``sum w_y l / sum w_y``), ``ignore_index`` (a label whose rows count for nothing) and
     ``label_smoothing`` eps (Szegedy et al. 2016: the target becomes ``(1 - eps) y + eps / C``).
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     if input.ndim != 2:
         raise ValueError(f"cross_entropy expects logits of shape (N, C), got {tuple(input.shape)}")
     if not (isinstance(label_smoothing, int | float) and 0 <= label_smoothing <= 1):
@@ -348,21 +347,21 @@ def matmul(a: Any, b: Any) -> Tensor:
 def sum(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Sum over ``axis`` (all axes by default)."""
     if axis is not None:
-        _norm_axis(axis, x.ndim)
+        norm_axis(axis, x.ndim)
     return Sum(axis, keepdims)(x)
 
 
 def mean(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (all axes by default)."""
     if axis is not None:
-        _norm_axis(axis, x.ndim)
+        norm_axis(axis, x.ndim)
     return Mean(axis, keepdims)(x)
 
 
 def max(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Maximum over ``axis``; the gradient is split among tied maxima."""
     if axis is not None:
-        _norm_axis(axis, x.ndim)
+        norm_axis(axis, x.ndim)
     return Max(axis, keepdims)(x)
 
 
@@ -384,7 +383,7 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
         axes = tuple(axes[0])
     if not axes:
         return Transpose(None)(x)
-    perm = _norm_axis(axes, x.ndim)  # non-negative, so that argsort inverts it in backward
+    perm = norm_axis(axes, x.ndim)  # non-negative, so that argsort inverts it in backward
     if sorted(perm) != list(range(x.ndim)):
         raise ValueError(f"transpose: axes {axes} are not a permutation of the {x.ndim} axes "
                          f"of a tensor of shape {x.shape}")
@@ -393,7 +392,7 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
 
 def getitem(x: Tensor, index: Any) -> Tensor:
     """``x[index]``; repeated integer indices accumulate their gradients."""
-    return GetItem(_index_data(index))(x)
+    return GetItem(index_data(index))(x)
 
 
 def exp(x: Tensor) -> Tensor:
@@ -441,7 +440,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 def _same_kind(tensors: Sequence[Any]) -> list[Tensor]:
     first = next((t for t in tensors if isinstance(t, Tensor)), None)
     if first is None:
-        first = _wrap(xp_of(tensors[0]).asarray(tensors[0]))
+        first = wrap(xp_of(tensors[0]).asarray(tensors[0]))
     ts = [_as_tensor(t, first) for t in tensors]
     dtypes = {t.data.dtype for t in ts}
     if len(dtypes) > 1:
@@ -453,7 +452,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elementwise ``a`` where ``condition`` holds, else ``b``."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         xp = xp_of(condition.data) if isinstance(condition, Tensor) else np
-        a = _wrap(xp.asarray(a, dtype=backend.get_default_dtype()))
+        a = wrap(xp.asarray(a, dtype=backend.get_default_dtype()))
     a, b = _pair(a, b)
     cond = condition.data if isinstance(condition, Tensor) else xp_of(a.data).asarray(condition)
     return Where(cond.astype(bool, copy=False))(a, b)
@@ -486,73 +485,34 @@ def softplus(x: Tensor) -> Tensor:
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``e^x / sum e^x`` along ``axis``."""
-    _norm_axis(axis, x.ndim)
+    norm_axis(axis, x.ndim)
     return Softmax(axis)(x)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """``log softmax(x)`` along ``axis``, stable for any x."""
-    _norm_axis(axis, x.ndim)
+    norm_axis(axis, x.ndim)
     return LogSoftmax(axis)(x)
 
 
 def logsumexp(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     """``log sum e^x`` over ``axis``, stable for any x."""
     if axis is not None:
-        _norm_axis(axis, x.ndim)
+        norm_axis(axis, x.ndim)
     return LogSumExp(axis, keepdims)(x)
 
 
 # --- tensor methods ---------------------------------------------------------------------------
 
-def _compare(op: str) -> Any:
-    def method(self: Tensor, other: Any) -> Tensor:
-        o = other.data if isinstance(other, Tensor) else other
-        return _wrap(getattr(self.data, op)(o))
-    method.__name__ = op
-    return method
+def _rpow(x: Tensor, base: Any) -> Tensor:
+    """``base ** x`` for a non-tensor base."""
+    return pow(_as_tensor(base, x), x)
 
 
-def _bind_methods() -> None:
-    T = Tensor
-    T.__add__ = lambda a, b: add(a, b)
-    T.__radd__ = lambda a, b: add(b, a)
-    T.__sub__ = lambda a, b: sub(a, b)
-    T.__rsub__ = lambda a, b: sub(b, a)
-    T.__mul__ = lambda a, b: mul(a, b)
-    T.__rmul__ = lambda a, b: mul(b, a)
-    T.__truediv__ = lambda a, b: div(a, b)
-    T.__rtruediv__ = lambda a, b: div(b, a)
-    T.__pow__ = lambda a, b: pow(a, b)
-    T.__rpow__ = lambda a, b: pow(_as_tensor(b, a), a)
-    T.__matmul__ = lambda a, b: matmul(a, b)
-    T.__rmatmul__ = lambda a, b: matmul(b, a)
-    T.__neg__ = neg
-    T.__getitem__ = getitem
-    for op in ("__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__"):
-        setattr(T, op, _compare(op))
-    T.T = property(lambda x: transpose(x))
-    T.transpose = transpose
-    T.reshape = reshape
-    T.flatten = lambda x, start_axis=1: reshape(x, (*x.shape[:start_axis], -1))
-    T.sum = sum
-    T.mean = mean
-    T.max = max
-    T.min = min
-    T.exp = exp
-    T.log = log
-    T.sqrt = sqrt
-    T.abs = abs
-    T.clip = clip
-    T.sigmoid = sigmoid
-    T.tanh = tanh
-    T.relu = relu
-    T.leaky_relu = leaky_relu
-    T.softplus = softplus
-    T.softmax = softmax
-    T.log_softmax = log_softmax
-    T.logsumexp = logsumexp
-    T.argmax = lambda x, axis=None: _wrap(x.data.argmax(axis=axis))
-
-
-_bind_methods()
+install_ops(types.SimpleNamespace(
+    add=add, sub=sub, mul=mul, div=div, pow=pow, rpow=_rpow, matmul=matmul, neg=neg,
+    getitem=getitem, transpose=transpose, reshape=reshape, sum=sum, mean=mean, max=max, min=min,
+    exp=exp, log=log, sqrt=sqrt, abs=abs, clip=clip, sigmoid=sigmoid, tanh=tanh, relu=relu,
+    leaky_relu=leaky_relu, softplus=softplus, softmax=softmax, log_softmax=log_softmax,
+    logsumexp=logsumexp,
+))

@@ -129,7 +129,7 @@ def _run_mpi(config: str | None, sets: list[str], jobs: list[tuple[Path, dict[st
     which jobs failed, rank 0 reads why."""
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-    from .training.run import train
+    from .jobs.train import run as train
 
     w = distributed.world()
     failed = np.zeros(len(jobs))

@@ -54,7 +54,8 @@ def gradcheck(fn: Callable[..., Tensor], inputs: Sequence[Tensor], eps: float = 
         x = t.data
         original = x.copy()
         if x.size <= max_elementwise:
-            directions = [(f"element {np.unravel_index(j, x.shape)}", j) for j in range(x.size)]
+            directions: list[tuple[str, int | None]] = [
+                (f"element {np.unravel_index(j, x.shape)}", j) for j in range(x.size)]
         else:
             directions = [(f"random direction {k}", None) for k in range(n_directions)]
         for label, j in directions:

@@ -73,6 +73,7 @@ def train_test_split(
             )
         if not shuffle:
             raise ValueError("stratify needs shuffle=True: a stratified split draws at random")
+        assert rng is not None  # shuffle is True
         test = _stratified_test_index(labels, n_test, rng)
         mask = np.ones(n, dtype=bool)
         mask[test] = False

@@ -10,14 +10,13 @@ import numpy as np
 from .. import backend, optim
 from ..autograd import Tensor
 from ..nn import Module
-from ..nn.utils import as_input, flat_parameters
-from ..training.loop import _target
+from ..nn.utils import as_input, as_target, flat_parameters
 
 
 def loss_on(model: Module, loss: Module, X: np.ndarray, y: np.ndarray) -> Tensor:
     """``loss(model(X), y)`` as a graph; labels (N,) for an output (N, 1) become a column."""
     out = model(as_input(model, X))
-    return loss(out, _target(np.asarray(y), out))
+    return loss(out, as_target(np.asarray(y), out))
 
 
 def flat_grad(model: Module) -> np.ndarray:

@@ -10,12 +10,12 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..autograd import tensor
-from ..nn.layers import _ACTIVATIONS, get_activation
+from ..nn import ACTIVATIONS, get_activation
 from .style import TRAIN_COLOR, VAL_COLOR, new_figure
 
 __all__ = ["ELEMENTWISE", "activation_curves", "plot_activations"]
 
-ELEMENTWISE = [name for name in _ACTIVATIONS if name not in ("softmax", "linear")]
+ELEMENTWISE = [name for name in ACTIVATIONS if name not in ("softmax", "linear")]
 """Every built-in elementwise activation (softmax couples its inputs; linear is identity)."""
 
 _TITLES = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "ReLU",
@@ -28,10 +28,10 @@ def activation_curves(names: Sequence[str] | None = None, z: np.ndarray | None =
     """``{name: (z, g(z), g'(z))}`` with ``g'`` from the backward pass (float64)."""
     z = np.linspace(-5, 5, 801) if z is None else np.asarray(z, dtype=np.float64)
     out = {}
-    for name in names or ELEMENTWISE:
-        if name not in ELEMENTWISE:
-            raise ValueError(f"{name!r} is not an elementwise activation; choose from "
-                             f"{ELEMENTWISE}")
+    known = [name for name in ACTIVATIONS if name not in ("softmax", "linear")]  # registered now
+    for name in names or known:
+        if name not in known:
+            raise ValueError(f"{name!r} is not an elementwise activation; choose from {known}")
         act = get_activation(name)
         zt = tensor(z, dtype=np.float64, requires_grad=True)
         y = act(zt)

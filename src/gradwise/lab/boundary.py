@@ -18,7 +18,7 @@ from ..autograd import no_grad
 from ..nn import Dense, Dropout, Module, Sequential
 from ..nn.layers import Sigmoid, Softmax
 from ..nn.utils import as_input
-from ..ops.activations import _log_softmax, _sigmoid
+from ..ops import log_softmax_array, sigmoid_array
 from .style import ACTIVATION_CMAP, PROBABILITY_CMAP, grid_over, new_figure, scatter_classes
 
 __all__ = ["plot_boundaries", "plot_decision_boundary", "plot_hidden_units", "predict_proba"]
@@ -35,7 +35,7 @@ def _outputs_probabilities(model: Module) -> bool:
     if isinstance(last, Sigmoid | Softmax):
         return True
     if isinstance(last, Dense):
-        return last._fused == "sigmoid" or isinstance(last.activation, Sigmoid | Softmax)
+        return last.fused_activation == "sigmoid" or isinstance(last.activation, Sigmoid | Softmax)
     return False
 
 
@@ -58,9 +58,9 @@ def predict_proba(model: Module, X: np.ndarray) -> np.ndarray:
     out = out.reshape(len(out), -1)
     probs = _outputs_probabilities(model)
     if out.shape[1] == 1:
-        return out[:, 0] if probs else _sigmoid(out[:, 0])
+        return out[:, 0] if probs else sigmoid_array(out[:, 0])
     if out.shape[1] == 2:
-        return out[:, 1] if probs else np.exp(_log_softmax(out, axis=1)[:, 1])
+        return out[:, 1] if probs else np.exp(log_softmax_array(out, axis=1)[:, 1])
     raise ValueError(
         f"a decision boundary needs a binary classifier with 1 or 2 outputs, got output of shape "
         f"{out.shape}"
@@ -125,6 +125,7 @@ def plot_boundaries(models: Mapping[str, Module], X: np.ndarray, y: np.ndarray,
         mesh = _draw_map(ax, model, X, np.asarray(y), None, None, resolution)
         ax.set_title(name)
     axes[0].legend(loc="upper right", fontsize=8, framealpha=0.9)
+    assert mesh is not None  # models is not empty
     fig.colorbar(mesh, ax=list(axes), label="P(class 1 | x)", ticks=[0, 0.5, 1])
     if suptitle:
         fig.suptitle(suptitle)

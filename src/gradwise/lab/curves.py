@@ -75,6 +75,7 @@ def plot_history(history: Any, early_stopping: Any = None,
     monitor = getattr(early_stopping, "monitor", "val_loss")
     for i, (ax, name) in enumerate(zip(axes, panels, strict=True)):
         if name == "lr":
+            assert lr is not None  # show_lr
             ax.plot(np.arange(1, len(lr) + 1), lr, color="gray", marker=".")
             ax.set_yscale("log")
         both = "train_eval_" + name in h

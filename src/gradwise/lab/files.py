@@ -37,6 +37,6 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> Path:
         if np.asarray(v).dtype == object:
             raise TypeError(f"save_npz: array {k!r} has dtype object, which would need pickle")
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
     write_atomic(path, buf.getvalue())
     return path

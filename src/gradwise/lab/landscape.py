@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -38,8 +38,8 @@ from ..errors import DataError
 from ..nn import Dense, Dropout, Flatten, Module, Sequential
 from ..nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from ..nn.utils import flat_parameters
-from ..ops.activations import _sigmoid
-from ._blas import blas_threads
+from ..ops import activate_
+from .blas import blas_threads
 from .files import save_npz
 
 __all__ = [
@@ -137,8 +137,8 @@ def _layers(model: Module) -> list[Module]:
 
 
 def _apply(module: Module, z: np.ndarray) -> np.ndarray:
-    # A tensor that does not require grad records no graph; no_grad() is process-wide, so it
-    # is not used here, where worker threads run this concurrently.
+    # A tensor that does not require grad records no graph, so no no_grad() is needed here
+    # (it is per thread; worker threads run this concurrently).
     return module(Tensor(z, dtype=z.dtype)).data
 
 
@@ -169,7 +169,7 @@ class _Evaluator:
             size = int(np.prod(shape))
             return basis[:, start:start + size].reshape(len(basis), *shape).astype(self.dtype)
 
-        self.weights = [(slices(m.weight), None if m.bias is None else slices(m.bias))
+        self.weights: list[Any] = [(slices(m.weight), None if m.bias is None else slices(m.bias))
                         if isinstance(m, Dense) else None for m in self.layers]
         first_w, _ = self.weights[0]
         self.xw = np.stack([self.X @ w for w in first_w])  # (J, N, h1)
@@ -177,14 +177,9 @@ class _Evaluator:
         per_point = len(self.X) * max(widths) * self.X.itemsize * 4
         self.batch = max(1, _MEMORY_BUDGET // per_point)
 
-    def _post(self, layer: Dense, z: np.ndarray) -> np.ndarray:
+    def _post(self, layer: Any, z: np.ndarray) -> np.ndarray:
         # The fused activations, in place, exactly as the fused Dense kernel computes them.
-        if layer._fused == "relu":
-            np.maximum(z, 0, out=z)
-        elif layer._fused == "tanh":
-            np.tanh(z, out=z)
-        elif layer._fused == "sigmoid":
-            z = _sigmoid(z)
+        z = activate_(z, layer.fused_activation)
         return z if layer.activation is None else _apply(layer.activation, z)
 
     def __call__(self, coeffs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +190,7 @@ class _Evaluator:
 
     def _evaluate(self, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         k, (n, _) = len(c), self.X.shape
-        a = None
+        a: Any = None
         for layer, wb in zip(self.layers, self.weights, strict=True):
             if wb is None:
                 a = _apply(layer, a)
@@ -380,7 +375,8 @@ def loss_surface(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
     finish, and at the end); a later call with the same path, grid and directions keeps the rows
     already computed and evaluates only the others.
     """
-    nx, ny = (resolution, resolution) if np.isscalar(resolution) else resolution
+    nx, ny = cast("tuple[int, int]",
+                  (resolution, resolution) if np.isscalar(resolution) else resolution)
     if len(span) != 4 or span[0] >= span[1] or span[2] >= span[3] or min(nx, ny) < 2:
         raise ValueError(f"span must be (xmin, xmax, ymin, ymax) with min < max and resolution "
                          f">= 2; got span={tuple(span)}, resolution={resolution}")

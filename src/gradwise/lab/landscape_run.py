@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ def run_landscape(run_dir: str | os.PathLike, directions: str = "both", resoluti
     """
     from ..training.run import load_run
 
-    run = load_run(run_dir)
+    run = load_run(Path(run_dir))
     out = Path(run_dir) / "landscape"
     out.mkdir(exist_ok=True)
     model, loss, X, y = run.model, run.loss, run.X_train, run.y_train
@@ -93,7 +94,7 @@ def run_landscape(run_dir: str | os.PathLike, directions: str = "both", resoluti
         land = loss_surface(model, loss, X, y, d, resolution, sp, center=theta,
                             path=out / "random_2d.npz", workers=workers)
         timings["random_2d"] = time.perf_counter() - t0
-        labels = {"xlabel": "filter-normalized random direction 1",
+        labels: dict[str, Any] = {"xlabel": "filter-normalized random direction 1",
                   "ylabel": "filter-normalized random direction 2"}
         title = f"Loss landscape, random directions (Li et al. 2018)\n{tag}"
         save_figure(plot_landscape_2d(land, filled=True, title=title, **labels),

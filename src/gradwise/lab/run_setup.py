@@ -36,7 +36,7 @@ def fresh_setup(source: str | Path | None, overrides: list[str] | None = None) -
     embedded default config; ``overrides`` are ``key=value`` strings as in ``gradwise train``.
     The model is initialized exactly as ``gradwise train`` initializes it (same seed)."""
     from ..training.config import load_config
-    from ..training.run import _loss_and_metrics, build_model, prepare_data
+    from ..training.run import build_model, loss_and_metrics, prepare_data
 
     folder = Path(".")
     path = None if source is None else Path(source)
@@ -49,7 +49,7 @@ def fresh_setup(source: str | Path | None, overrides: list[str] | None = None) -
     splits = prepare_data(config)
     backend.manual_seed(config["training"]["seed"])
     model = build_model(config, splits.X_train.shape[1], splits.n_outputs)
-    loss, _ = _loss_and_metrics(splits.task)
+    loss, _ = loss_and_metrics(splits.task)
     hyper = {k: v for k, v in config["optimizer"].items() if k not in ("name", "lr")}
     return Setup(model, loss, splits.X_train, splits.y_train, config["optimizer"]["name"],
                  hyper, config["training"]["batch_size"], config["training"]["seed"], folder,

@@ -2,6 +2,7 @@
 
 from . import functional, init, utils
 from .layers import (
+    ACTIVATIONS,
     Dense,
     Dropout,
     Flatten,
@@ -28,6 +29,7 @@ from .module import Module, Parameter, Sequential
 from .regularizers import L1L2, get_regularizer
 
 __all__ = [
+    "ACTIVATIONS",
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Dropout", "Flatten", "HuberLoss",
     "Identity", "L1L2", "L1Loss", "LeakyReLU", "MSELoss", "Module", "Parameter", "Perceptron",
     "ReLU", "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "functional",

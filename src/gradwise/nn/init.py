@@ -23,6 +23,7 @@ from .. import backend
 from ..autograd import Tensor
 
 __all__ = [
+    "INITIALIZERS",
     "constant", "fans", "get", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform",
     "normal", "ones", "uniform", "zeros",
 ]
@@ -100,7 +101,8 @@ def ones(t: Tensor, generator: Any = None) -> Tensor:
     return constant(t, 1.0)
 
 
-_BY_NAME: dict[str, Callable[..., Tensor]] = {
+#: the initializers by the names ``Dense(weight_init=...)`` and configs use
+INITIALIZERS: dict[str, Callable[..., Tensor]] = {
     "zeros": zeros,
     "ones": ones,
     "normal": normal,
@@ -120,8 +122,8 @@ def get(name: str | Callable[..., Tensor]) -> Callable[..., Tensor]:
     if callable(name):
         return name
     try:
-        return _BY_NAME[name]
+        return INITIALIZERS[name]
     except KeyError:
         raise ValueError(
-            f"unknown initializer {name!r}; choose one of {sorted(_BY_NAME)}"
+            f"unknown initializer {name!r}; choose one of {sorted(INITIALIZERS)}"
         ) from None

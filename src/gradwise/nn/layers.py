@@ -10,10 +10,12 @@ import numpy as np
 from .. import backend
 from .. import functional as F
 from ..autograd import Tensor
+from ..ops import FUSED_ACTIVATIONS
 from . import init
 from .module import Module, Parameter
 
 __all__ = [
+    "ACTIVATIONS",
     "Dense", "Dropout", "Flatten", "Identity", "LeakyReLU", "Perceptron", "ReLU", "Sigmoid",
     "Softmax", "Softplus", "Tanh", "get_activation",
 ]
@@ -89,7 +91,9 @@ class Flatten(Module):
         return F.reshape(x, (x.shape[0], -1))
 
 
-_ACTIVATIONS: dict[str, Callable[[], Module]] = {
+#: the activation modules by the names configs, ``Dense(activation=...)`` and the lab use;
+#: register a new one here (see CONTRIBUTING.md)
+ACTIVATIONS: dict[str, Callable[[], Module]] = {
     "sigmoid": Sigmoid,
     "tanh": Tanh,
     "relu": ReLU,
@@ -108,15 +112,16 @@ def get_activation(name: str | Module | None) -> Module:
     if isinstance(name, Module):
         return name
     try:
-        return _ACTIVATIONS[name]()
+        return ACTIVATIONS[name]()
     except (KeyError, TypeError):
         raise ValueError(
-            f"unknown activation {name!r}; choose one of {sorted(_ACTIVATIONS)}"
+            f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}"
         ) from None
 
 
-_FUSED = {None: None, "linear": None, "identity": None, "relu": "relu", "sigmoid": "sigmoid",
-          "tanh": "tanh"}
+# names Dense computes inside its fused kernel (ops.FUSED_ACTIVATIONS), linear included
+_FUSED: dict[str | None, str | None] = {None: None, "linear": None, "identity": None,
+                                      **{a: a for a in FUSED_ACTIVATIONS if a is not None}}
 
 
 class Dense(Module):
@@ -155,6 +160,12 @@ class Dense(Module):
         else:
             self._fused = None
             self.activation = None if activation is None else get_activation(activation)
+
+    @property
+    def fused_activation(self) -> str | None:
+        """The activation computed inside the fused kernel (None: linear, or a separate
+        :attr:`activation` module)."""
+        return self._fused
 
     def forward(self, x: Tensor) -> Tensor:
         y = F.linear(x, self.weight, self.bias, self._fused)

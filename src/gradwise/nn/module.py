@@ -9,18 +9,25 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
+from . import storage
 
 __all__ = ["Module", "Parameter", "Sequential"]
 
 
 class Parameter(Tensor):
-    """A leaf tensor that a :class:`Module` owns and an optimizer updates (requires grad)."""
+    """A leaf tensor that a :class:`Module` owns and an optimizer updates (requires grad).
+
+    Its values are copied into contiguous parameter storage (:mod:`gradwise.nn.storage`), next
+    to the parameters created before it, with a gradient slot beside them; ``p.data`` is never
+    moved afterwards, so an array taken from it stays the parameter's own.
+    """
 
     __slots__ = ()
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = True,
                  device: str | None = None) -> None:
         super().__init__(data, dtype=dtype, requires_grad=requires_grad, device=device)
+        self.data, self.grad_slot = storage.allocate(self.data)
 
     def __repr__(self) -> str:
         return "Parameter(" + super().__repr__()[len("tensor("):]
@@ -35,6 +42,10 @@ class Module:
     """
 
     training: bool
+    _parameters: dict[str, Parameter]
+    _modules: dict[str, Module]
+    #: set by a callback to end ``fit`` after the current batch (Keras' ``model.stop_training``)
+    stop_training: bool
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
@@ -161,8 +172,8 @@ class Module:
                 xp.copyto(p.data, backend.to_device(value, p.device).astype(p.dtype, copy=False))
 
     def to(self, device: str | None = None, dtype: Any = None) -> Module:
-        """Move/convert every parameter in place (gradients are dropped). Create optimizers
-        after moving a model, as in PyTorch."""
+        """Move/convert every parameter (gradients are dropped); converted parameters get new
+        contiguous storage. Create optimizers after moving a model, as in PyTorch."""
         dev = backend.normalize_device(device) if device is not None else None
         dt = backend.as_dtype(dtype) if dtype is not None else None
         for p in self.parameters():
@@ -172,9 +183,8 @@ class Module:
             if dt is not None:
                 data = data.astype(dt, copy=False)
             if data is not p.data:
-                p.data = data
+                p.data, p.grad_slot = storage.allocate(data)
                 p.grad = None
-                p._grad_buffer = None
         return self
 
     # --- repr -------------------------------------------------------------------------------

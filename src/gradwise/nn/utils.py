@@ -11,7 +11,7 @@ from .. import backend
 from ..autograd import Tensor
 from .module import Module
 
-__all__ = ["as_input", "dtype_device", "flat_parameters", "set_flat"]
+__all__ = ["as_input", "as_target", "dtype_device", "flat_parameters", "set_flat"]
 
 
 def dtype_device(model: Module) -> tuple[np.dtype, str]:
@@ -26,6 +26,14 @@ def as_input(model: Module, X: Any) -> Tensor:
     """``X`` as a tensor of the model's dtype on the model's device, ready for ``model(...)``."""
     dtype, device = dtype_device(model)
     return Tensor(X, dtype=dtype, device=device)
+
+
+def as_target(y: Any, out: Tensor) -> Any:
+    """Labels ``y`` shaped for a loss on the output ``out``: labels of shape (N,) for an output
+    of shape (N, 1) become a column, as in Keras."""
+    if y.ndim == 1 and out.ndim == 2 and out.shape[1] == 1:
+        return y.reshape(-1, 1)
+    return y
 
 
 def flat_parameters(model: Module) -> np.ndarray:

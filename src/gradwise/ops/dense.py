@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from ..autograd import Function, Tensor
+from ..autograd import Function, Tensor, take_grad_slot
 from ..backend import xp_of
 from .activations import _sigmoid
 
-_FUSED_ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
+#: the activations the fused Dense kernel computes itself (None: linear); the one list of them
+FUSED_ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
+
+
+def activate_(z: Any, act: str | None) -> Any:
+    """``g(z)`` for a fused activation ``act``, in place where the array call allows it (the
+    result is returned): ReLU ``max(z, 0)``, sigmoid ``1/(1 + e^-z)``, tanh."""
+    if act == "relu":
+        xp_of(z).maximum(z, 0, out=z)
+    elif act == "sigmoid":
+        z = _sigmoid(z)
+    elif act == "tanh":
+        xp_of(z).tanh(z, out=z)
+    return z
 
 
 class Linear(Function):
@@ -32,13 +45,7 @@ class Linear(Function):
         z = x @ w
         if b is not None:
             z += b
-        act = self.act
-        if act == "relu":
-            xp_of(z).maximum(z, 0, out=z)
-        elif act == "sigmoid":
-            z = _sigmoid(z)
-        elif act == "tanh":
-            xp_of(z).tanh(z, out=z)
+        z = activate_(z, self.act)
         self.x, self.w, self.y = x, w, z
         return z
 
@@ -54,36 +61,23 @@ class Linear(Function):
             dz = g
         x, w = self.x, self.w
         needs = self.needs
+        inputs = cast("tuple[Tensor, ...]", self.inputs)
         gx = dz @ w.T if needs[0] else None
         gw = gb = None
         if x.ndim != 2:
             x, dz = x.reshape(-1, x.shape[-1]), dz.reshape(-1, dz.shape[-1])
         xp = xp_of(dz)
         if needs[1]:
-            buf = _fresh_grad_buffer(self.inputs[1])
+            buf = take_grad_slot(inputs[1])
             if buf is None:
                 gw = x.T @ dz
             else:
                 xp.matmul(x.T, dz, out=buf)
         if len(needs) == 3 and needs[2]:
-            buf = _fresh_grad_buffer(self.inputs[2])
+            buf = take_grad_slot(inputs[2])
             if buf is None:
                 gb = dz.sum(axis=0)
             else:
                 dz.sum(axis=0, out=buf)
         return (gx, gw) if len(needs) == 2 else (gx, gw, gb)
 
-
-def _fresh_grad_buffer(param: Tensor) -> Any:
-    """The optimizer's flat-buffer view for ``param``'s gradient when the backward pass is about
-    to fill it for the first time (``.grad`` is None), else None.
-
-    A kernel that writes its gradient straight into the returned array (``out=``) sets
-    ``param.grad`` to it and returns None for that input, which saves the copy that
-    ``_accumulate_leaf`` would make; later contributions are then added into it in place.
-    """
-    buf = param._grad_buffer
-    if buf is None or param.grad is not None or param._node is not None:
-        return None
-    param.grad = buf
-    return buf

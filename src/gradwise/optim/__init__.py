@@ -1,8 +1,9 @@
 """Optimizers, learning-rate schedules and gradient clipping (``gw.optim``).
 
 ``SGD``, ``Adam``, ``AdamW``, ``Adadelta``, ``Adagrad`` and ``RMSprop`` follow PyTorch's update
-equations and defaults step for step; parameters, gradients and state live in contiguous flat
-buffers so a step costs a fixed handful of array operations (see :mod:`.optimizer`).
+equations and defaults step for step; each writes its update rule for one parameter (the
+paper's equation) and, being elementwise, updates a model's contiguous parameters and gradients
+as one flat span, so a step costs a fixed handful of array operations (see :mod:`.optimizer`).
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ class Adadelta(Optimizer):
     The paper has no learning rate; ``lr=1.0`` (the default) is the paper's update.
     """
 
+    elementwise = True
+
     def __init__(self, params: ParamsT, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0.0, maximize: bool = False) -> None:
         super().__init__(params, {"lr": lr, "rho": rho, "eps": eps,
@@ -43,6 +45,16 @@ class Adadelta(Optimizer):
 
     def _flat_ok(self, group: Mapping[str, Any], steps: list[int]) -> bool:
         return True
+
+    def _reference_update(self, group: Mapping[str, Any], p: Any, g: Any,
+                          state: dict[str, Any], step: int) -> None:
+        rho, eps = group["rho"], group["eps"]
+        g = g + group["weight_decay"] * p
+        u, a = state["square_avg"], state["acc_delta"]
+        u[...] = rho * u + (1.0 - rho) * g * g
+        delta = np.sqrt(a + eps) / np.sqrt(u + eps) * g
+        a[...] = rho * a + (1.0 - rho) * delta * delta
+        p -= group["lr"] * delta
 
     def _update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                 step: int, scratch: list[Any]) -> None:

@@ -25,6 +25,8 @@ class Adagrad(Optimizer):
     uses the constructor's value for every group).
     """
 
+    elementwise = True
+
     def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
                  eps: float = 1e-10, maximize: bool = False) -> None:
@@ -48,6 +50,14 @@ class Adagrad(Optimizer):
 
     def _n_scratch(self, group: Mapping[str, Any]) -> int:
         return 2
+
+    def _reference_update(self, group: Mapping[str, Any], p: Any, g: Any,
+                          state: dict[str, Any], step: int) -> None:
+        g = g + group["weight_decay"] * p
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        acc = state["sum"]
+        acc += g * g
+        p -= clr * g / (np.sqrt(acc) + group["eps"])
 
     def _update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                 step: int, scratch: list[Any]) -> None:

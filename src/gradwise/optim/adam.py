@@ -25,6 +25,8 @@ class Adam(Optimizer):
     counts this parameter's steps.
     """
 
+    elementwise = True
+
     _decoupled = False
 
     def __init__(self, params: ParamsT, lr: float = 1e-3,
@@ -54,6 +56,24 @@ class Adam(Optimizer):
 
     def _n_scratch(self, group: Mapping[str, Any]) -> int:
         return 2
+
+    def _reference_update(self, group: Mapping[str, Any], p: Any, g: Any,
+                          state: dict[str, Any], step: int) -> None:
+        lr, (beta1, beta2), wd = group["lr"], group["betas"], group["weight_decay"]
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        if self._decoupled:
+            p *= 1.0 - lr * wd
+        else:
+            g = g + wd * p
+        m[...] = beta1 * m + (1.0 - beta1) * g
+        v[...] = beta2 * v + (1.0 - beta2) * g * g
+        if group["amsgrad"]:
+            v_max = state["max_exp_avg_sq"]
+            v_max[...] = np.maximum(v_max, v)
+            v = v_max
+        m_hat = m / (1.0 - beta1**step)
+        v_hat = v / (1.0 - beta2**step)
+        p -= lr * m_hat / (np.sqrt(v_hat) + group["eps"])
 
     def _update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                 step: int, scratch: list[Any]) -> None:

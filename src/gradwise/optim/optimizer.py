@@ -1,25 +1,30 @@
-"""The ``Optimizer`` base: parameter groups over contiguous flat buffers.
+"""The ``Optimizer`` base: parameter groups, per-parameter updates, and a flat fast path.
 
 Gradient descent updates every parameter by its gradient, ``W <- W - eta dJ/dW``; the adaptive
-variants keep per-element state (moving averages, accumulators). Each parameter group is split
-into *buckets* of one dtype and device. A bucket owns one contiguous flat array for the
-parameters, one for the gradients and one per state; every parameter's ``.data`` is rebound to
-a view of the flat parameter array and its ``_grad_buffer`` to a view of the flat gradient
-array, so the backward pass writes gradients straight into the flat buffer. When every
-parameter of a bucket has its gradient in that buffer, ``step()`` updates the whole bucket with
-a fixed handful of in-place array calls (``out=`` ufuncs into scratch arrays allocated once),
-however many tensors the model has; on the CPU a large bucket is updated one cache-sized block
-at a time. Otherwise (some
-``.grad`` is None, or was assigned by the user) the same update runs per parameter on the views,
-which reproduces PyTorch's skipping of parameters without a gradient exactly.
+variants keep per-element state (moving averages, accumulators).
 
-Step counts are kept per parameter, as in PyTorch, and ``state_dict()`` presents each
-parameter's state in its own shape.
+The contract for a subclass is per parameter: ``_update(group, p, g, state, step, scratch)``
+receives one parameter's array ``p`` (updated in place), its gradient ``g`` (read only), its
+state arrays and work arrays in the same shape, and its step count. An update that may depend on
+the whole parameter (a norm, as LARS and LAMB use) is therefore correct as written.
 
-If ``p.data`` is rebound after the optimizer was created (``model.to(...)``,
-``p.data = array``), the next ``step()`` re-adopts the new array when it has the same shape,
-dtype and device (its values are copied into the flat buffer); any other change raises a
-``RuntimeError``: create the optimizer after moving or converting the model, as in PyTorch.
+An optimizer whose update of each element reads only that element (and scalars) declares
+``elementwise = True``, as every built-in one does. ``step()`` may then hand ``_update`` any
+contiguous span of several parameters at once: parameters sit side by side in contiguous
+storage (:mod:`gradwise.nn.storage`; the optimizer never moves or copies them), so a model's
+parameters and, after a backward pass, its gradients are one or a few flat spans, and a step
+costs a fixed handful of array calls however many layers there are; on the CPU a large span is
+updated one cache-sized block at a time. Parameters elsewhere (a user's own tensors, or arrays
+assigned to ``p.data``) are updated on their own arrays, correctly, one at a time.
+
+Each update rule also has ``_reference_update(group, p, g, state, step)``: the equation as the
+paper writes it, in plain array expressions, which the tests check the fast kernel against. An
+optimizer that does not write a fast ``_update`` gets the reference one.
+
+Optimizer state lives in flat arrays per group, dtype and device (a *bucket*); step counts are
+kept per parameter, as in PyTorch, and ``state_dict()`` presents each parameter's state in its
+own shape. :meth:`Optimizer.grad_buckets` gives the gradients as flat arrays (for averaging
+them across processes).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ __all__ = ["Optimizer"]
 
 ParamsT = Iterable[Tensor] | Iterable[Mapping[str, Any]]
 
-#: On the CPU a bucket is updated one block of this many elements at a time, so that the
+#: On the CPU a span is updated one block of this many elements at a time, so that the
 #: dozen passes of an update over a block run in cache instead of streaming every array through
 #: memory a dozen times. Measured in interleaved full training steps of 784-1000-1000-10 with
 #: Adam (2 cores, OpenBLAS Haswell kernel): blocks of 2^15 on one thread took 4-10% off the
@@ -47,103 +52,171 @@ ParamsT = Iterable[Tensor] | Iterable[Mapping[str, Any]]
 _BLOCK = 1 << 15
 
 
-class _Bucket:
-    """The parameters of one group with one dtype and device, as views into flat buffers."""
+def _root(a: Any) -> Any:
+    """The array of ``a``'s own type that owns its memory."""
+    while type(a.base) is type(a):
+        a = a.base
+    return a
 
-    __slots__ = ("params", "views", "grad_views", "slices", "flat", "grad", "state", "steps",
-                 "scratch", "xp", "_blocks", "_blocks_key")
+
+def _follows(a: Any, b: Any) -> bool:
+    """Whether ``b`` starts where ``a`` ends, both C-contiguous in one contiguous array."""
+    if not (a.flags.c_contiguous and b.flags.c_contiguous and a.dtype == b.dtype):
+        return False
+    root = _root(a)
+    return (root is _root(b) and root.flags.c_contiguous
+            and backend.data_ptr(b) == backend.data_ptr(a) + a.nbytes)
+
+
+def _runs(arrays: list[list[Any]]) -> list[tuple[int, int]]:
+    """Maximal ranges ``i:j`` over which, for every list in ``arrays``, each array follows the
+    one before it in memory."""
+    runs = []
+    n = len(arrays[0])
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and all(_follows(col[j - 1], col[j]) for col in arrays):
+            j += 1
+        runs.append((i, j))
+        i = j
+    return runs
+
+
+def _span(arrays: list[Any]) -> Any:
+    """One 1-D view over arrays of which each follows the one before (see :func:`_runs`)."""
+    first = arrays[0]
+    if len(arrays) == 1:
+        return first.reshape(-1)
+    start = (backend.data_ptr(first) - backend.data_ptr(_root(first))) // first.itemsize
+    return _root(first).reshape(-1)[start:start + sum(int(a.size) for a in arrays)]
+
+
+class _Bucket:
+    """The parameters of one group with one dtype and device, and their flat state."""
+
+    __slots__ = ("params", "slices", "shapes", "dtype", "device", "size", "state", "steps",
+                 "scratch", "xp", "known", "layout", "_blocks", "_blocks_key")
 
     def __init__(self, params: list[Tensor]) -> None:
         first = params[0].data
-        xp = backend.xp_of(first)
-        sizes = [int(p.data.size) for p in params]
-        total = sum(sizes)
-        self.xp = xp
+        self.xp = backend.xp_of(first)
         self.params = params
-        self.flat = xp.empty(total, dtype=first.dtype)
-        self.grad = xp.zeros(total, dtype=first.dtype)
+        self.dtype, self.device = first.dtype, backend.device_of(first)
+        self.shapes = [p.shape for p in params]
         self.slices: list[slice] = []
         start = 0
-        for n in sizes:
-            self.slices.append(slice(start, start + n))
-            start += n
-        shapes = [p.shape for p in params]
-        self.views = [self.flat[s].reshape(sh) for s, sh in zip(self.slices, shapes, strict=True)]
-        self.grad_views = [self.grad[s].reshape(sh)
-                           for s, sh in zip(self.slices, shapes, strict=True)]
-        for p, view, gview in zip(params, self.views, self.grad_views, strict=True):
-            xp.copyto(view, p.data)
-            p.data = view
-            p._grad_buffer = gview
+        for p in params:
+            self.slices.append(slice(start, start + int(p.data.size)))
+            start += int(p.data.size)
+        self.size = start
         self.state: dict[str, Any] = {}
         self.steps = [0] * len(params)
         self.scratch: list[Any] = []
+        self.known = [p.data for p in params]  # the arrays last checked against the bucket
+        self.layout: tuple[list[Any], list[Any], list[tuple[int, int, Any, Any]]] | None = None
         self._blocks: list[tuple[Any, ...]] = []
         self._blocks_key: tuple[Any, ...] | None = None
+
+    def check(self, i: int) -> None:
+        """Accept parameter ``i``'s current array, or raise if it no longer fits its state."""
+        new = self.params[i].data
+        if (backend.device_of(new) != self.device or new.dtype != self.dtype
+                or new.shape != self.shapes[i]):
+            raise RuntimeError(
+                f"a parameter's array was replaced after the optimizer was created: it is now "
+                f"{new.dtype} {tuple(new.shape)} on {backend.device_of(new)}, the optimizer "
+                f"holds state for {self.dtype} {self.shapes[i]} on {self.device}; create "
+                "the optimizer after moving or converting the model"
+            )
+        self.known[i] = new
 
     def state_array(self, name: str, fill: float) -> Any:
         """The flat state ``name``, allocated (filled with ``fill``) on first use."""
         arr = self.state.get(name)
         if arr is None:
-            arr = self.xp.full(self.flat.shape, fill, dtype=self.flat.dtype)
+            arr = self.xp.full(self.size, fill, dtype=self.dtype)
             self.state[name] = arr
         return arr
 
     def scratch_arrays(self, n: int) -> list[Any]:
         """``n`` preallocated flat work arrays, reused by every step."""
         while len(self.scratch) < n:
-            self.scratch.append(self.xp.empty_like(self.flat))
+            self.scratch.append(self.xp.empty(self.size, dtype=self.dtype))
         return self.scratch
 
-    def blocks(self, state: dict[str, Any], n_scratch: int) -> list[tuple[Any, ...]]:
-        """Views ``(params, grads, state, scratch)`` of consecutive blocks of at most
-        :data:`_BLOCK` elements of the buffers, with ``n_scratch`` block-sized work arrays shared
-        by all blocks; made once for a given set of state arrays."""
-        key = (n_scratch, tuple(id(a) for a in state.values()))
-        if self._blocks_key != key:
-            n = self.flat.size
-            work = [self.xp.empty(min(n, _BLOCK), dtype=self.flat.dtype)
-                    for _ in range(n_scratch)]
-            self._blocks = []
-            for lo in range(0, n, _BLOCK):
-                hi = min(lo + _BLOCK, n)
-                s = slice(lo, hi)
-                self._blocks.append((self.flat[s], self.grad[s],
-                                     {k: v[s] for k, v in state.items()},
-                                     [a[:hi - lo] for a in work]))
-            self._blocks_key = key
-        return self._blocks
+    def spans(self, grads: list[Any]) -> list[tuple[int, int, Any, Any]]:
+        """``(lo, hi, values, grads)`` for maximal runs of parameters whose values and gradients
+        are contiguous, ``lo:hi`` being their elements in the bucket's state; a parameter on its
+        own keeps its shape when its array is not contiguous. Cached while the arrays stay."""
+        data = [p.data for p in self.params]
+        layout = self.layout
+        if layout is not None and all(a is b for a, b in zip(layout[0], data, strict=True)) \
+                and all(a is b for a, b in zip(layout[1], grads, strict=True)):
+            return layout[2]
+        runs: list[tuple[int, int, Any, Any]] = []
+        copied = False
+        for i, j in _runs([data, grads]):
+            lo, hi = self.slices[i].start, self.slices[j - 1].stop
+            if j - i == 1:
+                # read only: a contiguous copy in the parameter's dtype will do (for this step)
+                g = self.xp.ascontiguousarray(grads[i], dtype=self.dtype)
+                copied = copied or g is not grads[i]
+                if data[i].flags.c_contiguous:
+                    runs.append((lo, hi, data[i].reshape(-1), g.reshape(-1)))
+                else:
+                    runs.append((lo, hi, data[i], g))
+            else:
+                runs.append((lo, hi, _span(data[i:j]), _span(grads[i:j])))
+        self.layout = None if copied else (data, list(grads), runs)
+        self._blocks_key = None  # the blocks cache is keyed by id(runs): never reuse it
+        return runs
 
-    def readopt(self, i: int) -> None:
-        """Bring a parameter whose ``.data`` was rebound back into the flat buffer."""
-        p, view = self.params[i], self.views[i]
-        new = p.data
-        if (backend.device_of(new) != backend.device_of(view) or new.dtype != view.dtype
-                or new.shape != view.shape):
-            raise RuntimeError(
-                f"a parameter's array was replaced after the optimizer was created: it is now "
-                f"{new.dtype} {tuple(new.shape)} on {backend.device_of(new)}, the optimizer "
-                f"holds {view.dtype} {tuple(view.shape)} on {backend.device_of(view)}; create "
-                "the optimizer after moving or converting the model"
-            )
-        self.xp.copyto(view, new)
-        p.data = view
-        if p.grad is None:
-            p._grad_buffer = self.grad_views[i]
+    def blocks(self, runs: list[tuple[int, int, Any, Any]], state: dict[str, Any],
+               n_scratch: int) -> list[tuple[Any, ...]]:
+        """``(params, grads, state, scratch)`` views for every span: on the CPU cut in blocks
+        of at most :data:`_BLOCK` elements that share block-sized work arrays; made once for a
+        given layout and set of state arrays."""
+        key = (id(runs), n_scratch, tuple(id(a) for a in state.values()))
+        if self._blocks_key == key:
+            return self._blocks
+        cpu = self.xp is np
+        work = ([self.xp.empty(min(self.size, _BLOCK), dtype=self.dtype)
+                 for _ in range(n_scratch)] if cpu else [])
+        blocks = []
+        for lo, hi, pv, gv in runs:
+            if cpu and pv.ndim == 1:
+                for a in range(0, hi - lo, _BLOCK):
+                    b = min(a + _BLOCK, hi - lo)
+                    blocks.append((pv[a:b], gv[a:b],
+                                   {k: v[lo + a:lo + b] for k, v in state.items()},
+                                   [w[:b - a] for w in work]))
+            else:
+                shape = pv.shape
+                blocks.append((pv, gv, {k: v[lo:hi].reshape(shape) for k, v in state.items()},
+                               [w[lo:hi].reshape(shape) for w in self.scratch_arrays(n_scratch)]))
+        self._blocks, self._blocks_key = blocks, key
+        return blocks
 
 
 class Optimizer:
     """Base class: parameter groups, ``step()``, ``zero_grad()`` and ``state_dict()``.
 
+    A subclass passes its hyperparameter defaults to ``__init__``, validates them in ``_check``,
+    names its state arrays and their initial values in ``_state``, and writes the update rule in
+    ``_reference_update(group, p, g, state, step)`` (in place on ``p`` and the ``state`` arrays;
+    ``step`` is this parameter's step count, already incremented). A fast kernel may override
+    ``_update(group, p, g, state, step, scratch)`` with ``_n_scratch`` preallocated work arrays;
+    it must compute the same thing. Both receive one parameter at a time unless the class sets
+    :attr:`elementwise` (see the module docstring).
+
     Every optimizer takes ``maximize`` (PyTorch's option: ascend, i.e. step along ``-g``), applied
-    here for all of them. Subclasses give their hyperparameter defaults, validate them in
-    ``_check`` and implement
-    ``_update(group, p, g, state, step, scratch)``, which updates the arrays in place: ``p``
-    (parameters), ``g`` (gradients, read only), ``state`` (a dict of state arrays, see
-    ``_state``) and ``step`` (the step count of these parameters, already incremented). The
-    same method runs on whole flat buffers and on single-parameter views.
+    here for all of them.
     """
 
+    #: whether every element's update reads only that element: then ``_update`` may receive
+    #: contiguous spans of several parameters (and blocks of them) instead of one parameter
+    elementwise: bool = False
     #: whether ``state_dict()`` lists a per-parameter ``"step"`` (all but SGD)
     _has_step: bool = True
 
@@ -156,7 +229,7 @@ class Optimizer:
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             f"Tensors or dicts, but got {type(params).__name__}; pass "
                             "[tensor] or model.parameters()")
-        groups = list(params)
+        groups: list[Any] = list(params)
         if not groups:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(groups[0], Mapping):
@@ -166,18 +239,25 @@ class Optimizer:
 
     # --- what subclasses provide ----------------------------------------------------------
     def _check(self, group: Mapping[str, Any]) -> None:
-        raise NotImplementedError
+        """Raise ``ValueError`` naming a hyperparameter of ``group`` and its value if invalid."""
 
     def _state(self, group: Mapping[str, Any]) -> dict[str, float]:
         """State arrays the group needs, by name, with their initial value."""
-        raise NotImplementedError
+        return {}
 
     def _n_scratch(self, group: Mapping[str, Any]) -> int:
-        raise NotImplementedError
+        """How many work arrays ``_update`` needs."""
+        return 0
+
+    def _reference_update(self, group: Mapping[str, Any], p: Any, g: Any,
+                          state: dict[str, Any], step: int) -> None:
+        """The update rule as the paper writes it (in place on ``p`` and ``state``)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define its update rule")
 
     def _update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                 step: int, scratch: list[Any]) -> None:
-        raise NotImplementedError
+        """The update run by ``step()``: the reference one unless a subclass has a faster."""
+        self._reference_update(group, p, g, state, step)
 
     def _flat_ok(self, group: Mapping[str, Any], steps: list[int]) -> bool:
         """Whether parameters with these step counts can be updated as one flat array."""
@@ -233,7 +313,7 @@ class Optimizer:
     # --- the step -------------------------------------------------------------------------
     def zero_grad(self) -> None:
         """Forget every gradient (``.grad = None``, PyTorch's default); the next backward pass
-        writes into the flat gradient buffer again."""
+        writes into the parameters' gradient slots again."""
         for group in self.param_groups:
             for p in group["params"]:
                 p.grad = None
@@ -243,66 +323,81 @@ class Optimizer:
         for group, buckets in zip(self.param_groups, self._buckets, strict=True):
             fills = self._state(group)
             n_scratch = self._n_scratch(group)
-            for b in buckets:
-                self._step_bucket(group, b, fills, n_scratch)
+            # maximize=True (every optimizer): the update sees -g, as PyTorch's g <- -g; the
+            # gradients are negated in place and back afterwards (negation is exact)
+            flipped = _flip_grads(group) if group.get("maximize") else []
+            try:
+                for b in buckets:
+                    self._step_bucket(group, b, fills, n_scratch)
+            finally:
+                _flip_grads(group, flipped)
 
     def _step_bucket(self, group: Mapping[str, Any], b: _Bucket, fills: dict[str, float],
                      n_scratch: int) -> None:
+        layout = b.layout
+        if layout is not None and self._flat_ok(group, b.steps):
+            # the common step: every parameter and gradient is where the last step found it
+            for p, d, g in zip(b.params, layout[0], layout[1], strict=True):
+                if p.data is not d or p.grad is not g:
+                    break
+            else:
+                state = {name: b.state_array(name, fill) for name, fill in fills.items()}
+                steps = b.steps
+                for i in range(len(steps)):
+                    steps[i] += 1
+                step = steps[0]
+                for pv, gv, st, sc in b.blocks(layout[2], state, n_scratch):
+                    self._update(group, pv, gv, st, step, sc)
+                return
+        grads = []
         with_grad = []
-        for i, (p, view, gview) in enumerate(zip(b.params, b.views, b.grad_views, strict=True)):
-            if p.data is not view:
-                b.readopt(i)
+        for i, p in enumerate(b.params):
+            if p.data is not b.known[i]:
+                b.check(i)
             grad = p.grad
-            if grad is not gview:
-                if grad is None:
-                    p._grad_buffer = gview
-                    continue
-                if grad.shape != view.shape:
+            if grad is not None:
+                if grad.shape != b.shapes[i]:
                     raise ValueError(
                         f"a gradient has shape {tuple(grad.shape)} but its parameter has shape "
-                        f"{tuple(view.shape)}"
+                        f"{b.shapes[i]}"
                     )
-                b.xp.copyto(gview, grad)
-            with_grad.append(i)
+                with_grad.append(i)
+            grads.append(grad)
         if not with_grad:
             return
         state = {name: b.state_array(name, fill) for name, fill in fills.items()}
-        if group.get("maximize"):
-            # maximize=True (every optimizer): the update sees -g, as PyTorch's g <- -g, and the
-            # gradients are flipped back afterwards (negation is exact)
-            b.xp.negative(b.grad, out=b.grad)
-            try:
-                self._update_bucket(group, b, state, with_grad, n_scratch)
-            finally:
-                b.xp.negative(b.grad, out=b.grad)
-            return
-        self._update_bucket(group, b, state, with_grad, n_scratch)
-
-    def _update_bucket(self, group: Mapping[str, Any], b: _Bucket, state: dict[str, Any],
-                       with_grad: list[int], n_scratch: int) -> None:
         steps = b.steps
-        if len(with_grad) == len(steps) and self._flat_ok(group, steps):
+        if self.elementwise and len(with_grad) == len(steps) and self._flat_ok(group, steps):
             for i in range(len(steps)):
                 steps[i] += 1
-            self._update_flat(group, b, state, steps[0], n_scratch)
+            step = steps[0]
+            for p, g, st, sc in b.blocks(b.spans(grads), state, n_scratch):
+                self._update(group, p, g, st, step, sc)
             return
         scratch = b.scratch_arrays(n_scratch)
         for i in with_grad:
-            s = b.slices[i]
+            s, shape = b.slices[i], b.shapes[i]
             steps[i] += 1
-            self._update(group, b.flat[s], b.grad[s], {k: v[s] for k, v in state.items()},
-                         steps[i], [a[s] for a in scratch])
+            self._update(group, b.params[i].data, grads[i].astype(b.dtype, copy=False),
+                         {k: v[s].reshape(shape) for k, v in state.items()}, steps[i],
+                         [a[s].reshape(shape) for a in scratch])
 
-    def _update_flat(self, group: Mapping[str, Any], b: _Bucket, state: dict[str, Any],
-                     step: int, n_scratch: int) -> None:
-        """Run ``_update`` over a whole bucket: on a GPU in one go (one kernel per array call);
-        on the CPU block by block (every update is elementwise, so the result is bit for bit
-        that of one pass over the whole buffer)."""
-        if b.xp is not np or b.flat.size <= _BLOCK:
-            self._update(group, b.flat, b.grad, state, step, b.scratch_arrays(n_scratch))
-            return
-        for p, g, st, sc in b.blocks(state, n_scratch):
-            self._update(group, p, g, st, step, sc)
+    def grad_buckets(self) -> list[Any]:
+        """The gradients of the parameters that have one, as flat 1-D arrays: one per
+        contiguous span of gradient storage (usually one per group and dtype), each a view, so
+        that changing it in place changes the parameters' ``.grad``. A data-parallel run
+        averages each of these across processes between ``backward()`` and ``step()``."""
+        out: list[Any] = []
+        for buckets in self._buckets:
+            for b in buckets:
+                present = [p for p in b.params if p.grad is not None]
+                for p in present:
+                    if not p.grad.flags.c_contiguous:
+                        p.grad = b.xp.ascontiguousarray(p.grad)
+                if present:
+                    grads = [p.grad for p in present]
+                    out.extend(_span(grads[i:j]) for i, j in _runs([grads]))
+        return out
 
     # --- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -334,7 +429,7 @@ class Optimizer:
         if step == 0 and not self._eager_state():
             return {}
         entry: dict[str, Any] = {"step": step} if self._has_step else {}
-        s, shape = b.slices[i], b.views[i].shape
+        s, shape = b.slices[i], b.shapes[i]
         for name, arr in b.state.items():
             entry[name] = arr[s].reshape(shape).copy()
         return entry
@@ -431,3 +526,16 @@ def lerp_(m: Any, g: Any, w: float, scratch: Any) -> None:
     else:
         scratch *= 1.0 - w
         np.subtract(g, scratch, out=m)
+
+
+def _flip_grads(group: Mapping[str, Any], grads: list[Any] | None = None) -> list[Any]:
+    """Negate in place the distinct gradient arrays of ``group`` (or ``grads``); return them."""
+    if grads is None:
+        seen: dict[int, Any] = {}
+        for p in group["params"]:
+            if p.grad is not None:
+                seen.setdefault(id(p.grad), p.grad)
+        grads = list(seen.values())
+    for g in grads:
+        backend.xp_of(g).negative(g, out=g)
+    return grads

@@ -27,6 +27,8 @@ class RMSprop(Optimizer):
     never make it take the square root of a negative number (PyTorch would give NaN there).
     """
 
+    elementwise = True
+
     def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
                  centered: bool = False, maximize: bool = False) -> None:
@@ -54,6 +56,25 @@ class RMSprop(Optimizer):
 
     def _flat_ok(self, group: Mapping[str, Any], steps: list[int]) -> bool:
         return True
+
+    def _reference_update(self, group: Mapping[str, Any], p: Any, g: Any,
+                          state: dict[str, Any], step: int) -> None:
+        alpha, mu, lr, eps = group["alpha"], group["momentum"], group["lr"], group["eps"]
+        g = g + group["weight_decay"] * p
+        v = state["square_avg"]
+        v[...] = alpha * v + (1.0 - alpha) * g * g
+        if group["centered"]:
+            gbar = state["grad_avg"]
+            gbar[...] = alpha * gbar + (1.0 - alpha) * g
+            d = np.sqrt(np.maximum(v - gbar * gbar, 0.0)) + eps
+        else:
+            d = np.sqrt(v) + eps
+        if mu > 0:
+            b = state["momentum_buffer"]
+            b[...] = mu * b + g / d
+            p -= lr * b
+        else:
+            p -= lr * g / d
 
     def _update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                 step: int, scratch: list[Any]) -> None:

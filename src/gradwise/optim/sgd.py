@@ -25,6 +25,8 @@ class SGD(Optimizer):
     Nesterov momentum needs ``momentum > 0`` and ``dampening == 0``.
     """
 
+    elementwise = True
+
     _has_step = False
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0.0,
@@ -53,6 +55,16 @@ class SGD(Optimizer):
 
     def _flat_ok(self, group: Mapping[str, Any], steps: list[int]) -> bool:
         return not group["momentum"] or min(steps) > 0 or max(steps) == 0
+
+    def _reference_update(self, group: Mapping[str, Any], p: Any, g: Any,
+                          state: dict[str, Any], step: int) -> None:
+        g = g + group["weight_decay"] * p
+        mu = group["momentum"]
+        if mu:
+            b = state["momentum_buffer"]
+            b[...] = g if step == 1 else mu * b + (1.0 - group["dampening"]) * g
+            g = g + mu * b if group["nesterov"] else b
+        p -= group["lr"] * g
 
     def _update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                 step: int, scratch: list[Any]) -> None:

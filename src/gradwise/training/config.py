@@ -21,9 +21,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from .. import nn, optim
 from ..data.features import FEATURES
 from ..data.toy import TOY_SETS
 from ..errors import ConfigError
+from .metrics import EPOCH_METRICS, METRICS
 
 __all__ = ["ConfigError", "ConfigWarning", "SCHEMA", "apply_override", "default_config",
            "dumps", "load_config", "validate"]
@@ -49,10 +51,38 @@ def _choice(*options: str) -> tuple[Check, str]:
     return (lambda v: v in options), "one of " + ", ".join(repr(o) for o in options)
 
 
+class _OneOf:
+    """The names of a registry, read when a value is checked, so that an entry registered at
+    runtime (``gw.nn.ACTIVATIONS["swish"] = Swish``) is accepted by configs at once."""
+
+    def __init__(self, names: Callable[[], list[str]]) -> None:
+        self.names = names
+
+    def __call__(self, v: Any) -> bool:
+        return isinstance(v, str) and v in self.names()
+
+    def __str__(self) -> str:
+        return "one of " + ", ".join(repr(o) for o in self.names())
+
+
+def _registry(registry: Any, exclude: tuple[str, ...] = ()) -> tuple[Check, object]:
+    one = _OneOf(lambda: [k for k in registry if k not in exclude])
+    return one, one
+
+
+#: activations a hidden layer takes from nn.ACTIVATIONS (softmax is for outputs, linear adds
+#: nothing between layers); initializers from nn.init.INITIALIZERS (constant ones never break
+#: the symmetry between units)
+HIDDEN_EXCLUDED = ("softmax", "identity")  # "linear" (the Playground's name) stays
+INIT_EXCLUDED = ("zeros", "ones")
+
+
+def _monitors() -> list[str]:
+    names = ["loss", *METRICS, *EPOCH_METRICS]
+    return [f"val_{n}" for n in names] + names
+
+
 _BOOL = (lambda v: isinstance(v, bool)), "true or false"
-# classification metrics the run computes when early stopping monitors them
-_MONITORED = ("precision", "recall", "f1", "auc", "val_precision", "val_recall", "val_f1",
-              "val_auc")
 _STR = (lambda v: isinstance(v, str) and v != ""), "a non-empty string"
 _OPT_STR = (lambda v: isinstance(v, str)), "a string"
 _NUMBER = ((lambda v: isinstance(v, int | float) and not isinstance(v, bool)
@@ -71,10 +101,10 @@ _DROPOUT = ((lambda v: _RATE(v) or (isinstance(v, list) and all(_RATE(r) for r i
 
 # section -> key -> (default, (check, description of accepted values)). A default of None
 # means "not set" and leaves the key out of the resolved config.
-SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
+SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
     "data": {
         "source": ("toy", _choice("toy", "csv", "npz", "mnist")),
-        "name": ("spiral", _choice(*TOY_SETS)),
+        "name": ("spiral", _registry(TOY_SETS)),
         "n": (1000, _int(2)),
         "noise": (0.04, _float(0.0, math.inf)),
         "path": ("", _OPT_STR),
@@ -90,17 +120,15 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
     },
     "model": {
         "hidden": ([64, 64], _HIDDEN),
-        "activation": ("relu", _choice("relu", "tanh", "sigmoid", "leaky_relu", "softplus",
-                                          "linear")),
+        "activation": ("relu", _registry(nn.ACTIVATIONS, HIDDEN_EXCLUDED)),
         "dropout": (0.0, _DROPOUT),
-        "init": ("glorot_uniform", _choice("glorot_uniform", "glorot_normal", "he_uniform",
-                                           "he_normal")),
+        "init": ("glorot_uniform", _registry(nn.init.INITIALIZERS, INIT_EXCLUDED)),
         "task": ("auto", _choice("auto", "classification", "regression")),
         "regularization": (None, _choice("none", "l1", "l2")),
         "regularization_rate": (None, _float(0.0, math.inf)),
     },
     "optimizer": {
-        "name": ("adam", _choice("sgd", "adam", "adamw", "adadelta", "adagrad", "rmsprop")),
+        "name": ("adam", _registry(optim.OPTIMIZERS)),
     },
     "schedule": {
         "name": ("", _choice("step", "exponential", "cosine", "warmup", "plateau", "linear",
@@ -115,8 +143,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, str]]]] = {
     },
     "training.early_stopping": {
         "enabled": (True, _BOOL),
-        "monitor": ("val_loss", _choice("val_loss", "val_accuracy", "val_mse", "val_mae", "loss",
-                                        "accuracy", "mse", "mae", *_MONITORED)),
+        "monitor": ("val_loss", (_OneOf(_monitors), _OneOf(_monitors))),
         "patience": (10, _int(0)),
         "min_delta": (0.0, _NUMBER),
         "mode": ("auto", _choice("auto", "min", "max")),
@@ -147,8 +174,8 @@ _ABSURD = {"lr": 10.0, "weight_decay": 1.0, "max_lr": 100.0}
 
 
 def _hyper_names(cls: type) -> list[str]:
-    params = list(inspect.signature(cls.__init__).parameters)
-    return [p for p in params[2:] if p not in ("args", "kwargs")]
+    params = list(inspect.signature(cls).parameters)
+    return [p for p in params[1:] if p not in ("args", "kwargs")]
 
 
 def _check_hyper(section: str, cls: type, values: dict[str, Any]) -> None:
@@ -173,8 +200,6 @@ def _check_hyper(section: str, cls: type, values: dict[str, Any]) -> None:
 def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
     """A complete, checked copy of ``config``: defaults filled in, relative data paths resolved
     against ``base`` (the config file's folder). Raises :class:`ConfigError`."""
-    from .. import optim
-
     config = copy.deepcopy(config)
     early = config.get("training", {}).pop("early_stopping", None)
     sections = dict(config)

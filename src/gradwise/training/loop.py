@@ -21,6 +21,7 @@ from ..autograd import Tensor, no_grad
 from ..data.loader import DataLoader
 from ..nn.losses import BCEWithLogitsLoss, get_loss
 from ..nn.module import Module
+from ..nn.utils import as_target as _target
 from ..nn.utils import dtype_device
 from . import metrics as _metrics
 from .callbacks import Callback, History
@@ -37,13 +38,6 @@ __all__ = ["evaluate", "fit", "predict"]
 
 Data = tuple[Any, Any] | DataLoader
 Batches = DataLoader | distributed.ShardedLoader  # a loader, or its shard under MPI
-
-
-def _target(y: np.ndarray, out: Tensor) -> np.ndarray:
-    """Labels of shape (N,) for an output of shape (N, 1) become a column, as in Keras."""
-    if y.ndim == 1 and out.ndim == 2 and out.shape[1] == 1:
-        return y.reshape(-1, 1)
-    return y
 
 
 def _threshold(loss: Any) -> float:

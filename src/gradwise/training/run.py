@@ -1,5 +1,6 @@
-"""The ``gradwise train`` job: data, model and optimizer from a config, ``fit``, and a run folder
-that explains itself; and :func:`load_run`, which rebuilds a finished run from its folder.
+"""A training run from a config: data, model and optimizer, ``fit``, and a run folder that
+explains itself; and :func:`load_run`, which rebuilds a finished run from its folder. The
+``gradwise train`` job (:mod:`gradwise.jobs.train`) runs this and draws the figures.
 
 A run folder holds ``config.toml`` (the resolved config), ``history.csv`` (one row per epoch),
 ``summary.json`` (final and best metrics, best epoch, epochs run, whether training stopped
@@ -32,7 +33,7 @@ import threading
 import time
 import tomllib
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -57,9 +58,12 @@ from .config import SCHEDULES, ConfigError, ConfigWarning, dumps, validate
 from .loop import evaluate, fit
 from .progress import format_logs
 
-__all__ = ["EXIT_DIVERGED", "MAX_SNAPSHOTS", "RUN_ENTRIES", "Run", "Splits", "build_model",
-           "check_labels", "divergence_line", "exit_status", "load_run", "prepare_data",
-           "regularizer", "train"]
+__all__ = ["EXIT_DIVERGED", "MAX_SNAPSHOTS", "RUN_ENTRIES", "Figures", "Run", "Splits",
+           "build_model", "check_labels", "divergence_line", "exit_status", "load_run",
+           "loss_and_metrics", "prepare_data", "regularizer", "train"]
+
+#: ``figures(run_dir, history, early_stopping, model, splits, diverged_at)``, see :func:`train`
+Figures = Callable[[Path, Any, Any, "nn.Module | None", "Splits", "int | None"], None]
 
 EXIT_DIVERGED = 3  # exit status of `gradwise train` when the loss diverged
 MAX_SNAPSHOTS = 101  # most rows trajectory.safetensors keeps, spread over the run
@@ -231,7 +235,7 @@ def regularizer(config: dict[str, Any]) -> nn.L1L2 | None:
                               cfg.get("regularization_rate", 0.0))
 
 
-def _loss_and_metrics(task: str) -> tuple[nn.Module, list[str]]:
+def loss_and_metrics(task: str) -> tuple[nn.Module, list[str]]:
     if task == "binary":
         return nn.BCEWithLogitsLoss(), ["accuracy"]
     if task == "multiclass":
@@ -492,37 +496,6 @@ def _write_history(path: Path, history: dict[str, Any]) -> None:
         path.unlink(missing_ok=True)
 
 
-def _draw_figures(out: Path, history: Any, es: Any, model: nn.Module | None, splits: Splits,
-                  diverged_at: int | None = None) -> None:
-    try:
-        import matplotlib
-    except ImportError:
-        return
-    matplotlib.use("Agg")
-    from .. import lab
-    from ..lab.files import save_figure
-
-    def loss_figure() -> Any:
-        if diverged_at is None:
-            return lab.plot_history(history, early_stopping=es)
-        return lab.plot_history(history, diverged_at=diverged_at,
-                                title=f"Training curves: diverged at epoch {diverged_at}")
-
-    figures = [("loss.png", loss_figure)] if history.epoch else []
-    if model is not None and splits.X_train.shape[1] == 2 and splits.task == "binary":
-        held_out, label = (splits.X_test, splits.y_test), "test"
-        if splits.X_test is None:
-            held_out, label = (splits.X_val, splits.y_val), "validation"
-        figures.append(("boundary.png", lambda: lab.plot_decision_boundary(
-            model, splits.X_train, splits.y_train, *held_out, test_label=label)))
-    import matplotlib.pyplot as plt
-
-    for name, draw in figures:
-        fig = draw()
-        save_figure(fig, out / name, dpi=120)
-        plt.close(fig)
-
-
 def _estimate_model(config: dict[str, Any], n_inputs: int, n_outputs: int) -> None:
     """Refuse a model whose parameters, gradients and optimizer state (about four float32
     copies) would not fit in this machine's memory, before anything is allocated."""
@@ -593,8 +566,8 @@ def _kept_weights(run_dir: Path, model: nn.Module) -> int | None:
 
 
 def train(config: dict[str, Any], out: str | Path | None = None,
-          verbose: int | None = None, resume: bool = False,
-          overwrite: bool = False) -> tuple[Path, dict[str, Any]]:
+          verbose: int | None = None, resume: bool = False, overwrite: bool = False,
+          figures: Figures | None = None) -> tuple[Path, dict[str, Any]]:
     """Run the training job of a validated ``config``; return the run folder and the summary.
     ``verbose`` overrides ``training.verbose``.
 
@@ -605,6 +578,11 @@ def train(config: dict[str, Any], out: str | Path | None = None,
     ``"completed"``, ``"diverged"`` (a non-finite loss stopped training; the last finite
     weights, if any, are kept) or ``"interrupted"`` (SIGINT/SIGTERM; the checkpoint holds the
     last completed epoch). Raises :class:`~gradwise.errors.GradwiseError` subclasses.
+
+    ``figures(run_dir, history, early_stopping, model, splits, diverged_at)`` runs last
+    (``gradwise train`` draws its figures there: see :mod:`gradwise.jobs.train`);
+    ``early_stopping`` is None unless the run completed, ``model`` None when no finite weights
+    were kept, ``diverged_at`` the epoch of a divergence or None.
     """
     start = time.perf_counter()
     if verbose is not None:
@@ -634,7 +612,7 @@ def train(config: dict[str, Any], out: str | Path | None = None,
         optimizer = optim.get(config["optimizer"]["name"], model.parameters(), **hyper)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[optimizer] {exc}") from None
-    loss, metric_names = _loss_and_metrics(splits.task)
+    loss, metric_names = loss_and_metrics(splits.task)
     monitored = str((config["training"].get("early_stopping") or {}).get("monitor", ""))
     if (splits.task in ("binary", "multiclass") and monitored.removeprefix("val_") in
             ("precision", "recall", "f1", "auc")):  # computed when early stopping watches them
@@ -727,9 +705,10 @@ def train(config: dict[str, Any], out: str | Path | None = None,
             return run_dir, summary
         write_atomic(run_dir / "summary.json",
                      (json.dumps(summary, indent=2, allow_nan=False) + "\n").encode())
-        _draw_figures(run_dir, history, es if status == "completed" else None,
-                      None if kept is None else model, splits,
-                      diverged_at=None if guard.diverged is None else guard.diverged["epoch"])
+        if figures is not None:
+            figures(run_dir, history, es if status == "completed" else None,
+                    None if kept is None else model, splits,
+                    None if guard.diverged is None else guard.diverged["epoch"])
     return run_dir, summary
 
 
@@ -881,7 +860,7 @@ def load_run(run_dir: str | Path) -> Run:
                        "diverged or stopped before its first epoch ended)")
     load(model, path / "model.safetensors")
     tensors, meta = read_safetensors(path / "trajectory.safetensors")
-    loss, _ = _loss_and_metrics(splits.task)
+    loss, _ = loss_and_metrics(splits.task)
     summary_path = path / "summary.json"
     return Run(
         **{f.name: getattr(splits, f.name) for f in fields(splits)},

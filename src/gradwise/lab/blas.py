@@ -1,4 +1,5 @@
-"""Thread count of NumPy's bundled OpenBLAS, set through its C API (what threadpoolctl does).
+"""NumPy's bundled OpenBLAS through its C API (what threadpoolctl does): the library itself
+(:func:`openblas`, also used by the benchmarks) and its thread count.
 
 When several Python threads each run matrix products, OpenBLAS threads of their own would
 oversubscribe the cores; ``blas_threads(1)`` gives each product one thread for the duration.
@@ -17,14 +18,22 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["blas_threads", "openblas"]
+
+
+@cache
+def openblas() -> Any:
+    """NumPy's bundled OpenBLAS (scipy-openblas), opened with ctypes, or None."""
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
+                                  "libscipy_openblas*.so*"))
+    return ctypes.CDLL(libs[0]) if libs else None
+
 
 @cache
 def _api() -> tuple[Any, Any] | None:
-    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
-                                  "libscipy_openblas*.so*"))
-    if not libs:
+    lib = openblas()
+    if lib is None:
         return None
-    lib = ctypes.CDLL(libs[0])
     for suffix in ("64_", ""):
         get = getattr(lib, f"scipy_openblas_get_num_threads{suffix}", None)
         set_ = getattr(lib, f"scipy_openblas_set_num_threads{suffix}", None)
