@@ -31,8 +31,8 @@ def _race(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name in SURFACES if args.surface == "all" else [args.surface]:
         t0 = time.perf_counter()
-        paths = run_race(name, steps=args.steps)
-        save_figure(plot_race(paths, name), out / f"race_{name}.png")
+        paths = run_race(name, steps=args.steps, equal_lr=args.equal_lr)
+        save_figure(plot_race(paths, name, equal_lr=args.equal_lr), out / f"race_{name}.png")
         if not args.no_gif:
             save_race_gif(paths, name, out / f"race_{name}.gif", frames=args.frames)
         print(f"{name}: {out / f'race_{name}.png'}"
@@ -109,6 +109,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="iterations (default: per surface, 100 to 2000)")
     p.add_argument("--frames", type=int, default=60, help="frames per GIF (60)")
     p.add_argument("--no-gif", action="store_true", help="PNG figures only")
+    p.add_argument("--equal-lr", type=float, default=None, metavar="LR",
+                   help="one learning rate for every optimizer (default: each its own tuned "
+                        "rate, shown in the legend)")
     p.add_argument("--out", help="output folder (default: RUN_DIR/race or ./race)")
     p.set_defaults(func=_race)
 
