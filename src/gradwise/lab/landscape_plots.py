@@ -52,7 +52,8 @@ def plot_landscape_1d(coords: np.ndarray, loss: np.ndarray, accuracy: np.ndarray
         i = int(np.argmin(np.abs(coords - x)))
         handles += ax.plot(coords[i], loss[i], marker="o", markersize=9, linestyle="none",
                            markeredgecolor="black", label=f"{name} ({x:g})")
-    ax.legend(handles=handles, fontsize=8, loc="upper center")
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center",
+               ncols=min(len(handles), 4))  # below the axes: never over a curve
     ax.set_title(title)
     return fig
 
@@ -69,10 +70,12 @@ def _draw_trajectory(ax, trajectory: np.ndarray) -> None:
 
 def plot_landscape_2d(land: Landscape, filled: bool = True, xlabel: str = "direction 1",
                       ylabel: str = "direction 2", title: str = "Loss landscape",
-                      trajectory: np.ndarray | None = None) -> Figure:
+                      trajectory: np.ndarray | None = None, equal_aspect: bool = False) -> Figure:
     """The loss over the plane as filled contours (``filled``) or labelled contour lines, with
     accuracy beside it for classifiers, the trained weights at (0, 0) (a star) and, if given,
-    the training trajectory projected onto the plane (shape (T, 2))."""
+    the training trajectory projected onto the plane (shape (T, 2)). ``equal_aspect`` draws
+    one unit the same length on both axes (for PCA coordinates, which are distances in weight
+    space: a stretched axis would distort the valley's shape)."""
     loss = np.where(land.done[:, None], land.loss, np.nan)
     lo, hi = _loss_range(loss)
     shown = np.clip(loss, lo, hi)
@@ -111,6 +114,8 @@ def plot_landscape_2d(land: Landscape, filled: bool = True, xlabel: str = "direc
         a.set_title(name)
         a.set_xlim(land.x[0], land.x[-1])
         a.set_ylim(land.y[0], land.y[-1])
+        if equal_aspect:
+            a.set_aspect("equal", adjustable="box")
     axes[0].legend(fontsize=8, loc="upper right", framealpha=0.85)
     fig.suptitle(title)
     return fig
@@ -136,10 +141,13 @@ def plot_surface_3d(land: Landscape, xlabel: str = "direction 1", ylabel: str = 
         ax.plot([trajectory[0, 0]], [trajectory[0, 1]], [tz[0]], marker="o", color="#d7191c",
                 markersize=8, markeredgecolor="black", linestyle="none", zorder=11,
                 label="initial weights")
-        ax.legend(fontsize=8, loc="upper left")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_zlabel("log10(loss)")
+    i, j = int(np.argmin(np.abs(land.y))), int(np.argmin(np.abs(land.x)))
+    ax.plot([land.x[j]], [land.y[i]], [z[i, j]], marker="*", color="#ffd700", markersize=15,
+            markeredgecolor="black", linestyle="none", zorder=12, label="trained weights")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_xlabel(xlabel, labelpad=10)
+    ax.set_ylabel(ylabel, labelpad=10)
+    ax.set_zlabel("log10(loss)", labelpad=8)
     ax.view_init(elev=35, azim=-60)
     ax.set_box_aspect(None, zoom=0.85)  # keep the axis labels inside the figure
     ax.set_title(title)

@@ -121,9 +121,10 @@ def run_landscape(run_dir: str | os.PathLike, directions: str = "both", resoluti
             title = (f"Loss landscape along the training trajectory's PCA directions\n"
                      f"{len(traj)} checkpoints (epoch 0 to {len(traj) - 1}), {tag}")
             save_figure(plot_landscape_2d(land, filled=True, trajectory=coords2, title=title,
-                                          **labels), out / "pca_2d_filled.png")
+                                          equal_aspect=True, **labels), out / "pca_2d_filled.png")
             save_figure(plot_landscape_2d(land, filled=False, trajectory=coords2, title=title,
-                                          **labels), out / "pca_2d_contour.png")
+                                          equal_aspect=True, **labels),
+                        out / "pca_2d_contour.png")
             on_plane, _ = loss_along(model, loss, X, y, dirs, coords2, center=theta,
                                      workers=workers)
             save_figure(plot_surface_3d(land, title=title, xlabel=f"PCA 1 ({ev[0]:.0%})",
