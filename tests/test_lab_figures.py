@@ -157,3 +157,27 @@ def test_every_lab_export_resolves_to_a_function_or_class() -> None:
             assert all(isinstance(s, module.Surface) for s in value.values())
         else:
             assert callable(value), name
+
+
+def test_gradient_noise_along_training_restores_weights_and_larger_batches_agree_more() -> None:
+    from gradwise.nn.utils import flat_parameters
+
+    X, y = gw.data.moons(n=96, noise=0.2, seed=0)
+    gw.manual_seed(0)
+    model = nn.Sequential(nn.Dense(2, 8, activation="relu"), nn.Dense(8, 1))
+    loss = nn.BCEWithLogitsLoss()
+    opt = gw.optim.Adam(model.parameters(), lr=0.02)
+    snaps = {"early": flat_parameters(model)}
+    gw.fit(model, loss, opt, (X, y), epochs=30, verbose=0, seed=0)
+    snaps["late"] = flat_parameters(model)
+    gw.manual_seed(5)
+    before = flat_parameters(model)
+    res = lab.gradient_noise_along(model, loss, X, y, snaps, batch_sizes=(1, 32), samples=30)
+    np.testing.assert_array_equal(flat_parameters(model), before)
+    for noise in res.values():
+        assert noise.cosines(32).mean() > noise.cosines(1).mean()
+    # Near the trained weights the full gradient is smaller than at the start.
+    assert np.linalg.norm(res["late"].full) < np.linalg.norm(res["early"].full)
+    fig = lab.plot_gradient_noise_along(res)
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes] == ["early", "late"]
+    _render(fig)
