@@ -34,7 +34,8 @@ def _race(args: argparse.Namespace) -> int:
         paths = run_race(name, steps=args.steps, equal_lr=args.equal_lr)
         save_figure(plot_race(paths, name, equal_lr=args.equal_lr), out / f"race_{name}.png")
         if not args.no_gif:
-            save_race_gif(paths, name, out / f"race_{name}.gif", frames=args.frames)
+            save_race_gif(paths, name, out / f"race_{name}.gif", frames=args.frames,
+                          equal_lr=args.equal_lr)
         print(f"{name}: {out / f'race_{name}.png'}"
               + ("" if args.no_gif else f", {out / f'race_{name}.gif'}")
               + f" ({time.perf_counter() - t0:.1f} s)")

@@ -230,9 +230,14 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
 
 
 def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
-                  path: str | os.PathLike, frames: int = 60, fps: int = 12) -> Path:
+                  path: str | os.PathLike, frames: int = 60, fps: int = 12,
+                  lr: Mapping[str, float] | None = None, equal_lr: float | None = None) -> Path:
     """Save the race as an animated GIF, "iteration 0, 1, 2, ...", each optimizer a ball with
-    its trail (matplotlib's ``FuncAnimation`` with ``PillowWriter``); written atomically."""
+    its trail (matplotlib's ``FuncAnimation`` with ``PillowWriter``), a colour bar of the
+    surface, each optimizer's learning rate in the legend, and a note in the title on the
+    first frame that all balls start at one point (they overlap there); written
+    atomically."""
+    rates = race_rates(surface, lr, equal_lr)
     from matplotlib.animation import FuncAnimation, PillowWriter
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -242,11 +247,15 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
     fig = new_figure(6.4, 5.2, dpi=80)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    _draw_contours(ax, s)
+    filled = _draw_contours(ax, s)
+    fig.colorbar(filled, ax=ax, label="f(x, y)", format="%.3g")
     trails, balls = {}, {}
     for name in paths:
         color = OPTIMIZER_COLORS.get(name)
-        (trails[name],) = ax.plot([], [], color=color, linewidth=2, label=name, zorder=4)
+        style, _ = LINE_STYLES.get(name, ("-", "o"))
+        label = f"{name} (lr {rates[name]:g})" if name in rates else name
+        (trails[name],) = ax.plot([], [], color=color, linewidth=2, linestyle=style,
+                                  label=label, zorder=4)
         (balls[name],) = ax.plot([], [], marker="o", color=color, markersize=9,
                                  markeredgecolor="k", linestyle="none", zorder=6)
     ax.legend(fontsize=7, loc="best", framealpha=0.9)
@@ -259,7 +268,8 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
             trails[name].set_data(pts[:t + 1, 0], pts[:t + 1, 1])
             last = pts[:t + 1][np.isfinite(pts[:t + 1, 0])][-1]
             balls[name].set_data([last[0]], [last[1]])
-        title.set_text(f"{s.name}: iteration {t}")
+        title.set_text(f"{s.name}: iteration {t}" + (
+            " (all start at the white dot, on top of each other)" if t == 0 else ""))
         return [*trails.values(), *balls.values(), title]
 
     target = Path(path)
