@@ -97,6 +97,15 @@ def test_history_plot_marks_early_stopping() -> None:
     _render(fig)
 
 
+def test_feature_figure_reports_held_out_accuracy() -> None:
+    X, y = gw.data.circle(n=80, noise=0.1, seed=0)
+    fig = lab.plot_feature_engineering(X, y, hidden=4, epochs=40)
+    acc = fig.gradwise_data
+    assert set(acc) == {"engineered", "learned"}
+    assert all(0 <= a <= 1 for pair in acc.values() for a in pair)
+    assert "held-out" in fig.axes[0].get_title() and "held-out" in fig.axes[1].get_title()
+
+
 def test_capacity_and_feature_figures_render() -> None:
     X, y = gw.data.moons(n=60, noise=0.3, seed=0)
     fig = lab.capacity_study(X[:30], y[:30], X[30:], y[30:], widths=(1, 8), epochs=20)
@@ -140,7 +149,7 @@ def test_landscape_figures_render() -> None:
     fig = lab.plot_surface_3d(land, trajectory=np.array([[0.5, 0.5], [0.0, 0.0]]),
                               trajectory_loss=land.loss[[5, 3], [5, 3]])
     assert fig.axes[0].get_legend_handles_labels()[1] == ["training trajectory",
-                                                          "initial weights"]
+                                                          "initial weights", "trained weights"]
     _render(fig)
     _render(lab.plot_landscape_1d(land.x, land.loss[3], land.accuracy[3], marks={"trained": 0}))
 
