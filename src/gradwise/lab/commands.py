@@ -90,7 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="grid range (default: [-1, 1]^2 for random directions; the "
                         "trajectory's extent plus a margin for PCA directions)")
     p.add_argument("--include-bias", action="store_true",
-                   help="move the biases too (filter-normalized); default: zero bias direction")
+                   help="move the biases too (direction = the biases, as Li et al.'s net_plotter); "
+                        "default: zero bias direction")
     p.add_argument("--seed", type=int, default=0, help="seed of the random directions (0)")
     p.add_argument("--workers", type=int, default=None,
                    help="threads evaluating grid rows, each with a one-thread BLAS "
