@@ -152,6 +152,12 @@ def test_landscape_figures_render() -> None:
                                                           "initial weights", "trained weights"]
     _render(fig)
     _render(lab.plot_landscape_1d(land.x, land.loss[3], land.accuracy[3], marks={"trained": 0}))
+    fig = lab.plot_landscape_1d(land.x, land.loss[3], land.accuracy[3],
+                                held_out=(land.loss[2], land.accuracy[2], "test"))
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["loss (training)", "loss (test)", "accuracy (training)", "accuracy (test)"]
+    np.testing.assert_array_equal(fig.axes[0].lines[1].get_ydata(), land.loss[2])
+    _render(fig)
 
 
 def test_every_lab_export_resolves_to_a_function_or_class() -> None:

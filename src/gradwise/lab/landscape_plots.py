@@ -27,15 +27,22 @@ def _loss_range(loss: np.ndarray) -> tuple[float, float]:
 
 def plot_landscape_1d(coords: np.ndarray, loss: np.ndarray, accuracy: np.ndarray | None = None,
                       xlabel: str = "step along the direction", title: str = "Loss along a line",
-                      marks: Mapping[str, float] | None = None) -> Figure:
+                      marks: Mapping[str, float] | None = None,
+                      held_out: tuple[np.ndarray, np.ndarray | None, str] | None = None
+                      ) -> Figure:
     """Loss (left axis; log scale when it spans more than a factor 20) and, for classifiers,
     accuracy (right axis) along a line in weight space; ``marks`` names points on it, e.g.
-    ``{"initial": 0, "final": 1}``."""
+    ``{"initial": 0, "final": 1}``. ``held_out = (loss, accuracy, name)`` adds the same curves
+    on held-out data (thinner, dotted), as Li et al. (2018) draw train and test curves."""
     coords, loss = np.asarray(coords), np.asarray(loss)
     fig = new_figure(6.4, 4.2)
     ax = fig.add_subplot()
-    ax.plot(coords, loss, color=TRAIN_COLOR, linewidth=2, label="loss")
-    lo, hi = _loss_range(loss)
+    train_tag = " (training)" if held_out is not None else ""
+    ax.plot(coords, loss, color=TRAIN_COLOR, linewidth=2, label="loss" + train_tag)
+    if held_out is not None:
+        ax.plot(coords, held_out[0], color=TRAIN_COLOR, linewidth=1.2, linestyle=":",
+                label=f"loss ({held_out[2]})")
+    lo, hi = _loss_range(loss if held_out is None else np.concatenate([loss, held_out[0]]))
     log = hi / lo > 20
     if log:
         ax.set_yscale("log")
@@ -45,7 +52,11 @@ def plot_landscape_1d(coords: np.ndarray, loss: np.ndarray, accuracy: np.ndarray
     handles = ax.get_lines()
     if accuracy is not None and np.isfinite(accuracy).any():
         ax2 = ax.twinx()
-        handles += ax2.plot(coords, accuracy, color=VAL_COLOR, linestyle="--", label="accuracy")
+        handles += ax2.plot(coords, accuracy, color=VAL_COLOR, linestyle="--",
+                            label="accuracy" + train_tag)
+        if held_out is not None and held_out[1] is not None:
+            handles += ax2.plot(coords, held_out[1], color=VAL_COLOR, linewidth=1.2,
+                                linestyle=(0, (1, 2)), label=f"accuracy ({held_out[2]})")
         ax2.set_ylabel("Accuracy", color=VAL_COLOR)
         ax2.set_ylim(-0.02, 1.02)
     for name, x in (marks or {}).items():
