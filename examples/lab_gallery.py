@@ -65,6 +65,18 @@ def main(out: Path, small: bool = False) -> list[Path]:
     save("gradient_noise", lab.plot_gradient_noise(
         lab.gradient_noise(model, loss, Xs, ys, batch_sizes=(1, 32, 256 // k), samples=60 // k)))
 
+    # Gradient noise measured along a training run, not only at the trained weights.
+    gw.manual_seed(2)
+    net = nn.Sequential(nn.Dense(2, 32, activation="relu"), nn.Dense(32, 1))
+    opt = gw.optim.Adam(net.parameters(), lr=0.01)
+    snaps = {}
+    for stage, epochs in (("early (epoch 1)", 1), ("middle (epoch 10)", 9),
+                          ("late (epoch 60)", 50)):
+        gw.fit(net, loss, opt, (Xs, ys), epochs=epochs, verbose=0, seed=0)
+        snaps[stage] = gw.nn.utils.flat_parameters(net)
+    save("gradient_noise_along_training", lab.plot_gradient_noise_along(lab.gradient_noise_along(
+        net, loss, Xs, ys, snaps, batch_sizes=(1, 32), samples=60 // k)))
+
     Xm, ym = gw.data.moons(n=400 // k, noise=0.15, seed=0)
     gw.manual_seed(1)
     fresh = nn.Sequential(nn.Dense(2, 32, activation="relu"), nn.Dense(32, 32, activation="relu"),

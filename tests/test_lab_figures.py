@@ -97,6 +97,15 @@ def test_history_plot_marks_early_stopping() -> None:
     _render(fig)
 
 
+def test_feature_figure_reports_held_out_accuracy() -> None:
+    X, y = gw.data.circle(n=80, noise=0.1, seed=0)
+    fig = lab.plot_feature_engineering(X, y, hidden=4, epochs=40)
+    acc = fig.gradwise_data
+    assert set(acc) == {"engineered", "learned"}
+    assert all(0 <= a <= 1 for pair in acc.values() for a in pair)
+    assert "held-out" in fig.axes[0].get_title() and "held-out" in fig.axes[1].get_title()
+
+
 def test_capacity_and_feature_figures_render() -> None:
     X, y = gw.data.moons(n=60, noise=0.3, seed=0)
     fig = lab.capacity_study(X[:30], y[:30], X[30:], y[30:], widths=(1, 8), epochs=20)
@@ -140,9 +149,15 @@ def test_landscape_figures_render() -> None:
     fig = lab.plot_surface_3d(land, trajectory=np.array([[0.5, 0.5], [0.0, 0.0]]),
                               trajectory_loss=land.loss[[5, 3], [5, 3]])
     assert fig.axes[0].get_legend_handles_labels()[1] == ["training trajectory",
-                                                          "initial weights"]
+                                                          "initial weights", "trained weights"]
     _render(fig)
     _render(lab.plot_landscape_1d(land.x, land.loss[3], land.accuracy[3], marks={"trained": 0}))
+    fig = lab.plot_landscape_1d(land.x, land.loss[3], land.accuracy[3],
+                                held_out=(land.loss[2], land.accuracy[2], "test"))
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["loss (training)", "loss (test)", "accuracy (training)", "accuracy (test)"]
+    np.testing.assert_array_equal(fig.axes[0].lines[1].get_ydata(), land.loss[2])
+    _render(fig)
 
 
 def test_every_lab_export_resolves_to_a_function_or_class() -> None:
@@ -157,3 +172,27 @@ def test_every_lab_export_resolves_to_a_function_or_class() -> None:
             assert all(isinstance(s, module.Surface) for s in value.values())
         else:
             assert callable(value), name
+
+
+def test_gradient_noise_along_training_restores_weights_and_larger_batches_agree_more() -> None:
+    from gradwise.nn.utils import flat_parameters
+
+    X, y = gw.data.moons(n=96, noise=0.2, seed=0)
+    gw.manual_seed(0)
+    model = nn.Sequential(nn.Dense(2, 8, activation="relu"), nn.Dense(8, 1))
+    loss = nn.BCEWithLogitsLoss()
+    opt = gw.optim.Adam(model.parameters(), lr=0.02)
+    snaps = {"early": flat_parameters(model)}
+    gw.fit(model, loss, opt, (X, y), epochs=30, verbose=0, seed=0)
+    snaps["late"] = flat_parameters(model)
+    gw.manual_seed(5)
+    before = flat_parameters(model)
+    res = lab.gradient_noise_along(model, loss, X, y, snaps, batch_sizes=(1, 32), samples=30)
+    np.testing.assert_array_equal(flat_parameters(model), before)
+    for noise in res.values():
+        assert noise.cosines(32).mean() > noise.cosines(1).mean()
+    # Near the trained weights the full gradient is smaller than at the start.
+    assert np.linalg.norm(res["late"].full) < np.linalg.norm(res["early"].full)
+    fig = lab.plot_gradient_noise_along(res)
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes] == ["early", "late"]
+    _render(fig)

@@ -83,3 +83,24 @@ def test_race_figure_and_gif_render(tmp_path: Path) -> None:
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames == 4
     assert {p.name for p in tmp_path.iterdir()} == {"race.png", "race.gif"}  # no temporaries
+
+
+def test_race_legend_gives_rates_and_equal_mode_uses_one_rate() -> None:
+    from gradwise.lab.race import LINE_STYLES, race_rates
+
+    tuned = race_rates("saddle")
+    assert len(set(tuned.values())) > 1
+    paths = run_race("saddle", steps=60)
+    fig = plot_race(paths, "saddle")
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert f"SGD (lr {tuned['SGD']:g})" in labels
+    styles = {ln.get_label(): (ln.get_linestyle(), ln.get_marker()) for ln in fig.axes[0].lines}
+    assert styles[f"SGD (lr {tuned['SGD']:g})"] != styles[f"Momentum (lr {tuned['Momentum']:g})"]
+    assert len(set(LINE_STYLES.values())) == len(LINE_STYLES)
+    # The lesson: plain SGD from a start on the saddle's ridge stays stuck at the saddle point.
+    assert np.abs(paths["SGD"][-1]).max() < 0.2
+    assert np.abs(paths["Momentum"][-1, 1]) > 1.0
+    equal = race_rates("saddle", equal_lr=0.05)
+    assert set(equal.values()) == {0.05}
+    fig = plot_race(run_race("saddle", steps=10, equal_lr=0.05), "saddle", equal_lr=0.05)
+    assert "one learning rate for all" in fig.axes[0].get_title()

@@ -35,6 +35,8 @@ _EXPORTS = {
     "save_race_gif": "race",
     "gradient_noise": "noise",
     "plot_gradient_noise": "noise",
+    "gradient_noise_along": "noise",
+    "plot_gradient_noise_along": "noise",
     "filter_normalize": "landscape",
     "random_directions": "landscape",
     "pca_directions": "landscape",

@@ -72,10 +72,11 @@ def _race(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for name in SURFACES if args.surface == "all" else [args.surface]:
         t0 = time.perf_counter()
-        paths = run_race(name, steps=args.steps)
-        save_figure(plot_race(paths, name), out / f"race_{name}.png")
+        paths = run_race(name, steps=args.steps, equal_lr=args.equal_lr)
+        save_figure(plot_race(paths, name, equal_lr=args.equal_lr), out / f"race_{name}.png")
         if not args.no_gif:
-            save_race_gif(paths, name, out / f"race_{name}.gif", frames=args.frames)
+            save_race_gif(paths, name, out / f"race_{name}.gif", frames=args.frames,
+                          equal_lr=args.equal_lr)
         print(f"{name}: {out / f'race_{name}.png'}"
               + ("" if args.no_gif else f", {out / f'race_{name}.gif'}")
               + f" ({time.perf_counter() - t0:.1f} s)")
@@ -136,7 +137,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="grid range (default: [-1, 1]^2 for random directions; the "
                         "trajectory's extent plus a margin for PCA directions)")
     p.add_argument("--include-bias", action="store_true",
-                   help="move the biases too (filter-normalized); default: zero bias direction")
+                   help="move the biases too (direction = the biases, as Li et al.'s net_plotter); "
+                        "default: zero bias direction")
     p.add_argument("--seed", type=int, default=0, help="seed of the random directions (0)")
     p.add_argument("--workers", type=_int_at_least(1), default=None,
                    help="threads evaluating grid rows, each with a one-thread BLAS "
@@ -156,6 +158,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="iterations (default: per surface, 100 to 2000)")
     p.add_argument("--frames", type=_int_at_least(1), default=60, help="frames per GIF (60)")
     p.add_argument("--no-gif", action="store_true", help="PNG figures only")
+    p.add_argument("--equal-lr", type=float, default=None, metavar="LR",
+                   help="one learning rate for every optimizer (default: each its own tuned "
+                        "rate, shown in the legend)")
     p.add_argument("--out", help="output folder (default: RUN_DIR/race or ./race)")
     p.set_defaults(func=_race)
 

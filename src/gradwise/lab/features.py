@@ -44,23 +44,32 @@ def _accuracy(model: Module, X: np.ndarray, y: np.ndarray) -> float:
 
 
 def plot_feature_engineering(X: np.ndarray, y: np.ndarray, hidden: int = 16,
-                             epochs: int = 500, seed: int = 0) -> Figure:
+                             epochs: int = 500, seed: int = 0, held_out: float = 0.3) -> Figure:
     """A linear model (logistic regression) on hand-made features beside a small ReLU network
-    (2-``hidden``-``hidden``-1) on the raw inputs, both trained with full-batch Adam on the same
-    green vs red points; panel titles give each model's training accuracy."""
+    (2-``hidden``-``hidden``-1) on the raw inputs, both trained with full-batch Adam on the
+    same points, a ``held_out`` fraction of them kept aside (stratified); the panel titles give
+    each model's training and held-out accuracy, so the comparison is on data neither model
+    saw. ``fig.gradwise_data`` holds ``{model: (train accuracy, held-out accuracy)}``."""
+    from ..data import train_test_split
+
+    Xa, Xb, ya, yb = train_test_split(X, y, test_size=held_out, seed=seed, stratify=y)
     backend.manual_seed(seed)
     engineered = Sequential(HandFeatures(), Dense(len(HandFeatures.names), 1))
     learned = Sequential(Dense(2, hidden, activation="relu"),
                          Dense(hidden, hidden, activation="relu"), Dense(hidden, 1))
     loss = BCEWithLogitsLoss()
     for m in (engineered, learned):
-        train_full_batch(m, loss, X, y, epochs, lr=0.03)
-    return plot_boundaries({
-        f"linear model on hand-made features\n({', '.join(HandFeatures.names)}): "
-        f"accuracy {_accuracy(engineered, X, y):.0%}": engineered,
-        f"network on raw (x1, x2), 2-{hidden}-{hidden}-1 ReLU:\n"
-        f"it learns its own features, accuracy {_accuracy(learned, X, y):.0%}": learned,
-    }, X, y, suptitle="Hand-engineered features vs learned features")
+        train_full_batch(m, loss, Xa, ya, epochs, lr=0.03)
+    acc = {name: (_accuracy(m, Xa, ya), _accuracy(m, Xb, yb))
+           for name, m in (("engineered", engineered), ("learned", learned))}
+    fig = plot_boundaries({
+        f"linear model on hand-made features\n({', '.join(HandFeatures.names)}):\n"
+        f"train {acc['engineered'][0]:.0%}, held-out {acc['engineered'][1]:.0%}": engineered,
+        f"network on raw (x1, x2), 2-{hidden}-{hidden}-1 ReLU,\nlearning its own features:\n"
+        f"train {acc['learned'][0]:.0%}, held-out {acc['learned'][1]:.0%}": learned,
+    }, Xa, ya, suptitle=f"Hand-made vs learned features ({len(Xb)} held-out points)")
+    fig.gradwise_data = acc  # type: ignore[attr-defined]
+    return fig
 
 
 def linear_vs_nonlinear(X: np.ndarray, y: np.ndarray, hidden: Sequence[int] = (16, 16),

@@ -6,7 +6,8 @@ The loss is evaluated on a plane (or line) through weight space,
 
 - random Gaussian with *filter normalization*: for each filter ``j`` of layer ``i`` (a column of
   a Dense weight of shape (in, out): the weights into one unit),
-  ``d_ij <- d_ij ||theta_ij|| / ||d_ij||``; biases get a zero direction unless included;
+  ``d_ij <- d_ij ||theta_ij|| / ||d_ij||``; biases get a zero direction unless included
+  (then the bias itself, as in net_plotter);
 - the first two principal components of the training trajectory ``theta_t - theta_final``;
 - for 1D interpolation, ``theta(a) = (1 - a) theta_init + a theta_final``.
 
@@ -56,8 +57,10 @@ def filter_normalize(direction: Sequence[np.ndarray], weights: Sequence[np.ndarr
 
     For a weight of 2 or more axes, each filter (the slice along the last axis: for a Dense
     weight (in, out), column ``j``, the weights into unit ``j``) is rescaled,
-    ``d_j <- d_j ||w_j|| / ||d_j||``. A 1-axis parameter (a bias) gets the zero direction, or,
-    with ``include_bias``, is normalized as filters of one element, ``d_j <- d_j |b_j| / |d_j|``.
+    ``d_j <- d_j ||w_j|| / ||d_j||``. A 1-axis parameter (a bias) gets the zero direction
+    (``ignore='biasbn'``), or, with ``include_bias``, the parameter itself, ``d_b <- b``, as
+    ``normalize_directions_for_weights`` in Li et al.'s ``net_plotter.py``
+    (tomgoldstein/loss-landscape) does when biases are not ignored.
     """
     if len(direction) != len(weights):
         raise ValueError(f"{len(direction)} direction arrays for {len(weights)} parameters")
@@ -66,8 +69,8 @@ def filter_normalize(direction: Sequence[np.ndarray], weights: Sequence[np.ndarr
         d, w = np.asarray(d, dtype=np.float64), np.asarray(w, dtype=np.float64)
         if d.shape != w.shape:
             raise ValueError(f"direction of shape {d.shape} for a parameter of shape {w.shape}")
-        if w.ndim <= 1 and not include_bias:
-            out.append(np.zeros_like(d))
+        if w.ndim <= 1:
+            out.append(w.copy() if include_bias else np.zeros_like(d))
             continue
         axes = tuple(range(w.ndim - 1))
         d_norm = np.sqrt((d * d).sum(axis=axes, keepdims=True))

@@ -27,15 +27,22 @@ def _loss_range(loss: np.ndarray) -> tuple[float, float]:
 
 def plot_landscape_1d(coords: np.ndarray, loss: np.ndarray, accuracy: np.ndarray | None = None,
                       xlabel: str = "step along the direction", title: str = "Loss along a line",
-                      marks: Mapping[str, float] | None = None) -> Figure:
+                      marks: Mapping[str, float] | None = None,
+                      held_out: tuple[np.ndarray, np.ndarray | None, str] | None = None
+                      ) -> Figure:
     """Loss (left axis; log scale when it spans more than a factor 20) and, for classifiers,
     accuracy (right axis) along a line in weight space; ``marks`` names points on it, e.g.
-    ``{"initial": 0, "final": 1}``."""
+    ``{"initial": 0, "final": 1}``. ``held_out = (loss, accuracy, name)`` adds the same curves
+    on held-out data (thinner, dotted), as Li et al. (2018) draw train and test curves."""
     coords, loss = np.asarray(coords), np.asarray(loss)
     fig = new_figure(6.4, 4.2)
     ax = fig.add_subplot()
-    ax.plot(coords, loss, color=TRAIN_COLOR, linewidth=2, label="loss")
-    lo, hi = _loss_range(loss)
+    train_tag = " (training)" if held_out is not None else ""
+    ax.plot(coords, loss, color=TRAIN_COLOR, linewidth=2, label="loss" + train_tag)
+    if held_out is not None:
+        ax.plot(coords, held_out[0], color=TRAIN_COLOR, linewidth=1.2, linestyle=":",
+                label=f"loss ({held_out[2]})")
+    lo, hi = _loss_range(loss if held_out is None else np.concatenate([loss, held_out[0]]))
     log = hi / lo > 20
     if log:
         ax.set_yscale("log")
@@ -45,14 +52,19 @@ def plot_landscape_1d(coords: np.ndarray, loss: np.ndarray, accuracy: np.ndarray
     handles = ax.get_lines()
     if accuracy is not None and np.isfinite(accuracy).any():
         ax2 = ax.twinx()
-        handles += ax2.plot(coords, accuracy, color=VAL_COLOR, linestyle="--", label="accuracy")
+        handles += ax2.plot(coords, accuracy, color=VAL_COLOR, linestyle="--",
+                            label="accuracy" + train_tag)
+        if held_out is not None and held_out[1] is not None:
+            handles += ax2.plot(coords, held_out[1], color=VAL_COLOR, linewidth=1.2,
+                                linestyle=(0, (1, 2)), label=f"accuracy ({held_out[2]})")
         ax2.set_ylabel("Accuracy", color=VAL_COLOR)
         ax2.set_ylim(-0.02, 1.02)
     for name, x in (marks or {}).items():
         i = int(np.argmin(np.abs(coords - x)))
         handles += ax.plot(coords[i], loss[i], marker="o", markersize=9, linestyle="none",
                            markeredgecolor="black", label=f"{name} ({x:g})")
-    ax.legend(handles=handles, fontsize=8, loc="upper center")
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center",
+               ncols=min(len(handles), 4))  # below the axes: never over a curve
     ax.set_title(title)
     return fig
 
@@ -69,10 +81,12 @@ def _draw_trajectory(ax, trajectory: np.ndarray) -> None:
 
 def plot_landscape_2d(land: Landscape, filled: bool = True, xlabel: str = "direction 1",
                       ylabel: str = "direction 2", title: str = "Loss landscape",
-                      trajectory: np.ndarray | None = None) -> Figure:
+                      trajectory: np.ndarray | None = None, equal_aspect: bool = False) -> Figure:
     """The loss over the plane as filled contours (``filled``) or labelled contour lines, with
     accuracy beside it for classifiers, the trained weights at (0, 0) (a star) and, if given,
-    the training trajectory projected onto the plane (shape (T, 2))."""
+    the training trajectory projected onto the plane (shape (T, 2)). ``equal_aspect`` draws
+    one unit the same length on both axes (for PCA coordinates, which are distances in weight
+    space: a stretched axis would distort the valley's shape)."""
     loss = np.where(land.done[:, None], land.loss, np.nan)
     lo, hi = _loss_range(loss)
     shown = np.clip(loss, lo, hi)
@@ -111,6 +125,8 @@ def plot_landscape_2d(land: Landscape, filled: bool = True, xlabel: str = "direc
         a.set_title(name)
         a.set_xlim(land.x[0], land.x[-1])
         a.set_ylim(land.y[0], land.y[-1])
+        if equal_aspect:
+            a.set_aspect("equal", adjustable="box")
     axes[0].legend(fontsize=8, loc="upper right", framealpha=0.85)
     fig.suptitle(title)
     return fig
@@ -136,10 +152,13 @@ def plot_surface_3d(land: Landscape, xlabel: str = "direction 1", ylabel: str = 
         ax.plot([trajectory[0, 0]], [trajectory[0, 1]], [tz[0]], marker="o", color="#d7191c",
                 markersize=8, markeredgecolor="black", linestyle="none", zorder=11,
                 label="initial weights")
-        ax.legend(fontsize=8, loc="upper left")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_zlabel("log10(loss)")
+    i, j = int(np.argmin(np.abs(land.y))), int(np.argmin(np.abs(land.x)))
+    ax.plot([land.x[j]], [land.y[i]], [z[i, j]], marker="*", color="#ffd700", markersize=15,
+            markeredgecolor="black", linestyle="none", zorder=12, label="trained weights")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_xlabel(xlabel, labelpad=10)
+    ax.set_ylabel(ylabel, labelpad=10)
+    ax.set_zlabel("log10(loss)", labelpad=8)
     ax.view_init(elev=35, azim=-60)
     ax.set_box_aspect(None, zoom=0.85)  # keep the axis labels inside the figure
     ax.set_title(title)

@@ -65,15 +65,25 @@ def run_landscape(run_dir: str | os.PathLike, directions: str = "both", resoluti
     timings: dict[str, float] = {}
     tag = f"{n} training samples, {theta.size} parameters"
 
+    # Held-out curves for the 1D plots, as Li et al. draw test curves beside training ones.
+    held: tuple[np.ndarray, np.ndarray, str] | None = None
+    if run.X_test is not None and run.y_test is not None:
+        held = (run.X_test, run.y_test, "test")
+    elif run.X_val is not None and run.y_val is not None:
+        held = (run.X_val, run.y_val, "validation")
+
     t0 = time.perf_counter()
     alphas = np.linspace(-0.5, 1.5, 41).round(12)
     li, ai = interpolate(model, loss, X, y, traj[0], theta, alphas, workers=workers)
+    li_h = None if held is None else (*interpolate(model, loss, held[0], held[1], traj[0],
+                                                   theta, alphas, workers=workers), held[2])
     timings["interpolation"] = time.perf_counter() - t0
     save_npz(out / "interpolation.npz", {"alpha": alphas, "loss": li, "accuracy": ai})
     save_figure(plot_landscape_1d(
         alphas, li, ai, xlabel="a in (1 - a) θ_initial + a θ_saved",
         title="Linear interpolation from the initial to the trained weights\n"
-              "(Goodfellow et al. 2015)", marks={"initial": 0.0, "trained": 1.0}),
+              "(Goodfellow et al. 2015)", marks={"initial": 0.0, "trained": 1.0},
+        held_out=li_h),
         out / "interpolation.png")
     log(f"interpolation: {out / 'interpolation.png'} ({timings['interpolation']:.2f} s)")
 
@@ -83,13 +93,16 @@ def run_landscape(run_dir: str | os.PathLike, directions: str = "both", resoluti
         coords = np.linspace(sp[0], sp[1], resolution)
         t0 = time.perf_counter()
         l1, a1 = loss_along(model, loss, X, y, d[:1], coords[:, None], workers=workers)
+        l1_h = None if held is None else (*loss_along(model, loss, held[0], held[1], d[:1],
+                                                      coords[:, None], center=theta,
+                                                      workers=workers), held[2])
         timings["random_1d"] = time.perf_counter() - t0
         save_npz(out / "random_1d.npz", {"coords": coords, "loss": l1, "accuracy": a1,
                                          "direction": d[0]})
         save_figure(plot_landscape_1d(
             coords, l1, a1, xlabel="step along a filter-normalized random direction",
             title=f"Loss along a random direction (Li et al. 2018)\n{tag}",
-            marks={"trained": 0.0}), out / "random_1d.png")
+            marks={"trained": 0.0}, held_out=l1_h), out / "random_1d.png")
         t0 = time.perf_counter()
         land = loss_surface(model, loss, X, y, d, resolution, sp, center=theta,
                             path=out / "random_2d.npz", workers=workers)
@@ -123,9 +136,10 @@ def run_landscape(run_dir: str | os.PathLike, directions: str = "both", resoluti
             title = (f"Loss landscape along the training trajectory's PCA directions\n"
                      f"{len(traj)} checkpoints (epoch 0 to {len(traj) - 1}), {tag}")
             save_figure(plot_landscape_2d(land, filled=True, trajectory=coords2, title=title,
-                                          **labels), out / "pca_2d_filled.png")
+                                          equal_aspect=True, **labels), out / "pca_2d_filled.png")
             save_figure(plot_landscape_2d(land, filled=False, trajectory=coords2, title=title,
-                                          **labels), out / "pca_2d_contour.png")
+                                          equal_aspect=True, **labels),
+                        out / "pca_2d_contour.png")
             on_plane, _ = loss_along(model, loss, X, y, dirs, coords2, center=theta,
                                      workers=workers)
             save_figure(plot_surface_3d(land, title=title, xlabel=f"PCA 1 ({ev[0]:.0%})",

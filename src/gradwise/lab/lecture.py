@@ -130,7 +130,7 @@ def will_i_pass(n: int = 200, epochs: int = 300, student: tuple[float, float] = 
     g = np.linspace(0, 12, 121)
     xx, yy = np.meshgrid(g, g)
     grid = np.column_stack([xx.ravel(), yy.ravel()]) / 12.0
-    mesh = None
+    mesh: Any = None
     for ax, weights, p, name in ((axes[0], initial, before, "untrained"),
                                  (axes[1], trained, after, f"trained ({epochs} epochs)")):
         set_flat(model, weights)

@@ -282,7 +282,7 @@ def plot_lr_range_test(result: LRRangeTest,
     """Mini-batch loss against the learning rate (log scale), raw and smoothed, with the
     smoothed minimum, the suggested learning rate and (``current_lr``) the rate the config
     uses now marked."""
-    fig = new_figure(6.8, 4.4)
+    fig = new_figure(6.8, 5.2)
     ax = fig.add_subplot()
     ax.plot(result.lrs, result.losses, color=TRAIN_COLOR, alpha=0.3, label="mini-batch loss")
     ax.plot(result.lrs, result.smoothed, color=TRAIN_COLOR, linewidth=2,
@@ -313,5 +313,5 @@ def plot_lr_range_test(result: LRRangeTest,
     ax.set_ylabel("Training loss (mini-batch)")
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower left")
+    fig.legend(fontsize=8, loc="outside lower center", ncols=2)  # below: never over the curve
     return fig

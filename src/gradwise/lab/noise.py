@@ -8,17 +8,19 @@ gradients projected on the plane spanned by ``g`` and the main direction of the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from ..nn import Module
+from ..nn.utils import flat_parameters, set_flat
 from ._model import flat_grad, loss_on
 from .style import new_figure
 
-__all__ = ["GradientNoise", "gradient_noise", "plot_gradient_noise"]
+__all__ = ["GradientNoise", "gradient_noise", "gradient_noise_along", "plot_gradient_noise",
+           "plot_gradient_noise_along"]
 
 _COLORS = ("#e69f00", "#56b4e9", "#009e73", "#0072b2")  # Okabe-Ito, colour-blind safe
 
@@ -118,4 +120,48 @@ def plot_gradient_noise(noise: GradientNoise, title: str | None = None) -> Figur
     ax2.legend(fontsize=8, loc="upper left")
     fig.suptitle(title or f"Mini-batch gradient noise at one point of weight space "
                           f"({noise.full.size} parameters)")
+    return fig
+
+
+def gradient_noise_along(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
+                         snapshots: Mapping[str, np.ndarray],
+                         batch_sizes: Sequence[int] = (1, 32), samples: int = 100,
+                         seed: int = 0) -> dict[str, GradientNoise]:
+    """:func:`gradient_noise` at several points of a training trajectory, ``{stage: flat
+    weights}`` (e.g. early, middle and late epochs). How far a mini-batch gradient strays from
+    the full gradient depends on where it is measured (at trained weights the full gradient is
+    often near zero, which makes the noise look larger than during training), so the figure
+    says where each measurement was taken and the full gradient's norm there. The model's
+    weights are restored afterwards."""
+    start = flat_parameters(model)
+    try:
+        out = {}
+        for stage, weights in snapshots.items():
+            set_flat(model, weights)
+            out[stage] = gradient_noise(model, loss, X, y, batch_sizes, samples, seed)
+    finally:
+        set_flat(model, start)
+    return out
+
+
+def plot_gradient_noise_along(results: Mapping[str, GradientNoise],
+                              title: str = "Mini-batch gradient noise along training") -> Figure:
+    """One panel per stage of training: histograms of ``cos(g_B, g)`` per batch size, with
+    the full gradient's norm ``|g|`` and each batch size's mean cosine in the legend."""
+    fig = new_figure(4.4 * len(results), 4.0)
+    axes = fig.subplots(1, len(results), sharey=True, squeeze=False)[0]
+    bins = np.linspace(-1, 1, 41)
+    for ax, (stage, noise) in zip(axes, results.items(), strict=True):
+        for (b, _), color, hatch in zip(noise.grads.items(), _COLORS, ("", "//", "..", "xx"),
+                                        strict=False):
+            cos = noise.cosines(b)
+            ax.hist(cos, bins=bins, color=color, alpha=0.6, hatch=hatch,
+                    label=f"B = {b}: mean cos {cos.mean():.2f}")
+        ax.set_title(f"{stage}\n|full gradient| = {np.linalg.norm(noise.full):.3g}",
+                     fontsize=9)
+        ax.set_xlabel("cos(mini-batch gradient, full gradient)")
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("number of mini-batches")
+    fig.suptitle(title)
     return fig

@@ -107,13 +107,15 @@ def make_optimizer(name: str, params: Sequence[Parameter], lr: float) -> Any:
 
 def run_race(surface: str | Surface, steps: int | None = None,
              optimizers: Sequence[str] | None = None, start: tuple[float, float] | None = None,
-             lr: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
+             lr: Mapping[str, float] | None = None,
+             equal_lr: float | None = None) -> dict[str, np.ndarray]:
     """Run each optimizer for ``steps`` steps (default: the surface's) from ``start`` (default:
-    the surface's) on ``surface``, with the surface's learning rates updated by ``lr``; returns
+    the surface's) on ``surface``, with the surface's learning rates updated by ``lr`` (or, with
+    ``equal_lr``, one learning rate for all, so that only the update rules differ); returns
     ``{name: points}`` with points of shape (steps + 1, 2), row 0 the start. A run that leaves
     the finite numbers stops, and its remaining rows are NaN."""
     s = _surface(surface)
-    rates = dict(s.lr) | dict(lr or {})
+    rates = race_rates(s, lr, equal_lr)
     start = s.start if start is None else start
     steps = s.steps if steps is None else steps
     out = {}
@@ -132,6 +134,24 @@ def run_race(surface: str | Surface, steps: int | None = None,
             path[t] = p.data
         out[name] = path
     return out
+
+
+def race_rates(surface: str | Surface, lr: Mapping[str, float] | None = None,
+               equal_lr: float | None = None) -> dict[str, float]:
+    """The learning rate of each optimizer in a race: the surface's tuned rates updated by
+    ``lr``, or ``equal_lr`` for every optimizer."""
+    s = _surface(surface)
+    if equal_lr is not None:
+        if not equal_lr > 0:
+            raise ValueError(f"equal_lr must be positive, got {equal_lr!r}")
+        return dict.fromkeys(s.lr, float(equal_lr))
+    return dict(s.lr) | dict(lr or {})
+
+
+LINE_STYLES = {"SGD": ("-", "o"), "Momentum": ("--", "s"), "Nesterov": (":", "^"),
+               "Adagrad": ("-.", "D"), "Adadelta": ("-", "v"), "RMSprop": ("--", "P"),
+               "Adam": (":", "X")}
+"""Line style and marker of each optimizer, so that paths on top of each other stay visible."""
 
 
 def _values(s: Surface, pts: np.ndarray) -> np.ndarray:
@@ -163,9 +183,13 @@ def _draw_contours(ax: Any, s: Surface) -> Any:
     return filled
 
 
-def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface) -> Figure:
+def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
+              lr: Mapping[str, float] | None = None, equal_lr: float | None = None) -> Figure:
     """Trajectories over the contours of the surface (left) and the value of the surface
-    along each trajectory per iteration (right)."""
+    along each trajectory per iteration (right). Each optimizer has its own colour, line style
+    and marker, and the legend gives its learning rate (``lr``/``equal_lr`` as passed to
+    :func:`run_race`)."""
+    rates = race_rates(surface, lr, equal_lr)
     s = _surface(surface)
     fig = new_figure(13, 5.2)
     ax, ax2 = fig.subplots(1, 2, width_ratios=[1.25, 1])
@@ -176,11 +200,19 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface) -> Figure
     values = {name: _values(s, pts) for name, pts in paths.items()}
     for i, (name, pts) in enumerate(paths.items()):
         color = OPTIMIZER_COLORS.get(name)
+        style, marker = LINE_STYLES.get(name, ("-", "o"))
         width = 3.5 - 2.0 * i / max(len(paths) - 1, 1)  # earlier lines wider: overlaps show
-        ax.plot(pts[:, 0], pts[:, 1], color=color, linewidth=width, label=name, zorder=4)
-        ax2.plot(np.arange(len(pts)), values[name], color=color, linewidth=width, label=name)
+        label = f"{name} (lr {rates[name]:g})" if name in rates else name
+        every = max(1, len(pts) // 12)
+        ax.plot(pts[:, 0], pts[:, 1], color=color, linewidth=width, linestyle=style,
+                marker=marker, markevery=(i % every, every), markersize=6,
+                markeredgecolor="black", label=label, zorder=4 + (len(paths) - i) * 0.01)
+        ax2.plot(np.arange(len(pts)), values[name], color=color, linewidth=width,
+                 linestyle=style, label=label)
     ax.legend(fontsize=8, loc="best", framealpha=0.9)
-    ax.set_title(f"{s.name}: trajectories from the same start")
+    same = len(set(rates.values())) == 1
+    ax.set_title(f"{s.name}: trajectories from the same start"
+                 + (" (one learning rate for all)" if same else " (each its own tuned rate)"))
     vals = np.concatenate(list(values.values()))
     if np.nanmin(vals) > 0:
         ax2.set_yscale("log")
@@ -198,9 +230,14 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface) -> Figure
 
 
 def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
-                  path: str | os.PathLike, frames: int = 60, fps: int = 12) -> Path:
+                  path: str | os.PathLike, frames: int = 60, fps: int = 12,
+                  lr: Mapping[str, float] | None = None, equal_lr: float | None = None) -> Path:
     """Save the race as an animated GIF, "iteration 0, 1, 2, ...", each optimizer a ball with
-    its trail (matplotlib's ``FuncAnimation`` with ``PillowWriter``); written atomically."""
+    its trail (matplotlib's ``FuncAnimation`` with ``PillowWriter``), a colour bar of the
+    surface, each optimizer's learning rate in the legend, and a note in the title on the
+    first frame that all balls start at one point (they overlap there); written
+    atomically."""
+    rates = race_rates(surface, lr, equal_lr)
     from matplotlib.animation import FuncAnimation, PillowWriter
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -210,11 +247,15 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
     fig = new_figure(6.4, 5.2, dpi=80)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    _draw_contours(ax, s)
+    filled = _draw_contours(ax, s)
+    fig.colorbar(filled, ax=ax, label="f(x, y)", format="%.3g")
     trails, balls = {}, {}
     for name in paths:
         color = OPTIMIZER_COLORS.get(name)
-        (trails[name],) = ax.plot([], [], color=color, linewidth=2, label=name, zorder=4)
+        style, _ = LINE_STYLES.get(name, ("-", "o"))
+        label = f"{name} (lr {rates[name]:g})" if name in rates else name
+        (trails[name],) = ax.plot([], [], color=color, linewidth=2, linestyle=style,
+                                  label=label, zorder=4)
         (balls[name],) = ax.plot([], [], marker="o", color=color, markersize=9,
                                  markeredgecolor="k", linestyle="none", zorder=6)
     ax.legend(fontsize=7, loc="best", framealpha=0.9)
@@ -227,7 +268,8 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
             trails[name].set_data(pts[:t + 1, 0], pts[:t + 1, 1])
             last = pts[:t + 1][np.isfinite(pts[:t + 1, 0])][-1]
             balls[name].set_data([last[0]], [last[1]])
-        title.set_text(f"{s.name}: iteration {t}")
+        title.set_text(f"{s.name}: iteration {t}" + (
+            " (all start at the white dot, on top of each other)" if t == 0 else ""))
         return [*trails.values(), *balls.values(), title]
 
     target = Path(path)
