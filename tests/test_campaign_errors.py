@@ -43,7 +43,7 @@ def test_names_stay_importable_where_they_were() -> None:
 def test_an_internal_value_error_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
     def bug(*a: Any, **k: Any) -> None:
         raise ValueError("internal bug")
-    monkeypatch.setattr("gradwise.training.run.train", bug)
+    monkeypatch.setattr("gradwise.jobs.train.run", bug)
     with pytest.raises(ValueError, match="internal bug"):
         main(["train", "--quiet"])
 
@@ -355,7 +355,7 @@ def test_zero_class_cross_entropy_returns_torchs_values() -> None:
 
 def test_lr_find_that_diverges_at_once_is_one_line(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    err = one_line_error(capsys, ["lr-find", "--steps", "4", "--min-lr", "1e30",
+    err = one_line_error(capsys, ["lr-find", "--steps", "12", "--min-lr", "1e30",
                                   "--max-lr", "1e35", "--out", str(tmp_path / "f.png"),
                                   "--set", "data.n=100"])
     assert "finite losses" in err and "lower --max-lr" in err

@@ -32,3 +32,20 @@ def test_train_eval_loss_is_the_eval_mode_loss_at_epoch_end() -> None:
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert labels == ["training, mean over the epoch's batches (dropout on)",
                       "training set, eval mode at epoch end", "validation, eval mode"]
+
+
+def test_train_eval_on_a_shuffling_loader_leaves_training_unchanged() -> None:
+    """With a user's DataLoader, the eval-mode pass reads the samples in order through a loader
+    of its own: the training loader's shuffling generator (and so the training) is untouched."""
+    X, y = gw.data.moons(n=96, noise=0.2, seed=1)
+
+    def run(train_eval: bool) -> dict[str, list[float]]:
+        gw.manual_seed(0)
+        model = nn.Sequential(nn.Dense(2, 16, activation="relu"), nn.Dense(16, 1))
+        loader = gw.data.DataLoader((X, y), batch_size=16, shuffle=True, generator=3)
+        return gw.fit(model, nn.BCEWithLogitsLoss(), gw.optim.SGD(model.parameters(), lr=0.1),
+                      loader, epochs=3, verbose=0, train_eval=train_eval).history
+
+    with_eval, without = run(True), run(False)
+    assert with_eval["loss"] == without["loss"]
+    assert len(with_eval["train_eval_loss"]) == 3

@@ -176,7 +176,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="override a config key, as in `gradwise train`")
     p.add_argument("--min-lr", type=_positive_float, default=1e-6)
     p.add_argument("--max-lr", type=_positive_float, default=10.0)
-    p.add_argument("--steps", type=_int_at_least(1), default=300, help="mini-batch steps (300)")
+    p.add_argument("--steps", type=_int_at_least(10), default=300,
+                   help="mini-batch steps (300; at least 10)")
     p.add_argument("--out", help="figure path (default: RUN_DIR/lr_find.png or ./lr_find.png)")
     p.set_defaults(func=_lr_find)
 

@@ -520,7 +520,7 @@ class _Worker(Callback):
             fit(model, self.loss, optimizer, loader, epochs=LIMITS["max_epochs"],
                 validation_data=(self.d.X_test, self.d.y_test), batch_size=tcfg["batch_size"],
                 metrics=metrics, callbacks=callbacks, verbose=0, seed=None,
-                regularization=regularizer(cfg))
+                regularization=regularizer(cfg), train_eval=True)  # as gradwise train
             # fit returned: early stopping (weights restored when asked) or max_epochs.
             self.stopped, self.playing = True, False
             self._report()

@@ -374,7 +374,11 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
                          "batch_size)")
     train_eval_loader = None
     if train_eval:
-        train_eval_loader = loader if isinstance(train_data, DataLoader) else _loader(
+        # the same samples in order, in a loader of its own: iterating the training loader
+        # would draw its shuffling generator and change the training itself
+        train_eval_loader = DataLoader(
+            train_data.dataset, batch_size=train_data.batch_size, device=train_data.device,
+        ) if isinstance(train_data, DataLoader) else _loader(
             train_data, batch_size, "train_data", model)
 
     user = list(callbacks or [])
