@@ -57,17 +57,22 @@ const fmtLoss = (v) => {
 };
 
 function send(msg) {
-  if (app.ws && app.ws.readyState === WebSocket.OPEN) app.ws.send(JSON.stringify(msg));
-  else if (app.ws && app.ws.readyState === WebSocket.CLOSED) {
+  if (app.ws && app.ws.readyState === WebSocket.OPEN) {
+    app.ws.send(JSON.stringify(msg));
+    return true;
+  }
+  if (app.ws && app.ws.readyState === WebSocket.CLOSED) {
     // a closed session (idle, or the server restarted): a new one with the URL's settings
     showError('starting a new session with the settings of the URL…');
     connect();
   }
+  return false;
 }
 
 /** Send a subset of the settings; the server answers the normalized whole or an error. */
 function change(partial) {
-  send({ type: 'settings', settings: partial });
+  // each settings message sent is answered by one 'settings' or 'error'
+  if (send({ type: 'settings', settings: partial })) app.inflight = (app.inflight || 0) + 1;
 }
 
 let errorTimer = null;
@@ -522,6 +527,7 @@ function onMessage(ev) {
   switch (msg.type) {
     case 'hello': {
       app.session = msg.session;
+      app.inflight = 0;
       app.upload = null; // a new session has no upload
       app.defaults = msg.defaults;
       app.settings = msg.settings;
@@ -536,7 +542,10 @@ function onMessage(ev) {
     }
     case 'settings':
       app.settings = msg.settings;
-      applySettings(msg.settings);
+      app.inflight = Math.max(0, (app.inflight || 0) - 1);
+      // an echo of an earlier change while a later one is still on its way would undo the
+      // later one in the controls (a quick second click): show only the newest state
+      if (app.inflight === 0) applySettings(msg.settings);
       break;
     case 'data':
       app.data = msg;
@@ -557,6 +566,7 @@ function onMessage(ev) {
         : 'log training loss (blue low, orange high) with contours; white dot: the current weights; black: the trajectory';
       break;
     case 'error':
+      app.inflight = Math.max(0, (app.inflight || 0) - 1);
       showError(msg.message);
       for (const b of document.querySelectorAll('.landscape-panel .busy')) b.classList.remove('busy');
       if (app.settings) applySettings(app.settings); // nothing changed on the server: undo the control
