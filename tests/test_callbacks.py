@@ -13,6 +13,7 @@ import pytest
 import gradwise as gw
 from gradwise.training.callbacks import (
     Callback,
+    CallbackList,
     CSVLogger,
     LearningRateScheduler,
     ModelCheckpoint,
@@ -70,6 +71,49 @@ def test_hooks_run_in_list_order_with_one_shared_logs_dict() -> None:
     assert h.history["seen_by_b"] == [0.0, 1.0]  # History runs after the user's callbacks
     assert all(e[3] for e in events if e[1] == "batch_end")
     assert a.model is model and a.optimizer is opt and a.params["steps"] == 2
+
+
+class Setter(Recorder):
+    def set_model(self, model):
+        super().set_model(model)
+        self.events.append((self.name, "set_model"))
+
+    def set_optimizer(self, optimizer):
+        super().set_optimizer(optimizer)
+        self.events.append((self.name, "set_optimizer"))
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.events.append((self.name, "set_params"))
+
+
+def test_callback_list_dispatches_every_hook_in_order_with_one_logs_dict() -> None:
+    events: list = []
+    a = Setter("a", events, write="seen_by_b")
+    cbs = CallbackList([a])
+    cbs.append(Setter("b", events))
+    model, opt, params = object(), object(), {"epochs": 1}
+    cbs.set_model(model)
+    cbs.set_optimizer(opt)
+    cbs.set_params(params)
+    logs: dict = {}
+    cbs.on_train_begin(logs)
+    cbs.on_epoch_begin(0, logs)
+    cbs.on_train_batch_begin(0, {"size": 2})
+    cbs.on_train_batch_end(0, {"size": 2, "loss": 1.0})
+    cbs.on_epoch_end(0, logs)
+    cbs.on_train_end()  # logs=None becomes a dict
+    kinds = [(e[0], e[1]) for e in events]
+    assert kinds == [(n, hook) for hook in [
+        "set_model", "set_optimizer", "set_params", "train_begin", "epoch_begin", "batch_begin",
+        "batch_end", "epoch_end", "train_end"] for n in "ab"]
+    assert [e[3] for e in events if e[1] == "batch_end"] == [True, True]
+    assert [e[3] for e in events if e[1] == "epoch_end"] == [{}, {"seen_by_b": 0.0}]
+    assert logs == {"seen_by_b": 0.0}  # the caller's dict, not a copy
+    assert [type(cb) for cb in cbs] == [Setter, Setter] and len(cbs) == 2
+    assert cbs.model is model and all(cb.model is model and cb.optimizer is opt
+                                      and cb.params is params for cb in cbs)
+    assert gw.callbacks.CallbackList is CallbackList
 
 
 class StopAt(Callback):

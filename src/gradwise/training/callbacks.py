@@ -16,7 +16,7 @@ import math
 import operator
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from . import metrics as _metrics
 from .checkpoint import save
 
 __all__ = [
-    "CSVLogger", "Callback", "EarlyStopping", "History", "LearningRateScheduler",
+    "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History", "LearningRateScheduler",
     "ModelCheckpoint", "TerminateOnNaN",
 ]
 
@@ -80,6 +80,79 @@ class Callback:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+
+
+class CallbackList(Callback):
+    """A list of callbacks that is itself a callback, as Keras's ``CallbackList``: each hook
+    (``set_model``, ``set_optimizer``, ``set_params`` and every ``on_*`` event) calls the same
+    hook of every callback in list order, with one shared ``logs`` dict, so a callback sees what
+    an earlier one wrote into it. ``fit`` drives its callbacks through one.
+
+    Where Keras 3 replaces ``logs=None`` *or an empty dict* by a new dict, this list replaces
+    only ``None``: an empty dict ``fit`` passes is kept, so what a callback writes into it at
+    ``on_epoch_begin`` is still there at ``on_epoch_end``.
+    """
+
+    def __init__(self, callbacks: Iterable[Callback] | None = None) -> None:
+        super().__init__()
+        self.callbacks: list[Callback] = list(callbacks or [])
+
+    def append(self, callback: Callback) -> None:
+        self.callbacks.append(callback)
+
+    def __iter__(self) -> Iterator[Callback]:
+        return iter(self.callbacks)
+
+    def __len__(self) -> int:
+        return len(self.callbacks)
+
+    def set_model(self, model: Any) -> None:
+        super().set_model(model)
+        for cb in self.callbacks:
+            cb.set_model(model)
+
+    def set_optimizer(self, optimizer: Any) -> None:
+        super().set_optimizer(optimizer)
+        for cb in self.callbacks:
+            cb.set_optimizer(optimizer)
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        super().set_params(params)
+        for cb in self.callbacks:
+            cb.set_params(params)
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        logs = {} if logs is None else logs
+        for cb in self.callbacks:
+            cb.on_train_begin(logs)
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        logs = {} if logs is None else logs
+        for cb in self.callbacks:
+            cb.on_train_end(logs)
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        logs = {} if logs is None else logs
+        for cb in self.callbacks:
+            cb.on_epoch_begin(epoch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        logs = {} if logs is None else logs
+        for cb in self.callbacks:
+            cb.on_epoch_end(epoch, logs)
+
+    def on_train_batch_begin(self, batch: int, logs: Logs | None = None) -> None:
+        logs = {} if logs is None else logs
+        for cb in self.callbacks:
+            cb.on_train_batch_begin(batch, logs)
+
+    def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        logs = {} if logs is None else logs
+        for cb in self.callbacks:
+            cb.on_train_batch_end(batch, logs)
+
+    def __repr__(self) -> str:
+        return f"CallbackList({[type(cb).__name__ for cb in self.callbacks]})"
 
 
 class History(Callback):

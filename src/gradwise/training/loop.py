@@ -24,7 +24,7 @@ from ..nn.module import Module
 from ..nn.utils import as_target as _target
 from ..nn.utils import dtype_device
 from . import metrics as _metrics
-from .callbacks import Callback, History
+from .callbacks import Callback, CallbackList, History
 from .checkpoint import (
     CheckpointError,
     check_optimizer_config,
@@ -238,12 +238,49 @@ def _restore(path: Any, resumed: tuple[dict[str, Any], dict[str, Any]], model: M
     return int(state["epoch"])
 
 
+class _Checkpoints:
+    """``fit``'s checkpoints: at construction, read and check ``resume_from`` (changing
+    nothing); :meth:`restore` puts its state into the run; :meth:`save` writes one after an
+    epoch. The random generators are those of ``loader``, the single-process training loader."""
+
+    def __init__(self, model: Module, optimizer: Any, loader: Batches, user: list[Callback],
+                 history: History, resume_from: str | os.PathLike[str] | None,
+                 checkpoint_path: str | os.PathLike[str] | None) -> None:
+        self.model, self.optimizer, self.user, self.history = model, optimizer, user, history
+        self.resume_from, self.checkpoint_path = resume_from, checkpoint_path
+        self.gens = _generators(model, loader)
+        self.resumed = None if resume_from is None else _check_resume(
+            resume_from, model, self.gens, user, optimizer)
+
+    def restore(self) -> int:
+        """Restore the checked checkpoint, if any; return the epoch to start from."""
+        if self.resumed is None:
+            return 0
+        return _restore(self.resume_from, self.resumed, self.model, self.optimizer, self.user,
+                        self.history, self.gens)
+
+    def save(self, epoch: int, completed: bool) -> None:
+        """After epoch ``epoch``: write a checkpoint when one is asked for, the epoch ran to
+        its last batch, and this process is the root (or the only one)."""
+        if self.checkpoint_path is None or not completed or not distributed.is_root():
+            return
+        write_checkpoint(self.checkpoint_path, self.model, {
+            "epoch": epoch + 1,
+            "history": self.history.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "optimizer_config": optimizer_config(self.optimizer),
+            "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()}
+                          for cb in self.user],
+            "generators": _generator_states(self.gens),
+        })
+
+
 class _Step:
     """One training epoch: forward, loss, backward and update for every batch, in train mode,
     accumulating the sample-mean loss and metrics into the epoch's logs."""
 
     def __init__(self, model: Module, loss: Any, optimizer: Any, names: list[str],
-                 threshold: float, callbacks: list[Callback], regularization: Any = None
+                 threshold: float, callbacks: CallbackList, regularization: Any = None
                  ) -> None:
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.regularization = regularization
@@ -257,7 +294,7 @@ class _Step:
         self.sync_stop = any(_reads_batches(cb) for cb in callbacks
                              if not isinstance(cb, ProgressLogger))
 
-    def epoch(self, loader: Batches, callbacks: list[Callback], logs: dict[str, Any]) -> bool:
+    def epoch(self, loader: Batches, callbacks: CallbackList, logs: dict[str, Any]) -> bool:
         """Run the epoch; return False when a callback stopped it before its last batch."""
         model, optimizer, device = self.model, self.optimizer, self.device
         model.train()
@@ -273,8 +310,7 @@ class _Step:
                     break
                 continue
             batch_logs: dict[str, Any] = {"size": n}
-            for cb in callbacks:
-                cb.on_train_batch_begin(step, batch_logs)
+            callbacks.on_train_batch_begin(step, batch_logs)
             out = model(Tensor(xb, dtype=self.dtype, device=device))
             y = _target(backend.to_device(yb, device), out)
             value = self.loss(out, y)
@@ -288,8 +324,7 @@ class _Step:
             optimizer.step()
             batch_logs["loss"] = float(value.item()) if self.float_loss else value.data
             means.add(value.data, out, y, n)
-            for cb in callbacks:
-                cb.on_train_batch_end(step, batch_logs)
+            callbacks.on_train_batch_end(step, batch_logs)
             if self.sync_stop and isinstance(loader, distributed.ShardedLoader):
                 loader.agree_to_stop(model)
             if model.stop_training:
@@ -304,6 +339,41 @@ def _reads_batches(cb: Callback) -> bool:
     kind = type(cb)
     return (kind.on_train_batch_end is not Callback.on_train_batch_end
             or kind.on_train_batch_begin is not Callback.on_train_batch_begin)
+
+
+def _fit_loaders(model: Module, train_data: Data, batch_size: int | None,
+                 validation_data: Data | None, validation_split: float, shuffle: bool,
+                 seed: int | None, train_eval: bool
+                 ) -> tuple[Batches, Batches | None, DataLoader | None]:
+    """``fit``'s training loader, its validation loader (``validation_data`` or the last
+    ``validation_split`` of ``(X, y)``) and, for ``train_eval``, a loader over the training
+    samples in order."""
+    loader: Batches
+    if isinstance(train_data, DataLoader):
+        if validation_split:
+            raise ValueError("validation_split needs train_data as arrays (X, y), not a "
+                             "DataLoader; pass validation_data instead")
+        loader = train_data
+    else:
+        if validation_split:
+            if validation_data is not None:
+                raise ValueError("pass validation_data or validation_split, not both")
+            train_data, validation_data = _split(train_data, validation_split)
+        loader = _loader(train_data, batch_size, "train_data", model, shuffle, seed)
+    val_loader: Batches | None = None if validation_data is None else _loader(
+        validation_data, batch_size, "validation_data", model)
+    if len(loader) == 0:
+        raise ValueError("train_data gives no batch (drop_last=True with fewer samples than "
+                         "batch_size)")
+    train_eval_loader = None
+    if train_eval:
+        # the same samples in order, in a loader of its own: iterating the training loader
+        # would draw its shuffling generator and change the training itself
+        train_eval_loader = DataLoader(
+            train_data.dataset, batch_size=train_data.batch_size, device=train_data.device,
+        ) if isinstance(train_data, DataLoader) else _loader(
+            train_data, batch_size, "train_data", model)
+    return loader, val_loader, train_eval_loader
 
 
 def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int = 1,
@@ -325,10 +395,12 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     ``checkpoint_path`` writes a training checkpoint (model, optimizer, epoch, history,
     callback and random-generator states) atomically after every completed epoch;
     ``resume_from`` continues from one, so that a run stopped after epoch k and resumed with
-    the same arguments ends bit-identical to a run never stopped. A callback stops training by
-    setting ``model.stop_training = True``. ``regularization`` (e.g. ``gw.nn.L1L2(l2=1e-3)``,
-    a callable of the model returning a 0-d penalty Tensor or None) is added to every training
-    batch's loss, so the history's training ``loss`` includes it and ``val_loss`` does not.
+    the same arguments ends bit-identical to a run never stopped. ``callbacks`` run in list
+    order at every event, then ``History`` and the progress display, all through one
+    ``CallbackList``; a callback stops training by setting ``model.stop_training = True``.
+    ``regularization`` (e.g. ``gw.nn.L1L2(l2=1e-3)``, a callable of the model returning a
+    0-d penalty Tensor or None) is added to every training batch's loss, so the history's
+    training ``loss`` includes it and ``val_loss`` does not.
 
     The model trains on the device of its parameters. On a GPU, arrays ``(X, y)`` are copied
     to it once and no step waits for the GPU: the loss and metrics are summed there and read
@@ -355,61 +427,31 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         backend.manual_seed(seed)
     if not distributed.is_root():  # under MPI only rank 0 prints
         verbose = 0
-    loader: Batches
-    if isinstance(train_data, DataLoader):
-        if validation_split:
-            raise ValueError("validation_split needs train_data as arrays (X, y), not a "
-                             "DataLoader; pass validation_data instead")
-        loader = train_data
-    else:
-        if validation_split:
-            if validation_data is not None:
-                raise ValueError("pass validation_data or validation_split, not both")
-            train_data, validation_data = _split(train_data, validation_split)
-        loader = _loader(train_data, batch_size, "train_data", model, shuffle, seed)
-    val_loader: Batches | None = None if validation_data is None else _loader(
-        validation_data, batch_size, "validation_data", model)
-    if len(loader) == 0:
-        raise ValueError("train_data gives no batch (drop_last=True with fewer samples than "
-                         "batch_size)")
-    train_eval_loader = None
-    if train_eval:
-        # the same samples in order, in a loader of its own: iterating the training loader
-        # would draw its shuffling generator and change the training itself
-        train_eval_loader = DataLoader(
-            train_data.dataset, batch_size=train_data.batch_size, device=train_data.device,
-        ) if isinstance(train_data, DataLoader) else _loader(
-            train_data, batch_size, "train_data", model)
+    loader, val_loader, train_eval_loader = _fit_loaders(
+        model, train_data, batch_size, validation_data, validation_split, shuffle, seed,
+        train_eval)
 
     user = list(callbacks or [])
     history = History()
-    every = [*user, history, ProgressLogger(verbose)]
-    params = {"epochs": epochs, "steps": len(loader), "verbose": verbose}
-    for cb in every:
-        cb.set_model(model)
-        cb.set_optimizer(optimizer)
-        cb.set_params(params)
-    gens = _generators(model, loader)
-    resumed = None if resume_from is None else _check_resume(resume_from, model, gens, user,
-                                                                   optimizer)
+    every = CallbackList([*user, history, ProgressLogger(verbose)])
+    every.set_model(model)
+    every.set_optimizer(optimizer)
+    every.set_params({"epochs": epochs, "steps": len(loader), "verbose": verbose})
+    checkpoints = _Checkpoints(model, optimizer, loader, user, history, resume_from,
+                               checkpoint_path)
     dp = distributed.data_parallel(model, loader, val_loader)  # None in a single process
     if dp is not None:
         loader, val_loader = dp.train_loader, dp.val_loader
 
     was_training = model.training
     model.stop_training = False
-    logs: dict[str, Any] = {}
-    for cb in every:
-        cb.on_train_begin(logs)
-    initial_epoch = 0
-    if resumed is not None:
-        initial_epoch = _restore(resume_from, resumed, model, optimizer, user, history, gens)
+    every.on_train_begin({})
+    initial_epoch = checkpoints.restore()
     step = _Step(model, loss, optimizer, names, threshold, every, regularization)
     try:
         for epoch in range(initial_epoch, epochs):
-            logs = {}
-            for cb in every:
-                cb.on_epoch_begin(epoch, logs)
+            logs: dict[str, Any] = {}
+            every.on_epoch_begin(epoch, logs)
             completed = step.epoch(loader, every, logs)
             if train_eval_loader is not None:
                 for k, v in _run_eval(model, loss, train_eval_loader, names, threshold).items():
@@ -418,18 +460,8 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
                 for k, v in _run_eval(model, loss, val_loader, names, threshold).items():
                     logs[f"val_{k}"] = v
             logs["lr"] = float(optimizer.param_groups[0]["lr"])
-            for cb in every:
-                cb.on_epoch_end(epoch, logs)
-            if checkpoint_path is not None and completed and distributed.is_root():
-                write_checkpoint(checkpoint_path, model, {
-                    "epoch": epoch + 1,
-                    "history": history.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "optimizer_config": optimizer_config(optimizer),
-                    "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()}
-                                  for cb in user],
-                    "generators": _generator_states(gens),
-                })
+            every.on_epoch_end(epoch, logs)
+            checkpoints.save(epoch, completed)
             if dp is not None:  # a callback's decision on one rank is every rank's
                 dp.train_loader.agree_to_stop(model)
             if model.stop_training:
@@ -438,7 +470,5 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
         model.train(was_training)
         if dp is not None:
             dp.close()
-    logs = {}
-    for cb in every:
-        cb.on_train_end(logs)
+    every.on_train_end({})
     return history
