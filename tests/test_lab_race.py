@@ -94,7 +94,8 @@ def test_race_legend_gives_rates_and_equal_mode_uses_one_rate() -> None:
     fig = plot_race(paths, "saddle")
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert f"SGD (lr {tuned['SGD']:g})" in labels
-    styles = {ln.get_label(): (ln.get_linestyle(), ln.get_marker()) for ln in fig.axes[0].lines}
+    styles = {ln.get_label().split(",")[0]: (ln.get_linestyle(), ln.get_marker())
+              for ln in fig.axes[0].lines}
     assert styles[f"SGD (lr {tuned['SGD']:g})"] != styles[f"Momentum (lr {tuned['Momentum']:g})"]
     assert len(set(LINE_STYLES.values())) == len(LINE_STYLES)
     # The lesson: plain SGD from a start on the saddle's ridge stays stuck at the saddle point.
@@ -104,3 +105,41 @@ def test_race_legend_gives_rates_and_equal_mode_uses_one_rate() -> None:
     assert set(equal.values()) == {0.05}
     fig = plot_race(run_race("saddle", steps=10, equal_lr=0.05), "saddle", equal_lr=0.05)
     assert "one learning rate for all" in fig.axes[0].get_title()
+
+
+def test_window_exits_mark_a_ball_that_a_too_large_rate_throws_out(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from gradwise.lab.race import window_exits
+
+    # SGD on (x^2 + 25 y^2)/2 multiplies x by 1 - lr and y by 1 - 25 lr per step: with lr 0.1,
+    # y = 1.2 (-1.5)^t, 1.2 -> -1.8 -> 2.7 leaves the window (|y| <= 2) at step 2; at lr 0.07
+    # (the tuned rate) y shrinks by -0.75 per step and never leaves.
+    paths = run_race("quadratic", steps=20, optimizers=["SGD", "Adam"], lr={"SGD": 0.1})
+    exits = window_exits(paths, "quadratic")
+    assert exits["Adam"] is None
+    ex = exits["SGD"]
+    assert ex is not None and ex.step == 2 and not ex.stopped
+    (xa, ya), (xb, yb) = [(-4.5 * 0.9**t, 1.2 * (-1.5) ** t) for t in (1, 2)]
+    s = (2.0 - ya) / (yb - ya)  # where the segment from step 1 to step 2 crosses y = 2
+    np.testing.assert_allclose(ex.point, (xa + s * (xb - xa), 2.0), rtol=1e-12)
+
+    fig = plot_race(paths, "quadratic", lr={"SGD": 0.1})
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "SGD (lr 0.1), left the window at step 2" in labels
+    assert "Adam (lr 0.1)" in labels
+    marks = [ln for ln in fig.axes[0].lines if ln.get_gid() == "window-exit:SGD"]
+    assert len(marks) == 1 and marks[0].get_marker() == "X"
+    np.testing.assert_allclose(np.ravel(marks[0].get_data()), ex.point)
+    assert not [ln for ln in fig.axes[0].lines if ln.get_gid() == "window-exit:Adam"]
+    gif = save_race_gif(paths, "quadratic", tmp_path / "race.gif", frames=21, lr={"SGD": 0.1})
+    with Image.open(gif) as im:
+        assert im.n_frames == 21
+
+    # The tuned rates keep every ball inside the quadratic's window for the whole run; on the
+    # saddle every optimizer but SGD escapes downhill along y, over the top edge.
+    assert set(window_exits(run_race("quadratic"), "quadratic").values()) == {None}
+    saddle = window_exits(run_race("saddle"), "saddle")
+    assert saddle["SGD"] is None
+    assert all(saddle[n] is not None and saddle[n].point[1] == 2.0  # type: ignore[union-attr]
+               for n in NAMES[1:])

@@ -24,7 +24,8 @@ from ..io import atomic_path
 from ..nn import Parameter
 from .style import LOSS_CMAP, OPTIMIZER_COLORS, new_figure
 
-__all__ = ["SURFACES", "Surface", "make_optimizer", "plot_race", "run_race", "save_race_gif"]
+__all__ = ["SURFACES", "Surface", "WindowExit", "make_optimizer", "plot_race", "run_race",
+           "save_race_gif", "window_exits"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,68 @@ def race_rates(surface: str | Surface, lr: Mapping[str, float] | None = None,
     return dict(s.lr) | dict(lr or {})
 
 
+@dataclass(frozen=True)
+class WindowExit:
+    """Where a trajectory first leaves the drawing window: ``step`` is the first iteration whose
+    point lies outside the window (or, for a run that stopped on non-finite numbers, the first
+    step it has no point for), ``point`` where the straight segment from the last point inside
+    to that one crosses the window's border (for a stopped run, the last point inside), and
+    ``stopped`` whether the run stopped there (left the finite numbers)."""
+
+    step: int
+    point: tuple[float, float]
+    stopped: bool = False
+
+
+def window_exits(paths: Mapping[str, np.ndarray],
+                 surface: str | Surface) -> dict[str, WindowExit | None]:
+    """For each optimizer, where its path first leaves the surface's window ``(x0, x1, y0, y1)``
+    (inside: ``x0 <= x <= x1`` and ``y0 <= y <= y1``), or None when it stays inside for every
+    step. The crossing of the segment ``p -> q`` (``p`` inside, ``q`` outside) is
+    ``p + s (q - p)`` with ``s`` the smallest of ``(edge - p_i) / (q_i - p_i)`` over the edges
+    that ``q`` is beyond. These are the marks :func:`plot_race` and :func:`save_race_gif` draw."""
+    x0, x1, y0, y1 = _surface(surface).window
+    lo, hi = np.array([x0, y0]), np.array([x1, y1])
+    out: dict[str, WindowExit | None] = {}
+    for name, pts in paths.items():
+        pts = np.asarray(pts, dtype=np.float64)
+        finite = np.isfinite(pts).all(axis=1)
+        inside = finite & (pts >= lo).all(axis=1) & (pts <= hi).all(axis=1)
+        if inside.all():
+            out[name] = None
+            continue
+        t = int(np.argmin(inside))
+        if t == 0:
+            first = np.clip(pts[0], lo, hi) if finite[0] else lo
+            out[name] = WindowExit(0, (float(first[0]), float(first[1])), not finite[0])
+            continue
+        p, q = pts[t - 1], pts[t]
+        if not finite[t]:
+            out[name] = WindowExit(t, (float(p[0]), float(p[1])), True)
+            continue
+        d = q - p
+        fractions = [((hi if q[i] > hi[i] else lo)[i] - p[i]) / d[i]
+                     for i in range(2) if q[i] > hi[i] or q[i] < lo[i]]
+        cross = np.clip(p + min(fractions) * d, lo, hi)
+        out[name] = WindowExit(t, (float(cross[0]), float(cross[1])))
+    return out
+
+
+def _exit_note(ex: WindowExit) -> str:
+    return f"{'diverged' if ex.stopped else 'left the window'} at step {ex.step}"
+
+
+def _draw_exit(ax: Any, name: str, ex: WindowExit, visible: bool = True) -> Any:
+    """An 'X' in the optimizer's colour on the border where it left (drawn over the border,
+    not clipped); the legend says at which step (a note beside each 'X' would pile up where
+    several leave close together, as on the saddle)."""
+    (mark,) = ax.plot([ex.point[0]], [ex.point[1]], marker="X",
+                      color=OPTIMIZER_COLORS.get(name), markersize=15, markeredgecolor="black",
+                      markeredgewidth=1.2, linestyle="none", clip_on=False, zorder=8,
+                      visible=visible, gid=f"window-exit:{name}")
+    return mark
+
+
 LINE_STYLES = {"SGD": ("-", "o"), "Momentum": ("--", "s"), "Nesterov": (":", "^"),
                "Adagrad": ("-.", "D"), "Adadelta": ("-", "v"), "RMSprop": ("--", "P"),
                "Adam": (":", "X")}
@@ -188,7 +251,9 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
     """Trajectories over the contours of the surface (left) and the value of the surface
     along each trajectory per iteration (right). Each optimizer has its own colour, line style
     and marker, and the legend gives its learning rate (``lr``/``equal_lr`` as passed to
-    :func:`run_race`)."""
+    :func:`run_race`). A path that leaves the window gets an 'X' in its colour where it crosses
+    the border, a note and "left the window at step t" in the legend (see
+    :func:`window_exits`)."""
     rates = race_rates(surface, lr, equal_lr)
     s = _surface(surface)
     fig = new_figure(13, 5.2)
@@ -198,11 +263,16 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
     fig.colorbar(filled, ax=ax, label="f(x, y)" + (" (log scale)" if positive else ""),
                  format="%.3g")
     values = {name: _values(s, pts) for name, pts in paths.items()}
+    exits = window_exits(paths, s)
     for i, (name, pts) in enumerate(paths.items()):
         color = OPTIMIZER_COLORS.get(name)
         style, marker = LINE_STYLES.get(name, ("-", "o"))
         width = 3.5 - 2.0 * i / max(len(paths) - 1, 1)  # earlier lines wider: overlaps show
         label = f"{name} (lr {rates[name]:g})" if name in rates else name
+        ex = exits[name]
+        if ex is not None:
+            label += f", {_exit_note(ex)}"
+            _draw_exit(ax, name, ex)
         every = max(1, len(pts) // 12)
         ax.plot(pts[:, 0], pts[:, 1], color=color, linewidth=width, linestyle=style,
                 marker=marker, markevery=(i % every, every), markersize=6,
@@ -212,7 +282,8 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
     ax.legend(fontsize=8, loc="best", framealpha=0.9)
     same = len(set(rates.values())) == 1
     ax.set_title(f"{s.name}: trajectories from the same start"
-                 + (" (one learning rate for all)" if same else " (each its own tuned rate)"))
+                 + (" (one learning rate for all)" if same else " (each its own tuned rate)"),
+                 pad=12 if any(exits.values()) else None)
     vals = np.concatenate(list(values.values()))
     if np.nanmin(vals) > 0:
         ax2.set_yscale("log")
@@ -235,7 +306,9 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
     """Save the race as an animated GIF, "iteration 0, 1, 2, ...", each optimizer a ball with
     its trail (matplotlib's ``FuncAnimation`` with ``PillowWriter``), a colour bar of the
     surface, each optimizer's learning rate in the legend, and a note in the title on the
-    first frame that all balls start at one point (they overlap there); written
+    first frame that all balls start at one point (they overlap there). From the step a ball
+    leaves the window on (:func:`window_exits`), an 'X' in its colour marks where it crossed
+    the border, with a note "NAME left at step t", and its legend entry says so; written
     atomically."""
     rates = race_rates(surface, lr, equal_lr)
     from matplotlib.animation import FuncAnimation, PillowWriter
@@ -258,8 +331,13 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
                                   label=label, zorder=4)
         (balls[name],) = ax.plot([], [], marker="o", color=color, markersize=9,
                                  markeredgecolor="k", linestyle="none", zorder=6)
-    ax.legend(fontsize=7, loc="best", framealpha=0.9)
-    title = ax.set_title(f"{s.name}: iteration {n - 1}")
+    exits = window_exits(paths, s)
+    marks = {name: _draw_exit(ax, name, ex) for name, ex in exits.items() if ex is not None}
+    legend = ax.legend(fontsize=7, loc="best", framealpha=0.9)
+    by_label = {text.get_text(): text for text in legend.get_texts()}
+    entries = {name: by_label[str(trails[name].get_label())] for name in paths}
+    plain = {name: text.get_text() for name, text in entries.items()}
+    title = ax.set_title(f"{s.name}: iteration {n - 1}", pad=12 if marks else None)
     fig.canvas.draw()
     fig.set_layout_engine("none")  # lay out once, not on every frame
 
@@ -268,9 +346,14 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
             trails[name].set_data(pts[:t + 1, 0], pts[:t + 1, 1])
             last = pts[:t + 1][np.isfinite(pts[:t + 1, 0])][-1]
             balls[name].set_data([last[0]], [last[1]])
+            ex = exits[name]
+            if ex is not None:
+                gone = t >= ex.step
+                marks[name].set_visible(gone)
+                entries[name].set_text(plain[name] + (f", {_exit_note(ex)}" if gone else ""))
         title.set_text(f"{s.name}: iteration {t}" + (
             " (all start at the white dot, on top of each other)" if t == 0 else ""))
-        return [*trails.values(), *balls.values(), title]
+        return [*trails.values(), *balls.values(), title]  # marks and legend: blit is off
 
     target = Path(path)
     with atomic_path(target) as tmp:
