@@ -167,7 +167,8 @@ def test_spiral_trains_below_0_1_and_screenshot(page: Page, tmp_path: Path) -> N
     test_loss = float(page.page.inner_text("#test-loss"))
     assert test_loss < 0.1
     assert page.js("playground.history.test_loss.length") >= 2
-    page.page.check("#show_test")
+    # a click, then the end state (Playwright's check() also fails on a momentary redraw)
+    page.page.click("#show_test")
     page.wait("playground.settings.show_test === true")
     page.page.screenshot(path=str(tmp_path / "playground-spiral.png"), full_page=True)
     shots = os.environ.get("GRADWISE_SCREENSHOTS")
@@ -270,9 +271,11 @@ def test_settings_round_trip_through_the_url(page: Page, browser: Any, server: s
     page.wait("playground.settings.features.includes('x1*x2')")
     page.page.select_option("#optimizer", "sgd")
     page.wait("playground.settings.optimizer === 'sgd'")
-    page.page.check("#show_test")
+    # a click, then the end state (Playwright's check() also fails on a momentary redraw)
+    page.page.click("#show_test")
     page.wait("playground.settings.show_test === true")
     page.wait("location.hash.includes('show_test=true')")
+    page.wait("document.getElementById('show_test').checked === true")  # and it stays
     want = page.settings()
     link = page.page.url
     other = Page(browser, link)
