@@ -49,23 +49,43 @@ def _target_like(target: Any, like: Tensor, name: str) -> Any:
     return t.astype(like.data.dtype, copy=False)
 
 
-class MSE(Function):
-    """Mean squared error ``(x - y)^2``; ``dx = 2 (x - y) g`` (summed back over the axes a
-    broadcast target added)."""
+class _Pointwise(Function):
+    """A regression loss ``l(d)`` of the difference ``d = x - y`` (the target broadcast to
+    ``x``), reduced; ``dx = l'(d) g`` summed back over the axes a broadcast target added.
+    Subclasses give ``loss(d)`` and ``dloss(d)``."""
 
     __slots__ = ("target", "reduction", "diff", "shape")
 
     def __init__(self, target: Any, reduction: str) -> None:
         self.target, self.reduction = target, reduction
 
+    def loss(self, d: Any) -> Any:
+        raise NotImplementedError
+
+    def dloss(self, d: Any) -> Any:
+        raise NotImplementedError
+
     def forward(self, x: Any) -> Any:
         self.shape = x.shape
         self.diff = x - self.target
-        return _reduce(self.diff * self.diff, self.reduction)
+        return _reduce(self.loss(self.diff), self.reduction)
 
     def backward(self, g: Any) -> tuple[Any]:
         g = _reduce_grad(g, self.diff.shape, self.reduction)
-        return (unbroadcast(self.diff * (2 * g), self.shape),)
+        return (unbroadcast(self.dloss(self.diff) * g, self.shape),)
+
+
+class MSE(_Pointwise):
+    """Mean squared error ``(x - y)^2``; ``dx = 2 (x - y) g`` (summed back over the axes a
+    broadcast target added)."""
+
+    __slots__ = ()
+
+    def loss(self, d: Any) -> Any:
+        return d * d
+
+    def dloss(self, d: Any) -> Any:
+        return 2 * d
 
 
 class BCEWithLogits(Function):
@@ -242,23 +262,17 @@ class WeightedCrossEntropy(Function):
         return (grad * g,)
 
 
-class L1(Function):
+class L1(_Pointwise):
     """Absolute error ``|x - y|`` (PyTorch's ``L1Loss``, Keras's MAE); ``dx = sign(x - y) g``
     (0 where ``x = y``, as PyTorch)."""
 
-    __slots__ = ("target", "reduction", "diff", "shape")
+    __slots__ = ()
 
-    def __init__(self, target: Any, reduction: str) -> None:
-        self.target, self.reduction = target, reduction
+    def loss(self, d: Any) -> Any:
+        return xp_of(d).abs(d)
 
-    def forward(self, x: Any) -> Any:
-        self.shape = x.shape
-        self.diff = x - self.target
-        return _reduce(xp_of(x).abs(self.diff), self.reduction)
-
-    def backward(self, g: Any) -> tuple[Any]:
-        g = _reduce_grad(g, self.diff.shape, self.reduction)
-        return (unbroadcast(xp_of(self.diff).sign(self.diff) * g, self.shape),)
+    def dloss(self, d: Any) -> Any:
+        return xp_of(d).sign(d)
 
 
 class Huber(Function):
