@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only NAME] [--device cpu|cuda] [--write]``.
+"""``python -m benchmarks [--quick] [--only NAME] [--busy] [--device cpu|cuda] [--write]``.
 
 Runs the benchmarks in one process (the memory figures in short-lived subprocesses), prints
 each table, and with ``--write`` replaces this run's sections of ``benchmarks/RESULTS.md``,
@@ -15,23 +15,28 @@ from pathlib import Path
 
 from gradwise.io import write_atomic
 
-from . import fit_epoch, op_overhead, train_step
+from . import busy, fit_epoch, jax_step, op_overhead, train_step
 from .common import blas_info, machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-NAMES = ("step", "ops", "fit", "optim")
+NAMES = ("step", "jax", "ops", "fit", "optim", "busy")
+DEFAULT = ("step", "jax", "ops", "fit", "optim")  # busy: only with --busy or --only busy
 HEADINGS = {"machine": "## Machine and command", "step": "## Training step",
             "ops": "## Per-op overhead", "fit": "## fit epoch on the MNIST subset",
-            "cuda": "## Training step"}
+            "jax": "## Training step against JAX jit",
+            "busy": "## Training step on a busy machine", "cuda": "## Training step"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--only", choices=NAMES, action="append",
-                        help="run only this benchmark (repeatable); default: all")
+                        help="run only this benchmark (repeatable); default: all but busy")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
                         help="cuda: the GPU training-step comparison (CuPy against PyTorch)")
+    parser.add_argument("--busy", action="store_true",
+                        help="also time the step beside a competing process, in three regimes "
+                             "(benchmarks/busy.py; a few minutes)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory subprocesses")
     parser.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
@@ -53,9 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         if report is not None:
             sections["cuda"] = report
     else:
-        chosen = args.only or list(NAMES)
+        chosen = (args.only or list(DEFAULT)) + (["busy"] if args.busy else [])
         if "step" in chosen:
             sections["step"] = train_step.run_cpu(args.quick, memory=not args.no_memory)
+        if "jax" in chosen:
+            report = jax_step.run(args.quick)
+            if report is not None:
+                sections["jax"] = report
         if "ops" in chosen:
             sections["ops"] = op_overhead.run(args.quick)
         if "fit" in chosen:
@@ -64,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 sections["fit"] = report
         if "optim" in chosen:
             _optim_step(args.quick, args.write)
+        if "busy" in chosen:
+            sections["busy"] = busy.run(args.quick)
     sections["machine"] += f"- load average at the end (1 min): {os.getloadavg()[0]:.2f}\n"
     for key, body in list(sections.items())[1:]:
         print(f"\n{headings[key]}\n\n{body}")

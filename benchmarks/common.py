@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gradwise.lab.blas import openblas
+from gradwise.threads import openblas, set_num_threads
 
 THREADS = 2
 PAUSE = 0.3  # seconds between timed blocks, longer than the BLAS threads' spin-wait
@@ -53,13 +53,10 @@ def blas_info() -> dict[str, Any]:
 
 
 def set_blas_threads(n: int) -> None:
-    """Give NumPy's OpenBLAS ``n`` threads, as ``torch.set_num_threads(n)`` does for PyTorch."""
-    lib = openblas()
-    for name in ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads"):
-        fn = getattr(lib, name, None) if lib is not None else None
-        if fn is not None:
-            fn(n)
-            return
+    """Give gradwise (NumPy's OpenBLAS) exactly ``n`` threads, as ``torch.set_num_threads(n)``
+    does for PyTorch; gradwise's auto mode (which follows the free cores) is off until
+    ``gradwise.set_num_threads("auto")``."""
+    set_num_threads(n)
 
 
 def machine() -> dict[str, str]:

@@ -4,7 +4,7 @@ Tensors with reverse-mode differentiation, dense networks, the adaptive optimize
 mini-batches, dropout and early stopping, on NumPy (CuPy on a GPU).
 """
 
-from . import backend, functional, nn
+from . import backend, functional, nn, threads
 from .autograd import Function, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 from .backend import (
     cuda_available,
@@ -27,6 +27,7 @@ from .functional import (
     tanh,
     where,
 )
+from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -62,8 +63,9 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "Function", "Tensor", "__version__", "arange", "backend", "concatenate", "cuda_available",
-    "enable_grad", "exp", "eye", "full", "functional", "get_default_dtype", "is_grad_enabled",
-    "log", "logsumexp", "manual_seed", "matmul", "nn", "no_grad", "ones", "ones_like", "rand",
-    "randn", "relu", "set_default_dtype", "sigmoid", "softmax", "sqrt", "stack", "tanh", "tensor",
-    "where", "zeros", "zeros_like", *_LAZY,
+    "enable_grad", "exp", "eye", "full", "functional", "get_default_dtype", "get_num_threads",
+    "is_grad_enabled", "log", "logsumexp", "manual_seed", "matmul", "nn", "no_grad", "ones",
+    "ones_like", "rand", "randn", "relu", "set_default_dtype", "set_num_threads", "sigmoid",
+    "softmax", "sqrt", "stack", "tanh", "tensor", "threads", "where", "zeros", "zeros_like",
+    *_LAZY,
 ]

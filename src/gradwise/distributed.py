@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from . import backend
+from . import backend, threads
 from .autograd import Tensor, no_grad, take_grad_slot
 from .nn.layers import Dropout
 from .nn.module import Module
@@ -75,6 +75,11 @@ def _detect() -> World:
             "pip install 'gradwise[mpi]' (mpi4py and MPICH; or mpi4py built against your MPI)"
         ) from None
     comm = MPI.COMM_WORLD
+    if comm.Get_size() > 1:
+        # the ranks on this host divide its cores: never more BLAS threads than cores
+        local = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        threads.share_cores(local.Get_size())
+        local.Free()
     return World(comm.Get_rank(), comm.Get_size(), comm if comm.Get_size() > 1 else None)
 
 

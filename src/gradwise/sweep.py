@@ -9,8 +9,11 @@ key; with several keys, one line per combination of the others).
 
 Parallelism, never oversubscribing the cores: under ``mpiexec -n N`` rank ``r`` trains the points
 ``r, r + N, ...`` in its own process; without MPI, up to ``--workers`` (default: one per core)
-``gradwise train`` processes run at once. Each worker's BLAS runs one thread (threadpoolctl under
-MPI; ``OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1`` for the local processes).
+``gradwise train`` processes run at once. The cores are divided among them: each local worker
+gets ``OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=cores // workers`` (at least 1) as
+the cap of its thread count, and MPI ranks on one host share its cores the same way
+(:func:`gradwise.threads.share_cores`); within its share each follows the free cores
+(:mod:`gradwise.threads`).
 """
 
 from __future__ import annotations
@@ -80,8 +83,8 @@ def _name(i: int, point: dict[str, Any]) -> str:
     return f"{i:03d}-" + re.sub(r"[^A-Za-z0-9._=+-]", "_", text)[:80]
 
 
-def _one_thread_env() -> dict[str, str]:
-    env = dict(os.environ, **dict.fromkeys(_THREAD_VARIABLES, "1"))
+def _worker_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ, **dict.fromkeys(_THREAD_VARIABLES, str(threads)))
     src = str(Path(__file__).resolve().parents[1])  # this gradwise, also when not installed
     env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [env.get("PYTHONPATH")])])
     return env
@@ -94,7 +97,8 @@ def _run_local(config: str | None, sets: list[str], jobs: list[tuple[Path, dict[
     errors: dict[Path, str] = {}
     pending = list(jobs)
     running: list[tuple[Path, subprocess.Popen[bytes], Any]] = []
-    env = _one_thread_env()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    env = _worker_env(max(1, (cores or 1) // max(1, min(workers, len(jobs)))))
     while pending or running:
         while pending and len(running) < workers:
             run_dir, point = pending.pop(0)
@@ -125,10 +129,9 @@ def _run_local(config: str | None, sets: list[str], jobs: list[tuple[Path, dict[
 
 def _run_mpi(config: str | None, sets: list[str], jobs: list[tuple[Path, dict[str, Any]]],
              log: Callable[[str], None]) -> dict[Path, str]:
-    """This rank's share of the jobs, in this process (one BLAS thread); every rank learns
-    which jobs failed, rank 0 reads why."""
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
+    """This rank's share of the jobs, in this process (its share of the host's cores, see
+    :func:`gradwise.threads.share_cores`); every rank learns which jobs failed, rank 0 reads
+    why."""
     from .jobs.train import run as train
 
     w = distributed.world()
@@ -136,7 +139,7 @@ def _run_mpi(config: str | None, sets: list[str], jobs: list[tuple[Path, dict[st
     for j in range(w.rank, len(jobs), w.size):
         run_dir, point = jobs[j]
         try:
-            with distributed.serial(), threadpool_limits(1):
+            with distributed.serial():
                 train(load_config(config, [*sets, *_overrides(point)]), out=run_dir, verbose=0)
             print(f"{run_dir.name}: done (rank {w.rank})", flush=True)
         except Exception as exc:  # a failed point is reported in the table, the sweep goes on

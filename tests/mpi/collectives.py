@@ -6,6 +6,8 @@ AssertionError) when one is wrong.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 import gradwise as gw
@@ -44,6 +46,13 @@ def main() -> None:
                                   [sum(range(n)), n])
     parts = distributed.allgather_arrays(np.arange(r, dtype=np.int64))
     assert [p.tolist() for p in parts] == [list(range(k)) for k in range(n)]
+    # the ranks on this host divide its cores (gradwise.threads.share_cores)
+    from mpi4py import MPI
+
+    here = w.comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
+    cores = len(os.sched_getaffinity(0))
+    assert here == n  # mpiexec -n N on one machine
+    assert 1 <= gw.get_num_threads() <= max(1, cores // here), (gw.get_num_threads(), cores, here)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fused
 from .optimizer import Optimizer, ParamsT, check_range, lerp_, with_weight_decay
 
 __all__ = ["Adam", "AdamW"]
@@ -74,6 +75,18 @@ class Adam(Optimizer):
         m_hat = m / (1.0 - beta1**step)
         v_hat = v / (1.0 - beta2**step)
         p -= lr * m_hat / (np.sqrt(v_hat) + group["eps"])
+
+    def _fused_kernel(self, group: Mapping[str, Any], dtype: Any) -> Any:
+        if dtype not in (np.float32, np.float64) or not fused.enabled():
+            return None
+        return self._fused_update
+
+    def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
+                      step: int) -> None:
+        (beta1, beta2) = group["betas"]
+        fused.adam(p, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                   float(group["lr"]), float(beta1), float(beta2), float(group["eps"]),
+                   float(group["weight_decay"]), self._decoupled, step)
 
     def _update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                 step: int, scratch: list[Any]) -> None:

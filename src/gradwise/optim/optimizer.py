@@ -173,14 +173,15 @@ class _Bucket:
         return runs
 
     def blocks(self, runs: list[tuple[int, int, Any, Any]], state: dict[str, Any],
-               n_scratch: int) -> list[tuple[Any, ...]]:
+               n_scratch: int, whole: bool = False) -> list[tuple[Any, ...]]:
         """``(params, grads, state, scratch)`` views for every span: on the CPU cut in blocks
-        of at most :data:`_BLOCK` elements that share block-sized work arrays; made once for a
-        given layout and set of state arrays."""
-        key = (id(runs), n_scratch, tuple(id(a) for a in state.values()))
+        of at most :data:`_BLOCK` elements that share block-sized work arrays (``whole``: one
+        block per span, for a fused kernel); made once for a given layout and set of state
+        arrays."""
+        key = (id(runs), n_scratch, tuple(id(a) for a in state.values()), whole)
         if self._blocks_key == key:
             return self._blocks
-        cpu = self.xp is np
+        cpu = self.xp is np and not whole
         work = ([self.xp.empty(min(self.size, _BLOCK), dtype=self.dtype)
                  for _ in range(n_scratch)] if cpu else [])
         blocks = []
@@ -193,8 +194,10 @@ class _Bucket:
                                    [w[:b - a] for w in work]))
             else:
                 shape = pv.shape
+                work = [] if whole and pv.ndim == 1 else [
+                    w[lo:hi].reshape(shape) for w in self.scratch_arrays(n_scratch)]
                 blocks.append((pv, gv, {k: v[lo:hi].reshape(shape) for k, v in state.items()},
-                               [w[lo:hi].reshape(shape) for w in self.scratch_arrays(n_scratch)]))
+                               work))
         self._blocks, self._blocks_key = blocks, key
         return blocks
 
@@ -258,6 +261,12 @@ class Optimizer:
                 step: int, scratch: list[Any]) -> None:
         """The update run by ``step()``: the reference one unless a subclass has a faster."""
         self._reference_update(group, p, g, state, step)
+
+    def _fused_kernel(self, group: Mapping[str, Any], dtype: Any) -> Any:
+        """A compiled kernel ``kernel(group, p, g, state, step)`` that computes ``_update`` on a
+        whole 1-D span of ``dtype`` in one pass (:mod:`gradwise.optim.fused`), or None: then
+        ``_update`` runs block by block. Only elementwise optimizers get spans."""
+        return None
 
     def _flat_ok(self, group: Mapping[str, Any], steps: list[int]) -> bool:
         """Whether parameters with these step counts can be updated as one flat array."""
@@ -345,9 +354,7 @@ class Optimizer:
                 steps = b.steps
                 for i in range(len(steps)):
                     steps[i] += 1
-                step = steps[0]
-                for pv, gv, st, sc in b.blocks(layout[2], state, n_scratch):
-                    self._update(group, pv, gv, st, step, sc)
+                self._update_spans(group, b, layout[2], state, steps[0], n_scratch)
                 return
         grads = []
         with_grad = []
@@ -370,9 +377,7 @@ class Optimizer:
         if self.elementwise and len(with_grad) == len(steps) and self._flat_ok(group, steps):
             for i in range(len(steps)):
                 steps[i] += 1
-            step = steps[0]
-            for p, g, st, sc in b.blocks(b.spans(grads), state, n_scratch):
-                self._update(group, p, g, st, step, sc)
+            self._update_spans(group, b, b.spans(grads), state, steps[0], n_scratch)
             return
         scratch = b.scratch_arrays(n_scratch)
         for i in with_grad:
@@ -381,6 +386,18 @@ class Optimizer:
             self._update(group, b.params[i].data, grads[i].astype(b.dtype, copy=False),
                          {k: v[s].reshape(shape) for k, v in state.items()}, steps[i],
                          [a[s].reshape(shape) for a in scratch])
+
+    def _update_spans(self, group: Mapping[str, Any], b: _Bucket,
+                      runs: list[tuple[int, int, Any, Any]], state: dict[str, Any], step: int,
+                      n_scratch: int) -> None:
+        """Update contiguous spans of parameters: each span in one call of the fused kernel
+        when there is one (CPU, ``gradwise[fast]``), else block by block with ``_update``."""
+        fused = self._fused_kernel(group, b.dtype) if b.xp is np else None
+        for pv, gv, st, sc in b.blocks(runs, state, n_scratch, whole=fused is not None):
+            if fused is not None and pv.ndim == 1:
+                fused(group, pv, gv, st, step)
+            else:
+                self._update(group, pv, gv, st, step, sc)
 
     def grad_buckets(self) -> list[Any]:
         """The gradients of the parameters that have one, as flat 1-D arrays: one per

@@ -1,0 +1,104 @@
+"""Fused CPU kernels for the elementwise optimizers, compiled by numba (``gradwise[fast]``).
+
+NumPy has no fused ``a * x + y``: Adam's update is a dozen array passes (see
+:meth:`gradwise.optim.Adam._update`), each reading and writing whole arrays. With numba
+installed, :class:`~gradwise.optim.Adam` and :class:`~gradwise.optim.AdamW` update each element
+in one pass instead, reading ``p, g, m, v`` once and writing ``p, m, v`` once, on the threads
+:mod:`gradwise.threads` allows for large spans. The kernel performs the same floating-point
+operations in the same order and precision as the NumPy path (scalars rounded to the array's
+dtype first, no fused multiply-add, no reassociation), so both give bit-identical results;
+``tests/test_fused.py`` checks that on every option.
+
+Without numba nothing here is imported and the NumPy path runs. ``GRADWISE_FUSED=0`` turns the
+kernels off (``set_enabled(False)`` in a program).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from .. import threads
+
+__all__ = ["adam", "available", "enabled", "set_enabled"]
+
+#: spans at least this long are split over the threads (shorter ones: one thread, no hand-off)
+PARALLEL_MIN = 1 << 17
+
+_switch: bool | None = None
+_kernels: dict[str, Any] = {}
+
+
+def available() -> bool:
+    """Whether numba is installed."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def enabled() -> bool:
+    """Whether the optimizers use the fused kernels: numba is installed and they were not turned
+    off (``GRADWISE_FUSED=0`` or ``set_enabled(False)``)."""
+    global _switch
+    if _switch is None:
+        _switch = os.environ.get("GRADWISE_FUSED", "1").strip() != "0" and available()
+    return _switch
+
+
+def set_enabled(on: bool) -> None:
+    """Use (True, when numba is installed) or bypass (False) the fused kernels."""
+    global _switch
+    if on and not available():
+        raise RuntimeError("the fused optimizer kernels need numba: pip install 'gradwise[fast]'")
+    _switch = bool(on)
+
+
+def _compile() -> dict[str, Any]:
+    if _kernels:
+        return _kernels
+    import numba
+
+    from . import _fused_kernels as kernels  # compiles (or loads from numba's cache) on first call
+
+    _kernels["adam"] = kernels.adam_serial
+    _kernels["adam_parallel"] = kernels.adam_parallel
+    limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+    threads.on_change(lambda n: numba.set_num_threads(max(1, min(n, limit))))
+    return _kernels
+
+
+def adam(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vmax: np.ndarray | None,
+         lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+         decoupled: bool, step: int) -> None:
+    """One Adam/AdamW step on 1-D contiguous arrays, in place on ``p``, ``m``, ``v`` (and
+    ``vmax`` with AMSGrad), the same arithmetic as :meth:`gradwise.optim.Adam._update`::
+
+        g' = g + wd p                     (Adam's coupled L2; AdamW: p <- p (1 - lr wd) first)
+        m <- m + (1 - beta1)(g' - m)
+        v <- beta2 v + (1 - beta2) g'^2,   v_max <- max(v_max, v)   (AMSGrad)
+        p <- p - lr/(1 - beta1^t) * m / (sqrt(v)/sqrt(1 - beta2^t) + eps)
+
+    written as ``p + (m / (sqrt(v) + eps c)) (-lr c / (1 - beta1^t))`` with
+    ``c = sqrt(1 - beta2^t)`` (Kingma and Ba 2014, Algorithm 1; Loshchilov and Hutter 2019).
+    """
+    k = _compile()
+    dt = p.dtype.type
+    step_size = lr / (1.0 - beta1**step)
+    bc2 = (1.0 - beta2**step) ** 0.5
+    w = 1.0 - beta1
+    small_w = w < 0.5
+    coupled = 0.0 if decoupled else weight_decay
+    decay = 1.0 - lr * weight_decay if decoupled and weight_decay else 1.0
+    args = (p, g, m, v, vmax if vmax is not None else m[:1], dt(coupled), dt(decay),
+            dt(w if small_w else 1.0 - w), small_w, dt(beta2), dt(1.0 - beta2), dt(eps * bc2),
+            dt(-step_size * bc2), vmax is not None)
+    n = threads.get_num_threads()
+    if (n > 1 and p.shape[0] >= PARALLEL_MIN
+            and threading.current_thread() is threading.main_thread()):
+        # numba's default (workqueue) threading layer runs one parallel kernel at a time: only
+        # the main thread uses it, threads of the program (playground sessions) run serially
+        k["adam_parallel"](*args)
+    else:
+        k["adam"](*args)

@@ -1,0 +1,262 @@
+"""How many threads gradwise's CPU work runs on, chosen by the cores that are actually free.
+
+gradwise's CPU time goes to NumPy's matrix products, which OpenBLAS runs on a pool of threads, and
+(with ``gradwise[fast]``) to the fused optimizer kernels. OpenBLAS starts one thread per core and
+its idle threads keep spinning on the cores for a while after each product. On a machine that is
+doing something else that is the worst choice: two trainings at once, each with a thread per core,
+measured 12 times slower per step than one alone on a 2-core machine, and 65 times with the
+second one at ``nice 19`` (``benchmarks/RESULTS.md``, "Training step on a busy machine").
+
+The policy (``set_num_threads``/``get_num_threads``, as ``torch.set_num_threads``):
+
+- ``"auto"`` (the default): ``n = clamp(round(cores - others), 1, cap)``, re-evaluated at most
+  every :data:`INTERVAL` seconds from ``Tensor.backward`` (a clock read when nothing is due),
+  where ``cores`` is the number of cores this process may run on (``os.sched_getaffinity``),
+  ``others`` the cores that *other* processes kept busy since the last evaluation (the machine's
+  busy time from ``/proc/stat``, less this process's own CPU time, over the wall time), and
+  ``cap`` is ``cores`` divided among the gradwise processes of one MPI job on this host (see
+  :func:`share_cores`) and limited by ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` when the
+  user set them. Two trainings in auto mode settle on one thread each on a 2-core machine, and
+  a training alone takes every core again within a second of the other ending.
+- an integer ``n``: exactly ``n`` threads, never changed (also ``GRADWISE_NUM_THREADS=n``).
+
+Without ``/proc/stat`` (not Linux) auto mode uses ``cap`` threads. ``/proc/stat`` counts every
+core of the machine: a process pinned to some cores sees the load of the others as well, which
+errs toward fewer threads. Container CPU quotas (cgroup ``cpu.max``) are not read.
+
+OpenBLAS is reached through its C API (``openblas_set_num_threads``) in the library NumPy ships
+(``numpy.libs/libscipy_openblas*``), as threadpoolctl does; a call costs a microsecond, so the
+count can follow the load step by step. With another BLAS (MKL, Accelerate) the thread count of
+the matrix products is left to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import glob
+import os
+import time
+from collections.abc import Callable, Iterator
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+__all__ = ["INTERVAL", "get_num_threads", "limit", "openblas", "openblas_threads",
+           "set_num_threads", "share_cores"]
+
+#: seconds between two evaluations of the free cores in auto mode
+INTERVAL = 0.5
+
+
+@cache
+def openblas() -> Any:
+    """NumPy's bundled OpenBLAS (scipy-openblas), opened with ctypes, or None."""
+    libs = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
+                                  "libscipy_openblas*.so*"))
+    return ctypes.CDLL(libs[0]) if libs else None
+
+
+@cache
+def _blas_api() -> tuple[Callable[[], int], Callable[[int], None]] | None:
+    lib = openblas()
+    if lib is None:
+        return None
+    for suffix in ("64_", ""):
+        get = getattr(lib, f"scipy_openblas_get_num_threads{suffix}", None)
+        set_ = getattr(lib, f"scipy_openblas_set_num_threads{suffix}", None)
+        if get is not None and set_ is not None:
+            return get, set_
+    return None
+
+
+def openblas_threads() -> int | None:
+    """The number of threads OpenBLAS runs matrix products on now (None without OpenBLAS)."""
+    api = _blas_api()
+    return None if api is None else int(api[0]())
+
+
+def _env_int(*names: str) -> int | None:
+    for name in names:
+        text = os.environ.get(name, "").strip()
+        if text:
+            try:
+                value = int(text)
+            except ValueError:
+                continue
+            if value >= 1:
+                return value
+    return None
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+class _Policy:
+    """The process's thread policy and what auto mode last measured."""
+
+    def __init__(self) -> None:
+        self.fixed: int | None = None  # set_num_threads(n); None in auto mode
+        self.pinned: list[int] = []  # limit(n) blocks, innermost last
+        self.ranks_here = 1  # gradwise processes of one MPI job on this host
+        self.current = 0  # the count last applied (0: not yet)
+        self.due = 0.0  # monotonic time of the next evaluation
+        self.last: tuple[float, float, float] | None = None  # (wall, machine busy s, own cpu s)
+        self.listeners: list[Callable[[int], None]] = []
+
+    def cap(self) -> int:
+        cap = max(1, _cores() // self.ranks_here)
+        user = _env_int("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+        return min(cap, user) if user is not None else cap
+
+    def apply(self, n: int) -> None:
+        if n == self.current:
+            return
+        api = _blas_api()
+        if api is not None:
+            api[1](n)
+        self.current = n
+        for fn in self.listeners:
+            fn(n)
+
+
+_policy = _Policy()
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds all cores of the machine spent busy since boot (``/proc/stat``), or None."""
+    try:
+        with open("/proc/stat", "rb") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != b"cpu" or len(fields) < 8:
+        return None
+    # user nice system idle iowait irq softirq steal (guest time is already in user and nice)
+    v = [int(x) for x in fields[1:9]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / _TICKS
+
+
+def _sample() -> tuple[float, float, float] | None:
+    busy = _machine_busy_seconds()
+    if busy is None:
+        return None
+    return time.monotonic(), busy, time.process_time()
+
+
+def others_busy(before: tuple[float, float, float],
+                after: tuple[float, float, float]) -> float:
+    """Cores kept busy by other processes between two samples ``(wall, machine busy, own cpu)``:
+    ``(d busy - d own) / d wall``, at least 0."""
+    wall = after[0] - before[0]
+    if wall <= 0:
+        return 0.0
+    return max(0.0, ((after[1] - before[1]) - (after[2] - before[2])) / wall)
+
+
+def choose(cores: int, others: float, cap: int) -> int:
+    """Auto mode's thread count: the cores left by the others, rounded, between 1 and ``cap``."""
+    return max(1, min(cap, int(cores - others + 0.5)))
+
+
+def adapt() -> None:
+    """Re-evaluate auto mode's thread count if :data:`INTERVAL` has passed (called by
+    ``Tensor.backward``; a clock read otherwise)."""
+    p = _policy
+    now = time.monotonic()
+    if now < p.due or p.fixed is not None or p.pinned:
+        return
+    p.due = now + INTERVAL
+    sample = _sample()
+    if sample is None:
+        p.apply(p.cap())
+        return
+    before, p.last = p.last, sample
+    if before is None:  # the first step: nothing measured yet, every allowed core
+        p.apply(p.cap())
+        return
+    p.apply(choose(_cores(), others_busy(before, sample), p.cap()))
+
+
+def set_num_threads(n: int | str) -> None:
+    """Run gradwise's CPU work (matrix products, fused optimizer kernels) on ``n`` threads, or
+    ``"auto"``: as many as there are free cores, followed as the load changes (the default)."""
+    if n == "auto":
+        _policy.fixed = None
+        _policy.due = 0.0
+        _policy.last = None
+        adapt()
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive integer or 'auto', got {n!r}")
+    _policy.fixed = n
+    if not _policy.pinned:
+        _policy.apply(n)
+
+
+def get_num_threads() -> int:
+    """The number of threads gradwise's CPU work runs on now."""
+    if _policy.pinned:
+        return _policy.pinned[-1]
+    if _policy.fixed is not None:
+        return _policy.fixed
+    if _policy.current == 0:
+        adapt()
+    return _policy.current or _policy.cap()
+
+
+@contextlib.contextmanager
+def limit(n: int) -> Iterator[None]:
+    """Within the block, exactly ``n`` threads (auto mode pauses); the previous count after.
+
+    For code that runs its own threads, each doing matrix products (the lab's landscape
+    evaluator): ``with limit(1):`` gives each product one thread."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"limit: n must be a positive integer, got {n!r}")
+    before = get_num_threads()
+    _policy.pinned.append(n)
+    _policy.apply(n)
+    try:
+        yield
+    finally:
+        _policy.pinned.pop()
+        _policy.apply(_policy.pinned[-1] if _policy.pinned else
+                      _policy.fixed if _policy.fixed is not None else before)
+
+
+def share_cores(processes_here: int) -> None:
+    """Divide this host's cores among ``processes_here`` gradwise processes (the ranks of one
+    MPI job on this host): auto mode then uses at most ``cores // processes_here`` threads, so
+    the ranks never oversubscribe the cores whatever else runs."""
+    if processes_here < 1:
+        raise ValueError(f"share_cores: processes_here must be at least 1, got {processes_here}")
+    _policy.ranks_here = processes_here
+    _policy.due = 0.0
+    adapt()
+
+
+def on_change(fn: Callable[[int], None]) -> None:
+    """Call ``fn(n)`` whenever the thread count changes (the fused kernels follow it)."""
+    _policy.listeners.append(fn)
+    if _policy.current:
+        fn(_policy.current)
+
+
+def _from_environment() -> None:
+    text = os.environ.get("GRADWISE_NUM_THREADS", "").strip()
+    if not text or text == "auto":
+        return
+    try:
+        n = int(text)
+    except ValueError:
+        raise ValueError(f"GRADWISE_NUM_THREADS must be a positive integer or 'auto', "
+                         f"got {text!r}") from None
+    set_num_threads(n)
+
+
+_from_environment()

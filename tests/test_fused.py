@@ -1,0 +1,123 @@
+"""The fused optimizer kernels (numba, ``gradwise[fast]``) compute exactly what the NumPy path
+computes: bit-identical parameters and state on every option, serial and parallel, and through
+a whole ``fit``."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+import gradwise as gw
+from gradwise.optim import fused
+
+if not fused.available():
+    if os.environ.get("GRADWISE_REQUIRE_FAST") == "1":
+        pytest.fail("GRADWISE_REQUIRE_FAST=1 but numba is not installed", pytrace=False)
+    pytest.skip("numba is not installed (pip install -e '.[fast]')", allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def _restore():
+    before = fused.enabled()
+    yield
+    fused.set_enabled(before)
+    gw.set_num_threads("auto")
+
+
+def _run(on: bool, name: str, hyper: dict, dtype: str, steps: int = 4,
+         sizes: tuple[int, ...] = (5000, 37)) -> tuple[list[np.ndarray], dict]:
+    fused.set_enabled(on)
+    rng = np.random.default_rng(1)
+    params = [gw.Tensor(rng.standard_normal(n).astype(dtype), requires_grad=True) for n in sizes]
+    # one parameter that is not contiguous: updated on its own (the NumPy path)
+    params.append(gw.Tensor(rng.standard_normal((6, 4)).astype(dtype)[:, ::2],
+                            requires_grad=True))
+    opt = getattr(gw.optim, name)(params, **hyper)
+    for _ in range(steps):
+        for p in params:
+            g = rng.standard_normal(p.shape).astype(dtype)
+            g[::7] = 0.0  # zero gradients: v stays small, eps matters
+            p.grad = g
+        opt.step()
+    state = opt.state_dict()["state"]
+    return [p.data.copy() for p in params], state
+
+
+CASES = [
+    ("Adam", {}),
+    ("Adam", {"lr": 0.1, "weight_decay": 0.3}),
+    ("Adam", {"amsgrad": True}),
+    ("Adam", {"betas": (0.2, 0.5), "eps": 1e-3}),  # beta1 < 0.5: lerp's other branch
+    ("Adam", {"maximize": True, "amsgrad": True, "weight_decay": 0.01}),
+    ("AdamW", {}),
+    ("AdamW", {"lr": 0.05, "weight_decay": 0.5, "amsgrad": True}),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(("name", "hyper"), CASES)
+def test_fused_equals_numpy_bit_for_bit(name: str, hyper: dict, dtype: str) -> None:
+    a, sa = _run(True, name, hyper, dtype)
+    b, sb = _run(False, name, hyper, dtype)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    for i in sb:
+        for k in sb[i]:
+            np.testing.assert_array_equal(sa[i][k], sb[i][k])
+
+
+def test_parallel_kernel_equals_the_serial_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fused, "PARALLEL_MIN", 1000)
+    gw.set_num_threads(2)
+    a, _ = _run(True, "Adam", {"amsgrad": True}, "float32", sizes=(70000, 3))
+    b, _ = _run(False, "Adam", {"amsgrad": True}, "float32", sizes=(70000, 3))
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_kernel_runs_serially_off_the_main_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """numba's workqueue layer takes one parallel kernel at a time: threads of a program
+    (the playground's sessions) get the serial kernel."""
+    monkeypatch.setattr(fused, "PARALLEL_MIN", 1000)
+    gw.set_num_threads(2)
+    kernels = fused._compile()
+    used = []
+    for key in ("adam", "adam_parallel"):
+        real = kernels[key]
+        monkeypatch.setitem(kernels, key, lambda *a, _k=key, _f=real: used.append(_k) or _f(*a))
+    results: list[list[np.ndarray]] = []
+    t = threading.Thread(target=lambda: results.append(_run(True, "Adam", {}, "float32",
+                                                            sizes=(20000,))[0]))
+    t.start()
+    t.join()
+    assert used and set(used) == {"adam"}
+    ref, _ = _run(False, "Adam", {}, "float32", sizes=(20000,))
+    for x, y in zip(results[0], ref, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_fit_histories_are_identical_with_and_without_the_kernels() -> None:
+    def history(on: bool) -> dict:
+        fused.set_enabled(on)
+        gw.manual_seed(0)
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((200, 2)).astype(np.float32)
+        y = (X[:, :1] * X[:, 1:] > 0).astype(np.float32)
+        model = gw.nn.Sequential(gw.nn.Dense(2, 16, activation="relu"),
+                                 gw.nn.Dense(16, 1, activation="sigmoid"))
+        opt = gw.optim.Adam(model.parameters(), lr=0.01)
+        h = gw.fit(model, gw.nn.BCELoss(), opt, (X, y), epochs=5, batch_size=32, verbose=0,
+                   validation_split=0.2, seed=0)
+        return h.history
+
+    assert history(True) == history(False)
+
+
+def test_switches() -> None:
+    fused.set_enabled(False)
+    assert not fused.enabled()
+    fused.set_enabled(True)
+    assert fused.enabled()
