@@ -93,14 +93,14 @@ def compete(net_name: str, threads: str, seconds: float) -> None:
         step()
 
 
-def run(quick: bool = False) -> str:
+def run(quick: bool = False, nets: tuple[str, ...] = NET_NAMES) -> str:
     """Every network in every regime; print and return the Markdown report."""
     import gradwise as gw
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     budget = 1.5 if quick else 4.0
     rows = []
-    for name in NET_NAMES:
+    for name in nets:
         one = measure(name, "1", budget)
         quiet_auto = measure(name, "auto", budget)
         cells = [NETS[name].label, fmt_time(one), fmt_time(quiet_auto)]
@@ -143,11 +143,13 @@ def main() -> None:
     parser.add_argument("--threads", default="auto")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--nets", default=",".join(NET_NAMES),
+                        help="comma-separated networks (default: %(default)s)")
     args = parser.parse_args()
     if args.compete:
         compete(args.compete, args.threads, args.seconds)
     else:
-        print(run(args.quick))
+        print(run(args.quick, tuple(args.nets.split(","))))
 
 
 if __name__ == "__main__":

@@ -171,3 +171,20 @@ def test_training_steps_are_identical_whatever_the_thread_count() -> None:
         return np.concatenate([p.data.ravel() for p in model.parameters()])
 
     np.testing.assert_array_equal(train(1), train(2))
+
+
+def test_only_the_main_thread_changes_the_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads of a program (the playground's sessions) train concurrently: none of them may
+    change OpenBLAS's thread count under another's matrix product."""
+    import threading
+
+    gw.set_num_threads("auto")
+    calls = []
+    monkeypatch.setattr(threads, "_sample", lambda: calls.append(1) or None)
+    threads._policy.due = 0.0
+    t = threading.Thread(target=threads.adapt)
+    t.start()
+    t.join()
+    assert calls == []
+    threads.adapt()
+    assert calls == [1]

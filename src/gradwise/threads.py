@@ -36,6 +36,7 @@ import contextlib
 import ctypes
 import glob
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -125,6 +126,7 @@ class _Policy:
 
 
 _policy = _Policy()
+_MAIN = threading.main_thread().ident
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -166,10 +168,11 @@ def choose(cores: int, others: float, cap: int) -> int:
 
 def adapt() -> None:
     """Re-evaluate auto mode's thread count if :data:`INTERVAL` has passed (called by
-    ``Tensor.backward``; a clock read otherwise)."""
+    ``Tensor.backward``; a clock read otherwise). Only the main thread changes the count:
+    OpenBLAS's thread count must not change under another thread's matrix product."""
     p = _policy
     now = time.monotonic()
-    if now < p.due or p.fixed is not None or p.pinned:
+    if now < p.due or p.fixed is not None or p.pinned or threading.get_ident() != _MAIN:
         return
     p.due = now + INTERVAL
     sample = _sample()
