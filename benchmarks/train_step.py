@@ -62,9 +62,13 @@ def run_cpu(quick: bool = False, memory: bool = True) -> str:
         print(" | ".join(rows[-1]), flush=True)
     header = ["network", "batch", "gradwise/step", "PyTorch/step", "ratio (goal)", "GFLOP/s",
               "share of peak (goal)", "peak RSS gradwise", "peak RSS PyTorch", "memory goal"]
+    from gradwise.optim import fused
+
+    update = ("one fused pass (numba, `gradwise[fast]`)" if fused.enabled()
+              else "NumPy passes (numba not installed or GRADWISE_FUSED=0)")
     return (
         "One training step (forward, loss, backward, Adam update), float32, "
-        f"{THREADS} threads each; "
+        f"{THREADS} threads each; gradwise's Adam update: {update}; "
         f"NumPy float32 matmul peak in this run: {peak:.0f} GFLOP/s (2048 x 2048, best of 7).\n\n"
         + table(header, rows) + "\n"
     )

@@ -68,6 +68,11 @@ def test_choose_is_the_free_cores_rounded_within_one_and_the_cap() -> None:
     assert threads.choose(2, 3.5, 2) == 1  # never below one
     assert threads.choose(16, 4.0, 8) == 8  # never above the cap
     assert threads.choose(16, 4.0, 16) == 12
+    # going up takes a quarter core more than going down
+    assert threads.choose(2, 0.4, 2, current=1) == 1
+    assert threads.choose(2, 0.2, 2, current=1) == 2
+    assert threads.choose(2, 0.6, 2, current=2) == 1
+    assert threads.choose(2, 0.4, 2, current=2) == 2
 
 
 def test_others_busy_subtracts_this_process() -> None:
@@ -103,7 +108,7 @@ def test_auto_mode_follows_the_measured_load(monkeypatch: pytest.MonkeyPatch) ->
         threads._policy.due = 0.0
         threads.adapt()
         seen.append(gw.get_num_threads())
-    # first step: every core; then others 2.1 -> 2 threads, 0.6 -> 3, 3.2 -> 1
+    # first step: every core; then others 2.1 -> 2 threads, 0.6 -> 3 (3.4 free), 3.2 -> 1
     assert seen == [4, 2, 3, 1]
 
 

@@ -9,7 +9,8 @@ second one at ``nice 19`` (``benchmarks/RESULTS.md``, "Training step on a busy m
 
 The policy (``set_num_threads``/``get_num_threads``, as ``torch.set_num_threads``):
 
-- ``"auto"`` (the default): ``n = clamp(round(cores - others), 1, cap)``, re-evaluated at most
+- ``"auto"`` (the default): ``n = clamp(round(cores - others), 1, cap)`` (see :func:`choose`),
+  re-evaluated at most
   every :data:`INTERVAL` seconds from ``Tensor.backward`` (a clock read when nothing is due),
   where ``cores`` is the number of cores this process may run on (``os.sched_getaffinity``),
   ``others`` the cores that *other* processes kept busy since the last evaluation (the machine's
@@ -161,9 +162,16 @@ def others_busy(before: tuple[float, float, float],
     return max(0.0, ((after[1] - before[1]) - (after[2] - before[2])) / wall)
 
 
-def choose(cores: int, others: float, cap: int) -> int:
-    """Auto mode's thread count: the cores left by the others, rounded, between 1 and ``cap``."""
-    return max(1, min(cap, int(cores - others + 0.5)))
+def choose(cores: int, others: float, cap: int, current: int = 0) -> int:
+    """Auto mode's thread count: the cores left by the others, ``cores - others``, rounded,
+    between 1 and ``cap``. Going up from ``current`` needs a quarter core more than the rounding
+    (``cores - others >= n - 0.25``), so that a neighbour's brief pause does not bring back
+    the oversubscription it just ended."""
+    free = cores - others
+    n = int(free + 0.5)
+    if current and n > current:
+        n = max(current, int(free + 0.25))
+    return max(1, min(cap, n))
 
 
 def adapt() -> None:
@@ -183,7 +191,7 @@ def adapt() -> None:
     if before is None:  # the first step: nothing measured yet, every allowed core
         p.apply(p.cap())
         return
-    p.apply(choose(_cores(), others_busy(before, sample), p.cap()))
+    p.apply(choose(_cores(), others_busy(before, sample), p.cap(), p.current))
 
 
 def set_num_threads(n: int | str) -> None:
