@@ -1,6 +1,6 @@
 """The fused optimizer kernels (numba, ``gradwise[fast]``) compute exactly what the NumPy path
-computes: bit-identical parameters and state on every option, serial and parallel, and through
-a whole ``fit``."""
+computes: bit-identical parameters and state for every built-in optimizer and option, serial
+and parallel, and through a whole ``fit``."""
 
 from __future__ import annotations
 
@@ -54,6 +54,18 @@ CASES = [
     ("Adam", {"maximize": True, "amsgrad": True, "weight_decay": 0.01}),
     ("AdamW", {}),
     ("AdamW", {"lr": 0.05, "weight_decay": 0.5, "amsgrad": True}),
+    ("SGD", {"lr": 0.1}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "dampening": 0.3}),
+    ("SGD", {"lr": 0.1, "momentum": 0.8, "nesterov": True, "weight_decay": 0.02}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "maximize": True}),
+    ("RMSprop", {}),
+    ("RMSprop", {"lr": 0.01, "centered": True, "momentum": 0.9, "weight_decay": 0.1}),
+    ("RMSprop", {"alpha": 0.3, "centered": True}),  # lerp_ with w >= 0.5; v - gbar^2 can be <= 0
+    ("Adagrad", {}),
+    ("Adagrad", {"lr_decay": 0.1, "weight_decay": 0.2, "eps": 1e-3}),
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.3, "weight_decay": 0.1}),
 ]
 
 
@@ -114,6 +126,23 @@ def test_fit_histories_are_identical_with_and_without_the_kernels() -> None:
         return h.history
 
     assert history(True) == history(False)
+
+
+def test_every_elementwise_builtin_has_a_kernel_and_it_runs(monkeypatch) -> None:
+    kernels = fused._compile()
+    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"):
+        cls = getattr(gw.optim, name)
+        assert cls._has_fused, name
+        used: list[str] = []
+        for key in list(kernels):
+            if callable(kernels[key]) and key != "set_threads":
+                real = kernels[key]
+                monkeypatch.setitem(kernels, key,
+                                    lambda *a, _k=key, _f=real: used.append(_k) or _f(*a))
+        _run(True, name, {}, "float32", steps=1, sizes=(100,))
+        assert used, name
+        monkeypatch.undo()
+        kernels = fused._compile()
 
 
 def test_switches() -> None:

@@ -88,3 +88,85 @@ def adam_parallel(p: Any, g: Any, m: Any, v: Any, vmax: Any, wd: Any, decay: Any
     for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
         _adam_span(p, g, m, v, vmax, c * _CHUNK, min(n, (c + 1) * _CHUNK), wd, decay, w,
                    small_w, b2, one_minus_b2, eps_c, scale, amsgrad)
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def sgd(p: Any, g: Any, b: Any, wd: Any, mu: Any, first: bool, damp: Any, one_minus_damp: Any,
+        nesterov: bool, neg_lr: Any) -> None:
+    """SGD with momentum, dampening and Nesterov as :meth:`gradwise.optim.SGD._update`
+    (``b`` is unused without momentum)."""
+    for i in range(p.shape[0]):
+        d = g[i]
+        if wd != 0:
+            d = p[i] * wd + d
+        if mu != 0:
+            if first:
+                bi = d
+            else:
+                bi = b[i] * mu
+                if damp != 0:
+                    d = d * one_minus_damp
+                bi = bi + d
+            b[i] = bi
+            d = bi * mu + d if nesterov else bi
+        p[i] = p[i] + d * neg_lr
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def rmsprop(p: Any, g: Any, v: Any, gbar: Any, b: Any, wd: Any, alpha: Any,
+            one_minus_alpha: Any, centered: bool, w: Any, small_w: bool, eps: Any, mu: Any,
+            neg_lr: Any, zero: Any) -> None:
+    """RMSprop (centered, with momentum) as :meth:`gradwise.optim.RMSprop._update`."""
+    for i in range(p.shape[0]):
+        gi = g[i]
+        if wd != 0:
+            gi = p[i] * wd + gi
+        vi = v[i] * alpha + (gi * one_minus_alpha) * gi
+        v[i] = vi
+        if centered:
+            gb = gbar[i]
+            gb = gb + (gi - gb) * w if small_w else gi - (gi - gb) * w
+            gbar[i] = gb
+            s = vi - gb * gb
+            if not s > 0 and s == s:  # np.maximum(s, 0.0): +0.0 for -0.0, NaN stays
+                s = zero
+            s = np.sqrt(s)
+        else:
+            s = np.sqrt(vi)
+        s = gi / (s + eps)
+        if mu > 0:
+            bi = b[i] * mu + s
+            b[i] = bi
+            s = bi * neg_lr
+        else:
+            s = s * neg_lr
+        p[i] = p[i] + s
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def adagrad(p: Any, g: Any, acc: Any, wd: Any, eps: Any, neg_clr: Any) -> None:
+    """Adagrad as :meth:`gradwise.optim.Adagrad._update`."""
+    for i in range(p.shape[0]):
+        gi = g[i]
+        if wd != 0:
+            gi = p[i] * wd + gi
+        a = acc[i] + gi * gi
+        acc[i] = a
+        p[i] = p[i] + (gi / (np.sqrt(a) + eps)) * neg_clr
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def adadelta(p: Any, g: Any, u: Any, a: Any, wd: Any, rho: Any, one_minus_rho: Any, eps: Any,
+             lr: Any, scale: bool) -> None:
+    """Adadelta as :meth:`gradwise.optim.Adadelta._update`."""
+    for i in range(p.shape[0]):
+        gi = g[i]
+        if wd != 0:
+            gi = p[i] * wd + gi
+        ui = u[i] * rho + (gi * one_minus_rho) * gi
+        u[i] = ui
+        delta = (np.sqrt(a[i] + eps) / np.sqrt(ui + eps)) * gi
+        a[i] = a[i] * rho + (delta * one_minus_rho) * delta
+        if scale:
+            delta = delta * lr
+        p[i] = p[i] - delta

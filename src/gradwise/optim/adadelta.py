@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fused
 from .optimizer import Optimizer, ParamsT, check_range, with_weight_decay
 
 __all__ = ["Adadelta"]
@@ -55,6 +56,13 @@ class Adadelta(Optimizer):
         delta = np.sqrt(a + eps) / np.sqrt(u + eps) * g
         a[...] = rho * a + (1.0 - rho) * delta * delta
         p -= group["lr"] * delta
+
+    _has_fused = True
+
+    def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
+                      step: int) -> None:
+        fused.adadelta(p, g, state["square_avg"], state["acc_delta"], float(group["lr"]),
+                       float(group["rho"]), float(group["eps"]), float(group["weight_decay"]))
 
     def _update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                 step: int, scratch: list[Any]) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fused
 from .optimizer import Optimizer, ParamsT, check_range, with_weight_decay
 
 __all__ = ["Adagrad"]
@@ -58,6 +59,14 @@ class Adagrad(Optimizer):
         acc = state["sum"]
         acc += g * g
         p -= clr * g / (np.sqrt(acc) + group["eps"])
+
+    _has_fused = True
+
+    def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
+                      step: int) -> None:
+        clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])
+        fused.adagrad(p, g, state["sum"], float(clr), float(group["eps"]),
+                      float(group["weight_decay"]))
 
     def _update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                 step: int, scratch: list[Any]) -> None:

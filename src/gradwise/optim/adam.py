@@ -76,10 +76,7 @@ class Adam(Optimizer):
         v_hat = v / (1.0 - beta2**step)
         p -= lr * m_hat / (np.sqrt(v_hat) + group["eps"])
 
-    def _fused_kernel(self, group: Mapping[str, Any], dtype: Any) -> Any:
-        if dtype not in (np.float32, np.float64) or not fused.enabled():
-            return None
-        return self._fused_update
+    _has_fused = True
 
     def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                       step: int) -> None:

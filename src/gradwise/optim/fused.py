@@ -24,7 +24,8 @@ import numpy as np
 
 from .. import threads
 
-__all__ = ["adam", "available", "enabled", "set_enabled"]
+__all__ = ["adadelta", "adagrad", "adam", "available", "enabled", "rmsprop", "set_enabled", "sgd",
+           "usable"]
 
 #: spans at least this long are split over the threads (shorter ones: one thread, no hand-off)
 PARALLEL_MIN = 1 << 17
@@ -47,6 +48,12 @@ def enabled() -> bool:
     return _switch
 
 
+def usable(dtype: Any) -> bool:
+    """Whether the kernels run for parameters of ``dtype`` (float32 and float64, when
+    :func:`enabled`)."""
+    return dtype in (np.float32, np.float64) and enabled()
+
+
 def set_enabled(on: bool) -> None:
     """Use (True, when numba is installed) or bypass (False) the fused kernels."""
     global _switch
@@ -62,8 +69,9 @@ def _compile() -> dict[str, Any]:
 
     from . import _fused_kernels as kernels  # compiles (or loads from numba's cache) on first call
 
-    _kernels["adam"] = kernels.adam_serial
-    _kernels["adam_parallel"] = kernels.adam_parallel
+    _kernels.update(adam=kernels.adam_serial, adam_parallel=kernels.adam_parallel,
+                    sgd=kernels.sgd, rmsprop=kernels.rmsprop, adagrad=kernels.adagrad,
+                    adadelta=kernels.adadelta)
     limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
     threads.on_change(lambda n: numba.set_num_threads(max(1, min(n, limit))))
     return _kernels
@@ -102,3 +110,56 @@ def adam(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vmax: np.nd
         k["adam_parallel"](*args)
     else:
         k["adam"](*args)
+
+
+def sgd(p: np.ndarray, g: np.ndarray, b: np.ndarray | None, lr: float, momentum: float,
+        dampening: float, weight_decay: float, nesterov: bool, first: bool) -> None:
+    """One SGD step (Polyak momentum, dampening, Nesterov; Sutskever et al. 2013) as
+    :meth:`gradwise.optim.SGD._update`::
+
+        d = g + wd p;  b <- d (first step) or mu b + (1 - tau) d;  d = d + mu b (Nesterov) or b
+        p <- p - lr d
+    """
+    dt = p.dtype.type
+    _compile()["sgd"](p, g, b if b is not None else p[:1], dt(weight_decay), dt(momentum),
+                      first, dt(dampening), dt(1.0 - dampening), nesterov, dt(-lr))
+
+
+def rmsprop(p: np.ndarray, g: np.ndarray, v: np.ndarray, gbar: np.ndarray | None,
+            b: np.ndarray | None, lr: float, alpha: float, eps: float, weight_decay: float,
+            momentum: float) -> None:
+    """One RMSprop step (Hinton, Lecture 6e; centered: Graves 2013) as
+    :meth:`gradwise.optim.RMSprop._update`::
+
+        v <- alpha v + (1 - alpha) g^2;  gbar <- alpha gbar + (1 - alpha) g   (centered)
+        s = g / (sqrt(v - gbar^2 or v) + eps);  b <- mu b + s  (momentum);  p <- p - lr (b or s)
+    """
+    dt = p.dtype.type
+    w = 1.0 - alpha
+    small_w = w < 0.5
+    _compile()["rmsprop"](p, g, v, gbar if gbar is not None else p[:1],
+                          b if b is not None else p[:1], dt(weight_decay), dt(alpha),
+                          dt(1.0 - alpha), gbar is not None, dt(w if small_w else 1.0 - w),
+                          small_w, dt(eps), dt(momentum), dt(-lr), dt(0.0))
+
+
+def adagrad(p: np.ndarray, g: np.ndarray, acc: np.ndarray, clr: float, eps: float,
+            weight_decay: float) -> None:
+    """One Adagrad step (Duchi et al. 2011) as :meth:`gradwise.optim.Adagrad._update`::
+
+        acc <- acc + g^2;  p <- p - clr g / (sqrt(acc) + eps)
+    """
+    dt = p.dtype.type
+    _compile()["adagrad"](p, g, acc, dt(weight_decay), dt(eps), dt(-clr))
+
+
+def adadelta(p: np.ndarray, g: np.ndarray, u: np.ndarray, a: np.ndarray, lr: float, rho: float,
+             eps: float, weight_decay: float) -> None:
+    """One Adadelta step (Zeiler 2012, Algorithm 1) as :meth:`gradwise.optim.Adadelta._update`::
+
+        u <- rho u + (1 - rho) g^2;  delta = sqrt(a + eps) / sqrt(u + eps) g
+        a <- rho a + (1 - rho) delta^2;  p <- p - lr delta
+    """
+    dt = p.dtype.type
+    _compile()["adadelta"](p, g, u, a, dt(weight_decay), dt(rho), dt(1.0 - rho), dt(eps),
+                           dt(lr), lr != 1.0)

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from . import fused
 from ..autograd import Tensor
 
 __all__ = ["Optimizer"]
@@ -222,6 +223,8 @@ class Optimizer:
     elementwise: bool = False
     #: whether ``state_dict()`` lists a per-parameter ``"step"`` (all but SGD)
     _has_step: bool = True
+    #: whether :meth:`_fused_update` exists (a compiled kernel, used when numba is installed)
+    _has_fused: bool = False
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -262,11 +265,16 @@ class Optimizer:
         """The update run by ``step()``: the reference one unless a subclass has a faster."""
         self._reference_update(group, p, g, state, step)
 
+    def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
+                      step: int) -> None:
+        """``_update`` on a whole 1-D span in one compiled pass (:mod:`gradwise.optim.fused`);
+        an optimizer that has one sets :attr:`_has_fused`."""
+        raise NotImplementedError(f"{type(self).__name__} has no fused kernel")
+
     def _fused_kernel(self, group: Mapping[str, Any], dtype: Any) -> Any:
-        """A compiled kernel ``kernel(group, p, g, state, step)`` that computes ``_update`` on a
-        whole 1-D span of ``dtype`` in one pass (:mod:`gradwise.optim.fused`), or None: then
-        ``_update`` runs block by block. Only elementwise optimizers get spans."""
-        return None
+        """:meth:`_fused_update` where it runs (numba installed and enabled, float32/float64),
+        or None: then ``_update`` runs block by block. Only elementwise optimizers get spans."""
+        return self._fused_update if self._has_fused and fused.usable(dtype) else None
 
     def _flat_ok(self, group: Mapping[str, Any], steps: list[int]) -> bool:
         """Whether parameters with these step counts can be updated as one flat array."""

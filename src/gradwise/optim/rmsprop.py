@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fused
 from .optimizer import Optimizer, ParamsT, check_range, lerp_, with_weight_decay
 
 __all__ = ["RMSprop"]
@@ -75,6 +76,16 @@ class RMSprop(Optimizer):
             p -= lr * b
         else:
             p -= lr * g / d
+
+    _has_fused = True
+
+    def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
+                      step: int) -> None:
+        fused.rmsprop(p, g, state["square_avg"],
+                      state["grad_avg"] if group["centered"] else None,
+                      state["momentum_buffer"] if group["momentum"] > 0 else None,
+                      float(group["lr"]), float(group["alpha"]), float(group["eps"]),
+                      float(group["weight_decay"]), float(group["momentum"]))
 
     def _update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                 step: int, scratch: list[Any]) -> None:

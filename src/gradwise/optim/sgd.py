@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from . import fused
 from .optimizer import Optimizer, ParamsT, check_range, with_weight_decay
 
 __all__ = ["SGD"]
@@ -65,6 +66,14 @@ class SGD(Optimizer):
             b[...] = g if step == 1 else mu * b + (1.0 - group["dampening"]) * g
             g = g + mu * b if group["nesterov"] else b
         p -= group["lr"] * g
+
+    _has_fused = True
+
+    def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
+                      step: int) -> None:
+        fused.sgd(p, g, state.get("momentum_buffer"), float(group["lr"]),
+                  float(group["momentum"]), float(group["dampening"]),
+                  float(group["weight_decay"]), bool(group["nesterov"]), step == 1)
 
     def _update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                 step: int, scratch: list[Any]) -> None:
