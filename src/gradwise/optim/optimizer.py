@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from .. import backend
-from . import fused
 from ..autograd import Tensor
+from . import fused
 
 __all__ = ["Optimizer"]
 
