@@ -15,6 +15,8 @@ Under ``mpiexec -n N`` every rank runs the same program. ``fit`` then trains one
   masks (and the generator's state) are those of a single process;
 - the training and validation loss and metrics are sums over the shards, all-reduced, so early
   stopping and schedules see the same numbers on every rank and decide alike;
+- the ranks on one host divide its cores (:func:`gradwise.threads.share_cores`): each runs at
+  most ``cores // ranks_on_host`` BLAS threads, so the ranks never oversubscribe the cores;
 - only rank 0 prints and writes checkpoints; the checkpoint's generator states are the same on
   every rank and do not depend on N, so a run resumes with the same or another number of ranks.
 
