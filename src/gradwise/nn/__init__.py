@@ -3,6 +3,7 @@
 from . import functional, init, utils
 from .layers import (
     ACTIVATIONS,
+    Activation,
     Dense,
     Dropout,
     Flatten,
@@ -15,6 +16,9 @@ from .layers import (
     Softplus,
     Tanh,
     get_activation,
+    register_activation,
+    registered_class,
+    unregister_activation,
 )
 from .losses import (
     BCELoss,
@@ -29,9 +33,18 @@ from .module import Module, Parameter, Sequential
 from .regularizers import L1L2, get_regularizer
 
 __all__ = [
-    "ACTIVATIONS",
+    "ACTIVATIONS", "Activation",
     "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "Dense", "Dropout", "Flatten", "HuberLoss",
     "Identity", "L1L2", "L1Loss", "LeakyReLU", "MSELoss", "Module", "Parameter", "Perceptron",
     "ReLU", "Sequential", "Sigmoid", "Softmax", "Softplus", "Tanh", "functional",
-    "get_activation", "get_loss", "get_regularizer", "init", "utils",
+    "get_activation", "get_loss", "get_regularizer", "init", "register_activation",
+    "unregister_activation", "utils",
 ]
+
+
+def __getattr__(name: str) -> type[Module]:
+    """``gw.nn.ELU``: the module class of an activation made by :func:`register_activation`."""
+    cls = registered_class(name)
+    if cls is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return cls
