@@ -503,10 +503,11 @@ def logsumexp(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     return LogSumExp(axis, keepdims)(x)
 
 
-# --- activations registered at runtime ------------------------------------------------------
+# --- activations and losses registered at runtime ---------------------------------------------
 
-#: the functions of activations added by ``gw.nn.register_activation`` (``F.<name>``), by name
-ACTIVATION_FUNCTIONS: dict[str, Callable[..., Tensor]] = {}
+#: functions added by ``gw.nn.register_activation`` (``F.<name>``) and ``gw.nn.register_loss``
+#: (``F.<name>_loss``), by name
+REGISTERED: dict[str, Callable[..., Tensor]] = {}
 
 
 def activation_function(name: str, op: type[Function]) -> Callable[..., Tensor]:
@@ -520,10 +521,25 @@ def activation_function(name: str, op: type[Function]) -> Callable[..., Tensor]:
     return fn
 
 
+def loss_function(name: str, op: type[Function]) -> Callable[..., Tensor]:
+    """The functional form ``f(input, target, reduction="mean", *options) = op(target,
+    reduction, *options)(input)`` of a loss op (built as ``op(target, reduction, ...)``, the
+    target of the input's shape, on its device and dtype), named ``name``."""
+    def fn(input: Tensor, target: Any, reduction: str = "mean", *args: Any,
+           **kwargs: Any) -> Tensor:
+        check_reduction(reduction)
+        return op(target_like(target, input, name), reduction, *args, **kwargs)(input)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = op.__doc__
+    fn.__module__ = __name__
+    return fn
+
+
 def __getattr__(name: str) -> Callable[..., Tensor]:
-    """``F.elu``: the function of an activation registered with ``gw.nn.register_activation``."""
+    """``F.elu``, ``F.logcosh_loss``: the function of an activation or a loss registered with
+    ``gw.nn.register_activation`` or ``gw.nn.register_loss``."""
     try:
-        return ACTIVATION_FUNCTIONS[name]
+        return REGISTERED[name]
     except KeyError:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 

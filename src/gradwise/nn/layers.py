@@ -149,7 +149,7 @@ def register_activation(name: str, op: type[Function], *,
     unregister_activation(name)
     ACTIVATIONS[name] = cls
     if not hasattr(F, name):  # the built-ins (F.softplus, ...) keep their own functions
-        F.ACTIVATION_FUNCTIONS[name] = F.activation_function(name, op)
+        F.REGISTERED[name] = F.activation_function(name, op)
     derivative = derivative_from_output or getattr(op, "derivative_from_output", None)
     if derivative is not None:
         register_fused(name, fused_forward or (lambda z: op().forward(z)), derivative)
@@ -161,7 +161,7 @@ def unregister_activation(name: str) -> None:
     when it is absent)."""
     if name in ACTIVATIONS:
         del ACTIVATIONS[name]
-    F.ACTIVATION_FUNCTIONS.pop(name, None)
+    F.REGISTERED.pop(name, None)
     unregister_fused(name)
 
 
