@@ -528,7 +528,8 @@ def loss_function(name: str, op: type[Function]) -> Callable[..., Tensor]:
     def fn(input: Tensor, target: Any, reduction: str = "mean", *args: Any,
            **kwargs: Any) -> Tensor:
         check_reduction(reduction)
-        return op(target_like(target, input, name), reduction, *args, **kwargs)(input)
+        make: Callable[..., Function] = op  # built as op(target, reduction, *options)
+        return make(target_like(target, input, name), reduction, *args, **kwargs)(input)
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = op.__doc__
     fn.__module__ = __name__

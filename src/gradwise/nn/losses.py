@@ -120,7 +120,8 @@ class Loss(_Loss):
 
     def forward(self, input: Tensor, target: Any) -> Tensor:
         y = target_like(target, input, type(self).__name__)
-        return self.op(y, self.reduction, *self.args, **self.kwargs)(input)
+        make: Callable[..., Function] = self.op  # built as op(target, reduction, *options)
+        return make(y, self.reduction, *self.args, **self.kwargs)(input)
 
 
 def register_loss(name: str, op: type[Function]) -> type[Module]:
