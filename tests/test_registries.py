@@ -276,3 +276,22 @@ def test_a_registered_optimizer_races_and_the_variants_are_registered_optimizers
         race.run_race("quadratic", steps=5, optimizers=["signsgd"])
     assert set(race.run_race("saddle", steps=3, optimizers=["signsgd"], equal_lr=0.1)) == {
         "signsgd"}
+
+
+def test_elu_exports_to_torch_and_onnx_fused_or_not(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from gradwise.interop.torch import to_torch
+
+    gw.manual_seed(0)
+    model = gw.nn.Sequential(gw.nn.Dense(3, 4, activation="elu"), gw.nn.Dense(4, 2),
+                             gw.nn.ELU(alpha=0.5))  # float32: onnxruntime has no float64 Elu
+    x = np.random.default_rng(0).normal(size=(5, 3)).astype(np.float32)
+    expected = model(gw.tensor(x)).numpy()
+    np.testing.assert_allclose(to_torch(model)(torch.tensor(x)).detach().numpy(), expected,
+                               rtol=1e-5, atol=1e-6)
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    gw.onnx.export(model, x[:2], tmp_path / "elu.onnx")
+    sess = ort.InferenceSession(str(tmp_path / "elu.onnx"), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
