@@ -30,7 +30,7 @@ def test_activation_derivatives_come_from_backprop_and_are_right() -> None:
     s = 1 / (1 + np.exp(-z))
     expected = {"sigmoid": s * (1 - s), "tanh": 1 - np.tanh(z) ** 2, "relu": (z > 0) * 1.0,
                 "leaky_relu": np.where(z > 0, 1.0, 0.01), "softplus": s,
-                "identity": np.ones_like(z)}
+                "identity": np.ones_like(z), "elu": np.where(z > 0, 1.0, np.exp(z))}
     for name, (_, _, dg) in curves.items():
         np.testing.assert_allclose(dg, expected[name], rtol=1e-10, atol=1e-12, err_msg=name)
     fig = lab.plot_activations()

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import types
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from . import backend
-from .autograd import Tensor, install_ops, wrap
+from .autograd import Function, Tensor, install_ops, wrap
 from .backend import xp_of
 from .ops import check_reduction, index_data, norm_axis, target_like
 from .ops.activations import (
@@ -104,11 +104,12 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None,
            activation: str | None = None) -> Tensor:
     """``g(x @ W + b)`` in one fused node: the lecture's ``y = g(w0 + X^T W)``.
 
-    ``activation`` is None (linear), ``"relu"``, ``"sigmoid"`` or ``"tanh"``.
+    ``activation`` is one of ``ops.FUSED_ACTIVATIONS``: None (linear), ``"relu"``,
+    ``"sigmoid"``, ``"tanh"`` or one registered as fused (``gw.nn.register_activation``).
     """
     if activation not in FUSED_ACTIVATIONS:
         raise ValueError(
-            f"linear: activation must be one of {FUSED_ACTIVATIONS}, got {activation!r}"
+            f"linear: activation must be one of {tuple(FUSED_ACTIVATIONS)}, got {activation!r}"
         )
     if not isinstance(x, Tensor):
         x = _as_tensor(x, weight)
@@ -500,6 +501,48 @@ def logsumexp(x: Tensor, axis: Any = None, keepdims: bool = False) -> Tensor:
     if axis is not None:
         norm_axis(axis, x.ndim)
     return LogSumExp(axis, keepdims)(x)
+
+
+# --- activations and losses registered at runtime ---------------------------------------------
+
+#: functions added by ``gw.nn.register_activation`` (``F.<name>``) and ``gw.nn.register_loss``
+#: (``F.<name>_loss``), by name
+REGISTERED: dict[str, Callable[..., Tensor]] = {}
+
+
+def activation_function(name: str, op: type[Function]) -> Callable[..., Tensor]:
+    """The functional form ``f(x, *args, **kwargs) = op(*args, **kwargs)(x)`` of an activation
+    op (``args``: its options, as ELU's ``alpha``), named ``name``, with the op's docstring."""
+    def fn(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return op(*args, **kwargs)(x)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = op.__doc__
+    fn.__module__ = __name__
+    return fn
+
+
+def loss_function(name: str, op: type[Function]) -> Callable[..., Tensor]:
+    """The functional form ``f(input, target, reduction="mean", *options) = op(target,
+    reduction, *options)(input)`` of a loss op (built as ``op(target, reduction, ...)``, the
+    target of the input's shape, on its device and dtype), named ``name``."""
+    def fn(input: Tensor, target: Any, reduction: str = "mean", *args: Any,
+           **kwargs: Any) -> Tensor:
+        check_reduction(reduction)
+        make: Callable[..., Function] = op  # built as op(target, reduction, *options)
+        return make(target_like(target, input, name), reduction, *args, **kwargs)(input)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = op.__doc__
+    fn.__module__ = __name__
+    return fn
+
+
+def __getattr__(name: str) -> Callable[..., Tensor]:
+    """``F.elu``, ``F.logcosh_loss``: the function of an activation or a loss registered with
+    ``gw.nn.register_activation`` or ``gw.nn.register_loss``."""
+    try:
+        return REGISTERED[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
 
 # --- tensor methods ---------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import numpy as np
 from .. import backend, nn
 from ..autograd import Tensor, no_grad
 from ..io import write_atomic
+from ..ops.activations import ELU
 
 __all__ = ["export", "to_onnx"]
 
@@ -66,11 +67,23 @@ class _Graph:
         return name
 
 
+def _elu_alpha(act: nn.Activation) -> float:
+    op = ELU(*act.args, **act.kwargs)
+    return float(op.alpha)
+
+
 def _activation(g: _Graph, act: Any, x: str, where: str) -> str:
     if act is None:
         return x
-    if isinstance(act, str):  # a Dense layer's fused activation
+    if isinstance(act, str):  # a Dense layer's fused activation (default options)
+        if act == "elu":
+            return g.node("Elu", [x], alpha=1.0)
+        if act not in ("relu", "sigmoid", "tanh"):
+            raise ValueError(f"ONNX export: no ONNX form for the fused activation {act!r} of "
+                             f"{where or 'model'}")
         return g.node({"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}[act], [x])
+    if isinstance(act, nn.Activation) and act.op is ELU:
+        return g.node("Elu", [x], alpha=_elu_alpha(act))
     simple = {nn.ReLU: "Relu", nn.Sigmoid: "Sigmoid", nn.Tanh: "Tanh", nn.Softplus: "Softplus",
               nn.Identity: "Identity", nn.Dropout: "Identity"}
     if type(act) in simple:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend, nn
+from ..ops.activations import ELU
 from ..training.checkpoint import write_safetensors
 
 __all__ = ["from_torch", "load_torch_weights", "save_torch_weights", "to_torch",
@@ -125,8 +126,14 @@ def load_torch_weights(model: nn.Module, state: Mapping[str, Any] | str | os.Pat
 
 def _activation_to_torch(torch: Any, act: Any) -> Any:
     tnn = torch.nn
-    if isinstance(act, str):
-        return {"relu": tnn.ReLU, "sigmoid": tnn.Sigmoid, "tanh": tnn.Tanh}[act]()
+    if isinstance(act, str):  # a Dense layer's fused activation (default options)
+        fused = {"relu": tnn.ReLU, "sigmoid": tnn.Sigmoid, "tanh": tnn.Tanh, "elu": tnn.ELU}
+        if act not in fused:
+            raise ValueError(f"to_torch: no torch equivalent for the fused activation {act!r}")
+        return fused[act]()
+    if isinstance(act, nn.Activation) and act.op is ELU:
+        op = ELU(*act.args, **act.kwargs)
+        return tnn.ELU(float(op.alpha))
     table = {nn.ReLU: tnn.ReLU, nn.Sigmoid: tnn.Sigmoid, nn.Tanh: tnn.Tanh,
              nn.Softplus: tnn.Softplus, nn.Identity: tnn.Identity, nn.Flatten: tnn.Flatten}
     if type(act) in table:

@@ -45,6 +45,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _name_rate(text: str) -> tuple[str, float]:
+    name, sep, rate = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=RATE, e.g. Adam=0.05")
+    return name.strip(), _positive_float(rate)
+
+
 def _landscape(args: argparse.Namespace) -> int:
     from ..distributed import is_root
     from .landscape_run import run_landscape
@@ -67,13 +74,19 @@ def _race(args: argparse.Namespace) -> int:
 
     out = Path(args.out).expanduser() if args.out else (args.run_dir or Path()) / "race"
     out.mkdir(parents=True, exist_ok=True)
+    lr = dict(args.lr)
     for name in SURFACES if args.surface == "all" else [args.surface]:
         t0 = time.perf_counter()
-        paths = run_race(name, steps=args.steps, equal_lr=args.equal_lr)
-        save_figure(plot_race(paths, name, equal_lr=args.equal_lr), out / f"race_{name}.png")
+        try:
+            paths = run_race(name, steps=args.steps, optimizers=args.optimizers, lr=lr,
+                             equal_lr=args.equal_lr)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        save_figure(plot_race(paths, name, lr=lr, equal_lr=args.equal_lr),
+                    out / f"race_{name}.png")
         if not args.no_gif:
             save_race_gif(paths, name, out / f"race_{name}.gif", frames=args.frames,
-                          equal_lr=args.equal_lr)
+                          lr=lr, equal_lr=args.equal_lr)
         print(f"{name}: {out / f'race_{name}.png'}"
               + ("" if args.no_gif else f", {out / f'race_{name}.gif'}")
               + f" ({time.perf_counter() - t0:.1f} s)")
@@ -158,6 +171,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--equal-lr", type=float, default=None, metavar="LR",
                    help="one learning rate for every optimizer (default: each its own tuned "
                         "rate, shown in the legend)")
+    p.add_argument("--optimizers", type=lambda t: [n.strip() for n in t.split(",")],
+                   default=None, metavar="A,B,...",
+                   help="the racers: variants (SGD, Momentum, Nesterov, Adagrad, Adadelta, "
+                        "RMSprop, Adam; the default) or names in optim.OPTIMIZERS")
+    p.add_argument("--lr", type=_name_rate, action="append", default=[], metavar="NAME=RATE",
+                   help="a racer's learning rate (repeatable); needed by an optimizer "
+                        "without a tuned rate unless --equal-lr")
     p.add_argument("--out", help="output folder (default: RUN_DIR/race or ./race)")
     p.set_defaults(func=_race)
 

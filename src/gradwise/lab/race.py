@@ -24,8 +24,8 @@ from ..io import atomic_path
 from ..nn import Parameter
 from .style import LOSS_CMAP, OPTIMIZER_COLORS, new_figure
 
-__all__ = ["SURFACES", "Surface", "WindowExit", "make_optimizer", "plot_race", "run_race",
-           "save_race_gif", "window_exits"]
+__all__ = ["SURFACES", "VARIANTS", "Surface", "WindowExit", "make_optimizer", "plot_race",
+           "run_race", "save_race_gif", "window_exits"]
 
 
 @dataclass(frozen=True)
@@ -76,15 +76,35 @@ SURFACES: dict[str, Surface] = {
                           "Adadelta": 1.0, "RMSprop": 0.05, "Adam": 0.1}, 150),
 }
 
-_OPTIMIZERS: dict[str, tuple[type, dict[str, Any]]] = {
-    "SGD": (optim.SGD, {}),
-    "Momentum": (optim.SGD, {"momentum": 0.9}),
-    "Nesterov": (optim.SGD, {"momentum": 0.9, "nesterov": True}),
-    "Adagrad": (optim.Adagrad, {}),
-    "Adadelta": (optim.Adadelta, {}),
-    "RMSprop": (optim.RMSprop, {}),
-    "Adam": (optim.Adam, {}),
+#: the race's named variants: a registered optimizer (its name in ``optim.OPTIMIZERS``) and the
+#: hyperparameters it races with. Every other registered optimizer races under its own name
+#: with its defaults (give it a learning rate: ``lr={name: rate}`` or ``equal_lr``).
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "SGD": ("sgd", {}),
+    "Momentum": ("sgd", {"momentum": 0.9}),
+    "Nesterov": ("sgd", {"momentum": 0.9, "nesterov": True}),
+    "Adagrad": ("adagrad", {}),
+    "Adadelta": ("adadelta", {}),
+    "RMSprop": ("rmsprop", {}),
+    "Adam": ("adam", {}),
 }
+
+
+def _variant(name: str) -> tuple[type, dict[str, Any]]:
+    """The optimizer class and hyperparameters of a race entry: a variant of
+    :data:`VARIANTS`, or any optimizer registered in ``optim.OPTIMIZERS`` (read now)."""
+    if name in VARIANTS:
+        registered, hyper = VARIANTS[name]
+    elif isinstance(name, str) and name.lower() in optim.OPTIMIZERS:
+        registered, hyper = name.lower(), {}
+    else:
+        raise ValueError(f"unknown optimizer {name!r}; choose from {list(VARIANTS)} or "
+                         f"{list(optim.OPTIMIZERS)}")
+    try:
+        return optim.OPTIMIZERS[registered], hyper
+    except KeyError:
+        raise ValueError(f"race variant {name!r}: optimizer {registered!r} is not registered "
+                         "in optim.OPTIMIZERS") from None
 
 
 def _surface(surface: str | Surface) -> Surface:
@@ -97,12 +117,10 @@ def _surface(surface: str | Surface) -> Surface:
 
 
 def make_optimizer(name: str, params: Sequence[Parameter], lr: float) -> Any:
-    """The race's optimizer ``name`` ("SGD", "Momentum", "Nesterov", "Adagrad", "Adadelta",
-    "RMSprop", "Adam") over ``params`` with learning rate ``lr`` and torch's other defaults."""
-    try:
-        cls, hyper = _OPTIMIZERS[name]
-    except KeyError:
-        raise ValueError(f"unknown optimizer {name!r}; choose from {list(_OPTIMIZERS)}") from None
+    """The race's optimizer ``name`` (a variant of :data:`VARIANTS`: "SGD", "Momentum",
+    "Nesterov", "Adagrad", "Adadelta", "RMSprop", "Adam"; or any name in ``optim.OPTIMIZERS``)
+    over ``params`` with learning rate ``lr`` and its other defaults."""
+    cls, hyper = _variant(name)
     return cls(list(params), lr=lr, **hyper)
 
 
@@ -112,7 +130,9 @@ def run_race(surface: str | Surface, steps: int | None = None,
              equal_lr: float | None = None) -> dict[str, np.ndarray]:
     """Run each optimizer for ``steps`` steps (default: the surface's) from ``start`` (default:
     the surface's) on ``surface``, with the surface's learning rates updated by ``lr`` (or, with
-    ``equal_lr``, one learning rate for all, so that only the update rules differ); returns
+    ``equal_lr``, one learning rate for all, so that only the update rules differ). The
+    optimizers default to :data:`VARIANTS`; any registered optimizer may race (a name in
+    ``optim.OPTIMIZERS`` without a tuned rate needs one in ``lr`` or ``equal_lr``); returns
     ``{name: points}`` with points of shape (steps + 1, 2), row 0 the start. A run that leaves
     the finite numbers stops, and its remaining rows are NaN."""
     s = _surface(surface)
@@ -120,9 +140,16 @@ def run_race(surface: str | Surface, steps: int | None = None,
     start = s.start if start is None else start
     steps = s.steps if steps is None else steps
     out = {}
-    for name in optimizers or list(_OPTIMIZERS):
+    names = list(optimizers or VARIANTS)
+    for name in names:
+        _variant(name)
+        if name not in rates and equal_lr is None:
+            raise ValueError(f"no learning rate for {name!r} on the {s.name} surface: give "
+                             f"lr={{{name!r}: rate}} (--lr {name}=RATE) or equal_lr")
+    for name in names:
         p = Parameter(np.array(start, dtype=np.float64), dtype=np.float64)
-        opt = make_optimizer(name, [p], rates[name])
+        rate = rates[name] if equal_lr is None else float(equal_lr)
+        opt = make_optimizer(name, [p], rate)
         path = np.full((steps + 1, 2), np.nan)
         path[0] = start
         for t in range(1, steps + 1):

@@ -49,7 +49,7 @@ def fresh_setup(source: str | Path | None, overrides: list[str] | None = None) -
     splits = prepare_data(config)
     backend.manual_seed(config["training"]["seed"])
     model = build_model(config, splits.X_train.shape[1], splits.n_outputs)
-    loss, _ = loss_and_metrics(splits.task)
+    loss, _ = loss_and_metrics(splits.task, config)
     hyper = {k: v for k, v in config["optimizer"].items() if k not in ("name", "lr")}
     return Setup(model, loss, splits.X_train, splits.y_train, config["optimizer"]["name"],
                  hyper, config["training"]["batch_size"], config["training"]["seed"], folder,

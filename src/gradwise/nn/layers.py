@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from .. import backend
 from .. import functional as F
-from ..autograd import Tensor
-from ..ops import FUSED_ACTIVATIONS
+from ..autograd import Function, Tensor
+from ..ops import FUSED_ACTIVATIONS, activations, register_fused, unregister_fused
 from . import init
 from .module import Module, Parameter
 
 __all__ = [
     "ACTIVATIONS",
-    "Dense", "Dropout", "Flatten", "Identity", "LeakyReLU", "Perceptron", "ReLU", "Sigmoid",
-    "Softmax", "Softplus", "Tanh", "get_activation",
+    "Activation", "Dense", "Dropout", "Flatten", "Identity", "LeakyReLU", "Perceptron", "ReLU",
+    "Sigmoid", "Softmax", "Softplus", "Tanh", "get_activation", "register_activation",
+    "unregister_activation",
 ]
 
 
@@ -105,6 +106,77 @@ ACTIVATIONS: dict[str, Callable[[], Module]] = {
 }
 
 
+class Activation(Module):
+    """The module of an activation op made by :func:`register_activation`:
+    ``forward(x) = op(*args, **kwargs)(x)``, the options (as ELU's ``alpha``) given to the
+    constructor. Subclasses set ``op``; their docstring is the op's (``g`` and ``g'``)."""
+
+    op: ClassVar[type[Function]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        self.op(*args, **kwargs)  # wrong options fail here, not at the first forward
+        self.args, self.kwargs = args, kwargs
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.op(*self.args, **self.kwargs)(x)
+
+    def extra_repr(self) -> str:
+        return ", ".join([*map(repr, self.args), *(f"{k}={v!r}" for k, v in self.kwargs.items())])
+
+
+def register_activation(name: str, op: type[Function], *,
+                        derivative_from_output: Callable[[Any], Any] | None = None,
+                        fused_forward: Callable[[Any], Any] | None = None) -> type[Module]:
+    """Register the activation op ``op`` (a ``Function`` with ``forward`` and ``backward``)
+    under ``name``; returns its module class.
+
+    It then appears as ``gw.nn.<OpName>`` (a module class named as the op), ``F.<name>(x,
+    *options)`` in ``gw.functional``, ``ACTIVATIONS[name]`` (read by ``Dense(activation=name)``,
+    ``get_activation``, the config's ``model.activation`` and the lab's activation figure).
+    When ``derivative_from_output`` (``y -> g'(z)`` with ``y = g(z)``; default: the op's own
+    ``derivative_from_output`` attribute, if any) is known, ``Dense`` computes the activation
+    inside its fused kernel: ``g(z)`` by ``fused_forward`` (default ``op().forward``) and
+    ``dz = dy g'(z)`` from the saved output. Registering a name again replaces it."""
+    if not (isinstance(name, str) and name.isidentifier()):
+        raise ValueError(f"register_activation: name must be a Python identifier, got {name!r}")
+    if not (isinstance(op, type) and issubclass(op, Function)):
+        raise TypeError(f"register_activation: op must be a gradwise Function class, got {op!r}")
+    if name in ("relu", "sigmoid", "tanh", "linear", "identity"):
+        raise ValueError(f"register_activation: {name!r} is built into the fused Dense kernel")
+    cls = type(op.__name__, (Activation,), {"op": op, "__doc__": op.__doc__,
+                                             "__module__": __name__})
+    unregister_activation(name)
+    ACTIVATIONS[name] = cls
+    if not hasattr(F, name):  # the built-ins (F.softplus, ...) keep their own functions
+        F.REGISTERED[name] = F.activation_function(name, op)
+    derivative = derivative_from_output or getattr(op, "derivative_from_output", None)
+    if derivative is not None:
+        register_fused(name, fused_forward or (lambda z: op().forward(z)), derivative)
+    return cls
+
+
+def unregister_activation(name: str) -> None:
+    """Remove an activation added by :func:`register_activation` from every registry (no error
+    when it is absent)."""
+    if name in ACTIVATIONS:
+        del ACTIVATIONS[name]
+    F.REGISTERED.pop(name, None)
+    unregister_fused(name)
+
+
+def registered_class(name: str) -> type[Module] | None:
+    """The module class named ``name`` that :func:`register_activation` made, or None."""
+    for cls in ACTIVATIONS.values():
+        if isinstance(cls, type) and issubclass(cls, Activation) and cls.__name__ == name:
+            return cls
+    return None
+
+
+# the built-in activations made from their op and one registration each
+register_activation("elu", activations.ELU)
+
+
 def get_activation(name: str | Module | None) -> Module:
     """An activation module by name (``"relu"``, ``"sigmoid"``, ...); a Module is returned as is."""
     if name is None:
@@ -117,11 +189,6 @@ def get_activation(name: str | Module | None) -> Module:
         raise ValueError(
             f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}"
         ) from None
-
-
-# names Dense computes inside its fused kernel (ops.FUSED_ACTIVATIONS), linear included
-_FUSED: dict[str | None, str | None] = {None: None, "linear": None, "identity": None,
-                                      **{a: a for a in FUSED_ACTIVATIONS if a is not None}}
 
 
 class Dense(Module):
@@ -154,8 +221,10 @@ class Dense(Module):
             init.get(bias_init)(self.bias, generator=generator)
         else:
             self.bias = None
-        if isinstance(activation, str) and activation in _FUSED:
-            self._fused: str | None = _FUSED[activation]
+        if activation in ("linear", "identity") or (
+                isinstance(activation, str) and activation in FUSED_ACTIVATIONS):
+            # computed inside the fused kernel (ops.FUSED_ACTIVATIONS), linear included
+            self._fused: str | None = None if activation in ("linear", "identity") else activation
             self.activation: Module | None = None
         else:
             self._fused = None

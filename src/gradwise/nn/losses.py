@@ -5,14 +5,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from .. import functional as F
-from ..autograd import Tensor
+from ..autograd import Function, Tensor
+from ..ops import losses, target_like
 from .module import Module
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss", "MSELoss",
-           "get_loss"]
+__all__ = ["LOSSES", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss",
+           "Loss", "MSELoss", "get_loss", "register_loss", "registered_loss_class",
+           "unregister_loss"]
 
 
 class _Loss(Module):
@@ -91,7 +94,9 @@ class CrossEntropyLoss(_Loss):
                                label_smoothing=self.label_smoothing)
 
 
-_LOSSES = {
+#: the loss modules by the names ``get_loss``, ``fit(loss=...)`` and configs
+#: (``training.loss``) use; add one with :func:`register_loss` (see CONTRIBUTING.md)
+LOSSES: dict[str, Callable[..., Module]] = {
     "mse": MSELoss,
     "bce": BCELoss,
     "bce_with_logits": BCEWithLogitsLoss,
@@ -102,12 +107,67 @@ _LOSSES = {
 }
 
 
+class Loss(_Loss):
+    """The module of a loss op made by :func:`register_loss`: ``forward(input, target) =
+    op(target, reduction, *options)(input)``, the target of the input's shape. Subclasses set
+    ``op``; their docstring is the op's (the loss and its derivative)."""
+
+    op: ClassVar[type[Function]]
+
+    def __init__(self, reduction: str = "mean", *args: Any, **kwargs: Any) -> None:
+        super().__init__(reduction)
+        self.args, self.kwargs = args, kwargs
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:
+        y = target_like(target, input, type(self).__name__)
+        make: Callable[..., Function] = self.op  # built as op(target, reduction, *options)
+        return make(y, self.reduction, *self.args, **self.kwargs)(input)
+
+
+def register_loss(name: str, op: type[Function]) -> type[Module]:
+    """Register the loss op ``op`` (a ``Function`` built as ``op(target, reduction, *options)``
+    whose ``forward(input)`` returns the reduced loss) under ``name``; returns its module class.
+
+    It then appears as ``gw.nn.<OpName>Loss``, ``F.<name>_loss(input, target, reduction)``
+    and ``LOSSES[name]`` (read by ``get_loss``, ``fit(loss=name)`` and the config's
+    ``training.loss``). Registering a name again replaces it."""
+    if not (isinstance(name, str) and name.isidentifier()):
+        raise ValueError(f"register_loss: name must be a Python identifier, got {name!r}")
+    if not (isinstance(op, type) and issubclass(op, Function)):
+        raise TypeError(f"register_loss: op must be a gradwise Function class, got {op!r}")
+    cls = type(op.__name__ + "Loss", (Loss,), {"op": op, "__doc__": op.__doc__,
+                                               "__module__": __name__})
+    unregister_loss(name)
+    LOSSES[name] = cls
+    if not hasattr(F, f"{name}_loss"):
+        F.REGISTERED[f"{name}_loss"] = F.loss_function(f"{name}_loss", op)
+    return cls
+
+
+def unregister_loss(name: str) -> None:
+    """Remove a loss from :data:`LOSSES` and its function (no error when it is absent)."""
+    LOSSES.pop(name, None)
+    F.REGISTERED.pop(f"{name}_loss", None)
+
+
+def registered_loss_class(name: str) -> type[Module] | None:
+    """The module class named ``name`` that :func:`register_loss` made, or None."""
+    for cls in LOSSES.values():
+        if isinstance(cls, type) and issubclass(cls, Loss) and cls.__name__ == name:
+            return cls
+    return None
+
+
+# the built-in losses made from their op and one registration each
+register_loss("logcosh", losses.LogCosh)
+
+
 def get_loss(name: str | Module, reduction: str = "mean") -> Module:
     """A loss module by name (``"mse"``, ``"bce"``, ``"bce_with_logits"``, ``"cross_entropy"``,
-    ``"l1"`` or ``"mae"``, ``"huber"``)."""
+    ``"l1"`` or ``"mae"``, ``"huber"``, ``"logcosh"`` or any other in :data:`LOSSES`)."""
     if isinstance(name, Module):
         return name
     try:
-        return _LOSSES[name](reduction=reduction)
+        return LOSSES[name](reduction=reduction)
     except KeyError:
-        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(_LOSSES)}") from None
+        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}") from None

@@ -94,6 +94,32 @@ class Softplus(Function):
         return (g * _sigmoid(self.z),)
 
 
+class ELU(Function):
+    """The exponential linear unit (Clevert, Unterthiner and Hochreiter 2016):
+    ``g(z) = z`` for ``z > 0``, else ``alpha (e^z - 1)``; ``g'(z) = 1`` for ``z > 0``, else
+    ``alpha e^z = g(z) + alpha`` (``alpha`` at 0, as ``torch.nn.functional.elu``)."""
+
+    __slots__ = ("alpha", "mask", "y")
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = alpha
+
+    def forward(self, z: Any) -> Any:
+        xp = xp_of(z)
+        self.mask = z > 0
+        self.y = xp.where(self.mask, z, self.alpha * xp.expm1(xp.minimum(z, 0)))
+        return self.y
+
+    def backward(self, g: Any) -> tuple[Any]:
+        return (g * xp_of(g).where(self.mask, 1, self.y + self.alpha),)
+
+    @staticmethod
+    def derivative_from_output(y: Any) -> Any:
+        """``g'(z)`` from ``y = g(z)`` for the default ``alpha = 1`` (the fused Dense kernel):
+        1 where ``y > 0``, else ``y + 1``."""
+        return xp_of(y).where(y > 0, 1, y + 1)
+
+
 def _log_softmax(x: Any, axis: int) -> Any:
     """``x - m - log sum exp(x - m)`` with ``m = max x``: no exp overflows."""
     xp = xp_of(x)

@@ -2,25 +2,64 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
 
 from ..autograd import Function, Tensor, take_grad_slot
 from ..backend import xp_of
 from .activations import _sigmoid
 
-#: the activations the fused Dense kernel computes itself (None: linear); the one list of them
-FUSED_ACTIVATIONS = (None, "relu", "sigmoid", "tanh")
+#: the activations the fused Dense kernel computes itself (None: linear); the one list of them.
+#: ReLU, sigmoid and tanh are written inline in :func:`activate_` and :meth:`Linear.backward`;
+#: the others are added by :func:`register_fused` (``gw.nn.register_activation`` calls it).
+FUSED_ACTIVATIONS: list[str | None] = [None, "relu", "sigmoid", "tanh"]
+_INLINE = frozenset(FUSED_ACTIVATIONS)
+
+
+class FusedActivation(NamedTuple):
+    """What the fused kernel needs of an activation: ``forward(z) = g(z)`` (it may overwrite
+    ``z``) and ``derivative_from_output(y) = g'(z)`` written with ``y = g(z)`` alone (the
+    kernel keeps only its output)."""
+
+    forward: Callable[[Any], Any]
+    derivative_from_output: Callable[[Any], Any]
+
+
+_KERNELS: dict[str, FusedActivation] = {}
+
+
+def register_fused(name: str, forward: Callable[[Any], Any],
+                   derivative_from_output: Callable[[Any], Any]) -> None:
+    """Let the fused Dense kernel compute the activation ``name``: ``forward(z) = g(z)`` and
+    ``derivative_from_output(y) = g'(z)`` from ``y = g(z)``. Registering a name again
+    replaces its kernel; the inline ones (relu, sigmoid, tanh) cannot be replaced."""
+    if not isinstance(name, str) or name in _INLINE:
+        raise ValueError(f"register_fused: {name!r} is computed inline by the fused kernel "
+                         "and cannot be registered again")
+    _KERNELS[name] = FusedActivation(forward, derivative_from_output)
+    if name not in FUSED_ACTIVATIONS:
+        FUSED_ACTIVATIONS.append(name)
+
+
+def unregister_fused(name: str) -> None:
+    """Remove an activation added by :func:`register_fused` (no error when it is absent)."""
+    if name in _KERNELS:
+        del _KERNELS[name]
+        FUSED_ACTIVATIONS.remove(name)
 
 
 def activate_(z: Any, act: str | None) -> Any:
     """``g(z)`` for a fused activation ``act``, in place where the array call allows it (the
-    result is returned): ReLU ``max(z, 0)``, sigmoid ``1/(1 + e^-z)``, tanh."""
+    result is returned): ReLU ``max(z, 0)``, sigmoid ``1/(1 + e^-z)``, tanh, or the forward of
+    a kernel added by :func:`register_fused`."""
     if act == "relu":
         xp_of(z).maximum(z, 0, out=z)
     elif act == "sigmoid":
         z = _sigmoid(z)
     elif act == "tanh":
         xp_of(z).tanh(z, out=z)
+    elif act is not None:
+        z = _KERNELS[act].forward(z)
     return z
 
 
@@ -28,7 +67,8 @@ class Linear(Function):
     """The Dense layer ``y = g(x @ W + b)`` in one node (W of shape (in, out)).
 
     Backward: ``dz = dy * g'(z)`` (from the saved output), ``dW = x^T dz``, ``db = sum_rows dz``,
-    ``dx = dz W^T``. ``g`` is one of None (linear), ``"relu"``, ``"sigmoid"``, ``"tanh"``.
+    ``dx = dz W^T``. ``g`` is one of :data:`FUSED_ACTIVATIONS`: None (linear), ``"relu"``,
+    ``"sigmoid"``, ``"tanh"`` or one added by :func:`register_fused`.
     """
 
     __slots__ = ("act", "x", "w", "y")
@@ -57,8 +97,10 @@ class Linear(Function):
             dz = g * (y * (1 - y))
         elif act == "tanh":
             dz = g * (1 - y * y)
-        else:
+        elif act is None:
             dz = g
+        else:
+            dz = g * _KERNELS[act].derivative_from_output(y)
         x, w = self.x, self.w
         needs = self.needs
         inputs = cast("tuple[Tensor, ...]", self.inputs)

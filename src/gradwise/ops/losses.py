@@ -275,6 +275,21 @@ class L1(_Pointwise):
         return xp_of(d).sign(d)
 
 
+class LogCosh(_Pointwise):
+    """Log-cosh loss ``log(cosh(x - y))`` (smooth: ``d^2 / 2`` near 0, ``|d| - log 2`` far
+    away), computed stably as ``|d| + log1p(e^(-2|d|)) - log 2``; ``dx = tanh(x - y) g``."""
+
+    __slots__ = ()
+
+    def loss(self, d: Any) -> Any:
+        xp = xp_of(d)
+        a = xp.abs(d)
+        return a + xp.log1p(xp.exp(-2 * a)) - math.log(2)
+
+    def dloss(self, d: Any) -> Any:
+        return xp_of(d).tanh(d)
+
+
 class Huber(Function):
     """Huber loss (Huber 1964) with threshold ``delta``, on ``d = x - y``:
     ``l = d^2 / 2`` where ``|d| < delta``, else ``delta (|d| - delta / 2)``;

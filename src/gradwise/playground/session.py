@@ -38,7 +38,7 @@ from ..lab.landscape import loss_along, random_directions
 from ..nn.utils import flat_parameters
 from ..training.callbacks import Callback, EarlyStopping, LearningRateScheduler
 from ..training.checkpoint import save
-from ..training.config import SCHEDULES, ConfigError, dumps, validate
+from ..training.config import HIDDEN_EXCLUDED, SCHEDULES, ConfigError, dumps, validate
 from ..training.loop import fit
 from ..training.run import build_model, prepare_data, regularizer
 
@@ -70,6 +70,20 @@ NOISE_SCALE = {"circle": 0.3, "xor": 0.3, "gauss": 0.3, "spiral": 0.3, "regressi
                "regression_gauss": 0.3, "will_i_pass": 4.0, "upload": 0.0}
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear")
 PLAYGROUND_OPTIMIZERS = ("sgd", "adam", "adamw", "adagrad", "adadelta", "rmsprop")
+
+
+def _activations() -> list[str]:
+    """The TensorFlow Playground's activations first, then every other one a config's hidden
+    layer takes from ``nn.ACTIVATIONS`` (read now: one registered at runtime appears)."""
+    return [*ACTIVATIONS, *(k for k in nn.ACTIVATIONS
+                            if k not in HIDDEN_EXCLUDED and k not in ACTIVATIONS)]
+
+
+def _optimizers() -> list[str]:
+    """The playground's optimizers first, then every other one in ``optim.OPTIMIZERS``."""
+    return [*PLAYGROUND_OPTIMIZERS, *(k for k in optim.OPTIMIZERS
+                                      if k not in PLAYGROUND_OPTIMIZERS)]
+
 PLAYGROUND_SCHEDULES = ("none", "step", "exponential", "cosine")
 PAGE_ONLY = ("discretize", "show_test")
 
@@ -135,10 +149,10 @@ def defaults() -> dict[str, Any]:
             "regression_datasets": list(REGRESSION_SETS),
             "problems": ["classification", "regression"],
             "features": list(data.FEATURES),
-            "activations": list(ACTIVATIONS),
+            "activations": _activations(),
             "regularizations": ["none", "l1", "l2"],
             "optimizers": {n: _hyper_defaults(optim.OPTIMIZERS[n])
-                           for n in PLAYGROUND_OPTIMIZERS},
+                           for n in _optimizers()},
             "schedules": _schedule_defaults(),
         },
     }
@@ -246,11 +260,11 @@ def validate_settings(new: Any, current: dict[str, Any] | None = None,
                             f"{LIMITS['max_layers']} layer sizes")
     out["hidden"] = [_number("hidden", h, 1, LIMITS["max_neurons"], integer=True)
                      for h in hidden]
-    out["activation"] = _choice("activation", s["activation"], ACTIVATIONS)
+    out["activation"] = _choice("activation", s["activation"], _activations())
     out["regularization"] = _choice("regularization", s["regularization"], ("none", "l1", "l2"))
     out["regularization_rate"] = _number("regularization_rate", s["regularization_rate"], 0, 10)
     out["learning_rate"] = _number("learning_rate", s["learning_rate"], 1e-6, 10)
-    out["optimizer"] = _choice("optimizer", s["optimizer"], PLAYGROUND_OPTIMIZERS)
+    out["optimizer"] = _choice("optimizer", s["optimizer"], _optimizers())
     if "optimizer" in new and "optimizer_params" not in new:
         s["optimizer_params"] = {}
     out["optimizer_params"] = _params("optimizer_params", s["optimizer_params"],

@@ -26,8 +26,8 @@ from . import metrics as _metrics
 from .checkpoint import save
 
 __all__ = [
-    "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History", "LearningRateScheduler",
-    "ModelCheckpoint", "TerminateOnNaN",
+    "CALLBACKS", "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
+    "LearningRateScheduler", "ModelCheckpoint", "TerminateOnNaN",
 ]
 
 Logs = dict[str, Any]
@@ -486,3 +486,13 @@ class LearningRateScheduler(Callback):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self._is_scheduler:
             self.schedule.load_state_dict(state["schedule"])
+
+
+#: the callbacks a config names in its ``[[callbacks]]`` tables (``name`` and the constructor's
+#: keyword arguments), for ``gradwise train``; add one here or at runtime
+#: (``gw.callbacks.CALLBACKS["name"] = MyCallback``). Early stopping and the learning-rate
+#: schedule have their own config sections; the train job writes its own history and checkpoint.
+CALLBACKS: dict[str, type[Callback]] = {
+    "terminate_on_nan": TerminateOnNaN,
+    "model_checkpoint": ModelCheckpoint,
+}

@@ -2,7 +2,9 @@
 (``--set key=value``), validate and write back.
 
 A config has the sections ``[data]``, ``[model]``, ``[optimizer]``, ``[schedule]`` (optional),
-``[training]`` and ``[training.early_stopping]`` (optional). Missing keys take the defaults of
+``[training]`` (``training.loss`` names a loss in ``nn.LOSSES``; not set, the task chooses),
+``[training.early_stopping]`` (optional) and ``[[callbacks]]`` (optional, any number: a ``name``
+in ``CALLBACKS`` and the callback's keyword arguments). Missing keys take the defaults of
 :data:`SCHEMA`; an unknown key or an invalid value is an error naming the key and what it
 accepts. The embedded default config (``gradwise/configs/default.toml``) trains the lecture's
 spiral. TOML is written by :func:`dumps`, a small emitter for this two-level layout (``tomllib``
@@ -25,6 +27,7 @@ from .. import nn, optim
 from ..data.features import FEATURES
 from ..data.toy import TOY_SETS
 from ..errors import ConfigError
+from .callbacks import CALLBACKS
 from .metrics import EPOCH_METRICS, METRICS
 
 __all__ = ["ConfigError", "ConfigWarning", "SCHEMA", "apply_override", "default_config",
@@ -140,6 +143,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
         "seed": (0, _int(0)),
         "verbose": (1, _int(0, 2)),
         "device": ("cpu", _choice("cpu", "cuda")),
+        "loss": (None, _registry(nn.LOSSES)),  # not set: from the task (see run.py)
     },
     "training.early_stopping": {
         "enabled": (True, _BOOL),
@@ -197,10 +201,54 @@ def _check_hyper(section: str, cls: type, values: dict[str, Any]) -> None:
                           stacklevel=2)
 
 
+def _check_value(key: str, v: Any) -> None:
+    if not isinstance(v, int | float | bool | str | list):
+        raise ConfigError(f"config key {key} = {v!r}: expected a number, boolean, string or list")
+    for x in v if isinstance(v, list) else [v]:
+        if isinstance(x, float) and not math.isfinite(x):
+            raise ConfigError(f"config key {key} = {v!r}: expected finite numbers")
+
+
+def _check_callbacks(entries: Any) -> list[dict[str, Any]]:
+    """The ``[[callbacks]]`` tables: each a ``name`` from :data:`CALLBACKS` (read now, so a
+    callback registered at runtime is accepted) and keyword arguments of its constructor."""
+    if not isinstance(entries, list):
+        raise ConfigError(f"config key callbacks = {entries!r}: expected [[callbacks]] tables, "
+                          "each with a name and the callback's arguments")
+    out = []
+    for i, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict):
+            raise ConfigError(f"[[callbacks]] #{i} = {entry!r}: expected a table with a name")
+        kwargs = dict(entry)
+        name = kwargs.pop("name", None)
+        if not (isinstance(name, str) and name in CALLBACKS):
+            raise ConfigError(f"config key callbacks.name = {name!r} ([[callbacks]] #{i}): "
+                              "expected one of " + ", ".join(repr(n) for n in CALLBACKS))
+        cls = CALLBACKS[name]
+        sig = inspect.signature(cls)
+        params = sig.parameters.values()
+        accepted = [p.name for p in params
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        open_keys = any(p.kind == p.VAR_KEYWORD for p in params)
+        for k, v in kwargs.items():
+            if k not in accepted and not open_keys:
+                raise ConfigError(f"unknown config key callbacks.{k} for {name} "
+                                  f"({cls.__name__}); accepted keys: "
+                                  + ", ".join(["name", *accepted]))
+            _check_value(f"callbacks.{k}", v)
+        try:
+            sig.bind(**kwargs)
+        except TypeError as exc:
+            raise ConfigError(f"[[callbacks]] {name} ({cls.__name__}): {exc}") from None
+        out.append({"name": name, **kwargs})
+    return out
+
+
 def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]:
     """A complete, checked copy of ``config``: defaults filled in, relative data paths resolved
     against ``base`` (the config file's folder). Raises :class:`ConfigError`."""
     config = copy.deepcopy(config)
+    callbacks = config.pop("callbacks", None)
     early = config.get("training", {}).pop("early_stopping", None)
     sections = dict(config)
     if early is not None:
@@ -208,7 +256,7 @@ def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]
     for section, values in sections.items():
         if section not in SCHEMA:
             raise ConfigError(f"unknown config section [{section}]; accepted sections: "
-                              + ", ".join(f"[{s}]" for s in SCHEMA))
+                              + ", ".join(f"[{s}]" for s in SCHEMA) + ", [[callbacks]]")
         if not isinstance(values, dict):
             raise ConfigError(f"config key {section} = {values!r} must be a table [{section}]")
     out: dict[str, Any] = {}
@@ -261,6 +309,8 @@ def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]
                           "model.regularization_rate (a number >= 0)")
     if "training.early_stopping" in out:
         out["training"]["early_stopping"] = out.pop("training.early_stopping")
+    if callbacks is not None:
+        out["callbacks"] = _check_callbacks(callbacks)
     return out
 
 
@@ -373,8 +423,8 @@ def _value(v: Any) -> str:
 
 
 def dumps(config: dict[str, Any]) -> str:
-    """TOML text for a config of tables whose values are scalars, lists or nested tables;
-    ``tomllib.loads(dumps(c)) == c``."""
+    """TOML text for a config of tables whose values are scalars, lists or nested tables, and
+    arrays of tables of scalars and lists (``[[callbacks]]``); ``tomllib.loads(dumps(c)) == c``."""
     lines: list[str] = []
 
     def table(name: str, values: dict[str, Any]) -> None:
@@ -390,6 +440,13 @@ def dumps(config: dict[str, Any]) -> str:
             table(sub, vals)
 
     for name, values in config.items():
+        if isinstance(values, list) and all(isinstance(v, dict) for v in values):
+            for entry in values:  # an array of tables, [[callbacks]]
+                lines.append(f"[[{name}]]")
+                for k, v in entry.items():
+                    lines.append(f"{k} = {_value(v)}")
+                lines.append("")
+            continue
         if not isinstance(values, dict):
             raise TypeError(f"top-level config entry {name!r} must be a table")
         table(name, values)

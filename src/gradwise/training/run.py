@@ -45,7 +45,7 @@ from .. import backend, data, distributed, nn, optim
 from ..errors import CheckpointError, DataError, RunError
 from ..io import write_atomic
 from ..nn.utils import flat_parameters
-from .callbacks import Callback, CSVLogger, EarlyStopping, LearningRateScheduler
+from .callbacks import CALLBACKS, Callback, CSVLogger, EarlyStopping, LearningRateScheduler
 from .checkpoint import (
     check_optimizer_config,
     load,
@@ -235,7 +235,14 @@ def regularizer(config: dict[str, Any]) -> nn.L1L2 | None:
                               cfg.get("regularization_rate", 0.0))
 
 
-def loss_and_metrics(task: str) -> tuple[nn.Module, list[str]]:
+def loss_and_metrics(task: str, config: dict[str, Any] | None = None
+                     ) -> tuple[nn.Module, list[str]]:
+    """The loss and metrics of a task: ``training.loss`` of ``config`` when set (a name in
+    ``nn.LOSSES``), else binary cross-entropy on logits, softmax cross-entropy or MSE; accuracy
+    for classification, MAE for regression."""
+    name = None if config is None else config["training"].get("loss")
+    if name is not None:
+        return nn.get_loss(name), ["mae"] if task == "regression" else ["accuracy"]
     if task == "binary":
         return nn.BCEWithLogitsLoss(), ["accuracy"]
     if task == "multiclass":
@@ -424,6 +431,16 @@ def _callbacks(config: dict[str, Any], optimizer: Any, available: list[str]
             cbs.append(LearningRateScheduler(cls(optimizer, **hyper)))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"[schedule] {exc}") from None
+    for entry in config.get("callbacks", []):  # [[callbacks]]: a name in CALLBACKS and kwargs
+        name = entry["name"]
+        kwargs = {k: v for k, v in entry.items() if k != "name"}
+        if name not in CALLBACKS:
+            raise ConfigError(f"config key callbacks.name = {name!r}: expected one of "
+                              + ", ".join(repr(n) for n in CALLBACKS))
+        try:
+            cbs.append(CALLBACKS[name](**kwargs))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"[[callbacks]] {name}: {exc}") from None
     return cbs, es
 
 
@@ -612,7 +629,7 @@ def train(config: dict[str, Any], out: str | Path | None = None,
         optimizer = optim.get(config["optimizer"]["name"], model.parameters(), **hyper)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[optimizer] {exc}") from None
-    loss, metric_names = loss_and_metrics(splits.task)
+    loss, metric_names = loss_and_metrics(splits.task, config)
     monitored = str((config["training"].get("early_stopping") or {}).get("monitor", ""))
     if (splits.task in ("binary", "multiclass") and monitored.removeprefix("val_") in
             ("precision", "recall", "f1", "auc")):  # computed when early stopping watches them
@@ -860,7 +877,7 @@ def load_run(run_dir: str | Path) -> Run:
                        "diverged or stopped before its first epoch ended)")
     load(model, path / "model.safetensors")
     tensors, meta = read_safetensors(path / "trajectory.safetensors")
-    loss, _ = loss_and_metrics(splits.task)
+    loss, _ = loss_and_metrics(splits.task, config)
     summary_path = path / "summary.json"
     return Run(
         **{f.name: getattr(splits, f.name) for f in fields(splits)},
