@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
 
 from .. import optim
 from ..io import atomic_path
 from ..nn import Parameter
-from .style import LOSS_CMAP, OPTIMIZER_COLORS, new_figure
+from .style import LOSS_CMAP, OPTIMIZER_COLORS, LabFigure, LabGif, new_figure
 
 __all__ = ["SURFACES", "Surface", "WindowExit", "make_optimizer", "plot_race", "run_race",
            "save_race_gif", "window_exits"]
@@ -211,6 +210,13 @@ def _draw_exit(ax: Any, name: str, ex: WindowExit, visible: bool = True) -> Any:
     return mark
 
 
+def _point(line: Any) -> tuple[float, float]:
+    """The (first) point a one-point line artist draws."""
+    x, y = np.asarray(line.get_xdata(), dtype=np.float64), np.asarray(line.get_ydata(),
+                                                                        dtype=np.float64)
+    return float(x[0]), float(y[0])
+
+
 LINE_STYLES = {"SGD": ("-", "o"), "Momentum": ("--", "s"), "Nesterov": (":", "^"),
                "Adagrad": ("-.", "D"), "Adadelta": ("-", "v"), "RMSprop": ("--", "P"),
                "Adam": (":", "X")}
@@ -247,13 +253,16 @@ def _draw_contours(ax: Any, s: Surface) -> Any:
 
 
 def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
-              lr: Mapping[str, float] | None = None, equal_lr: float | None = None) -> Figure:
+              lr: Mapping[str, float] | None = None, equal_lr: float | None = None) -> LabFigure:
     """Trajectories over the contours of the surface (left) and the value of the surface
     along each trajectory per iteration (right). Each optimizer has its own colour, line style
     and marker, and the legend gives its learning rate (``lr``/``equal_lr`` as passed to
     :func:`run_race`). A path that leaves the window gets an 'X' in its colour where it crosses
     the border, a note and "left the window at step t" in the legend (see
-    :func:`window_exits`)."""
+    :func:`window_exits`). ``fig.data``: ``{"paths", "values"`` (per optimizer: the points and
+    the surface's value drawn), ``"rates"`` (the learning rates in the legend), ``"exits"``
+    (:func:`window_exits`), ``"exit_marks"`` (optimizer: (x, y) of each 'X' drawn),
+    ``"labels"`` (the legend's labels)``}``."""
     rates = race_rates(surface, lr, equal_lr)
     s = _surface(surface)
     fig = new_figure(13, 5.2)
@@ -264,6 +273,7 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
                  format="%.3g")
     values = {name: _values(s, pts) for name, pts in paths.items()}
     exits = window_exits(paths, s)
+    exit_marks: dict[str, tuple[float, float]] = {}
     for i, (name, pts) in enumerate(paths.items()):
         color = OPTIMIZER_COLORS.get(name)
         style, marker = LINE_STYLES.get(name, ("-", "o"))
@@ -272,7 +282,8 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
         ex = exits[name]
         if ex is not None:
             label += f", {_exit_note(ex)}"
-            _draw_exit(ax, name, ex)
+            mark = _draw_exit(ax, name, ex)
+            exit_marks[name] = _point(mark)
         every = max(1, len(pts) // 12)
         ax.plot(pts[:, 0], pts[:, 1], color=color, linewidth=width, linestyle=style,
                 marker=marker, markevery=(i % every, every), markersize=6,
@@ -297,19 +308,25 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
     ax2.set_title("Value of the surface per iteration")
     ax2.grid(alpha=0.3)
     ax2.legend(fontsize=8)
+    fig.data.update({"paths": dict(paths), "values": values, "rates": rates, "exits": exits,
+                     "exit_marks": exit_marks,
+                     "labels": ax.get_legend_handles_labels()[1]})
     return fig
 
 
 def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
                   path: str | os.PathLike, frames: int = 60, fps: int = 12,
-                  lr: Mapping[str, float] | None = None, equal_lr: float | None = None) -> Path:
+                  lr: Mapping[str, float] | None = None, equal_lr: float | None = None
+                  ) -> LabGif:
     """Save the race as an animated GIF, "iteration 0, 1, 2, ...", each optimizer a ball with
     its trail (matplotlib's ``FuncAnimation`` with ``PillowWriter``), a colour bar of the
     surface, each optimizer's learning rate in the legend, and a note in the title on the
     first frame that all balls start at one point (they overlap there). From the step a ball
     leaves the window on (:func:`window_exits`), an 'X' in its colour marks where it crossed
-    the border, with a note "NAME left at step t", and its legend entry says so; written
-    atomically."""
+    the border and its legend entry says so; written atomically. Each of the returned
+    :class:`~gradwise.lab.style.LabGif`'s ``frames`` is read back from that frame's artists:
+    ``{"step", "balls": {name: (x, y)}, "exit_marks": {name: (x, y)}`` (the visible 'X's only),
+    ``"legend": [texts], "title"}``."""
     rates = race_rates(surface, lr, equal_lr)
     from matplotlib.animation import FuncAnimation, PillowWriter
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -353,9 +370,16 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
                 entries[name].set_text(plain[name] + (f", {_exit_note(ex)}" if gone else ""))
         title.set_text(f"{s.name}: iteration {t}" + (
             " (all start at the white dot, on top of each other)" if t == 0 else ""))
+        drawn[int(t)] = {  # what this frame shows, read back from its artists
+            "step": int(t),
+            "balls": {name: _point(b) for name, b in balls.items()},
+            "exit_marks": {name: _point(m) for name, m in marks.items() if m.get_visible()},
+            "legend": [text.get_text() for text in legend.get_texts()],
+            "title": title.get_text()}
         return [*trails.values(), *balls.values(), title]  # marks and legend: blit is off
 
     target = Path(path)
+    drawn: dict[int, dict[str, Any]] = {}
     with atomic_path(target) as tmp:
         FuncAnimation(fig, draw, frames=ticks, blit=False).save(tmp, writer=PillowWriter(fps=fps))
-    return target
+    return LabGif(target, [drawn[int(t)] for t in ticks])
