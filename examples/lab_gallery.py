@@ -37,7 +37,7 @@ def main(out: Path, small: bool = False) -> list[Path]:
 
     # The lecture's pictures.
     save("perceptron_line", lab.perceptron_line())
-    save("will_i_pass", lab.will_i_pass(n=200 // k, epochs=300 // k))
+    save("will_i_pass", lab.will_i_pass())  # a 2-3-1 network: full size is fast
     fig = lab.gradient_descent_steps(steps=60 // k)
     save("gradient_descent", fig)
     written.append(lab.save_gradient_descent_gif(fig.data, out / "gradient_descent.gif").path)

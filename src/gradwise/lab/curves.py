@@ -55,7 +55,7 @@ def plot_history(history: Any, early_stopping: Any = None,
     With an ``EarlyStopping`` (Keras semantics: ``best_epoch`` 0-based), the best epoch is a
     green dashed line, the ``patience`` epochs after it are shaded, and when
     ``restore_best_weights`` is set a star marks the monitored value that the restored weights
-    reproduce.
+    reproduce. One legend below the panels names every curve and mark.
 
     ``diverged_at`` (an epoch counted from 1) marks a run whose loss became non-finite there:
     a red line labelled "diverged", and no early-stopping marks (nothing was restored).
@@ -121,8 +121,17 @@ def plot_history(history: Any, early_stopping: Any = None,
         ax.grid(alpha=0.3)
         if n <= 12:
             ax.set_xticks(np.arange(1, n + 1))
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+    # One legend for all panels, below them: a legend inside a panel hides part of a curve.
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        ncols = max(1, min(3, int(fig.get_figwidth() // 3.9)))
+        rows = -(-len(entries) // ncols)
+        fig.set_figheight(fig.get_figheight() + 0.22 * rows)
+        fig.legend(list(entries.values()), list(entries), fontsize=8, ncols=ncols,
+                   loc="outside lower center")
     fig.suptitle(title)
     fig.data.update({"panels": panels, "curves": drawn, "best_epoch": marked,
                      "restored": restored, "diverged_at": diverged_at,

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import FormatStrFormatter, NullLocator
 
 from .. import backend, optim
 from ..autograd import Tensor, no_grad
@@ -149,7 +150,8 @@ def will_i_pass(n: int = 200, epochs: int = 300, student: tuple[float, float] = 
                      f"{'pass' if truth else 'fail'}")
         ax.set_xlabel("x1: lectures attended")
         ax.set_ylabel("x2: hours spent on the final project")
-        ax.legend(fontsize=7, loc="upper right", framealpha=0.9)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3,
+                  frameon=False)  # below the axes: never over a point
     set_flat(model, trained)
     fig.colorbar(mesh, ax=list(axes), label="P(pass)")
     fig.suptitle("Will I pass this class? (synthetic data: pass where 0.6 x1 + 0.8 x2 - 7 + "
@@ -489,10 +491,21 @@ def minibatch_study(batch_sizes: tuple[int, ...] = (1, 8, 32, 128), steps: int =
     ax2.plot(bs, [stable[b] for b in bs], marker="o", color=BEST_COLOR)
     ax2.set_xscale("log", base=2)
     ax2.set_yscale("log")
+    ax2.set_xticks(bs, [str(b) for b in bs])  # the batch sizes measured, not powers of 2
+    ax2.xaxis.set_minor_locator(NullLocator())
+    ax2.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax2.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    for b in bs:  # each measured rate written at its point (log ticks are sparse)
+        top = stable[b] >= max(lrs)
+        ax2.annotate(f"{stable[b]:.3g}" + (" (the largest tried)" if top else ""),
+                     (b, stable[b]), textcoords="offset points", xytext=(0, 7), ha="center",
+                     fontsize=8)
+    ax2.margins(x=0.1, y=0.2)
     ax2.set_xlabel("Batch size B")
     ax2.set_ylabel("Largest stable learning rate")
     ax2.set_title(f"Largest stable learning rate per batch size\n(stable: finite and below "
-                  f"the start after {steps} steps; grid of {len(lrs)} rates)", fontsize=9)
+                  f"the start after {steps} steps; {len(lrs)} rates from {min(lrs):.3g} to "
+                  f"{max(lrs):.3g})", fontsize=9)
     ax2.grid(alpha=0.3, which="both")
     fig.data.update({"curves": curves, "roughness": rough, "largest_stable": stable})
     return fig

@@ -132,7 +132,10 @@ def plot_lr_comparison(curves: dict[float, np.ndarray],
     """One panel per learning rate with its training loss per epoch, titled with its measured
     verdict (:func:`classify_curves`), on a shared y-axis. ``fig.data``: ``{"curves":
     {lr: losses drawn}, "verdicts": {lr: panel's verdict}, "left_finite": {lr: first epoch
-    with a non-finite loss, or None}}``."""
+    with a non-finite loss, or None}, "y_max": the top of the shared loss axis}``. When one
+    curve spikes above 4 times the starting loss the axis stops at 3 times it and the points
+    above are marked at its top edge with their largest value, so the other curves stay
+    readable."""
     verdicts = classify_curves(curves)
     colors = {"too small: barely moves": VAL_COLOR, "good: converges": BEST_COLOR,
               "too large: diverges": "#cc79a7", "too large: oscillates": "#cc79a7",
@@ -153,9 +156,21 @@ def plot_lr_comparison(curves: dict[float, np.ndarray],
         ax.set_xlabel("Epoch")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("Training loss")
-    axes[0].set_ylim(0, max(finite.max(), finite[0]) * 1.1)
+    top = max(finite.max(), finite[0]) * 1.1
+    start = max(float(c[0]) for c in curves.values())  # one initialization: one start
+    if top > 4 * start:  # one spike would flatten every other curve: cut the axis, say so
+        top = 3 * start
+        for ax, c in zip(axes, curves.values(), strict=True):
+            off = np.flatnonzero(np.isfinite(c) & (c > top))
+            if len(off):
+                ax.plot(off, np.full(len(off), top), marker="^", color="#cc79a7",
+                        linestyle="none", clip_on=False, zorder=5,
+                        label=f"off the scale (up to {np.nanmax(c[off]):.3g})")
+                ax.legend(fontsize=8, loc="upper right")
+    axes[0].set_ylim(0, top)
     fig.suptitle(title)
-    fig.data.update({"curves": dict(curves), "verdicts": verdicts, "left_finite": left})
+    fig.data.update({"curves": dict(curves), "verdicts": verdicts, "left_finite": left,
+                     "y_max": float(top)})
     return fig
 
 

@@ -269,8 +269,9 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
     ax, ax2 = fig.subplots(1, 2, width_ratios=[1.25, 1])
     filled = _draw_contours(ax, s)
     positive = filled.levels.min() > 0
-    fig.colorbar(filled, ax=ax, label="f(x, y)" + (" (log scale)" if positive else ""),
-                 format="%.3g")
+    cbar = fig.colorbar(filled, ax=ax, label="f(x, y)" + (" (log scale)" if positive else ""),
+                        format="%.3g")
+    cbar.ax.yaxis.set_label_position("left")  # apart from the right panel's own y label
     values = {name: _values(s, pts) for name, pts in paths.items()}
     exits = window_exits(paths, s)
     exit_marks: dict[str, tuple[float, float]] = {}
@@ -292,7 +293,7 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
                  linestyle=style, label=label)
     ax.legend(fontsize=8, loc="best", framealpha=0.9)
     same = len(set(rates.values())) == 1
-    ax.set_title(f"{s.name}: trajectories from the same start"
+    ax.set_title(f"{s.name}:\ntrajectories from the same start"
                  + (" (one learning rate for all)" if same else " (each its own tuned rate)"),
                  pad=12 if any(exits.values()) else None)
     vals = np.concatenate(list(values.values()))
