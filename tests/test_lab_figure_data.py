@@ -221,3 +221,21 @@ def test_race_gif_draws_the_exit_mark_from_the_exit_frame_on_not_before() -> Non
                 if "SGD" in f["exit_marks"]:
                     assert f["exit_marks"]["SGD"] == ex.point
             assert "on top of each other" in gif.frames[0]["title"]
+
+
+def test_lr_comparison_cuts_a_spike_and_marks_it_instead_of_flattening_the_others() -> None:
+    from gradwise.lab.lr import plot_lr_comparison
+
+    t = np.arange(15.0)
+    spike = np.where(t == 1, 54.8, 0.9 + 0.3 * (t % 2))
+    curves = {0.01: 0.78 - 0.005 * t, 0.3: 0.2 + 0.58 * np.exp(-t / 3), 10.0: spike}
+    spike[0] = 0.78
+    fig = plot_lr_comparison(curves)
+    d = fig.data
+    assert d["y_max"] == pytest.approx(3 * 0.78)  # not 54.8 * 1.1
+    assert fig.axes[0].get_ylim()[1] == pytest.approx(d["y_max"])
+    (mark,) = [ln for ln in fig.axes[2].lines if ln.get_label().startswith("off the scale")]
+    assert list(mark.get_xdata()) == [1] and "54.8" in mark.get_label()
+    assert not [ln for ln in fig.axes[1].lines if ln.get_label().startswith("off the scale")]
+    d = plot_lr_comparison({0.01: curves[0.01], 0.3: curves[0.3]}).data
+    assert d["y_max"] == pytest.approx(0.78 * 1.1)  # nothing to cut

@@ -210,6 +210,17 @@ def _draw_exit(ax: Any, name: str, ex: WindowExit, visible: bool = True) -> Any:
     return mark
 
 
+def _rate_note(s: Surface, rates: Mapping[str, float], paths: Mapping[str, Any]) -> str:
+    """What the learning rates of the optimizers drawn are: one for all, each the surface's
+    tuned rate, or (some changed by the caller) as the legend gives them."""
+    shown = {name: rates[name] for name in paths if name in rates}
+    if len(set(shown.values())) == 1:
+        return "one learning rate for all"
+    if all(s.lr.get(name) == r for name, r in shown.items()):
+        return "each its own tuned rate"
+    return "learning rates as in the legend"
+
+
 def _point(line: Any) -> tuple[float, float]:
     """The (first) point a one-point line artist draws."""
     x, y = np.asarray(line.get_xdata(), dtype=np.float64), np.asarray(line.get_ydata(),
@@ -292,9 +303,7 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
         ax2.plot(np.arange(len(pts)), values[name], color=color, linewidth=width,
                  linestyle=style, label=label)
     ax.legend(fontsize=8, loc="best", framealpha=0.9)
-    same = len(set(rates.values())) == 1
-    ax.set_title(f"{s.name}:\ntrajectories from the same start"
-                 + (" (one learning rate for all)" if same else " (each its own tuned rate)"),
+    ax.set_title(f"{s.name}:\ntrajectories from the same start ({_rate_note(s, rates, paths)})",
                  pad=12 if any(exits.values()) else None)
     vals = np.concatenate(list(values.values()))
     if np.nanmin(vals) > 0:
@@ -339,7 +348,10 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     filled = _draw_contours(ax, s)
-    fig.colorbar(filled, ax=ax, label="f(x, y)", format="%.3g")
+    positive = filled.levels.min() > 0
+    cbar = fig.colorbar(filled, ax=ax, label="f(x, y)" + (" (log scale)" if positive else ""),
+                        format="%.3g")
+    cbar.ax.yaxis.set_label_position("left")
     trails, balls = {}, {}
     for name in paths:
         color = OPTIMIZER_COLORS.get(name)
@@ -355,9 +367,9 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
     by_label = {text.get_text(): text for text in legend.get_texts()}
     entries = {name: by_label[str(trails[name].get_label())] for name in paths}
     plain = {name: text.get_text() for name, text in entries.items()}
-    title = ax.set_title(f"{s.name}: iteration {n - 1}", pad=12 if marks else None)
-    fig.canvas.draw()
-    fig.set_layout_engine("none")  # lay out once, not on every frame
+    title = ax.set_title("", pad=12 if marks else None)
+    mode = _rate_note(s, rates, paths)
+    drawn: dict[int, dict[str, Any]] = {}
 
     def draw(t: int) -> list[Any]:
         for name, pts in paths.items():
@@ -369,8 +381,8 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
                 gone = t >= ex.step
                 marks[name].set_visible(gone)
                 entries[name].set_text(plain[name] + (f", {_exit_note(ex)}" if gone else ""))
-        title.set_text(f"{s.name}: iteration {t}" + (
-            " (all start at the white dot, on top of each other)" if t == 0 else ""))
+        title.set_text(f"{s.name}: iteration {t}\n" + (
+            "(all start at the white dot, on top of each other)" if t == 0 else f"({mode})"))
         drawn[int(t)] = {  # what this frame shows, read back from its artists
             "step": int(t),
             "balls": {name: _point(b) for name, b in balls.items()},
@@ -379,8 +391,20 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
             "title": title.get_text()}
         return [*trails.values(), *balls.values(), title]  # marks and legend: blit is off
 
+    # Lay out once, not on every frame, for the widest legend (the last frame: every exit
+    # noted) and the longest title; then pin the legend where "best" put it, so it does not
+    # jump from frame to frame as the balls move.
+    draw(int(ticks[-1]))
+    title.set_text(f"{s.name}: iteration {n - 1}\n"
+                   "(all start at the white dot, on top of each other)")
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+    box = legend.get_window_extent().transformed(ax.transAxes.inverted())
+    legend.set_loc("lower left")
+    legend.borderaxespad = 0.0
+    legend.set_bbox_to_anchor((box.x0, box.y0), transform=ax.transAxes)
+
     target = Path(path)
-    drawn: dict[int, dict[str, Any]] = {}
     with atomic_path(target) as tmp:
         FuncAnimation(fig, draw, frames=ticks, blit=False).save(tmp, writer=PillowWriter(fps=fps))
     return LabGif(target, [drawn[int(t)] for t in ticks])
