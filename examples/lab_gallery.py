@@ -36,17 +36,17 @@ def main(out: Path, small: bool = False) -> list[Path]:
     save("activations", lab.plot_activations())
 
     # The lecture's pictures.
-    save("perceptron_line", lab.perceptron_line()[0])
-    save("will_i_pass", lab.will_i_pass(n=200 // k, epochs=300 // k)[0])
-    fig, gd = lab.gradient_descent_steps(steps=60 // k)
+    save("perceptron_line", lab.perceptron_line())
+    save("will_i_pass", lab.will_i_pass())  # a 2-3-1 network: full size is fast
+    fig = lab.gradient_descent_steps(steps=60 // k)
     save("gradient_descent", fig)
-    written.append(lab.save_gradient_descent_gif(gd, out / "gradient_descent.gif"))
-    save("fitting_three_ways", lab.fitting_three_ways()[0])
-    save("minibatches", lab.minibatch_study(steps=150 // k * 2, n=256 // k * 2)[0])
+    written.append(lab.save_gradient_descent_gif(fig.data, out / "gradient_descent.gif").path)
+    save("fitting_three_ways", lab.fitting_three_ways())
+    save("minibatches", lab.minibatch_study(steps=150 // k * 2, n=256 // k * 2))
     save("early_stopping", lab.early_stopping_study(n=60 if not small else 40,
-                                                    width=128 // k * 2, epochs=300 // k)[0])
+                                                    width=128 // k * 2, epochs=300 // k))
     save("dropout", lab.dropout_study(n=60 if not small else 40, width=128 // k * 2,
-                                      epochs=200 // k)[0])
+                                      epochs=200 // k))
 
     X, y = gw.data.spiral(n=600 // k, seed=0)
     Xs, Xv, ys, yv = gw.data.train_test_split(X, y, test_size=0.25, seed=0, stratify=y)

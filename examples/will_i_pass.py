@@ -44,7 +44,7 @@ def main(figure: Path | None = None) -> dict[str, float]:
         from gradwise import lab
         from gradwise.lab.files import save_figure
 
-        print(save_figure(lab.will_i_pass()[0], figure))
+        print(save_figure(lab.will_i_pass(), figure))
     return {"before": before, "after": after, "accuracy": accuracy["accuracy"]}
 
 

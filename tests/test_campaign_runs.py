@@ -128,10 +128,16 @@ def test_diverged_loss_figure_does_not_claim_best_or_restored(tmp_path: Path) ->
     es = gw.callbacks.EarlyStopping(restore_best_weights=True)
     es.best_epoch, es.best_weights = 1, {}
     fig = plot_history(h, early_stopping=es, diverged_at=3)
-    labels = [t.get_text() for ax in fig.axes if ax.get_legend()
-              for t in ax.get_legend().get_texts()]
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    labels = [t.get_text() for leg in legends for t in leg.get_texts()]
     assert any("diverged" in t for t in labels)
     assert not any("best epoch" in t or "restored" in t for t in labels)
+    # ... and the numbers the figure carries say the same: a diverged mark, no best epoch,
+    # no restored weights, the finite epochs drawn.
+    d = fig.data
+    assert (d["diverged_at"], d["best_epoch"], d["restored"]) == (3, None, None)
+    assert d["curves"]["loss"][:2] == [0.7, 0.6]
+    assert all(not any("best" in t or "restored" in t for t in ls) for ls in d["labels"].values())
 
 
 def test_fit_keeps_keras_behaviour_without_terminate_on_nan() -> None:

@@ -66,10 +66,15 @@ def test_hidden_units_sequential_scale_dead_units_marked_and_counted() -> None:
     model[0].weight.data[...] = w
     model[0].bias.data[0] = -1.0
     fig = lab.plot_hidden_units(model, X, y, max_units=4, resolution=10)
-    info = fig.gradwise_data
-    assert info == [{"units": 6, "dead": 1, "non_negative": True}]
+    (info,) = fig.data["layers"]
+    assert (info["units"], info["dead"], info["drawn"], info["non_negative"]) == (6, 1, 4, True)
+    # The dead unit is drawn as a marked panel, not on a colour scale; every live ReLU unit on
+    # the sequential map from 0 to its own largest value (no diverging scale that never shows
+    # its negative half).
+    assert info["scales"][0] is None
+    assert all(sc[0] == "viridis" and sc[1] == 0.0 and sc[2] > 0 for sc in info["scales"][1:])
     label = fig.axes[0].get_ylabel()
-    assert "1 dead" in label and "2 not drawn" in label
+    assert label == info["label"] and "1 dead" in label and "2 not drawn" in label
     assert any(t.get_text().startswith("dead") for t in fig.axes[0].texts)
     cmaps = {im.get_cmap().name for ax in fig.axes[1:4] for im in ax.get_images()}
     assert cmaps == {"viridis"}

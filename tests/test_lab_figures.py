@@ -100,7 +100,7 @@ def test_history_plot_marks_early_stopping() -> None:
 def test_feature_figure_reports_held_out_accuracy() -> None:
     X, y = gw.data.circle(n=80, noise=0.1, seed=0)
     fig = lab.plot_feature_engineering(X, y, hidden=4, epochs=40)
-    acc = fig.gradwise_data
+    acc = fig.data["train_held_out"]
     assert set(acc) == {"engineered", "learned"}
     assert all(0 <= a <= 1 for pair in acc.values() for a in pair)
     assert "held-out" in fig.axes[0].get_title() and "held-out" in fig.axes[1].get_title()

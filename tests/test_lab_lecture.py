@@ -19,7 +19,8 @@ def _render(fig: Figure) -> None:
 
 
 def test_perceptron_is_a_line_and_the_worked_example_gives_0_0025() -> None:
-    fig, d = lecture.perceptron_line()
+    fig = lecture.perceptron_line()
+    d = fig.data
     assert d["z"] == -6.0
     assert round(d["y_hat"], 4) == 0.0025
     np.testing.assert_allclose(1 + 3 * d["line_x1"] - 2 * d["line_x2"], 0, atol=1e-12)
@@ -29,7 +30,8 @@ def test_perceptron_is_a_line_and_the_worked_example_gives_0_0025() -> None:
 
 
 def test_will_i_pass_untrained_is_wrong_and_training_fixes_it() -> None:
-    fig, d = lecture.will_i_pass(n=120, epochs=150)
+    fig = lecture.will_i_pass(n=120, epochs=150)
+    d = fig.data
     assert d["truth"] == 0  # 0.6*4 + 0.8*5 - 7 = -0.6: this student fails
     assert d["before"] > 0.5 and d["after"] < 0.5
     assert d["accuracy"] > 0.85
@@ -37,16 +39,23 @@ def test_will_i_pass_untrained_is_wrong_and_training_fixes_it() -> None:
 
 
 def test_gradient_descent_goes_downhill_step_by_step(tmp_path: Path) -> None:
-    fig, d = lecture.gradient_descent_steps(steps=8, resolution=15)
+    fig = lecture.gradient_descent_steps(steps=8, resolution=15)
+    d = fig.data
     assert d["path"].shape == (9, 2) and tuple(d["path"][0]) == (6.0, -4.0)
     assert (np.diff(d["loss"]) < 0).all()
     _render(fig)
     gif = lecture.save_gradient_descent_gif(d, tmp_path / "gd.gif")
-    assert gif.read_bytes()[:6] == b"GIF89a"
+    assert gif.path.read_bytes()[:6] == b"GIF89a"
+    # Frame k draws the first k + 1 points of the path, and its title gives that step's loss.
+    assert [f["step"] for f in gif.frames] == list(range(9))
+    for f in gif.frames:
+        np.testing.assert_allclose(f["trail"], d["path"][:f["step"] + 1])
+        assert f"J = {d['loss'][f['step']]:.3f}" in f["title"]
 
 
 def test_ideal_fit_has_the_lowest_validation_error() -> None:
-    fig, d = lecture.fitting_three_ways()
+    fig = lecture.fitting_three_ways()
+    d = fig.data
     train, val = d["train_mse"], d["val_mse"]
     assert int(np.argmin(val)) == 1
     assert train[0] > train[1] > train[2]  # more capacity always fits the training set better
@@ -55,7 +64,8 @@ def test_ideal_fit_has_the_lowest_validation_error() -> None:
 
 
 def test_early_stopping_marks_the_bottom_of_a_u() -> None:
-    fig, d = lecture.early_stopping_study(n=40, width=64, epochs=80, patience=10)
+    fig = lecture.early_stopping_study(n=40, width=64, epochs=80, patience=10)
+    d = fig.data
     va, tr, best = d["val_loss"], d["train_loss"], d["best_epoch"]
     assert 1 < best < d["stop_epoch"] <= 80
     assert va[best - 1] < va[0] and va[-1] > 1.5 * va[best - 1]  # down, then up: a U
@@ -65,7 +75,8 @@ def test_early_stopping_marks_the_bottom_of_a_u() -> None:
 
 @pytest.mark.parametrize("epochs", [60])
 def test_dropout_narrows_the_gap(epochs: int) -> None:
-    fig, d = lecture.dropout_study(n=40, width=64, epochs=epochs)
+    fig = lecture.dropout_study(n=40, width=64, epochs=epochs)
+    d = fig.data
     assert d["gap_with"] < d["gap_without"]
     dropped = [int((~m[1]).sum() + (~m[2]).sum()) for m in d["masks"]]
     assert all(0 < k < 12 for k in dropped)
@@ -87,7 +98,8 @@ def test_will_i_pass_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_larger_batches_descend_more_smoothly_and_tolerate_larger_rates() -> None:
-    fig, d = lecture.minibatch_study(steps=60, n=128, lrs=(0.1, 0.3, 1.0, 3.0, 10.0, 30.0))
+    fig = lecture.minibatch_study(steps=60, n=128, lrs=(0.1, 0.3, 1.0, 3.0, 10.0, 30.0))
+    d = fig.data
     rough, stable = d["roughness"], d["largest_stable"]
     sizes = sorted(rough)
     assert all(rough[a] >= rough[b] for a, b in zip(sizes, sizes[1:], strict=False))

@@ -98,8 +98,14 @@ def test_range_test_grows_the_rate_geometrically_and_restores_the_weights() -> N
     assert 5 < n <= 60 and result.losses.shape == result.smoothed.shape == (n,)
     np.testing.assert_allclose(result.lrs, np.geomspace(1e-4, 100.0, 60)[:n])
     assert result.lrs[0] <= result.suggestion <= result.lrs[-1]
-    fig = plot_lr_range_test(result)
+    fig = plot_lr_range_test(result, current_lr=0.01)
     assert fig.axes[0].get_xscale() == "log"
+    d = fig.data
+    assert (d["suggestion"], d["current_lr"]) == (result.suggestion, 0.01)
+    np.testing.assert_array_equal(fig.axes[0].lines[1].get_ydata(), d["smoothed"])
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert any(t.startswith(f"suggested lr = {d['suggestion']:.2g}") for t in labels)
+    assert "config's current lr = 0.01" in labels
     fig.savefig(io.BytesIO(), format="png")
 
 
@@ -151,6 +157,10 @@ def test_chosen_rates_show_what_their_labels_say() -> None:
     assert titles[0] == f"lr = {small:.3g}: too small: barely moves"
     assert titles[1] == f"lr = {good:.3g}: good: converges"
     assert titles[2].startswith(f"lr = {large:.3g}: too large: ")
+    verdicts = fig.data["verdicts"]
+    assert titles == [f"lr = {lr:.3g}: {verdicts[lr]}" for lr in curves]  # titles = numbers
+    left = fig.data["left_finite"][large]
+    assert (left is None) == bool(np.isfinite(cl).all())  # "diverges" marks where it left
     fig.savefig(io.BytesIO(), format="png")
     with pytest.raises(ValueError, match="need a too-small, a good and a too-large"):
         choose_learning_rates(model, loss, X, y, candidates=(0.1, 1.0), epochs=3)

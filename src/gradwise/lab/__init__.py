@@ -1,9 +1,12 @@
 """The lab: figures that show what training does, drawn from real training with gradwise's own
 engine (needs the ``[lab]`` extra: matplotlib and pillow).
 
-Every figure function returns a headless :class:`matplotlib.figure.Figure`; save it with
-``fig.savefig("name.png")`` (or ``.svg``). Submodules load on first use, so the command line can
-register the lab's subcommands without importing matplotlib.
+Every figure function returns a headless :class:`~gradwise.lab.style.LabFigure`, a
+:class:`matplotlib.figure.Figure` whose ``.data`` holds the numbers it draws (keys in each
+function's docstring); save it with ``fig.savefig("name.png")`` (or ``.svg``). Every GIF
+function returns a :class:`~gradwise.lab.style.LabGif`: its ``.path`` and ``.frames``, what
+each frame shows, read back from the frame's artists. Submodules load on first use, so the
+command line can register the lab's subcommands without importing matplotlib.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ _EXPORTS = {
     "minibatch_study": "lecture",
     "run_landscape": "landscape_run",
     "LivePlot": "live",
+    "LabFigure": "style",
+    "LabGif": "style",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -7,11 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from ..autograd import tensor
 from ..nn import ACTIVATIONS, get_activation
-from .style import TRAIN_COLOR, VAL_COLOR, new_figure
+from .style import TRAIN_COLOR, VAL_COLOR, LabFigure, new_figure
 
 __all__ = ["ELEMENTWISE", "activation_curves", "plot_activations"]
 
@@ -40,9 +39,10 @@ def activation_curves(names: Sequence[str] | None = None, z: np.ndarray | None =
     return out
 
 
-def plot_activations(names: Sequence[str] | None = None) -> Figure:
+def plot_activations(names: Sequence[str] | None = None) -> LabFigure:
     """One panel per activation: ``g(z)`` (solid) and ``g'(z)`` from backpropagation
-    (dashed), for sigmoid, tanh, ReLU and every other built-in elementwise activation."""
+    (dashed), for sigmoid, tanh, ReLU and every other built-in elementwise activation.
+    ``fig.data``: ``{"curves": {name: (z, g(z), g'(z))}}``, the arrays drawn."""
     curves = activation_curves(names)
     cols = min(3, len(curves))
     rows = -(-len(curves) // cols)
@@ -61,4 +61,5 @@ def plot_activations(names: Sequence[str] | None = None) -> Figure:
     for ax in axes[len(curves):]:
         ax.axis("off")
     fig.suptitle("Activation functions and their derivatives")
+    fig.data["curves"] = curves
     return fig

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .. import backend
 from ..autograd import no_grad
@@ -19,7 +18,14 @@ from ..nn import Dense, Dropout, Module, Sequential
 from ..nn.layers import Sigmoid, Softmax
 from ..nn.utils import as_input
 from ..ops import log_softmax_array, sigmoid_array
-from .style import ACTIVATION_CMAP, PROBABILITY_CMAP, grid_over, new_figure, scatter_classes
+from .style import (
+    ACTIVATION_CMAP,
+    PROBABILITY_CMAP,
+    LabFigure,
+    grid_over,
+    new_figure,
+    scatter_classes,
+)
 
 __all__ = ["plot_boundaries", "plot_decision_boundary", "plot_hidden_units", "predict_proba"]
 
@@ -90,23 +96,31 @@ def _draw_map(ax, model: Module, X: np.ndarray, y: np.ndarray, X_test: np.ndarra
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_aspect("equal", adjustable="box")
-    return mesh
+    return mesh, {"grid_x1": xx[0], "grid_x2": yy[:, 0], "probability": p}
 
 
 def plot_decision_boundary(model: Module, X: np.ndarray, y: np.ndarray,
                            X_test: np.ndarray | None = None, y_test: np.ndarray | None = None,
                            resolution: int = 200, title: str = "Decision boundary",
-                           test_label: str = "test") -> Figure:
+                           test_label: str = "test") -> LabFigure:
     """The map of ``P(y = 1 | x)`` over the plane (orange 0, white 0.5, blue 1) with the
     boundary ``P = 0.5`` in black, training points as circles (class 0) and squares (class 1)
     and held-out points as triangles and diamonds, named
-    ``test_label`` in the legend (e.g. ``"validation"``)."""
+    ``test_label`` in the legend (e.g. ``"validation"``). ``fig.data``: ``{"grid_x1",
+    "grid_x2", "probability"}`` (the map drawn, probability[i, j] at (grid_x1[j], grid_x2[i]))
+    and ``"train_accuracy"`` (and ``"test_accuracy"`` with held-out points): the fraction of
+    points on their class's side of the boundary."""
     X = _check_2d(X, "X")
     if X_test is not None:
         X_test = _check_2d(X_test, "X_test")
     fig = new_figure(6.2, 5)
     ax = fig.add_subplot()
-    mesh = _draw_map(ax, model, X, np.asarray(y), X_test, y_test, resolution, test_label)
+    mesh, drawn = _draw_map(ax, model, X, np.asarray(y), X_test, y_test, resolution,
+                            test_label)
+    fig.data.update(drawn)
+    fig.data["train_accuracy"] = _accuracy(model, X, y)
+    if X_test is not None and y_test is not None:
+        fig.data["test_accuracy"] = _accuracy(model, X_test, y_test)
     fig.colorbar(mesh, ax=ax, label="P(class 1 | x)", ticks=[0, 0.25, 0.5, 0.75, 1])
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
     ax.set_title(title)
@@ -114,22 +128,35 @@ def plot_decision_boundary(model: Module, X: np.ndarray, y: np.ndarray,
 
 
 def plot_boundaries(models: Mapping[str, Module], X: np.ndarray, y: np.ndarray,
-                    resolution: int = 150, suptitle: str | None = None) -> Figure:
+                    resolution: int = 150, suptitle: str | None = None) -> LabFigure:
     """Decision maps of several models on the same points, side by side, one panel per
-    ``{title: model}`` entry: e.g. linear activations (a straight boundary) beside ReLU."""
+    ``{title: model}`` entry: e.g. linear activations (a straight boundary) beside ReLU.
+    ``fig.data``: ``{"maps": {title: probability map}, "grid_x1", "grid_x2", "accuracy":
+    {title: training accuracy}}``."""
     X = _check_2d(X, "X")
     fig = new_figure(4.2 * len(models) + 0.8, 4.3)
     axes = fig.subplots(1, len(models), squeeze=False)[0]
     mesh = None
+    maps, accuracy = {}, {}
     for ax, (name, model) in zip(axes, models.items(), strict=True):
-        mesh = _draw_map(ax, model, X, np.asarray(y), None, None, resolution)
+        mesh, drawn = _draw_map(ax, model, X, np.asarray(y), None, None, resolution)
+        maps[name] = drawn.pop("probability")
+        accuracy[name] = _accuracy(model, X, y)
+        fig.data.update(drawn)
         ax.set_title(name)
     axes[0].legend(loc="upper right", fontsize=8, framealpha=0.9)
     assert mesh is not None  # models is not empty
     fig.colorbar(mesh, ax=list(axes), label="P(class 1 | x)", ticks=[0, 0.5, 1])
     if suptitle:
         fig.suptitle(suptitle)
+    fig.data.update({"maps": maps, "accuracy": accuracy})
     return fig
+
+
+def _accuracy(model: Module, X: np.ndarray, y: np.ndarray) -> float:
+    """The fraction of points with ``P(class 1 | x) > 0.5`` exactly where ``y == 1``."""
+    return float(((predict_proba(model, X).reshape(-1) > 0.5)
+                  == (np.asarray(y).reshape(-1) == 1)).mean())
 
 
 def _hidden_activations(model: Sequential, grid: np.ndarray) -> list[np.ndarray]:
@@ -148,14 +175,17 @@ def _hidden_activations(model: Sequential, grid: np.ndarray) -> list[np.ndarray]
 
 
 def plot_hidden_units(model: Sequential, X: np.ndarray, y: np.ndarray, max_units: int = 16,
-                      resolution: int = 60) -> Figure:
+                      resolution: int = 60) -> LabFigure:
     """One small map per hidden unit ``a_j(x)`` over the plane (TensorFlow Playground style),
     one row per hidden layer, and the network's output map on the right. A layer whose
     activations are never negative (ReLU) is drawn on a sequential scale from 0 (dark) to its
     largest value; a layer with signs on a diverging orange (< 0), white (0), blue (> 0) scale.
     A unit that is 0 over the whole plane (a dead ReLU) is a grey panel labelled "dead". At
     most ``max_units`` units per layer are drawn and the row's label says how many are left
-    out. ``fig.gradwise_data`` holds, per layer, the number of units and of dead units."""
+    out. ``fig.data``: ``{"layers": [{"units", "dead", "drawn", "non_negative", "scales",
+    "label"} per layer], "output": P(class 1) map}``; ``scales`` holds, per drawn unit, the
+    ``(colour map name, vmin, vmax)`` its map used (``None`` for a dead unit), ``label`` the
+    row's text."""
     X = _check_2d(X, "X")
     xx, yy, grid = grid_over(X, resolution)
     layers = _hidden_activations(model, grid)
@@ -167,8 +197,10 @@ def plot_hidden_units(model: Sequential, X: np.ndarray, y: np.ndarray, max_units
     for r, acts in enumerate(layers):
         nonneg = bool(acts.min() >= 0)
         dead = np.abs(acts).max(axis=0) == 0
+        scales: list[tuple[str, float, float] | None] = []
         info.append({"units": acts.shape[1], "dead": int(dead.sum()),
-                     "non_negative": nonneg})
+                     "drawn": min(acts.shape[1], max_units), "non_negative": nonneg,
+                     "scales": scales})
         for c in range(ncols - 1):
             ax = axes[r, c]
             ax.set_xticks([])
@@ -181,19 +213,24 @@ def plot_hidden_units(model: Sequential, X: np.ndarray, y: np.ndarray, max_units
                 ax.set_facecolor("#bdbdbd")
                 ax.text(0.5, 0.5, "dead\n(0 everywhere)", ha="center", va="center",
                         fontsize=7, transform=ax.transAxes)
-            elif nonneg:
-                ax.imshow(a, origin="lower", extent=extent, cmap=ACTIVATION_CMAP, vmin=0,
-                          vmax=a.max(), aspect="auto")
+                scales.append(None)
             else:
-                vmax = max(np.abs(a).max(), 1e-12)
-                ax.imshow(a, origin="lower", extent=extent, cmap=PROBABILITY_CMAP, vmin=-vmax,
-                          vmax=vmax, aspect="auto")
+                if nonneg:
+                    im = ax.imshow(a, origin="lower", extent=extent, cmap=ACTIVATION_CMAP,
+                                   vmin=0, vmax=a.max(), aspect="auto")
+                else:
+                    vmax = max(np.abs(a).max(), 1e-12)
+                    im = ax.imshow(a, origin="lower", extent=extent, cmap=PROBABILITY_CMAP,
+                                   vmin=-vmax, vmax=vmax, aspect="auto")
+                lo, hi = im.get_clim()
+                scales.append((str(im.get_cmap().name), float(lo), float(hi)))
             ax.set_title(f"L{r + 1} unit {c + 1}", fontsize=7)
         left = acts.shape[1] - min(acts.shape[1], max_units)
         scale = "0 (dark) to max" if nonneg else "orange < 0 < blue"
-        axes[r, 0].set_ylabel(f"layer {r + 1}: {acts.shape[1]} units\n{int(dead.sum())} dead"
-                              + (f", {left} not drawn" if left else "") + f"\n{scale}",
-                              fontsize=7)
+        label = (f"layer {r + 1}: {acts.shape[1]} units\n{int(dead.sum())} dead"
+                 + (f", {left} not drawn" if left else "") + f"\n{scale}")
+        axes[r, 0].set_ylabel(label, fontsize=7)
+        info[-1]["label"] = axes[r, 0].get_ylabel()
     p = predict_proba(model, grid).reshape(xx.shape)
     for r in range(len(layers)):
         ax = axes[r, -1]
@@ -208,5 +245,5 @@ def plot_hidden_units(model: Sequential, X: np.ndarray, y: np.ndarray, max_units
         ax.set_title("output P(class 1)", fontsize=7)
     fig.suptitle("What each hidden unit computes over the input plane (each map on its own "
                  "scale; grey: dead unit)", fontsize=10)
-    fig.gradwise_data = info  # type: ignore[attr-defined]
+    fig.data.update({"layers": info, "output": p})
     return fig

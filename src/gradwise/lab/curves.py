@@ -7,11 +7,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .. import backend
 from ..autograd import no_grad
-from .style import BEST_COLOR, PATIENCE_COLOR, TRAIN_COLOR, VAL_COLOR, new_figure
+from .style import BEST_COLOR, PATIENCE_COLOR, TRAIN_COLOR, VAL_COLOR, LabFigure, new_figure
 
 __all__ = ["capacity_study", "plot_capacity", "plot_history"]
 
@@ -30,10 +29,10 @@ def _pretty(name: str) -> str:
             "mae": "Mean absolute error", "mse": "Mean squared error"}.get(name, name)
 
 
-def _mark_early_stopping(ax: Any, es: Any, n_epochs: int, legend: bool) -> None:
+def _mark_early_stopping(ax: Any, es: Any, n_epochs: int, legend: bool) -> int | None:
     best = getattr(es, "best_epoch", None)
     if best is None:
-        return
+        return None
     best1 = int(best) + 1
     patience = int(getattr(es, "patience", 0))
     last = min(best1 + patience, n_epochs)
@@ -42,10 +41,11 @@ def _mark_early_stopping(ax: Any, es: Any, n_epochs: int, legend: bool) -> None:
                    label=f"patience window ({patience} epochs)" if legend else None)
     ax.axvline(best1, color=BEST_COLOR, linestyle="--", linewidth=1.5,
                label=f"best epoch ({best1})" if legend else None)
+    return best1
 
 
 def plot_history(history: Any, early_stopping: Any = None,
-                 title: str = "Training curves", diverged_at: int | None = None) -> Figure:
+                 title: str = "Training curves", diverged_at: int | None = None) -> LabFigure:
     """Train (solid) and validation (dashed) curves of every recorded quantity, one panel each,
     against the epoch (counted from 1); the learning rate gets a panel when it changes. When
     the history has ``train_eval_*`` (``fit(..., train_eval=True)``), the training set's value
@@ -55,10 +55,15 @@ def plot_history(history: Any, early_stopping: Any = None,
     With an ``EarlyStopping`` (Keras semantics: ``best_epoch`` 0-based), the best epoch is a
     green dashed line, the ``patience`` epochs after it are shaded, and when
     ``restore_best_weights`` is set a star marks the monitored value that the restored weights
-    reproduce.
+    reproduce. One legend below the panels names every curve and mark.
 
     ``diverged_at`` (an epoch counted from 1) marks a run whose loss became non-finite there:
     a red line labelled "diverged", and no early-stopping marks (nothing was restored).
+
+    ``fig.data``: ``{"panels": [quantity per panel], "curves": {history key: values drawn},
+    "best_epoch": the epoch marked best (from 1) or None, "restored": (epoch, value) of the
+    star or None, "diverged_at": the epoch marked diverged or None, "labels": {panel: legend
+    labels}}``.
     """
     if diverged_at is not None:
         early_stopping = None
@@ -73,11 +78,15 @@ def plot_history(history: Any, early_stopping: Any = None,
     fig = new_figure(4.6 * len(panels), 3.8)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     monitor = getattr(early_stopping, "monitor", "val_loss")
+    drawn: dict[str, list[float]] = {}
+    marked: int | None = None
+    restored: tuple[int, float] | None = None
     for i, (ax, name) in enumerate(zip(axes, panels, strict=True)):
         if name == "lr":
             assert lr is not None  # show_lr
             ax.plot(np.arange(1, len(lr) + 1), lr, color="gray", marker=".")
             ax.set_yscale("log")
+            drawn["lr"] = lr
         both = "train_eval_" + name in h
         for key, color, style, label in (
                 (name, TRAIN_COLOR, "-", "training, mean over the epoch's batches"
@@ -89,11 +98,12 @@ def plot_history(history: Any, early_stopping: Any = None,
             if name == "lr" or key not in h:
                 continue
             vals = h[key]
+            drawn[key] = vals
             ax.plot(np.arange(1, len(vals) + 1), vals, color=color, linestyle=style,
                     marker="." if len(vals) <= 50 else None, label=label)
         n = max(len(v) for v in h.values())
         if early_stopping is not None:
-            _mark_early_stopping(ax, early_stopping, n, legend=i == 0)
+            marked = _mark_early_stopping(ax, early_stopping, n, legend=i == 0)
             best = getattr(early_stopping, "best_epoch", None)
             if (getattr(early_stopping, "restore_best_weights", False) and best is not None
                     and monitor in h and monitor in (name, "val_" + name)
@@ -101,6 +111,7 @@ def plot_history(history: Any, early_stopping: Any = None,
                 ax.plot(int(best) + 1, h[monitor][int(best)], marker="*", markersize=15,
                         color=BEST_COLOR, markeredgecolor="black", linestyle="none",
                         label="restored weights", zorder=4)
+                restored = (int(best) + 1, h[monitor][int(best)])
         if diverged_at is not None:
             ax.axvline(diverged_at, color="#d7191c", linewidth=1.5,
                        label=f"diverged (epoch {diverged_at})" if i == 0 else None)
@@ -110,17 +121,32 @@ def plot_history(history: Any, early_stopping: Any = None,
         ax.grid(alpha=0.3)
         if n <= 12:
             ax.set_xticks(np.arange(1, n + 1))
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+    # One legend for all panels, below them: a legend inside a panel hides part of a curve.
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        ncols = max(1, min(3, int(fig.get_figwidth() // 3.9)))
+        rows = -(-len(entries) // ncols)
+        fig.set_figheight(fig.get_figheight() + 0.22 * rows)
+        fig.legend(list(entries.values()), list(entries), fontsize=8, ncols=ncols,
+                   loc="outside lower center")
     fig.suptitle(title)
+    fig.data.update({"panels": panels, "curves": drawn, "best_epoch": marked,
+                     "restored": restored, "diverged_at": diverged_at,
+                     "labels": {name: ax.get_legend_handles_labels()[1]
+                                for ax, name in zip(axes, panels, strict=True)}})
     return fig
 
 
 def plot_capacity(capacities: Sequence[float], train_loss: Sequence[float],
                   val_loss: Sequence[float], xlabel: str = "Hidden units (model capacity)",
-                  title: str = "Under- and overfitting") -> Figure:
+                  title: str = "Under- and overfitting") -> LabFigure:
     """Final training and validation loss of models of growing capacity: training loss keeps
-    falling, validation loss falls (underfitting), reaches a minimum and rises (overfitting)."""
+    falling, validation loss falls (underfitting), reaches a minimum and rises (overfitting).
+    ``fig.data``: ``{"capacities", "train_loss", "val_loss"`` (arrays drawn), ``"best"``
+    (the capacity marked best: least validation loss)``}``."""
     cap = np.asarray(capacities, dtype=float)
     tr, va = np.asarray(train_loss, dtype=float), np.asarray(val_loss, dtype=float)
     if not len(cap) == len(tr) == len(va) or len(cap) == 0:
@@ -144,16 +170,18 @@ def plot_capacity(capacities: Sequence[float], train_loss: Sequence[float],
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    fig.data.update({"capacities": cap, "train_loss": tr, "val_loss": va,
+                     "best": float(cap[best])})
     return fig
 
 
 def capacity_study(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray,
                    y_val: np.ndarray, widths: Sequence[int] = (1, 2, 4, 16, 64, 256),
-                   epochs: int = 2000, seed: int = 0) -> Figure:
+                   epochs: int = 2000, seed: int = 0) -> LabFigure:
     """Train a 2-w-w-1 ReLU network for each hidden width ``w`` (full-batch Adam, no dropout,
     no early stopping, same seed) and draw :func:`plot_capacity` of the final training and
     validation losses: small networks underfit, large ones fit the noise of a small training
-    set."""
+    set. ``fig.data``: :func:`plot_capacity`'s."""
     from ..nn import BCEWithLogitsLoss, Dense, Sequential
     from ._model import loss_on, train_full_batch
 

@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.figure import Figure
 
 from .. import backend
 from ..autograd import Tensor, no_grad, tensor
@@ -17,7 +16,7 @@ from ..nn import BCEWithLogitsLoss, Dense, Module, MSELoss, Sequential
 from ..nn.utils import set_flat
 from ._model import train_full_batch
 from .boundary import plot_boundaries, predict_proba
-from .style import TRAIN_COLOR, new_figure
+from .style import TRAIN_COLOR, LabFigure, new_figure
 
 __all__ = ["HandFeatures", "linear_vs_nonlinear", "plot_feature_engineering",
            "plot_first_layer_weights", "plot_function_approximation"]
@@ -44,12 +43,13 @@ def _accuracy(model: Module, X: np.ndarray, y: np.ndarray) -> float:
 
 
 def plot_feature_engineering(X: np.ndarray, y: np.ndarray, hidden: int = 16,
-                             epochs: int = 500, seed: int = 0, held_out: float = 0.3) -> Figure:
+                             epochs: int = 500, seed: int = 0, held_out: float = 0.3) -> LabFigure:
     """A linear model (logistic regression) on hand-made features beside a small ReLU network
     (2-``hidden``-``hidden``-1) on the raw inputs, both trained with full-batch Adam on the
     same points, a ``held_out`` fraction of them kept aside (stratified); the panel titles give
     each model's training and held-out accuracy, so the comparison is on data neither model
-    saw. ``fig.gradwise_data`` holds ``{model: (train accuracy, held-out accuracy)}``."""
+    saw. ``fig.data``: :func:`plot_boundaries`'s keys and ``"train_held_out"``:
+    ``{"engineered" | "learned": (train accuracy, held-out accuracy)}``."""
     from ..data import train_test_split
 
     Xa, Xb, ya, yb = train_test_split(X, y, test_size=held_out, seed=seed, stratify=y)
@@ -68,15 +68,16 @@ def plot_feature_engineering(X: np.ndarray, y: np.ndarray, hidden: int = 16,
         f"network on raw (x1, x2), 2-{hidden}-{hidden}-1 ReLU,\nlearning its own features:\n"
         f"train {acc['learned'][0]:.0%}, held-out {acc['learned'][1]:.0%}": learned,
     }, Xa, ya, suptitle=f"Hand-made vs learned features ({len(Xb)} held-out points)")
-    fig.gradwise_data = acc  # type: ignore[attr-defined]
+    fig.data["train_held_out"] = acc
     return fig
 
 
 def linear_vs_nonlinear(X: np.ndarray, y: np.ndarray, hidden: Sequence[int] = (16, 16),
-                        epochs: int = 500, seed: int = 0) -> Figure:
+                        epochs: int = 500, seed: int = 0) -> LabFigure:
     """Two networks of the same shape from the same initialization, one with linear
     activations and one with ReLU, trained the same way: a stack of linear layers is one linear
-    map, so its boundary is a straight line, while ReLU bends it."""
+    map, so its boundary is a straight line, while ReLU bends it. ``fig.data``:
+    :func:`plot_boundaries`'s keys."""
     maps = {}
     sizes = [2, *hidden]
     for act, name in ((None, "linear activations: a straight boundary"),
@@ -91,12 +92,13 @@ def linear_vs_nonlinear(X: np.ndarray, y: np.ndarray, hidden: Sequence[int] = (1
 
 
 def plot_first_layer_weights(model: Module, n: int = 32, shape: tuple[int, int] = (28, 28),
-                             columns: int = 8, initial: np.ndarray | None = None) -> Figure:
+                             columns: int = 8, initial: np.ndarray | None = None) -> LabFigure:
     """The weights into the first ``n`` units of the first Dense layer, each column of ``W``
     (in, out) drawn as a ``shape`` image: blue where a bright pixel excites the unit, red where
     it inhibits it (each image scaled to its own largest ``|w|``). With ``initial`` (the same
     layer's weights before training) the images show what training changed, ``W - W_init``:
-    random initial values that never receive a gradient (pixels that are always 0) vanish."""
+    random initial values that never receive a gradient (pixels that are always 0) vanish.
+    ``fig.data``: ``{"images": (n, *shape) array drawn, "vmax": per-image colour limit}``."""
     first = next((m for m in model.modules() if isinstance(m, Dense)), None)
     if first is None or first.in_features != shape[0] * shape[1]:
         raise ValueError(f"the model's first Dense layer must take {shape[0] * shape[1]} inputs "
@@ -112,6 +114,8 @@ def plot_first_layer_weights(model: Module, n: int = 32, shape: tuple[int, int] 
     rows = -(-n // columns)
     fig = new_figure(1.25 * columns + 0.6, 1.35 * rows + 0.7)
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    fig.data.update({"images": W[:, :n].T.reshape(n, *shape).copy(),
+                     "vmax": np.array([max(np.abs(W[:, j]).max(), 1e-12) for j in range(n)])})
     for j, ax in enumerate(axes):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -137,11 +141,14 @@ def _predict_1d(model: Module, x: np.ndarray) -> np.ndarray:
 def plot_function_approximation(target: Callable[[np.ndarray], np.ndarray] | None = None,
                                 widths: Sequence[int] = (1, 2, 4, 8, 32),
                                 epochs: Sequence[int] = (0, 30, 300, 3000), n: int = 64,
-                                seed: int = 0) -> Figure:
+                                seed: int = 0) -> LabFigure:
     """Learning as function approximation. Left: a 1-32-1 tanh network fitting ``target``
     (default ``sin(3x) + 0.3 x^2`` on [-2, 2], ``n`` noiseless samples) after each number of
     ``epochs`` of full-batch Adam on the squared error. Right: networks of each hidden
-    ``width`` after the last number of epochs: the wider the layer, the closer the fit."""
+    ``width`` after the last number of epochs: the wider the layer, the closer the fit.
+    ``fig.data``: ``{"x", "y"`` (the samples), ``"dense_x", "target"`` (the dashed curve),
+    ``"by_epoch": {epochs: prediction on dense_x}, "by_width": {width: prediction},
+    "mse_by_epoch", "mse_by_width"`` (mean squared error on the samples)}``."""
     target = target or (lambda x: np.sin(3 * x) + 0.3 * x**2)
     x = np.linspace(-2, 2, n).astype(np.float32)
     y = target(x).astype(np.float32)
@@ -157,14 +164,19 @@ def plot_function_approximation(target: Callable[[np.ndarray], np.ndarray] | Non
     model = net(32)
     snaps = train_full_batch(model, loss, x[:, None], y, max(epochs), lr=0.01, snapshots=epochs)
     cmap = colormaps["viridis"]
+    by_epoch, by_width, mse_epoch, mse_width = {}, {}, {}, {}
     for i, e in enumerate(epochs):
         set_flat(model, snaps[e])
-        ax.plot(dense_x, _predict_1d(model, dense_x), color=cmap(i / max(len(epochs) - 1, 1)),
+        by_epoch[e] = _predict_1d(model, dense_x)
+        mse_epoch[e] = float(np.mean((_predict_1d(model, x) - y) ** 2))
+        ax.plot(dense_x, by_epoch[e], color=cmap(i / max(len(epochs) - 1, 1)),
                 linewidth=2, label=f"after {e} epochs")
     for width_i, w in enumerate(widths):
         m = net(w)
         train_full_batch(m, loss, x[:, None], y, max(epochs), lr=0.01)
-        ax2.plot(dense_x, _predict_1d(m, dense_x), linewidth=2,
+        by_width[w] = _predict_1d(m, dense_x)
+        mse_width[w] = float(np.mean((_predict_1d(m, x) - y) ** 2))
+        ax2.plot(dense_x, by_width[w], linewidth=2,
                  color=cmap(width_i / max(len(widths) - 1, 1)),
                  label=f"{w} hidden unit{'s' if w > 1 else ''}")
     for a in (ax, ax2):
@@ -178,4 +190,7 @@ def plot_function_approximation(target: Callable[[np.ndarray], np.ndarray] | Non
     ax.set_title("1-32-1 tanh network as training proceeds")
     ax2.set_title(f"After {max(epochs)} epochs, as the hidden layer widens")
     fig.suptitle("Learning as function approximation")
+    fig.data.update({"x": x, "y": y, "dense_x": dense_x, "target": target(dense_x),
+                     "by_epoch": by_epoch, "by_width": by_width, "mse_by_epoch": mse_epoch,
+                     "mse_by_width": mse_width})
     return fig

@@ -8,10 +8,9 @@ from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
 
 from .landscape import Landscape
-from .style import LOSS_CMAP, TRAIN_COLOR, VAL_COLOR, new_figure
+from .style import LOSS_CMAP, TRAIN_COLOR, VAL_COLOR, LabFigure, new_figure
 
 __all__ = ["plot_landscape_1d", "plot_landscape_2d", "plot_surface_3d"]
 
@@ -29,11 +28,14 @@ def plot_landscape_1d(coords: np.ndarray, loss: np.ndarray, accuracy: np.ndarray
                       xlabel: str = "step along the direction", title: str = "Loss along a line",
                       marks: Mapping[str, float] | None = None,
                       held_out: tuple[np.ndarray, np.ndarray | None, str] | None = None
-                      ) -> Figure:
+                      ) -> LabFigure:
     """Loss (left axis; log scale when it spans more than a factor 20) and, for classifiers,
     accuracy (right axis) along a line in weight space; ``marks`` names points on it, e.g.
     ``{"initial": 0, "final": 1}``. ``held_out = (loss, accuracy, name)`` adds the same curves
-    on held-out data (thinner, dotted), as Li et al. (2018) draw train and test curves."""
+    on held-out data (thinner, dotted), as Li et al. (2018) draw train and test curves.
+    ``fig.data``: ``{"coords", "loss", "accuracy", "held_out_loss", "held_out_accuracy"``
+    (the curves drawn, None when absent), ``"log_scale"``, ``"marks": {name: (coord, loss)}``
+    ``}``."""
     coords, loss = np.asarray(coords), np.asarray(loss)
     fig = new_figure(6.4, 4.2)
     ax = fig.add_subplot()
@@ -59,13 +61,22 @@ def plot_landscape_1d(coords: np.ndarray, loss: np.ndarray, accuracy: np.ndarray
                                 linestyle=(0, (1, 2)), label=f"accuracy ({held_out[2]})")
         ax2.set_ylabel("Accuracy", color=VAL_COLOR)
         ax2.set_ylim(-0.02, 1.02)
+    marked: dict[str, tuple[float, float]] = {}
     for name, x in (marks or {}).items():
         i = int(np.argmin(np.abs(coords - x)))
+        marked[name] = (float(coords[i]), float(loss[i]))
         handles += ax.plot(coords[i], loss[i], marker="o", markersize=9, linestyle="none",
                            markeredgecolor="black", label=f"{name} ({x:g})")
     fig.legend(handles=handles, fontsize=8, loc="outside lower center",
                ncols=min(len(handles), 4))  # below the axes: never over a curve
     ax.set_title(title)
+    drew_acc = accuracy is not None and np.isfinite(accuracy).any()
+    fig.data.update({
+        "coords": coords, "loss": loss, "accuracy": accuracy if drew_acc else None,
+        "held_out_loss": None if held_out is None else np.asarray(held_out[0]),
+        "held_out_accuracy": (None if held_out is None or held_out[1] is None or not drew_acc
+                              else np.asarray(held_out[1])),
+        "log_scale": log, "marks": marked})
     return fig
 
 
@@ -81,12 +92,16 @@ def _draw_trajectory(ax, trajectory: np.ndarray) -> None:
 
 def plot_landscape_2d(land: Landscape, filled: bool = True, xlabel: str = "direction 1",
                       ylabel: str = "direction 2", title: str = "Loss landscape",
-                      trajectory: np.ndarray | None = None, equal_aspect: bool = False) -> Figure:
+                      trajectory: np.ndarray | None = None, equal_aspect: bool = False
+                      ) -> LabFigure:
     """The loss over the plane as filled contours (``filled``) or labelled contour lines, with
     accuracy beside it for classifiers, the trained weights at (0, 0) (a star) and, if given,
     the training trajectory projected onto the plane (shape (T, 2)). ``equal_aspect`` draws
     one unit the same length on both axes (for PCA coordinates, which are distances in weight
-    space: a stretched axis would distort the valley's shape)."""
+    space: a stretched axis would distort the valley's shape). ``fig.data``: ``{"x", "y",
+    "loss"`` (NaN where not computed), ``"accuracy"`` (None when not drawn), ``"loss_range"``
+    (the colour scale's (lo, hi)), ``"trajectory"`` (or None), ``"panels"``, ``"aspect"``
+    (per panel)``}``."""
     loss = np.where(land.done[:, None], land.loss, np.nan)
     lo, hi = _loss_range(loss)
     shown = np.clip(loss, lo, hi)
@@ -129,14 +144,21 @@ def plot_landscape_2d(land: Landscape, filled: bool = True, xlabel: str = "direc
             a.set_aspect("equal", adjustable="box")
     axes[0].legend(fontsize=8, loc="upper right", framealpha=0.85)
     fig.suptitle(title)
+    fig.data.update({"x": land.x, "y": land.y, "loss": loss,
+                     "accuracy": acc if has_acc else None, "loss_range": (lo, hi),
+                     "trajectory": None if trajectory is None else np.asarray(trajectory),
+                     "panels": [name for _, name in panels],
+                     "aspect": [a.get_aspect() for a, _ in panels]})
     return fig
 
 
 def plot_surface_3d(land: Landscape, xlabel: str = "direction 1", ylabel: str = "direction 2",
                     title: str = "Loss surface", trajectory: np.ndarray | None = None,
-                    trajectory_loss: np.ndarray | None = None) -> Figure:
+                    trajectory_loss: np.ndarray | None = None) -> LabFigure:
     """The loss over the plane as a 3D surface, ``log10`` of the loss on the vertical axis;
-    with ``trajectory`` (T, 2) and its losses on the plane, the path is drawn on the surface."""
+    with ``trajectory`` (T, 2) and its losses on the plane, the path is drawn on the surface.
+    ``fig.data``: ``{"x", "y", "log10_loss"`` (the surface's heights), ``"trained"`` (the
+    star's (x, y, z)), ``"trajectory"`` ((T, 3) path drawn, or None)``}``."""
     loss = np.where(land.done[:, None], land.loss, np.nan)
     lo, hi = _loss_range(loss)
     z = np.log10(np.clip(loss, lo, hi))
@@ -145,8 +167,10 @@ def plot_surface_3d(land: Landscape, xlabel: str = "direction 1", ylabel: str = 
     xx, yy = np.meshgrid(land.x, land.y)
     ax.plot_surface(xx, yy, z, cmap=LOSS_CMAP, linewidth=0, antialiased=True,
                     rcount=min(len(land.y), 80), ccount=min(len(land.x), 80))
+    path = None
     if trajectory is not None and trajectory_loss is not None:
         tz = np.log10(np.clip(trajectory_loss, lo, hi))
+        path = np.column_stack([trajectory[:, 0], trajectory[:, 1], tz])
         ax.plot(trajectory[:, 0], trajectory[:, 1], tz, color="black", marker=".",
                 linewidth=1.5, zorder=10, label="training trajectory")
         ax.plot([trajectory[0, 0]], [trajectory[0, 1]], [tz[0]], marker="o", color="#d7191c",
@@ -162,4 +186,7 @@ def plot_surface_3d(land: Landscape, xlabel: str = "direction 1", ylabel: str = 
     ax.view_init(elev=35, azim=-60)
     ax.set_box_aspect(None, zoom=0.85)  # keep the axis labels inside the figure
     ax.set_title(title)
+    fig.data.update({"x": land.x, "y": land.y, "log10_loss": z,
+                     "trained": (float(land.x[j]), float(land.y[i]), float(z[i, j])),
+                     "trajectory": path})
     return fig

@@ -1,5 +1,6 @@
 """The lecture's own pictures, each drawn from numbers computed here and returned with the
-figure (``fig, data = ...``), so that a test can check the lesson, not just the drawing:
+figure (``fig = ...; fig.data``, see :class:`~gradwise.lab.style.LabFigure`), so that a test
+can check the lesson, not just the drawing:
 
 - :func:`perceptron_line`: ``y = g(1 + 3 x1 - 2 x2)`` is a line in the plane; the point
   (-1, 2) gives ``g(-6) = 0.0025``.
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
+from matplotlib.ticker import FormatStrFormatter, NullLocator
 
 from .. import backend, optim
 from ..autograd import Tensor, no_grad
@@ -40,6 +41,8 @@ from .style import (
     PROBABILITY_CMAP,
     TRAIN_COLOR,
     VAL_COLOR,
+    LabFigure,
+    LabGif,
     new_figure,
     scatter_classes,
 )
@@ -54,11 +57,12 @@ def _sigmoid(z: np.ndarray | float) -> Any:
 
 
 def perceptron_line(w0: float = 1.0, w: tuple[float, float] = (3.0, -2.0),
-                    point: tuple[float, float] = (-1.0, 2.0)) -> tuple[Figure, dict[str, Any]]:
+                    point: tuple[float, float] = (-1.0, 2.0)) -> LabFigure:
     """The perceptron ``y = sigmoid(w0 + w1 x1 + w2 x2)`` of the lecture (``w0 = 1``,
     ``w = [3, -2]``) drawn over the plane: the line ``w0 + w . x = 0`` where ``y = 0.5``, the
     half-plane ``z > 0`` (``y > 0.5``, blue) and ``z < 0`` (``y < 0.5``, orange), and the
-    worked example ``x = (-1, 2)``: ``z = 1 - 3 - 4 = -6``, ``y = sigmoid(-6) = 0.0025``."""
+    worked example ``x = (-1, 2)``: ``z = 1 - 3 - 4 = -6``, ``y = sigmoid(-6) = 0.0025``.
+    ``fig.data``: ``{"z", "y_hat", "line_x1", "line_x2", "z_grid", "grid"}``."""
     x = np.array(point, dtype=np.float64)
     z = w0 + float(np.dot(w, x))
     y_hat = float(_sigmoid(z))
@@ -84,8 +88,9 @@ def perceptron_line(w0: float = 1.0, w: tuple[float, float] = (3.0, -2.0),
     ax.set_aspect("equal")
     ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
     ax.set_title("The perceptron is a line: y = g(1 + 3 x1 - 2 x2)")
-    return fig, {"z": z, "y_hat": y_hat, "line_x1": line_x1[keep], "line_x2": line_x2[keep],
-                 "z_grid": zz, "grid": g}
+    fig.data.update({"z": z, "y_hat": y_hat, "line_x1": line_x1[keep], "line_x2": line_x2[keep],
+                     "z_grid": zz, "grid": g})
+    return fig
 
 
 def _pass_model() -> Sequential:
@@ -93,15 +98,15 @@ def _pass_model() -> Sequential:
 
 
 def will_i_pass(n: int = 200, epochs: int = 300, student: tuple[float, float] = (4.0, 5.0),
-                seed: int = 0, max_tries: int = 50) -> tuple[Figure, dict[str, Any]]:
+                seed: int = 0, max_tries: int = 50) -> LabFigure:
     """The lecture's "Will I pass this class?" on :func:`gradwise.data.will_i_pass` (synthetic:
     x1 lectures attended and x2 hours on the final project, both U(0, 12); pass where
     ``0.6 x1 + 0.8 x2 - 7 + noise > 0``). A 2-3-1 network (sigmoid hidden units), the
     features divided by 12. The first initialization seed from ``seed`` on whose untrained
     network is wrong about ``student`` is used (the lecture's point: an untrained network
-    guesses); it is trained with Adam (full batches) for ``epochs`` and asked again. Returns
-    the figure (data, both probability maps, the student) and ``{"truth", "before", "after",
-    "init_seed", "accuracy"}``."""
+    guesses); it is trained with Adam (full batches) for ``epochs`` and asked again. The figure
+    shows the data, both probability maps and the student; ``fig.data``: ``{"truth", "before",
+    "after", "init_seed", "accuracy", "model"}``."""
     X, y = will_i_pass_data(n=n, seed=seed)
     s = np.asarray(student, dtype=np.float32)
     truth = int(0.6 * s[0] + 0.8 * s[1] - 7 > 0)
@@ -145,13 +150,15 @@ def will_i_pass(n: int = 200, epochs: int = 300, student: tuple[float, float] = 
                      f"{'pass' if truth else 'fail'}")
         ax.set_xlabel("x1: lectures attended")
         ax.set_ylabel("x2: hours spent on the final project")
-        ax.legend(fontsize=7, loc="upper right", framealpha=0.9)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=3,
+                  frameon=False)  # below the axes: never over a point
     set_flat(model, trained)
     fig.colorbar(mesh, ax=list(axes), label="P(pass)")
     fig.suptitle("Will I pass this class? (synthetic data: pass where 0.6 x1 + 0.8 x2 - 7 + "
                  "noise > 0; class 1 = pass)", fontsize=10)
-    return fig, {"truth": truth, "before": before, "after": after, "init_seed": init,
-                 "accuracy": accuracy, "model": model}
+    fig.data.update({"truth": truth, "before": before, "after": after, "init_seed": init,
+                     "accuracy": accuracy, "model": model})
+    return fig
 
 
 def _logistic_1d(n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -161,11 +168,11 @@ def _logistic_1d(n: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def gradient_descent_steps(lr: float = 2.0, steps: int = 60, start: tuple[float, float] = (6.0,
-                           -4.0), resolution: int = 81) -> tuple[Figure, dict[str, Any]]:
+                           -4.0), resolution: int = 81) -> LabFigure:
     """Gradient descent ``W <- W - lr dJ/dW`` on the two parameters ``(w0, w1)`` of
     ``sigmoid(w0 + w1 x)`` (logistic regression, BCE loss ``J``) on a 1D set: the loss surface
     ``J(w0, w1)`` on a grid, the path of ``steps`` full-batch steps from ``start`` with the
-    gradient at each point from backpropagation. Returns the figure and ``{"path", "loss",
+    gradient at each point from backpropagation. ``fig.data``: ``{"path", "loss",
     "grid_w0", "grid_w1", "surface"}``."""
     X, y = _logistic_1d()
     model = Dense(1, 1)
@@ -205,14 +212,17 @@ def gradient_descent_steps(lr: float = 2.0, steps: int = 60, start: tuple[float,
     ax2.set_ylabel("J(W)")
     ax2.set_title("Loss at each iteration")
     ax2.grid(alpha=0.3)
-    return fig, {"path": pts, "loss": np.array(values), "grid_w0": g0, "grid_w1": g1,
-                 "surface": surface}
+    fig.data.update({"path": pts, "loss": np.array(values), "grid_w0": g0, "grid_w1": g1,
+                     "surface": surface})
+    return fig
 
 
 def save_gradient_descent_gif(data: dict[str, Any], path: str | os.PathLike,
-                              fps: int = 4) -> Path:
-    """The steps of :func:`gradient_descent_steps` as an animated GIF, "iteration k" with the
-    current weights in the title, written atomically."""
+                              fps: int = 4) -> LabGif:
+    """The steps of :func:`gradient_descent_steps` (``fig.data`` of that figure) as an animated
+    GIF, "iteration k" with the current weights in the title, written atomically. Each of the
+    returned :class:`~gradwise.lab.style.LabGif`'s ``frames`` holds ``step``, ``trail`` (the
+    points drawn, (k + 1, 2)) and ``title``."""
     from matplotlib.animation import FuncAnimation, PillowWriter
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -234,21 +244,24 @@ def save_gradient_descent_gif(data: dict[str, Any], path: str | os.PathLike,
         trail.set_data(pts[:t + 1, 0], pts[:t + 1, 1])
         title.set_text(f"iteration {t}: ({pts[t, 0]:.3f}, {pts[t, 1]:.3f}), "
                        f"J = {data['loss'][t]:.3f}")
+        drawn[t] = {"step": t, "trail": np.column_stack(trail.get_data()).astype(np.float64),
+                    "title": title.get_text()}
         return [trail, title]
 
     target = Path(path)
+    drawn: dict[int, dict[str, Any]] = {}
     with atomic_path(target) as tmp:
         FuncAnimation(fig, draw, frames=len(pts), blit=False).save(
             tmp, writer=PillowWriter(fps=fps))
-    return target
+    return LabGif(target, [drawn[t] for t in range(len(pts))])
 
 
 def fitting_three_ways(n: int = 30, degrees: tuple[int, int, int] = (1, 4, 15),
-                       noise: float = 0.25, seed: int = 0) -> tuple[Figure, dict[str, Any]]:
+                       noise: float = 0.25, seed: int = 0) -> LabFigure:
     """Under-, well- and over-fitting of the same 1D data, as on the lecture's three panels:
     least-squares polynomials of ``degrees`` (a line, a moderate curve, a wiggle through every
     point) fitted to ``n`` noisy samples of ``sin(2 pi x)`` on [0, 1], and scored on ``n``
-    fresh samples. Returns the figure and ``{"degrees", "train_mse", "val_mse"}``."""
+    fresh samples. ``fig.data``: ``{"degrees", "train_mse", "val_mse"}``."""
     rng = np.random.default_rng(seed)
     x, xv = rng.uniform(0, 1, n), rng.uniform(0, 1, n)
 
@@ -284,7 +297,8 @@ def fitting_three_ways(n: int = 30, degrees: tuple[int, int, int] = (1, 4, 15),
     axes[0].set_ylabel("y")
     axes[0].legend(fontsize=7, loc="lower left")
     fig.suptitle("The same data, three models: too simple, right, too complex")
-    return fig, {"degrees": degrees, "train_mse": train, "val_mse": val}
+    fig.data.update({"degrees": degrees, "train_mse": train, "val_mse": val})
+    return fig
 
 
 def _overfit_data(n: int, seed: int) -> tuple[np.ndarray, ...]:
@@ -306,13 +320,13 @@ def _net(width: int, dropout: float) -> Sequential:
 
 
 def early_stopping_study(n: int = 60, width: int = 128, epochs: int = 300, patience: int = 30,
-                         seed: int = 0) -> tuple[Figure, dict[str, Any]]:
+                         seed: int = 0) -> LabFigure:
     """A run that overfits (``n`` noisy two-moons training points, a 2-w-w-1 ReLU network
     without dropout, Adam, batches of 16): the training loss falls all along while the
     validation loss falls, bottoms out and climbs again (the classic U). The full run is
     drawn, and where ``EarlyStopping(patience)`` would have stopped (the first epoch
     ``patience`` epochs past the best validation loss) and the best epoch whose weights it
-    restores are marked. Returns ``{"train_loss", "val_loss", "best_epoch", "stop_epoch"}``
+    restores are marked. ``fig.data``: ``{"train_loss", "val_loss", "best_epoch", "stop_epoch"}``
     (epochs counted from 1)."""
     Xa, Xb, ya, yb = _overfit_data(n, seed)
     backend.manual_seed(seed)
@@ -340,7 +354,8 @@ def early_stopping_study(n: int = 60, width: int = 128, epochs: int = 300, patie
     ax.set_title(f"Early stopping on a run that overfits ({n} training points)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return fig, {"train_loss": tr, "val_loss": va, "best_epoch": best, "stop_epoch": stop}
+    fig.data.update({"train_loss": tr, "val_loss": va, "best_epoch": best, "stop_epoch": stop})
+    return fig
 
 
 def _draw_network(ax: Any, sizes: list[int], masks: list[np.ndarray], title: str) -> None:
@@ -366,13 +381,13 @@ def _draw_network(ax: Any, sizes: list[int], masks: list[np.ndarray], title: str
 
 
 def dropout_study(n: int = 60, width: int = 128, epochs: int = 200, p: float = 0.5,
-                  seed: int = 0) -> tuple[Figure, dict[str, Any]]:
+                  seed: int = 0) -> LabFigure:
     """Dropout (Srivastava et al., JMLR 2014): each training step zeroes every hidden unit
     with probability ``p`` (and scales the rest by ``1/(1-p)``). Left: the units the real
     ``nn.Dropout`` drops in a small 2-6-6-1 network for two batches (crossed out). Right: the
     same 2-w-w-1 network trained on ``n`` noisy two-moons points with and without dropout
     (same seed, Adam): the gap between validation and training loss (eval mode) is smaller
-    with dropout. Returns ``{"masks", "gap_without", "gap_with", "histories"}`` (the gaps
+    with dropout. ``fig.data``: ``{"masks", "gap_without", "gap_with", "histories"}`` (the gaps
     averaged over the last fifth of the epochs)."""
     backend.manual_seed(seed)
     drop = Dropout(p)
@@ -410,20 +425,21 @@ def dropout_study(n: int = 60, width: int = 128, epochs: int = 200, p: float = 0
     fig.suptitle(f"Dropout: random units removed at every step; on {n} noisy points it narrows "
                  "the gap between training and validation loss", fontsize=10)
     names = list(hist)
-    return fig, {"masks": masks, "gap_without": gaps[names[0]], "gap_with": gaps[names[1]],
-                 "histories": hist}
+    fig.data.update({"masks": masks, "gap_without": gaps[names[0]], "gap_with": gaps[names[1]],
+                     "histories": hist})
+    return fig
 
 
 def minibatch_study(batch_sizes: tuple[int, ...] = (1, 8, 32, 128), steps: int = 150,
                     lr: float = 0.1, lrs: tuple[float, ...] = tuple(np.geomspace(0.03, 30, 13)),
-                    n: int = 256, seed: int = 0) -> tuple[Figure, dict[str, Any]]:
+                    n: int = 256, seed: int = 0) -> LabFigure:
     """Mini-batches: the same 2-16-1 network on two-moons trained with plain SGD for ``steps``
     steps at each batch size ``B`` (gradient ``(1/B) sum_k dJ_k/dW``). Left: the full-data
     loss after every step at learning rate ``lr``; its roughness (the fraction of steps that
     raise the full-data loss) falls as ``B`` grows. Right: the largest learning rate in
     ``lrs`` whose run ends finite and below its start, per batch size: single samples
     (B = 1) tolerate clearly smaller rates than large batches; between middle sizes the
-    measured edge is not always ordered (curvature, not noise, sets it there). Returns
+    measured edge is not always ordered (curvature, not noise, sets it there). ``fig.data``:
     ``{"curves", "roughness", "largest_stable"}`` keyed by batch size."""
     from ..data import moons
 
@@ -475,9 +491,21 @@ def minibatch_study(batch_sizes: tuple[int, ...] = (1, 8, 32, 128), steps: int =
     ax2.plot(bs, [stable[b] for b in bs], marker="o", color=BEST_COLOR)
     ax2.set_xscale("log", base=2)
     ax2.set_yscale("log")
+    ax2.set_xticks(bs, [str(b) for b in bs])  # the batch sizes measured, not powers of 2
+    ax2.xaxis.set_minor_locator(NullLocator())
+    ax2.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax2.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    for b in bs:  # each measured rate written at its point (log ticks are sparse)
+        top = stable[b] >= max(lrs)
+        ax2.annotate(f"{stable[b]:.3g}" + (" (the largest tried)" if top else ""),
+                     (b, stable[b]), textcoords="offset points", xytext=(0, 7), ha="center",
+                     fontsize=8)
+    ax2.margins(x=0.1, y=0.2)
     ax2.set_xlabel("Batch size B")
     ax2.set_ylabel("Largest stable learning rate")
     ax2.set_title(f"Largest stable learning rate per batch size\n(stable: finite and below "
-                  f"the start after {steps} steps; grid of {len(lrs)} rates)", fontsize=9)
+                  f"the start after {steps} steps; {len(lrs)} rates from {min(lrs):.3g} to "
+                  f"{max(lrs):.3g})", fontsize=9)
     ax2.grid(alpha=0.3, which="both")
-    return fig, {"curves": curves, "roughness": rough, "largest_stable": stable}
+    fig.data.update({"curves": curves, "roughness": rough, "largest_stable": stable})
+    return fig

@@ -8,12 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from ..training.callbacks import Callback
 from ..training.progress import display_kind
 from .boundary import _check_2d, _draw_map
-from .style import TRAIN_COLOR, VAL_COLOR, new_figure
+from .style import TRAIN_COLOR, VAL_COLOR, LabFigure, new_figure
 
 __all__ = ["LivePlot"]
 
@@ -71,7 +70,7 @@ class LivePlot(Callback):
         return names + [k[4:] for k in self.history if k.startswith("val_")
                         and k[4:] not in self.history]
 
-    def figure(self) -> Figure:
+    def figure(self) -> LabFigure:
         """The current picture: a headless figure of the recorded curves (and boundary)."""
         names = self._names()
         n = len(names) + (self.boundary is not None)

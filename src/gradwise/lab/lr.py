@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .. import optim
 from ..autograd import no_grad
@@ -16,7 +15,7 @@ from ..errors import ConfigError
 from ..nn import Module
 from ..nn.utils import flat_parameters, set_flat
 from ._model import loss_on
-from .style import BEST_COLOR, TRAIN_COLOR, VAL_COLOR, new_figure
+from .style import BEST_COLOR, TRAIN_COLOR, VAL_COLOR, LabFigure, new_figure
 
 __all__ = ["LRRangeTest", "choose_learning_rates", "classify_curves", "compare_learning_rates",
            "lr_range_test", "plot_lr_comparison", "plot_lr_range_test", "suggest_lr"]
@@ -129,9 +128,14 @@ def choose_learning_rates(model: Module, loss: Module, X: np.ndarray, y: np.ndar
 
 def plot_lr_comparison(curves: dict[float, np.ndarray],
                        title: str = "One model, one initialization, one batch order: "
-                                    "three learning rates, chosen by measurement") -> Figure:
+                                    "three learning rates, chosen by measurement") -> LabFigure:
     """One panel per learning rate with its training loss per epoch, titled with its measured
-    verdict (:func:`classify_curves`), on a shared y-axis."""
+    verdict (:func:`classify_curves`), on a shared y-axis. ``fig.data``: ``{"curves":
+    {lr: losses drawn}, "verdicts": {lr: panel's verdict}, "left_finite": {lr: first epoch
+    with a non-finite loss, or None}, "y_max": the top of the shared loss axis}``. When one
+    curve spikes above 4 times the starting loss the axis stops at 3 times it and the points
+    above are marked at its top edge with their largest value, so the other curves stay
+    readable."""
     verdicts = classify_curves(curves)
     colors = {"too small: barely moves": VAL_COLOR, "good: converges": BEST_COLOR,
               "too large: diverges": "#cc79a7", "too large: oscillates": "#cc79a7",
@@ -139,10 +143,12 @@ def plot_lr_comparison(curves: dict[float, np.ndarray],
     fig = new_figure(4.2 * len(curves), 3.9)
     axes = fig.subplots(1, len(curves), sharey=True, squeeze=False)[0]
     finite = np.concatenate([c[np.isfinite(c)] for c in curves.values()])
+    left: dict[float, int | None] = dict.fromkeys(curves)
     for ax, (lr, c) in zip(axes, curves.items(), strict=True):
         ax.plot(np.arange(len(c)), c, color=colors[verdicts[lr]], marker=".", linewidth=2)
         if not np.isfinite(c[-1]):
             k = int(np.isfinite(c).sum())
+            left[lr] = k
             ax.axvline(k - 0.5, color="#cc79a7", linestyle=":",
                        label="loss left the finite numbers")
             ax.legend(fontsize=8)
@@ -150,8 +156,21 @@ def plot_lr_comparison(curves: dict[float, np.ndarray],
         ax.set_xlabel("Epoch")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("Training loss")
-    axes[0].set_ylim(0, max(finite.max(), finite[0]) * 1.1)
+    top = max(finite.max(), finite[0]) * 1.1
+    start = max(float(c[0]) for c in curves.values())  # one initialization: one start
+    if top > 4 * start:  # one spike would flatten every other curve: cut the axis, say so
+        top = 3 * start
+        for ax, c in zip(axes, curves.values(), strict=True):
+            off = np.flatnonzero(np.isfinite(c) & (c > top))
+            if len(off):
+                ax.plot(off, np.full(len(off), top), marker="^", color="#cc79a7",
+                        linestyle="none", clip_on=False, zorder=5,
+                        label=f"off the scale (up to {np.nanmax(c[off]):.3g})")
+                ax.legend(fontsize=8, loc="upper right")
+    axes[0].set_ylim(0, top)
     fig.suptitle(title)
+    fig.data.update({"curves": dict(curves), "verdicts": verdicts, "left_finite": left,
+                     "y_max": float(top)})
     return fig
 
 
@@ -278,10 +297,12 @@ def _centred_mean(values: np.ndarray, half: int) -> np.ndarray:
 
 def plot_lr_range_test(result: LRRangeTest,
                        title: str = "Learning-rate range test (Smith 2017)",
-                       current_lr: float | None = None) -> Figure:
+                       current_lr: float | None = None) -> LabFigure:
     """Mini-batch loss against the learning rate (log scale), raw and smoothed, with the
     smoothed minimum, the suggested learning rate and (``current_lr``) the rate the config
-    uses now marked."""
+    uses now marked. ``fig.data``: ``{"lrs", "losses", "smoothed"`` (the curves drawn),
+    ``"minimum", "suggestion", "current_lr"`` (the rates marked; ``minimum`` None when not
+    finite)``}``."""
     fig = new_figure(6.8, 5.2)
     ax = fig.add_subplot()
     ax.plot(result.lrs, result.losses, color=TRAIN_COLOR, alpha=0.3, label="mini-batch loss")
@@ -314,4 +335,7 @@ def plot_lr_range_test(result: LRRangeTest,
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     fig.legend(fontsize=8, loc="outside lower center", ncols=2)  # below: never over the curve
+    fig.data.update({"lrs": result.lrs, "losses": result.losses, "smoothed": result.smoothed,
+                     "minimum": float(result.minimum) if np.isfinite(result.minimum) else None,
+                     "suggestion": float(result.suggestion), "current_lr": current_lr})
     return fig

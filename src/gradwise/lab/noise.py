@@ -12,12 +12,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from ..nn import Module
 from ..nn.utils import flat_parameters, set_flat
 from ._model import flat_grad, loss_on
-from .style import new_figure
+from .style import LabFigure, new_figure
 
 __all__ = ["GradientNoise", "gradient_noise", "gradient_noise_along", "plot_gradient_noise",
            "plot_gradient_noise_along"]
@@ -82,16 +81,20 @@ def _plane(noise: GradientNoise) -> np.ndarray:
     return np.stack([e1, e2 / np.linalg.norm(e2)])
 
 
-def plot_gradient_noise(noise: GradientNoise, title: str | None = None) -> Figure:
+def plot_gradient_noise(noise: GradientNoise, title: str | None = None) -> LabFigure:
     """Left: histograms of ``cos(g_B, g)`` per batch size (the full batch gives 1). Right: the
     gradient directions ``g_B / |g_B|`` as arrows projected on the plane of ``g`` and the main
     noise direction, the full-batch direction in black (an arrow shorter than 1 points partly
-    out of the plane)."""
+    out of the plane). ``fig.data``: ``{"cosines": {batch size: cosines histogrammed},
+    "mean_cosine": {batch size: mean}, "directions": {batch size: (k, 2) arrow tips},
+    "full_direction": the black arrow's tip}``."""
     fig = new_figure(12, 4.8)
+    cosines: dict[int, np.ndarray] = {}
+    tips: dict[int, np.ndarray] = {}
     ax, ax2 = fig.subplots(1, 2)
     bins = np.linspace(-1, 1, 41)
     for (b, _), color in zip(noise.grads.items(), _COLORS, strict=False):
-        cos = noise.cosines(b)
+        cos = cosines[b] = noise.cosines(b)
         ax.hist(cos, bins=bins, color=color, alpha=0.6,
                 label=f"batch size {b} (mean cos {cos.mean():.2f})")
     ax.axvline(1.0, color="black", linewidth=2, label="full batch N (cos = 1)")
@@ -102,7 +105,8 @@ def plot_gradient_noise(noise: GradientNoise, title: str | None = None) -> Figur
     plane = _plane(noise)
     full2 = plane @ (noise.full / np.linalg.norm(noise.full))
     for (b, g), color in zip(noise.grads.items(), _COLORS, strict=False):
-        pts = (g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-300)) @ plane.T
+        pts = tips[b] = (g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True),
+                                        1e-300)) @ plane.T
         ax2.quiver(np.zeros(len(pts)), np.zeros(len(pts)), pts[:, 0], pts[:, 1], color=color,
                    alpha=0.35, angles="xy", scale_units="xy", scale=1, width=0.004)
         ax2.plot([], [], color=color, linewidth=3, label=f"batch size {b}")
@@ -120,6 +124,9 @@ def plot_gradient_noise(noise: GradientNoise, title: str | None = None) -> Figur
     ax2.legend(fontsize=8, loc="upper left")
     fig.suptitle(title or f"Mini-batch gradient noise at one point of weight space "
                           f"({noise.full.size} parameters)")
+    fig.data.update({"cosines": cosines,
+                     "mean_cosine": {b: float(c.mean()) for b, c in cosines.items()},
+                     "directions": tips, "full_direction": full2})
     return fig
 
 
@@ -145,9 +152,13 @@ def gradient_noise_along(model: Module, loss: Module, X: np.ndarray, y: np.ndarr
 
 
 def plot_gradient_noise_along(results: Mapping[str, GradientNoise],
-                              title: str = "Mini-batch gradient noise along training") -> Figure:
+                              title: str = "Mini-batch gradient noise along training") -> LabFigure:
     """One panel per stage of training: histograms of ``cos(g_B, g)`` per batch size, with
-    the full gradient's norm ``|g|`` and each batch size's mean cosine in the legend."""
+    the full gradient's norm ``|g|`` and each batch size's mean cosine in the legend.
+    ``fig.data``: ``{"stages": [stage per panel], "full_norm": {stage: |g|},
+    "mean_cosine": {stage: {batch size: mean cos}}}``."""
+    full_norm: dict[str, float] = {}
+    means: dict[str, dict[int, float]] = {}
     fig = new_figure(4.4 * len(results), 4.0)
     axes = fig.subplots(1, len(results), sharey=True, squeeze=False)[0]
     bins = np.linspace(-1, 1, 41)
@@ -155,13 +166,16 @@ def plot_gradient_noise_along(results: Mapping[str, GradientNoise],
         for (b, _), color, hatch in zip(noise.grads.items(), _COLORS, ("", "//", "..", "xx"),
                                         strict=False):
             cos = noise.cosines(b)
+            means.setdefault(stage, {})[b] = float(cos.mean())
             ax.hist(cos, bins=bins, color=color, alpha=0.6, hatch=hatch,
                     label=f"B = {b}: mean cos {cos.mean():.2f}")
-        ax.set_title(f"{stage}\n|full gradient| = {np.linalg.norm(noise.full):.3g}",
+        full_norm[stage] = float(np.linalg.norm(noise.full))
+        ax.set_title(f"{stage}\n|full gradient| = {full_norm[stage]:.3g}",
                      fontsize=9)
         ax.set_xlabel("cos(mini-batch gradient, full gradient)")
         ax.legend(fontsize=7, loc="upper left")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("number of mini-batches")
     fig.suptitle(title)
+    fig.data.update({"stages": list(results), "full_norm": full_norm, "mean_cosine": means})
     return fig

@@ -17,12 +17,11 @@ from typing import Any
 
 import numpy as np
 from matplotlib.colors import LogNorm
-from matplotlib.figure import Figure
 
 from .. import optim
 from ..io import atomic_path
 from ..nn import Parameter
-from .style import LOSS_CMAP, OPTIMIZER_COLORS, new_figure
+from .style import LOSS_CMAP, OPTIMIZER_COLORS, LabFigure, LabGif, new_figure
 
 __all__ = ["SURFACES", "VARIANTS", "Surface", "WindowExit", "make_optimizer", "plot_race",
            "run_race", "save_race_gif", "window_exits"]
@@ -238,6 +237,24 @@ def _draw_exit(ax: Any, name: str, ex: WindowExit, visible: bool = True) -> Any:
     return mark
 
 
+def _rate_note(s: Surface, rates: Mapping[str, float], paths: Mapping[str, Any]) -> str:
+    """What the learning rates of the optimizers drawn are: one for all, each the surface's
+    tuned rate, or (some changed by the caller) as the legend gives them."""
+    shown = {name: rates[name] for name in paths if name in rates}
+    if len(set(shown.values())) == 1:
+        return "one learning rate for all"
+    if all(s.lr.get(name) == r for name, r in shown.items()):
+        return "each its own tuned rate"
+    return "learning rates as in the legend"
+
+
+def _point(line: Any) -> tuple[float, float]:
+    """The (first) point a one-point line artist draws."""
+    x, y = np.asarray(line.get_xdata(), dtype=np.float64), np.asarray(line.get_ydata(),
+                                                                        dtype=np.float64)
+    return float(x[0]), float(y[0])
+
+
 LINE_STYLES = {"SGD": ("-", "o"), "Momentum": ("--", "s"), "Nesterov": (":", "^"),
                "Adagrad": ("-.", "D"), "Adadelta": ("-", "v"), "RMSprop": ("--", "P"),
                "Adam": (":", "X")}
@@ -274,23 +291,28 @@ def _draw_contours(ax: Any, s: Surface) -> Any:
 
 
 def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
-              lr: Mapping[str, float] | None = None, equal_lr: float | None = None) -> Figure:
+              lr: Mapping[str, float] | None = None, equal_lr: float | None = None) -> LabFigure:
     """Trajectories over the contours of the surface (left) and the value of the surface
     along each trajectory per iteration (right). Each optimizer has its own colour, line style
     and marker, and the legend gives its learning rate (``lr``/``equal_lr`` as passed to
     :func:`run_race`). A path that leaves the window gets an 'X' in its colour where it crosses
     the border, a note and "left the window at step t" in the legend (see
-    :func:`window_exits`)."""
+    :func:`window_exits`). ``fig.data``: ``{"paths", "values"`` (per optimizer: the points and
+    the surface's value drawn), ``"rates"`` (the learning rates in the legend), ``"exits"``
+    (:func:`window_exits`), ``"exit_marks"`` (optimizer: (x, y) of each 'X' drawn),
+    ``"labels"`` (the legend's labels)``}``."""
     rates = race_rates(surface, lr, equal_lr)
     s = _surface(surface)
     fig = new_figure(13, 5.2)
     ax, ax2 = fig.subplots(1, 2, width_ratios=[1.25, 1])
     filled = _draw_contours(ax, s)
     positive = filled.levels.min() > 0
-    fig.colorbar(filled, ax=ax, label="f(x, y)" + (" (log scale)" if positive else ""),
-                 format="%.3g")
+    cbar = fig.colorbar(filled, ax=ax, label="f(x, y)" + (" (log scale)" if positive else ""),
+                        format="%.3g")
+    cbar.ax.yaxis.set_label_position("left")  # apart from the right panel's own y label
     values = {name: _values(s, pts) for name, pts in paths.items()}
     exits = window_exits(paths, s)
+    exit_marks: dict[str, tuple[float, float]] = {}
     for i, (name, pts) in enumerate(paths.items()):
         color = OPTIMIZER_COLORS.get(name)
         style, marker = LINE_STYLES.get(name, ("-", "o"))
@@ -299,7 +321,8 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
         ex = exits[name]
         if ex is not None:
             label += f", {_exit_note(ex)}"
-            _draw_exit(ax, name, ex)
+            mark = _draw_exit(ax, name, ex)
+            exit_marks[name] = _point(mark)
         every = max(1, len(pts) // 12)
         ax.plot(pts[:, 0], pts[:, 1], color=color, linewidth=width, linestyle=style,
                 marker=marker, markevery=(i % every, every), markersize=6,
@@ -307,9 +330,7 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
         ax2.plot(np.arange(len(pts)), values[name], color=color, linewidth=width,
                  linestyle=style, label=label)
     ax.legend(fontsize=8, loc="best", framealpha=0.9)
-    same = len(set(rates.values())) == 1
-    ax.set_title(f"{s.name}: trajectories from the same start"
-                 + (" (one learning rate for all)" if same else " (each its own tuned rate)"),
+    ax.set_title(f"{s.name}:\ntrajectories from the same start ({_rate_note(s, rates, paths)})",
                  pad=12 if any(exits.values()) else None)
     vals = np.concatenate(list(values.values()))
     if np.nanmin(vals) > 0:
@@ -324,19 +345,25 @@ def plot_race(paths: Mapping[str, np.ndarray], surface: str | Surface,
     ax2.set_title("Value of the surface per iteration")
     ax2.grid(alpha=0.3)
     ax2.legend(fontsize=8)
+    fig.data.update({"paths": dict(paths), "values": values, "rates": rates, "exits": exits,
+                     "exit_marks": exit_marks,
+                     "labels": ax.get_legend_handles_labels()[1]})
     return fig
 
 
 def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
                   path: str | os.PathLike, frames: int = 60, fps: int = 12,
-                  lr: Mapping[str, float] | None = None, equal_lr: float | None = None) -> Path:
+                  lr: Mapping[str, float] | None = None, equal_lr: float | None = None
+                  ) -> LabGif:
     """Save the race as an animated GIF, "iteration 0, 1, 2, ...", each optimizer a ball with
     its trail (matplotlib's ``FuncAnimation`` with ``PillowWriter``), a colour bar of the
     surface, each optimizer's learning rate in the legend, and a note in the title on the
     first frame that all balls start at one point (they overlap there). From the step a ball
     leaves the window on (:func:`window_exits`), an 'X' in its colour marks where it crossed
-    the border, with a note "NAME left at step t", and its legend entry says so; written
-    atomically."""
+    the border and its legend entry says so; written atomically. Each of the returned
+    :class:`~gradwise.lab.style.LabGif`'s ``frames`` is read back from that frame's artists:
+    ``{"step", "balls": {name: (x, y)}, "exit_marks": {name: (x, y)}`` (the visible 'X's only),
+    ``"legend": [texts], "title"}``."""
     rates = race_rates(surface, lr, equal_lr)
     from matplotlib.animation import FuncAnimation, PillowWriter
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -348,7 +375,10 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     filled = _draw_contours(ax, s)
-    fig.colorbar(filled, ax=ax, label="f(x, y)", format="%.3g")
+    positive = filled.levels.min() > 0
+    cbar = fig.colorbar(filled, ax=ax, label="f(x, y)" + (" (log scale)" if positive else ""),
+                        format="%.3g")
+    cbar.ax.yaxis.set_label_position("left")
     trails, balls = {}, {}
     for name in paths:
         color = OPTIMIZER_COLORS.get(name)
@@ -364,9 +394,9 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
     by_label = {text.get_text(): text for text in legend.get_texts()}
     entries = {name: by_label[str(trails[name].get_label())] for name in paths}
     plain = {name: text.get_text() for name, text in entries.items()}
-    title = ax.set_title(f"{s.name}: iteration {n - 1}", pad=12 if marks else None)
-    fig.canvas.draw()
-    fig.set_layout_engine("none")  # lay out once, not on every frame
+    title = ax.set_title("", pad=12 if marks else None)
+    mode = _rate_note(s, rates, paths)
+    drawn: dict[int, dict[str, Any]] = {}
 
     def draw(t: int) -> list[Any]:
         for name, pts in paths.items():
@@ -378,11 +408,30 @@ def save_race_gif(paths: Mapping[str, np.ndarray], surface: str | Surface,
                 gone = t >= ex.step
                 marks[name].set_visible(gone)
                 entries[name].set_text(plain[name] + (f", {_exit_note(ex)}" if gone else ""))
-        title.set_text(f"{s.name}: iteration {t}" + (
-            " (all start at the white dot, on top of each other)" if t == 0 else ""))
+        title.set_text(f"{s.name}: iteration {t}\n" + (
+            "(all start at the white dot, on top of each other)" if t == 0 else f"({mode})"))
+        drawn[int(t)] = {  # what this frame shows, read back from its artists
+            "step": int(t),
+            "balls": {name: _point(b) for name, b in balls.items()},
+            "exit_marks": {name: _point(m) for name, m in marks.items() if m.get_visible()},
+            "legend": [text.get_text() for text in legend.get_texts()],
+            "title": title.get_text()}
         return [*trails.values(), *balls.values(), title]  # marks and legend: blit is off
+
+    # Lay out once, not on every frame, for the widest legend (the last frame: every exit
+    # noted) and the longest title; then pin the legend where "best" put it, so it does not
+    # jump from frame to frame as the balls move.
+    draw(int(ticks[-1]))
+    title.set_text(f"{s.name}: iteration {n - 1}\n"
+                   "(all start at the white dot, on top of each other)")
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+    box = legend.get_window_extent().transformed(ax.transAxes.inverted())
+    legend.set_loc("lower left")
+    legend.borderaxespad = 0.0
+    legend.set_bbox_to_anchor((box.x0, box.y0), transform=ax.transAxes)
 
     target = Path(path)
     with atomic_path(target) as tmp:
         FuncAnimation(fig, draw, frames=ticks, blit=False).save(tmp, writer=PillowWriter(fps=fps))
-    return target
+    return LabGif(target, [drawn[int(t)] for t in ticks])

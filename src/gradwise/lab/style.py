@@ -4,15 +4,31 @@ a marker shape of their own, colour maps, sizes.
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (no pyplot), so they render
 headless, leave no global state behind and are freed as soon as they are no longer referenced.
+
+The lab's one convention for the numbers a figure draws: every figure function returns a
+:class:`LabFigure` (a matplotlib ``Figure``, so ``fig.savefig`` works as before) whose
+:attr:`LabFigure.data` maps names to the numbers drawn (arrays, floats, ints, strings, and
+dicts or lists of them; the keys are listed in each function's docstring), and every GIF
+function returns a :class:`LabGif` whose :attr:`LabGif.frames` records, frame by frame, what
+was drawn, read back from the frame's artists. Tests assert the lesson on these numbers.
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
+
+__all__ = ["ACTIVATION_CMAP", "BEST_COLOR", "BLUE", "CLASS_COLORS", "CLASS_MARKERS",
+           "CVD_MATRICES", "GREEN", "HELD_OUT_MARKERS", "LOSS_CMAP", "OPTIMIZER_COLORS",
+           "ORANGE", "PATIENCE_COLOR", "PROBABILITY_CMAP", "RED", "TRAIN_COLOR", "VAL_COLOR",
+           "LabFigure", "LabGif", "delta_e", "grid_over", "new_figure", "scatter_classes",
+           "simulate_cvd"]
 
 ORANGE = "#f59322"
 BLUE = "#0877bd"
@@ -50,9 +66,33 @@ OPTIMIZER_COLORS = {
 }
 
 
-def new_figure(width: float, height: float, dpi: int = 100) -> Figure:
-    """A headless figure of ``width`` x ``height`` inches with a constrained layout."""
-    return Figure(figsize=(width, height), dpi=dpi, layout="constrained")
+class LabFigure(Figure):
+    """A headless matplotlib figure that carries the numbers it draws in :attr:`data` (empty
+    until the figure function fills it; keys documented by each figure function)."""
+
+    data: dict[str, Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.data = {}
+
+
+@dataclass(frozen=True)
+class LabGif:
+    """An animated GIF the lab wrote: its ``path`` and, for each frame written, a dict of what
+    that frame draws (read back from the frame's artists; keys documented by the GIF function).
+    ``os.fspath(gif)`` is the path, so it opens like one."""
+
+    path: Path
+    frames: list[dict[str, Any]] = field(default_factory=list)
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.path)
+
+
+def new_figure(width: float, height: float, dpi: int = 100) -> LabFigure:
+    """A headless :class:`LabFigure` of ``width`` x ``height`` inches, constrained layout."""
+    return LabFigure(figsize=(width, height), dpi=dpi, layout="constrained")
 
 
 def scatter_classes(ax: Any, X: np.ndarray, y: np.ndarray, held_out: bool = False,
