@@ -1,8 +1,9 @@
 """How many threads gradwise's CPU work runs on, chosen by the cores that are actually free.
 
-gradwise's CPU time goes to NumPy's matrix products, which OpenBLAS runs on a pool of threads, and
-(with ``gradwise[fast]``) to the fused optimizer kernels. OpenBLAS starts one thread per core and
-its idle threads keep spinning on the cores for a while after each product. On a machine that is
+gradwise's CPU time goes to NumPy's matrix products, which OpenBLAS runs on a pool of threads
+(the rest, elementwise NumPy and the fused optimizer kernels, runs on the calling thread).
+OpenBLAS starts one thread per core and its idle threads keep spinning on the cores for a while
+after each product. On a machine that is
 doing something else that is the worst choice: two trainings at once, each with a thread per core,
 measured 12 times slower per step than one alone on a 2-core machine, and 65 times with the
 second one at ``nice 19`` (``benchmarks/RESULTS.md``, "Training step on a busy machine").
@@ -108,7 +109,6 @@ class _Policy:
         self.current = 0  # the count last applied (0: not yet)
         self.due = 0.0  # monotonic time of the next evaluation
         self.last: tuple[float, float, float] | None = None  # (wall, machine busy s, own cpu s)
-        self.listeners: list[Callable[[int], None]] = []
 
     def cap(self) -> int:
         cap = max(1, _cores() // self.ranks_here)
@@ -122,8 +122,6 @@ class _Policy:
         if api is not None:
             api[1](n)
         self.current = n
-        for fn in self.listeners:
-            fn(n)
 
 
 _policy = _Policy()
@@ -195,7 +193,7 @@ def adapt() -> None:
 
 
 def set_num_threads(n: int | str) -> None:
-    """Run gradwise's CPU work (matrix products, fused optimizer kernels) on ``n`` threads, or
+    """Run gradwise's matrix products (NumPy's OpenBLAS) on ``n`` threads, or
     ``"auto"``: as many as there are free cores, followed as the load changes (the default)."""
     if n == "auto":
         _policy.fixed = None
@@ -211,7 +209,7 @@ def set_num_threads(n: int | str) -> None:
 
 
 def get_num_threads() -> int:
-    """The number of threads gradwise's CPU work runs on now."""
+    """The number of threads gradwise's matrix products run on now."""
     if _policy.pinned:
         return _policy.pinned[-1]
     if _policy.fixed is not None:
@@ -249,13 +247,6 @@ def share_cores(processes_here: int) -> None:
     _policy.ranks_here = processes_here
     _policy.due = 0.0
     adapt()
-
-
-def on_change(fn: Callable[[int], None]) -> None:
-    """Call ``fn(n)`` whenever the thread count changes (the fused kernels follow it)."""
-    _policy.listeners.append(fn)
-    if _policy.current:
-        fn(_policy.current)
 
 
 def _from_environment() -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import numba
 import numpy as np
 
-_CHUNK = 1 << 14  # elements per task of the parallel kernel
 _inline = numba.njit(inline="always", cache=True, error_model="numpy")
 
 
@@ -71,23 +70,12 @@ def _adam_span(p: Any, g: Any, m: Any, v: Any, vmax: Any, lo: int, hi: int, wd: 
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def adam_serial(p: Any, g: Any, m: Any, v: Any, vmax: Any, wd: Any, decay: Any, w: Any,
+def adam(p: Any, g: Any, m: Any, v: Any, vmax: Any, wd: Any, decay: Any, w: Any,
                 small_w: bool, b2: Any, one_minus_b2: Any, eps_c: Any, scale: Any,
                 amsgrad: bool) -> None:
-    """Adam over the whole span on this thread (see :func:`gradwise.optim.fused.adam`)."""
+    """Adam over the whole span (see :func:`gradwise.optim.fused.adam`)."""
     _adam_span(p, g, m, v, vmax, 0, p.shape[0], wd, decay, w, small_w, b2, one_minus_b2, eps_c,
                scale, amsgrad)
-
-
-@numba.njit(nogil=True, cache=True, parallel=True, error_model="numpy")
-def adam_parallel(p: Any, g: Any, m: Any, v: Any, vmax: Any, wd: Any, decay: Any, w: Any,
-                  small_w: bool, b2: Any, one_minus_b2: Any, eps_c: Any, scale: Any,
-                  amsgrad: bool) -> None:
-    """Adam over the span in chunks of :data:`_CHUNK` elements spread over numba's threads."""
-    n = p.shape[0]
-    for c in numba.prange((n + _CHUNK - 1) // _CHUNK):
-        _adam_span(p, g, m, v, vmax, c * _CHUNK, min(n, (c + 1) * _CHUNK), wd, decay, w,
-                   small_w, b2, one_minus_b2, eps_c, scale, amsgrad)
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
