@@ -112,20 +112,19 @@ def test_fit_histories_are_identical_with_and_without_the_kernels() -> None:
 
 
 def test_every_elementwise_builtin_has_a_kernel_and_it_runs(monkeypatch) -> None:
-    kernels = fused._compile()
-    for name in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"):
-        cls = getattr(gw.optim, name)
-        assert cls._has_fused, name
-        used: list[str] = []
-        for key in list(kernels):
-            if callable(kernels[key]):
-                real = kernels[key]
-                monkeypatch.setitem(kernels, key, lambda *a, _k=key, _f=real, _u=used:
-                                    _u.append(_k) or _f(*a))
+    from gradwise.optim import _fused_kernels as kernels
+
+    for name, factory in [("SGD", "sgd"), ("Adam", "adam"), ("AdamW", "adam"),
+                          ("RMSprop", "rmsprop"), ("Adagrad", "adagrad"),
+                          ("Adadelta", "adadelta")]:
+        assert getattr(gw.optim, name)._has_fused, name
+        used: list[tuple] = []
+        real = getattr(kernels, factory)
+        monkeypatch.setattr(kernels, factory,
+                            lambda *flags, _f=real, _u=used: _u.append(flags) or _f(*flags))
         _run(True, name, {}, "float32", steps=1, sizes=(100,))
         assert used, name
         monkeypatch.undo()
-        kernels = fused._compile()
 
 
 def test_switches() -> None:

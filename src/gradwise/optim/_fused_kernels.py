@@ -1,30 +1,36 @@
 """The numba kernels behind :mod:`gradwise.optim.fused` (imported only when numba is installed
 and the kernels are used; compiled once and kept in numba's cache).
 
-Every kernel uses NumPy's error model (division by zero gives inf/nan, no exception branch),
-which lets LLVM vectorize the loops; no ``fastmath``: the operations and their order are those
-of the NumPy path, so the results are bit-identical.
+Each optimizer's update of one element is an inlined function whose options are boolean
+arguments; a factory (one per optimizer, memoized) compiles the loop over a span for one
+combination of options, passed as constants of the closure, so the compiler removes the
+branches of the others and vectorizes the loop (SIMD ``sqrt`` and division). Every kernel uses
+NumPy's error model (division by zero gives inf/nan, no exception branch), and no
+``fastmath``: the operations and their order are those of the NumPy path, so the results are
+bit-identical.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numba
 import numpy as np
 
 _inline = numba.njit(inline="always", cache=True, error_model="numpy")
+_loop = numba.njit(nogil=True, cache=True, error_model="numpy")  # compiles a factory's loop
 
 
 @_inline
-def _adam_element(i: int, p: Any, g: Any, m: Any, v: Any, vmax: Any, wd: Any, decay: Any,
-                  w: Any, small_w: bool, b2: Any, one_minus_b2: Any, eps_c: Any, scale: Any,
-                  amsgrad: bool) -> None:
+def _adam(i: int, p: Any, g: Any, m: Any, v: Any, vmax: Any, wd: Any, decay: Any, w: Any,
+          b2: Any, one_minus_b2: Any, eps_c: Any, scale: Any, small_w: bool, amsgrad: bool,
+          coupled: bool, decoupled: bool) -> None:
     gi = g[i]
-    if wd != 0:  # coupled L2: g + wd p, as with_weight_decay (p * wd, then + g)
+    if coupled:  # coupled L2: g + wd p, as with_weight_decay (p * wd, then + g)
         gi = p[i] * wd + gi
     pi = p[i]
-    if decay != 1:  # AdamW: p (1 - lr wd) before the step
+    if decoupled:  # AdamW: p (1 - lr wd) before the step
         pi = pi * decay
     mi = m[i]
     if small_w:  # lerp_: m + (g - m) w, or g - (g - m)(1 - w) for w >= 0.5
@@ -43,118 +49,144 @@ def _adam_element(i: int, p: Any, g: Any, m: Any, v: Any, vmax: Any, wd: Any, de
     p[i] = pi + (mi / (np.sqrt(vi) + eps_c)) * scale
 
 
-@_inline
-def _adam_plain(p: Any, g: Any, m: Any, v: Any, lo: int, hi: int, w: Any, b2: Any,
-                one_minus_b2: Any, eps_c: Any, scale: Any) -> None:
-    # the common case (no weight decay, no AMSGrad, beta1 > 0.5), branch-free so that LLVM
-    # vectorizes it: the same operations as _adam_element
-    for i in range(lo, hi):
-        gi = g[i]
-        mi = m[i] + (gi - m[i]) * w
-        m[i] = mi
-        vi = v[i] * b2 + (gi * one_minus_b2) * gi
-        v[i] = vi
-        p[i] = p[i] + (mi / (np.sqrt(vi) + eps_c)) * scale
+@cache
+def adam(small_w: bool, amsgrad: bool, coupled: bool, decoupled: bool) -> Any:
+    """The Adam loop for one combination of options (see :func:`gradwise.optim.fused.adam`)."""
+
+    def kernel(p: Any, g: Any, m: Any, v: Any, vmax: Any, wd: Any, decay: Any, w: Any, b2: Any,
+               one_minus_b2: Any, eps_c: Any, scale: Any) -> None:
+        for i in range(p.shape[0]):
+            _adam(i, p, g, m, v, vmax, wd, decay, w, b2, one_minus_b2, eps_c, scale, small_w,
+                  amsgrad, coupled, decoupled)
+
+    return _loop(kernel)
 
 
 @_inline
-def _adam_span(p: Any, g: Any, m: Any, v: Any, vmax: Any, lo: int, hi: int, wd: Any,
-               decay: Any, w: Any, small_w: bool, b2: Any, one_minus_b2: Any, eps_c: Any,
-               scale: Any, amsgrad: bool) -> None:
-    if wd == 0 and decay == 1 and small_w and not amsgrad:
-        _adam_plain(p, g, m, v, lo, hi, w, b2, one_minus_b2, eps_c, scale)
+def _sgd(i: int, p: Any, g: Any, b: Any, wd: Any, mu: Any, one_minus_damp: Any, neg_lr: Any,
+         coupled: bool, momentum: bool, first: bool, dampening: bool, nesterov: bool) -> None:
+    d = g[i]
+    if coupled:
+        d = p[i] * wd + d
+    if momentum:
+        if first:
+            bi = d
+        else:
+            bi = b[i] * mu
+            if dampening:
+                d = d * one_minus_damp
+            bi = bi + d
+        b[i] = bi
+        if nesterov:
+            d = bi * mu + d
+        else:
+            d = bi
+    p[i] = p[i] + d * neg_lr
+
+
+@cache
+def sgd(coupled: bool, momentum: bool, first: bool, dampening: bool, nesterov: bool) -> Any:
+    """The SGD loop for one combination of options (see :func:`gradwise.optim.fused.sgd`)."""
+
+    def kernel(p: Any, g: Any, b: Any, wd: Any, mu: Any, one_minus_damp: Any,
+               neg_lr: Any) -> None:
+        for i in range(p.shape[0]):
+            _sgd(i, p, g, b, wd, mu, one_minus_damp, neg_lr, coupled, momentum, first,
+                 dampening, nesterov)
+
+    return _loop(kernel)
+
+
+@_inline
+def _rmsprop(i: int, p: Any, g: Any, v: Any, gbar: Any, b: Any, wd: Any, alpha: Any,
+             one_minus_alpha: Any, w: Any, eps: Any, mu: Any, neg_lr: Any, zero: Any,
+             coupled: bool, centered: bool, small_w: bool, momentum: bool) -> None:
+    gi = g[i]
+    if coupled:
+        gi = p[i] * wd + gi
+    vi = v[i] * alpha + (gi * one_minus_alpha) * gi
+    v[i] = vi
+    if centered:
+        gb = gbar[i]
+        if small_w:
+            gb = gb + (gi - gb) * w
+        else:
+            gb = gi - (gi - gb) * w
+        gbar[i] = gb
+        s = vi - gb * gb
+        if not s > 0 and s == s:  # np.maximum(s, 0.0): +0.0 for -0.0, NaN stays
+            s = zero
+        s = np.sqrt(s)
     else:
-        for i in range(lo, hi):
-            _adam_element(i, p, g, m, v, vmax, wd, decay, w, small_w, b2, one_minus_b2, eps_c,
-                          scale, amsgrad)
+        s = np.sqrt(vi)
+    s = gi / (s + eps)
+    if momentum:
+        bi = b[i] * mu + s
+        b[i] = bi
+        s = bi * neg_lr
+    else:
+        s = s * neg_lr
+    p[i] = p[i] + s
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")
-def adam(p: Any, g: Any, m: Any, v: Any, vmax: Any, wd: Any, decay: Any, w: Any,
-                small_w: bool, b2: Any, one_minus_b2: Any, eps_c: Any, scale: Any,
-                amsgrad: bool) -> None:
-    """Adam over the whole span (see :func:`gradwise.optim.fused.adam`)."""
-    _adam_span(p, g, m, v, vmax, 0, p.shape[0], wd, decay, w, small_w, b2, one_minus_b2, eps_c,
-               scale, amsgrad)
+@cache
+def rmsprop(coupled: bool, centered: bool, small_w: bool, momentum: bool) -> Any:
+    """The RMSprop loop for one combination of options (see
+    :func:`gradwise.optim.fused.rmsprop`)."""
+
+    def kernel(p: Any, g: Any, v: Any, gbar: Any, b: Any, wd: Any, alpha: Any,
+               one_minus_alpha: Any, w: Any, eps: Any, mu: Any, neg_lr: Any, zero: Any) -> None:
+        for i in range(p.shape[0]):
+            _rmsprop(i, p, g, v, gbar, b, wd, alpha, one_minus_alpha, w, eps, mu, neg_lr, zero,
+                     coupled, centered, small_w, momentum)
+
+    return _loop(kernel)
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")
-def sgd(p: Any, g: Any, b: Any, wd: Any, mu: Any, first: bool, damp: Any, one_minus_damp: Any,
-        nesterov: bool, neg_lr: Any) -> None:
-    """SGD with momentum, dampening and Nesterov as :meth:`gradwise.optim.SGD._update`
-    (``b`` is unused without momentum)."""
-    for i in range(p.shape[0]):
-        d = g[i]
-        if wd != 0:
-            d = p[i] * wd + d
-        if mu != 0:
-            if first:
-                bi = d
-            else:
-                bi = b[i] * mu
-                if damp != 0:
-                    d = d * one_minus_damp
-                bi = bi + d
-            b[i] = bi
-            d = bi * mu + d if nesterov else bi
-        p[i] = p[i] + d * neg_lr
+@_inline
+def _adagrad(i: int, p: Any, g: Any, acc: Any, wd: Any, eps: Any, neg_clr: Any,
+             coupled: bool) -> None:
+    gi = g[i]
+    if coupled:
+        gi = p[i] * wd + gi
+    a = acc[i] + gi * gi
+    acc[i] = a
+    p[i] = p[i] + (gi / (np.sqrt(a) + eps)) * neg_clr
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")
-def rmsprop(p: Any, g: Any, v: Any, gbar: Any, b: Any, wd: Any, alpha: Any,
-            one_minus_alpha: Any, centered: bool, w: Any, small_w: bool, eps: Any, mu: Any,
-            neg_lr: Any, zero: Any) -> None:
-    """RMSprop (centered, with momentum) as :meth:`gradwise.optim.RMSprop._update`."""
-    for i in range(p.shape[0]):
-        gi = g[i]
-        if wd != 0:
-            gi = p[i] * wd + gi
-        vi = v[i] * alpha + (gi * one_minus_alpha) * gi
-        v[i] = vi
-        if centered:
-            gb = gbar[i]
-            gb = gb + (gi - gb) * w if small_w else gi - (gi - gb) * w
-            gbar[i] = gb
-            s = vi - gb * gb
-            if not s > 0 and s == s:  # np.maximum(s, 0.0): +0.0 for -0.0, NaN stays
-                s = zero
-            s = np.sqrt(s)
-        else:
-            s = np.sqrt(vi)
-        s = gi / (s + eps)
-        if mu > 0:
-            bi = b[i] * mu + s
-            b[i] = bi
-            s = bi * neg_lr
-        else:
-            s = s * neg_lr
-        p[i] = p[i] + s
+@cache
+def adagrad(coupled: bool) -> Any:
+    """The Adagrad loop (see :func:`gradwise.optim.fused.adagrad`)."""
+
+    def kernel(p: Any, g: Any, acc: Any, wd: Any, eps: Any, neg_clr: Any) -> None:
+        for i in range(p.shape[0]):
+            _adagrad(i, p, g, acc, wd, eps, neg_clr, coupled)
+
+    return _loop(kernel)
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")
-def adagrad(p: Any, g: Any, acc: Any, wd: Any, eps: Any, neg_clr: Any) -> None:
-    """Adagrad as :meth:`gradwise.optim.Adagrad._update`."""
-    for i in range(p.shape[0]):
-        gi = g[i]
-        if wd != 0:
-            gi = p[i] * wd + gi
-        a = acc[i] + gi * gi
-        acc[i] = a
-        p[i] = p[i] + (gi / (np.sqrt(a) + eps)) * neg_clr
+@_inline
+def _adadelta(i: int, p: Any, g: Any, u: Any, a: Any, wd: Any, rho: Any, one_minus_rho: Any,
+              eps: Any, lr: Any, coupled: bool, scaled: bool) -> None:
+    gi = g[i]
+    if coupled:
+        gi = p[i] * wd + gi
+    ui = u[i] * rho + (gi * one_minus_rho) * gi
+    u[i] = ui
+    delta = (np.sqrt(a[i] + eps) / np.sqrt(ui + eps)) * gi
+    a[i] = a[i] * rho + (delta * one_minus_rho) * delta
+    if scaled:
+        delta = delta * lr
+    p[i] = p[i] - delta
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")
-def adadelta(p: Any, g: Any, u: Any, a: Any, wd: Any, rho: Any, one_minus_rho: Any, eps: Any,
-             lr: Any, scale: bool) -> None:
-    """Adadelta as :meth:`gradwise.optim.Adadelta._update`."""
-    for i in range(p.shape[0]):
-        gi = g[i]
-        if wd != 0:
-            gi = p[i] * wd + gi
-        ui = u[i] * rho + (gi * one_minus_rho) * gi
-        u[i] = ui
-        delta = (np.sqrt(a[i] + eps) / np.sqrt(ui + eps)) * gi
-        a[i] = a[i] * rho + (delta * one_minus_rho) * delta
-        if scale:
-            delta = delta * lr
-        p[i] = p[i] - delta
+@cache
+def adadelta(coupled: bool, scaled: bool) -> Any:
+    """The Adadelta loop (see :func:`gradwise.optim.fused.adadelta`)."""
+
+    def kernel(p: Any, g: Any, u: Any, a: Any, wd: Any, rho: Any, one_minus_rho: Any, eps: Any,
+               lr: Any) -> None:
+        for i in range(p.shape[0]):
+            _adadelta(i, p, g, u, a, wd, rho, one_minus_rho, eps, lr, coupled, scaled)
+
+    return _loop(kernel)

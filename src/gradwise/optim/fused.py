@@ -29,7 +29,6 @@ __all__ = ["adadelta", "adagrad", "adam", "available", "enabled", "rmsprop", "se
 
 
 _switch: bool | None = None
-_kernels: dict[str, Any] = {}
 
 
 def available() -> bool:
@@ -60,14 +59,10 @@ def set_enabled(on: bool) -> None:
     _switch = bool(on)
 
 
-def _compile() -> dict[str, Any]:
-    if _kernels:
-        return _kernels
-    from . import _fused_kernels as kernels  # compiles (or loads from numba's cache) on first call
+def _kernels() -> Any:
+    from . import _fused_kernels  # compiles (or loads from numba's cache) on first use
 
-    _kernels.update(adam=kernels.adam, sgd=kernels.sgd, rmsprop=kernels.rmsprop,
-                    adagrad=kernels.adagrad, adadelta=kernels.adadelta)
-    return _kernels
+    return _fused_kernels
 
 
 def adam(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vmax: np.ndarray | None,
@@ -84,18 +79,18 @@ def adam(p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, vmax: np.nd
     written as ``p + (m / (sqrt(v) + eps c)) (-lr c / (1 - beta1^t))`` with
     ``c = sqrt(1 - beta2^t)`` (Kingma and Ba 2014, Algorithm 1; Loshchilov and Hutter 2019).
     """
-    k = _compile()
     dt = p.dtype.type
     step_size = lr / (1.0 - beta1**step)
     bc2 = (1.0 - beta2**step) ** 0.5
     w = 1.0 - beta1
     small_w = w < 0.5
-    coupled = 0.0 if decoupled else weight_decay
-    decay = 1.0 - lr * weight_decay if decoupled and weight_decay else 1.0
-    args = (p, g, m, v, vmax if vmax is not None else m[:1], dt(coupled), dt(decay),
-            dt(w if small_w else 1.0 - w), small_w, dt(beta2), dt(1.0 - beta2), dt(eps * bc2),
-            dt(-step_size * bc2), vmax is not None)
-    k["adam"](*args)
+    coupled = bool(weight_decay) and not decoupled
+    decay = bool(weight_decay) and decoupled
+    kernel = _kernels().adam(small_w, vmax is not None, coupled, decay)
+    kernel(p, g, m, v, vmax if vmax is not None else m[:1], dt(weight_decay),
+           dt(1.0 - lr * weight_decay), dt(w if small_w else 1.0 - w), dt(beta2),
+           dt(1.0 - beta2), dt(eps * bc2), dt(-step_size * bc2))
+
 
 def sgd(p: np.ndarray, g: np.ndarray, b: np.ndarray | None, lr: float, momentum: float,
         dampening: float, weight_decay: float, nesterov: bool, first: bool) -> None:
@@ -106,8 +101,10 @@ def sgd(p: np.ndarray, g: np.ndarray, b: np.ndarray | None, lr: float, momentum:
         p <- p - lr d
     """
     dt = p.dtype.type
-    _compile()["sgd"](p, g, b if b is not None else p[:1], dt(weight_decay), dt(momentum),
-                      first, dt(dampening), dt(1.0 - dampening), nesterov, dt(-lr))
+    kernel = _kernels().sgd(bool(weight_decay), bool(momentum), first, bool(dampening),
+                            nesterov)
+    kernel(p, g, b if b is not None else p[:1], dt(weight_decay), dt(momentum),
+           dt(1.0 - dampening), dt(-lr))
 
 
 def rmsprop(p: np.ndarray, g: np.ndarray, v: np.ndarray, gbar: np.ndarray | None,
@@ -122,10 +119,10 @@ def rmsprop(p: np.ndarray, g: np.ndarray, v: np.ndarray, gbar: np.ndarray | None
     dt = p.dtype.type
     w = 1.0 - alpha
     small_w = w < 0.5
-    _compile()["rmsprop"](p, g, v, gbar if gbar is not None else p[:1],
-                          b if b is not None else p[:1], dt(weight_decay), dt(alpha),
-                          dt(1.0 - alpha), gbar is not None, dt(w if small_w else 1.0 - w),
-                          small_w, dt(eps), dt(momentum), dt(-lr), dt(0.0))
+    kernel = _kernels().rmsprop(bool(weight_decay), gbar is not None, small_w, momentum > 0)
+    kernel(p, g, v, gbar if gbar is not None else p[:1], b if b is not None else p[:1],
+           dt(weight_decay), dt(alpha), dt(1.0 - alpha), dt(w if small_w else 1.0 - w), dt(eps),
+           dt(momentum), dt(-lr), dt(0.0))
 
 
 def adagrad(p: np.ndarray, g: np.ndarray, acc: np.ndarray, clr: float, eps: float,
@@ -135,7 +132,7 @@ def adagrad(p: np.ndarray, g: np.ndarray, acc: np.ndarray, clr: float, eps: floa
         acc <- acc + g^2;  p <- p - clr g / (sqrt(acc) + eps)
     """
     dt = p.dtype.type
-    _compile()["adagrad"](p, g, acc, dt(weight_decay), dt(eps), dt(-clr))
+    _kernels().adagrad(bool(weight_decay))(p, g, acc, dt(weight_decay), dt(eps), dt(-clr))
 
 
 def adadelta(p: np.ndarray, g: np.ndarray, u: np.ndarray, a: np.ndarray, lr: float, rho: float,
@@ -146,5 +143,5 @@ def adadelta(p: np.ndarray, g: np.ndarray, u: np.ndarray, a: np.ndarray, lr: flo
         a <- rho a + (1 - rho) delta^2;  p <- p - lr delta
     """
     dt = p.dtype.type
-    _compile()["adadelta"](p, g, u, a, dt(weight_decay), dt(rho), dt(1.0 - rho), dt(eps),
-                           dt(lr), lr != 1.0)
+    _kernels().adadelta(bool(weight_decay), lr != 1.0)(p, g, u, a, dt(weight_decay), dt(rho),
+                                                       dt(1.0 - rho), dt(eps), dt(lr))
