@@ -3,16 +3,17 @@
 gradwise's CPU time goes to NumPy's matrix products, which OpenBLAS runs on a pool of threads
 (the rest, elementwise NumPy and the fused optimizer kernels, runs on the calling thread).
 OpenBLAS starts one thread per core and its idle threads keep spinning on the cores for a while
-after each product. On a machine that is
-doing something else that is the worst choice: two trainings at once, each with a thread per core,
-measured 12 times slower per step than one alone on a 2-core machine, and 65 times with the
-second one at ``nice 19`` (``benchmarks/RESULTS.md``, "Training step on a busy machine").
+after each product. On a machine that is doing something else that is the worst choice: on a
+2-core machine, 784-1000-1000-10 beside a second training, both with a thread per core, measured
+12.8 times its quiet one-thread step, and 784-128-10 beside a Python loop 135 times; with this
+policy, at most 1.34 times in every regime measured (``benchmarks/RESULTS.md``, "Training step on
+a busy machine").
 
 The policy (``set_num_threads``/``get_num_threads``, as ``torch.set_num_threads``):
 
 - ``"auto"`` (the default): ``n = clamp(round(cores - others), 1, cap)`` (see :func:`choose`),
-  re-evaluated at most
-  every :data:`INTERVAL` seconds from ``Tensor.backward`` (a clock read when nothing is due),
+  re-evaluated at most every :data:`INTERVAL` seconds from ``Tensor.backward`` on the main
+  thread (a clock read when nothing is due),
   where ``cores`` is the number of cores this process may run on (``os.sched_getaffinity``),
   ``others`` the cores that *other* processes kept busy since the last evaluation (the machine's
   busy time from ``/proc/stat``, less this process's own CPU time, over the wall time), and
