@@ -5,9 +5,8 @@ gradwise's CPU time goes to NumPy's matrix products, which OpenBLAS runs on a po
 OpenBLAS starts one thread per core and its idle threads keep spinning on the cores for a while
 after each product. On a machine that is doing something else that is the worst choice: on a
 2-core machine, 784-1000-1000-10 beside a second training, both with a thread per core, measured
-12.8 times its quiet one-thread step, and 784-128-10 beside a Python loop 135 times; with this
-policy, at most 1.34 times in every regime measured (``benchmarks/RESULTS.md``, "Training step on
-a busy machine").
+12.8 times its quiet one-thread step; with this policy, at most 1.34 times in every regime
+measured (``benchmarks/RESULTS.md``, "Training step on a busy machine").
 
 The policy (``set_num_threads``/``get_num_threads``, as ``torch.set_num_threads``):
 
