@@ -23,12 +23,28 @@ _loop = numba.njit(nogil=True, cache=True, error_model="numpy")  # compiles a fa
 
 
 @_inline
+def _grad(i: int, p: Any, g: Any, wd: Any, coupled: bool) -> Any:
+    """``g + wd p`` (coupled L2, as ``with_weight_decay``: ``p * wd``, then ``+ g``), or ``g``."""
+    gi = g[i]
+    if coupled:
+        gi = p[i] * wd + gi
+    return gi
+
+
+@_inline
+def _ema_square(v: Any, i: int, gi: Any, decay: Any, one_minus_decay: Any) -> Any:
+    """``v <- decay v + ((1 - decay) g) g`` in place (``v *= decay``, ``s = g (1 - decay)``,
+    ``s *= g``, ``v += s``); the new ``v``."""
+    vi = v[i] * decay + (gi * one_minus_decay) * gi
+    v[i] = vi
+    return vi
+
+
+@_inline
 def _adam(i: int, p: Any, g: Any, m: Any, v: Any, vmax: Any, wd: Any, decay: Any, w: Any,
           b2: Any, one_minus_b2: Any, eps_c: Any, scale: Any, small_w: bool, amsgrad: bool,
           coupled: bool, decoupled: bool) -> None:
-    gi = g[i]
-    if coupled:  # coupled L2: g + wd p, as with_weight_decay (p * wd, then + g)
-        gi = p[i] * wd + gi
+    gi = _grad(i, p, g, wd, coupled)
     pi = p[i]
     if decoupled:  # AdamW: p (1 - lr wd) before the step
         pi = pi * decay
@@ -38,8 +54,7 @@ def _adam(i: int, p: Any, g: Any, m: Any, v: Any, vmax: Any, wd: Any, decay: Any
     else:
         mi = gi - (gi - mi) * w
     m[i] = mi
-    vi = v[i] * b2 + (gi * one_minus_b2) * gi
-    v[i] = vi
+    vi = _ema_square(v, i, gi, b2, one_minus_b2)
     if amsgrad:  # np.maximum: NaN propagates
         vm = vmax[i]
         if vm == vm and (vi != vi or vi > vm):
@@ -65,9 +80,7 @@ def adam(small_w: bool, amsgrad: bool, coupled: bool, decoupled: bool) -> Any:
 @_inline
 def _sgd(i: int, p: Any, g: Any, b: Any, wd: Any, mu: Any, one_minus_damp: Any, neg_lr: Any,
          coupled: bool, momentum: bool, first: bool, dampening: bool, nesterov: bool) -> None:
-    d = g[i]
-    if coupled:
-        d = p[i] * wd + d
+    d = _grad(i, p, g, wd, coupled)
     if momentum:
         if first:
             bi = d
@@ -101,11 +114,8 @@ def sgd(coupled: bool, momentum: bool, first: bool, dampening: bool, nesterov: b
 def _rmsprop(i: int, p: Any, g: Any, v: Any, gbar: Any, b: Any, wd: Any, alpha: Any,
              one_minus_alpha: Any, w: Any, eps: Any, mu: Any, neg_lr: Any, zero: Any,
              coupled: bool, centered: bool, small_w: bool, momentum: bool) -> None:
-    gi = g[i]
-    if coupled:
-        gi = p[i] * wd + gi
-    vi = v[i] * alpha + (gi * one_minus_alpha) * gi
-    v[i] = vi
+    gi = _grad(i, p, g, wd, coupled)
+    vi = _ema_square(v, i, gi, alpha, one_minus_alpha)
     if centered:
         gb = gbar[i]
         if small_w:
@@ -146,9 +156,7 @@ def rmsprop(coupled: bool, centered: bool, small_w: bool, momentum: bool) -> Any
 @_inline
 def _adagrad(i: int, p: Any, g: Any, acc: Any, wd: Any, eps: Any, neg_clr: Any,
              coupled: bool) -> None:
-    gi = g[i]
-    if coupled:
-        gi = p[i] * wd + gi
+    gi = _grad(i, p, g, wd, coupled)
     a = acc[i] + gi * gi
     acc[i] = a
     p[i] = p[i] + (gi / (np.sqrt(a) + eps)) * neg_clr
@@ -168,11 +176,8 @@ def adagrad(coupled: bool) -> Any:
 @_inline
 def _adadelta(i: int, p: Any, g: Any, u: Any, a: Any, wd: Any, rho: Any, one_minus_rho: Any,
               eps: Any, lr: Any, coupled: bool, scaled: bool) -> None:
-    gi = g[i]
-    if coupled:
-        gi = p[i] * wd + gi
-    ui = u[i] * rho + (gi * one_minus_rho) * gi
-    u[i] = ui
+    gi = _grad(i, p, g, wd, coupled)
+    ui = _ema_square(u, i, gi, rho, one_minus_rho)
     delta = (np.sqrt(a[i] + eps) / np.sqrt(ui + eps)) * gi
     a[i] = a[i] * rho + (delta * one_minus_rho) * delta
     if scaled:
