@@ -112,9 +112,7 @@ def _competitor(regime: str, net_name: str, threads: str, seconds: float) -> sub
 
 def compete(net_name: str, threads: str, seconds: float) -> None:
     """The competing training: steps of ``net_name`` for ``seconds``, then exit."""
-    import gradwise as gw
-
-    gw.set_num_threads("auto" if threads == "auto" else int(threads))
+    _set_threads(threads)
     step = gradwise_step(NETS[net_name])
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -125,7 +123,7 @@ def run(quick: bool = False, nets: tuple[str, ...] = NET_NAMES) -> str:
     """Every network in every regime; print and return the Markdown report."""
     import gradwise as gw
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = gw.threads.available_cores()
     budget, rounds = (0.6, 2) if quick else (1.0, 3)
     rows = []
     for name in nets:

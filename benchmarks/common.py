@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gradwise.threads import openblas, set_num_threads
+from gradwise.threads import openblas
 
 THREADS = 2
 PAUSE = 0.3  # seconds between timed blocks, longer than the BLAS threads' spin-wait
@@ -52,11 +52,15 @@ def blas_info() -> dict[str, Any]:
     return info
 
 
-def set_blas_threads(n: int) -> None:
-    """Give gradwise (NumPy's OpenBLAS) exactly ``n`` threads, as ``torch.set_num_threads(n)``
-    does for PyTorch; gradwise's auto mode (which follows the free cores) is off until
-    ``gradwise.set_num_threads("auto")``."""
-    set_num_threads(n)
+def update_path() -> str:
+    """Which optimizer update gradwise runs: the fused numba kernels or NumPy passes."""
+    from importlib.metadata import version
+
+    from gradwise.optim import fused
+
+    if fused.enabled():
+        return f"one fused pass (numba {version('numba')}, `gradwise[fast]`)"
+    return "NumPy passes (numba not installed or GRADWISE_FUSED=0)"
 
 
 def machine() -> dict[str, str]:

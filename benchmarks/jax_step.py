@@ -30,6 +30,7 @@ from .common import (
     table,
     torch_step,
     try_import_torch,
+    update_path,
 )
 from .train_step import CPU_NETS, PLAN, QUICK_PLAN
 
@@ -124,22 +125,12 @@ def run(quick: bool = False) -> str | None:
                      fmt_time(t["torch"]) if "torch" in t else "-",
                      f"{t['gradwise'] / t['torch']:.2f}" if "torch" in t else "-"])
         print(" | ".join(rows[-1]), flush=True)
-    from gradwise.optim import fused
-
-    update = ("fused one-pass kernel (numba " + _version("numba") + ")" if fused.enabled()
-              else "NumPy passes (numba not installed or GRADWISE_FUSED=0)")
     return (
         f"One training step, float32, Adam; JAX {jax.__version__} (jaxlib, XLA CPU) with the "
         f"whole step under `jax.jit` and optax {optax.__version__}, buffers donated; gradwise's "
-        f"Adam update: {update}. Each framework with its default threads: gradwise's auto policy "
-        f"(the free cores, {THREADS} on a quiet machine), XLA's pool (one thread per core), "
-        f"PyTorch {THREADS} (`torch.set_num_threads`). Medians of interleaved blocks.\n\n"
+        f"Adam update: {update_path()}. Each framework with its default threads: gradwise's "
+        f"auto policy (the free cores, {THREADS} on a quiet machine), XLA's pool (one thread per "
+        f"core), PyTorch {THREADS} (`torch.set_num_threads`). Medians of interleaved blocks.\n\n"
         + table(["network", "batch", "gradwise/step", "JAX jit/step", "gradwise/JAX (goal)",
                  "PyTorch/step", "gradwise/PyTorch"], rows) + "\n"
     )
-
-
-def _version(module: str) -> str:
-    from importlib.metadata import version
-
-    return version(module)

@@ -29,7 +29,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .common import NETS, THREADS, Net, gradwise_step, set_blas_threads, torch_step
+from gradwise.threads import set_num_threads
+
+from .common import NETS, THREADS, Net, gradwise_step, torch_step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +46,7 @@ def _status_kib(field: str) -> int:
 def measure(framework: str, net_name: str, steps: int, optimizer: bool) -> float:
     """Peak RSS growth in MiB of ``steps`` training steps of ``net_name`` in this process."""
     if framework == "gradwise":
-        set_blas_threads(THREADS)
+        set_num_threads(THREADS)
     make = gradwise_step if framework == "gradwise" else torch_step
     warm_net = Net("warm-up", (512, 512, 1), NETS[net_name].loss, 512)
     make(warm_net, optimizer=optimizer)()

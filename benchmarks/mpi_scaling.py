@@ -53,14 +53,14 @@ def worker(net: str, out: str, threads: int) -> None:
     import gradwise as gw
     from gradwise import distributed, nn, optim
     from gradwise.autograd import Tensor
+    from gradwise.threads import set_num_threads
     from gradwise.training.loop import fit
 
-    from .common import set_blas_threads
     from .fit_epoch import MNIST_DIR
 
     w = distributed.world()
     comm = w.comm
-    set_blas_threads(threads)
+    set_num_threads(threads)
     sizes, B = NETS[net]
     gw.manual_seed(0)
     if net == "mnist":

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradwise.threads import set_num_threads
+
 from .common import (
     NETS,
     THREADS,
     fmt_time,
     gradwise_step,
     interleaved,
-    set_blas_threads,
     sgemm_peak,
     table,
     torch_step,
     try_import_torch,
+    update_path,
 )
 from .memory import peak_rss_mib
 
@@ -41,7 +43,7 @@ QUICK_PLAN = {"tiny": (100, 5, 20), "small": (20, 5, 10), "medium": (2, 5, 3), "
 
 def run_cpu(quick: bool = False, memory: bool = True) -> str:
     """Time every CPU network; print and return the Markdown report."""
-    set_blas_threads(THREADS)
+    set_num_threads(THREADS)
     torch = try_import_torch()
     peak = sgemm_peak()
     print(f"float32 matmul peak (2048 x 2048, best of 7): {peak:.0f} GFLOP/s", flush=True)
@@ -62,13 +64,9 @@ def run_cpu(quick: bool = False, memory: bool = True) -> str:
         print(" | ".join(rows[-1]), flush=True)
     header = ["network", "batch", "gradwise/step", "PyTorch/step", "ratio (goal)", "GFLOP/s",
               "share of peak (goal)", "peak RSS gradwise", "peak RSS PyTorch", "memory goal"]
-    from gradwise.optim import fused
-
-    update = ("one fused pass (numba, `gradwise[fast]`)" if fused.enabled()
-              else "NumPy passes (numba not installed or GRADWISE_FUSED=0)")
     return (
         "One training step (forward, loss, backward, Adam update), float32, "
-        f"{THREADS} threads each; gradwise's Adam update: {update}; "
+        f"{THREADS} threads each; gradwise's Adam update: {update_path()}; "
         f"NumPy float32 matmul peak in this run: {peak:.0f} GFLOP/s (2048 x 2048, best of 7).\n\n"
         + table(header, rows) + "\n"
     )

@@ -117,7 +117,7 @@ def test_every_elementwise_builtin_has_a_kernel_and_it_runs(monkeypatch) -> None
     for name, factory in [("SGD", "sgd"), ("Adam", "adam"), ("AdamW", "adam"),
                           ("RMSprop", "rmsprop"), ("Adagrad", "adagrad"),
                           ("Adadelta", "adadelta")]:
-        assert getattr(gw.optim, name)._has_fused, name
+        assert getattr(gw.optim, name).has_fused_kernel(), name
         used: list[tuple] = []
         real = getattr(kernels, factory)
         monkeypatch.setattr(kernels, factory,
@@ -125,6 +125,15 @@ def test_every_elementwise_builtin_has_a_kernel_and_it_runs(monkeypatch) -> None
         _run(True, name, {}, "float32", steps=1, sizes=(100,))
         assert used, name
         monkeypatch.undo()
+
+
+def test_an_optimizer_without_a_kernel_takes_the_numpy_path() -> None:
+    class Plain(gw.optim.SGD):
+        _fused_update = gw.optim.Optimizer._fused_update
+
+    assert not Plain.has_fused_kernel()
+    p = gw.Tensor(np.ones(3, np.float32), requires_grad=True)
+    assert Plain([p], lr=0.1)._fused_kernel({}, np.float32) is None
 
 
 def test_switches() -> None:

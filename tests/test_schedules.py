@@ -19,6 +19,14 @@ SCHEDULES = [
     ("CosineAnnealingLR", "CosineAnnealingLR", {"T_max": 12, "eta_min": 1e-3}),
     ("LinearWarmup", "LinearLR", {"start_factor": 0.1, "total_iters": 8}),
     ("LinearWarmup", "LinearLR", {"start_factor": 0.5, "end_factor": 0.2, "total_iters": 4}),
+    ("LinearLR", "LinearLR", {}),
+    ("LinearLR", "LinearLR", {"start_factor": 0.25, "end_factor": 0.5, "total_iters": 7}),
+    ("ConstantLR", "ConstantLR", {}),
+    ("ConstantLR", "ConstantLR", {"factor": 0.5, "total_iters": 9}),
+    ("ConstantLR", "ConstantLR", {"factor": 0.3, "total_iters": 0}),
+    ("PolynomialLR", "PolynomialLR", {}),
+    ("PolynomialLR", "PolynomialLR", {"total_iters": 12, "power": 2.0}),
+    ("PolynomialLR", "PolynomialLR", {"total_iters": 30, "power": 0.5}),
 ]
 
 

@@ -515,10 +515,7 @@ def activation_function(name: str, op: type[Function]) -> Callable[..., Tensor]:
     op (``args``: its options, as ELU's ``alpha``), named ``name``, with the op's docstring."""
     def fn(x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         return op(*args, **kwargs)(x)
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = op.__doc__
-    fn.__module__ = __name__
-    return fn
+    return _named(fn, name, op)
 
 
 def loss_function(name: str, op: type[Function]) -> Callable[..., Tensor]:
@@ -530,6 +527,11 @@ def loss_function(name: str, op: type[Function]) -> Callable[..., Tensor]:
         check_reduction(reduction)
         make: Callable[..., Function] = op  # built as op(target, reduction, *options)
         return make(target_like(target, input, name), reduction, *args, **kwargs)(input)
+    return _named(fn, name, op)
+
+
+def _named(fn: Callable[..., Tensor], name: str, op: type[Function]) -> Callable[..., Tensor]:
+    """``fn`` as the public function ``gradwise.functional.<name>``, documented by ``op``."""
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = op.__doc__
     fn.__module__ = __name__

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from . import distributed
+from . import distributed, threads
 from .io import write_atomic
 from .training.config import ConfigError, load_config
 
@@ -97,8 +97,7 @@ def _run_local(config: str | None, sets: list[str], jobs: list[tuple[Path, dict[
     errors: dict[Path, str] = {}
     pending = list(jobs)
     running: list[tuple[Path, subprocess.Popen[bytes], Any]] = []
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    env = _worker_env(max(1, (cores or 1) // max(1, min(workers, len(jobs)))))
+    env = _worker_env(max(1, threads.available_cores() // max(1, min(workers, len(jobs)))))
     while pending or running:
         while pending and len(running) < workers:
             run_dir, point = pending.pop(0)
@@ -242,8 +241,7 @@ def run_sweep(config: str | None, grid: Sequence[tuple[str, list[Any]]], out: st
         if not distributed.is_root():
             return None
     else:
-        n = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                        else os.cpu_count() or 1)
+        n = workers or threads.available_cores()
         log(f"{len(jobs)} runs, {min(n, len(jobs))} at a time, into {out}")
         errors = _run_local(config, list(sets), jobs, max(1, n), log)
     rows = summary_rows(out, jobs, errors)

@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["INTERVAL", "get_num_threads", "limit", "openblas", "openblas_threads",
-           "set_num_threads", "share_cores"]
+__all__ = ["INTERVAL", "available_cores", "get_num_threads", "limit", "openblas",
+           "openblas_threads", "set_num_threads", "share_cores"]
 
 #: seconds between two evaluations of the free cores in auto mode
 INTERVAL = 0.5
@@ -93,7 +93,9 @@ def _env_int(*names: str) -> int | None:
     return None
 
 
-def _cores() -> int:
+def available_cores() -> int:
+    """The number of cores this process may run on (``os.sched_getaffinity``; the machine's
+    count where that does not exist)."""
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
@@ -111,7 +113,7 @@ class _Policy:
         self.last: tuple[float, float, float] | None = None  # (wall, machine busy s, own cpu s)
 
     def cap(self) -> int:
-        cap = max(1, _cores() // self.ranks_here)
+        cap = max(1, available_cores() // self.ranks_here)
         user = _env_int("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
         return min(cap, user) if user is not None else cap
 
@@ -189,7 +191,7 @@ def adapt() -> None:
     if before is None:  # the first step: nothing measured yet, every allowed core
         p.apply(p.cap())
         return
-    p.apply(choose(_cores(), others_busy(before, sample), p.cap(), p.current))
+    p.apply(choose(available_cores(), others_busy(before, sample), p.cap(), p.current))
 
 
 def set_num_threads(n: int | str) -> None:

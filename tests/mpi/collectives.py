@@ -6,8 +6,6 @@ AssertionError) when one is wrong.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 import gradwise as gw
@@ -50,7 +48,7 @@ def main() -> None:
     from mpi4py import MPI
 
     here = w.comm.Split_type(MPI.COMM_TYPE_SHARED).Get_size()
-    cores = len(os.sched_getaffinity(0))
+    cores = gw.threads.available_cores()
     assert here == n  # mpiexec -n N on one machine
     assert 1 <= gw.get_num_threads() <= max(1, cores // here), (gw.get_num_threads(), cores, here)
 

@@ -40,6 +40,7 @@ from ..nn import Dense, Dropout, Flatten, Module, Sequential
 from ..nn.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from ..nn.utils import flat_parameters
 from ..ops import activate_
+from ..threads import available_cores
 from .blas import blas_threads
 from .files import save_npz
 
@@ -275,8 +276,7 @@ def _run_rows_mpi(evaluate: _Evaluator, rows: list[tuple[int, np.ndarray]],
 
 def _workers(workers: int | None) -> int:
     if workers is None:
-        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1)
+        return available_cores()
     return max(1, int(workers))
 
 

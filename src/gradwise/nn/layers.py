@@ -221,14 +221,14 @@ class Dense(Module):
             init.get(bias_init)(self.bias, generator=generator)
         else:
             self.bias = None
-        if activation in ("linear", "identity") or (
-                isinstance(activation, str) and activation in FUSED_ACTIVATIONS):
-            # computed inside the fused kernel (ops.FUSED_ACTIVATIONS), linear included
-            self._fused: str | None = None if activation in ("linear", "identity") else activation
-            self.activation: Module | None = None
-        else:
-            self._fused = None
-            self.activation = None if activation is None else get_activation(activation)
+        if isinstance(activation, str) and activation in ("linear", "identity"):
+            activation = None
+        self._fused: str | None = None
+        self.activation: Module | None = None
+        if isinstance(activation, str) and activation in FUSED_ACTIVATIONS:
+            self._fused = activation  # computed inside the fused kernel (ops.FUSED_ACTIVATIONS)
+        elif activation is not None:
+            self.activation = get_activation(activation)
 
     @property
     def fused_activation(self) -> str | None:

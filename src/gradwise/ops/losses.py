@@ -106,6 +106,13 @@ class BCEWithLogits(Function):
         return ((_sigmoid(self.z) - self.y) * g,)
 
 
+def _check_probabilities(p: Any) -> None:
+    """BCE's input must be probabilities: checked on the device (raised at the next read)."""
+    if p.size:
+        backend.check((p.min() < 0) | (p.max() > 1),
+                      "BCELoss needs probabilities in [0, 1]; for logits use BCEWithLogitsLoss")
+
+
 class BCE(Function):
     """Binary cross-entropy of probabilities: ``l = -(y log p + (1 - y) log(1 - p))``, each log
     clamped at -100 as PyTorch does; ``dp = (p - y) / max(p (1 - p), 1e-12)``."""
@@ -117,9 +124,7 @@ class BCE(Function):
 
     def forward(self, p: Any) -> Any:
         xp = xp_of(p)
-        if p.size:
-            backend.check((p.min() < 0) | (p.max() > 1),
-                          "BCELoss needs probabilities in [0, 1]; for logits use BCEWithLogitsLoss")
+        _check_probabilities(p)
         self.p = p
         y = self.y
         with np.errstate(divide="ignore"):
@@ -191,9 +196,7 @@ class WeightedBCE(Function):
 
     def forward(self, p: Any) -> Any:
         xp = xp_of(p)
-        if p.size:
-            backend.check((p.min() < 0) | (p.max() > 1),
-                          "BCELoss needs probabilities in [0, 1]; for logits use BCEWithLogitsLoss")
+        _check_probabilities(p)
         self.p = p
         with np.errstate(divide="ignore"):
             lp = xp.maximum(xp.log(p), -100)

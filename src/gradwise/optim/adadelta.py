@@ -57,8 +57,6 @@ class Adadelta(Optimizer):
         a[...] = rho * a + (1.0 - rho) * delta * delta
         p -= group["lr"] * delta
 
-    _has_fused = True
-
     def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                       step: int) -> None:
         fused.adadelta(p, g, state["square_avg"], state["acc_delta"], float(group["lr"]),

@@ -60,8 +60,6 @@ class Adagrad(Optimizer):
         acc += g * g
         p -= clr * g / (np.sqrt(acc) + group["eps"])
 
-    _has_fused = True
-
     def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                       step: int) -> None:
         clr = group["lr"] / (1 + (step - 1) * group["lr_decay"])

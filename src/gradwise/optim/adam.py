@@ -76,8 +76,6 @@ class Adam(Optimizer):
         v_hat = v / (1.0 - beta2**step)
         p -= lr * m_hat / (np.sqrt(v_hat) + group["eps"])
 
-    _has_fused = True
-
     def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                       step: int) -> None:
         (beta1, beta2) = group["betas"]

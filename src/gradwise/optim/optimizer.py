@@ -223,8 +223,6 @@ class Optimizer:
     elementwise: bool = False
     #: whether ``state_dict()`` lists a per-parameter ``"step"`` (all but SGD)
     _has_step: bool = True
-    #: whether :meth:`_fused_update` exists (a compiled kernel, used when numba is installed)
-    _has_fused: bool = False
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -268,13 +266,18 @@ class Optimizer:
     def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                       step: int) -> None:
         """``_update`` on a whole 1-D span in one compiled pass (:mod:`gradwise.optim.fused`);
-        an optimizer that has one sets :attr:`_has_fused`."""
+        an optimizer that has one overrides this method (:meth:`has_fused_kernel`)."""
         raise NotImplementedError(f"{type(self).__name__} has no fused kernel")
 
     def _fused_kernel(self, group: Mapping[str, Any], dtype: Any) -> Any:
         """:meth:`_fused_update` where it runs (numba installed and enabled, float32/float64),
         or None: then ``_update`` runs block by block. Only elementwise optimizers get spans."""
-        return self._fused_update if self._has_fused and fused.usable(dtype) else None
+        return self._fused_update if self.has_fused_kernel() and fused.usable(dtype) else None
+
+    @classmethod
+    def has_fused_kernel(cls) -> bool:
+        """Whether this optimizer has a compiled kernel (it overrides :meth:`_fused_update`)."""
+        return cls._fused_update is not Optimizer._fused_update
 
     def _flat_ok(self, group: Mapping[str, Any], steps: list[int]) -> bool:
         """Whether parameters with these step counts can be updated as one flat array."""

@@ -77,8 +77,6 @@ class RMSprop(Optimizer):
         else:
             p -= lr * g / d
 
-    _has_fused = True
-
     def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                       step: int) -> None:
         fused.rmsprop(p, g, state["square_avg"],

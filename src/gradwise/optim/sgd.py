@@ -67,8 +67,6 @@ class SGD(Optimizer):
             g = g + mu * b if group["nesterov"] else b
         p -= group["lr"] * g
 
-    _has_fused = True
-
     def _fused_update(self, group: Mapping[str, Any], p: Any, g: Any, state: dict[str, Any],
                       step: int) -> None:
         fused.sgd(p, g, state.get("momentum_buffer"), float(group["lr"]),
