@@ -93,3 +93,85 @@ def test_a_landscape_shows_itself_as_a_png():
     land = gw.lab.loss_surface(model, loss, X, y, gw.lab.random_directions(model, 2),
                                resolution=5, workers=1)
     assert land._repr_png_().startswith(b"\x89PNG")
+
+
+# --- lab figures and GIFs show themselves (issue 25) -------------------------------------------
+
+def _figure():
+    pytest.importorskip("matplotlib")
+    return gw.lab.perceptron_line()
+
+
+def test_a_lab_figure_is_a_png_at_the_display_dpi_with_its_numbers_as_text():
+    import base64
+    import io
+
+    from PIL import Image
+
+    from gradwise.lab.style import DISPLAY_DPI
+    fig = _figure()
+    png = fig._repr_png_()
+    assert png.startswith(b"\x89PNG")
+    width, height = Image.open(io.BytesIO(png)).size
+    w, h = fig.get_size_inches() * DISPLAY_DPI  # trimmed to what is drawn, plus its padding
+    assert 0.8 * w <= width <= 1.1 * w and 0.8 * h <= height <= 1.1 * h
+    bundle = fig._repr_mimebundle_()
+    assert set(bundle) == {"image/png", "text/plain"}
+    again = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
+    assert abs(again.size[0] - width) <= 2 and abs(again.size[1] - height) <= 2
+    assert bundle["text/plain"].startswith("<LabFigure 600x500 px with 2 Axes>")
+    assert "z=-6" in bundle["text/plain"] and "y_hat=0.002473" in bundle["text/plain"]
+
+
+def test_every_lab_figure_function_returns_a_figure_that_shows_itself():
+    pytest.importorskip("matplotlib")
+    from gradwise.lab.style import LabFigure
+    figs = [gw.lab.plot_activations(["sigmoid"]), gw.lab.fitting_three_ways(),
+            gw.lab.gradient_descent_steps(steps=3, resolution=11)]
+    live = gw.lab.LivePlot()
+    live.history = {"loss": [1.0, 0.5]}
+    figs.append(live.figure())
+    for fig in figs:
+        assert isinstance(fig, LabFigure)
+        assert fig._repr_mimebundle_()["image/png"]
+
+
+def test_a_lab_gif_is_an_animated_image(tmp_path):
+    import base64
+    pytest.importorskip("matplotlib")
+    data = gw.lab.gradient_descent_steps(steps=3, resolution=11).data
+    gif = gw.lab.save_gradient_descent_gif(data, tmp_path / "gd.gif")
+    bundle = gif._repr_mimebundle_()
+    raw = base64.b64decode(bundle["image/gif"])
+    assert raw[:6] in (b"GIF87a", b"GIF89a") and raw == (tmp_path / "gd.gif").read_bytes()
+    assert bundle["text/plain"] == f"<LabGif {str(tmp_path / 'gd.gif')!r}, 4 frames>"
+    from PIL import Image
+    assert Image.open(tmp_path / "gd.gif").n_frames == 4
+
+
+def test_show_outside_a_notebook_writes_a_png_and_says_where(monkeypatch, capsys):
+    from pathlib import Path
+
+    from gradwise.lab import style
+    fig = _figure()
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(style.sys, "platform", "linux")
+    fig.show()  # matplotlib's Figure.show raises for a figure pyplot does not manage
+    out = capsys.readouterr().out
+    assert "open it with any image viewer" in out and "fig.savefig" in out
+    path = Path(out.split(" written to ", 1)[1].split(" (", 1)[0])
+    assert path.read_bytes().startswith(b"\x89PNG")
+
+
+def test_show_opens_the_desktop_viewer_where_one_exists(monkeypatch, capsys):
+    from gradwise.lab import style
+    fig = _figure()
+    opened = []
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(style.sys, "platform", "linux")
+    monkeypatch.setattr(style.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(style.subprocess, "Popen", lambda cmd, **kw: opened.append(cmd))
+    fig.show()
+    assert opened and opened[0][0] == "xdg-open" and opened[0][1].endswith(".png")
+    assert "opened in your image viewer" in capsys.readouterr().out

@@ -72,3 +72,35 @@ def test_notebook_runs_in_a_jupyter_kernel(path, kernel):
         html = [o for o in outputs if "text/html" in o.get("data", {})]
         assert any("Output Shape" in o["data"]["text/html"] for o in html)  # model.summary()
         assert any("History:" in o["data"]["text/html"] for o in html)
+
+
+def _run_cells(kernel, sources):
+    import nbclient
+    import nbformat
+    book = nbformat.v4.new_notebook()
+    book.cells = [nbformat.v4.new_code_cell(s) for s in ["%reset -f", *sources]]
+    nbclient.NotebookClient(book, km=kernel, timeout=120).execute()
+    return [c.outputs for c in book.cells[1:]]
+
+
+def test_a_lab_figure_shows_once_as_a_png_with_or_without_pyplot(kernel):
+    """The kernel runs with Jupyter's inline backend. Without pyplot the backend never
+    registers its PNG formatter (the lab does not import pyplot): the figure's own
+    representation must show it. With pyplot imported (the formatter registered) and with
+    ``%matplotlib inline``, it still shows once, not twice."""
+    figure = "gw.lab.perceptron_line()"
+    outputs = _run_cells(kernel, [
+        f"import gradwise as gw\n{figure}",
+        f"import matplotlib.pyplot as plt\n{figure}",
+        f"%matplotlib inline\n{figure}",
+        "fig = gw.lab.perceptron_line()\nfig.show()",
+        "import tempfile, pathlib\n"
+        "data = gw.lab.gradient_descent_steps(steps=2, resolution=11).data\n"
+        "gw.lab.save_gradient_descent_gif(data, pathlib.Path(tempfile.mkdtemp()) / 'g.gif')",
+    ])
+    for cell in outputs[:4]:
+        images = [o for o in cell if "image/png" in o.get("data", {})]
+        assert len(images) == 1, cell
+        assert "fig.data: z=-6" in images[0]["data"]["text/plain"]
+    assert [o.output_type for o in outputs[3]] == ["display_data"]  # show() displays it
+    assert [list(o["data"]) for o in outputs[4]] == [["image/gif", "text/plain"]]

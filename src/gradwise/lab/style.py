@@ -11,11 +11,23 @@ The lab's one convention for the numbers a figure draws: every figure function r
 dicts or lists of them; the keys are listed in each function's docstring), and every GIF
 function returns a :class:`LabGif` whose :attr:`LabGif.frames` records, frame by frame, what
 was drawn, read back from the frame's artists. Tests assert the lesson on these numbers.
+
+Both show themselves wherever IPython displays objects (Jupyter, JupyterLab, VS Code, Colab),
+with no pyplot and no ``%matplotlib inline``: a figure as a PNG (its ``_repr_png_`` and
+``_repr_mimebundle_``, :data:`DISPLAY_DPI`), a GIF as an animated ``image/gif``; their plain
+text names the numbers carried. Outside a notebook ``show()`` writes a PNG, opens it in the
+system's image viewer where a desktop exists, and says where it is.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,10 +37,10 @@ from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.figure import Figure
 
 __all__ = ["ACTIVATION_CMAP", "BEST_COLOR", "BLUE", "CLASS_COLORS", "CLASS_MARKERS",
-           "CVD_MATRICES", "GREEN", "HELD_OUT_MARKERS", "LOSS_CMAP", "OPTIMIZER_COLORS",
-           "ORANGE", "PATIENCE_COLOR", "PROBABILITY_CMAP", "RED", "TRAIN_COLOR", "VAL_COLOR",
-           "LabFigure", "LabGif", "delta_e", "grid_over", "new_figure", "scatter_classes",
-           "simulate_cvd"]
+           "CVD_MATRICES", "DISPLAY_DPI", "GREEN", "HELD_OUT_MARKERS", "LOSS_CMAP",
+           "OPTIMIZER_COLORS", "ORANGE", "PATIENCE_COLOR", "PROBABILITY_CMAP", "RED",
+           "TRAIN_COLOR", "VAL_COLOR", "LabFigure", "LabGif", "delta_e", "grid_over",
+           "new_figure", "scatter_classes", "simulate_cvd"]
 
 ORANGE = "#f59322"
 BLUE = "#0877bd"
@@ -66,9 +78,75 @@ OPTIMIZER_COLORS = {
 }
 
 
+DISPLAY_DPI = 100
+"""Dots per inch of the PNG a figure shows itself as in a notebook: matplotlib's own default,
+so a 6 x 5 inch figure is 600 x 500 pixels, about the width of a notebook cell for the widest
+(13 inch) lab figures once the front end scales it."""
+
+
+def _describe(value: Any) -> str:
+    """A short text for one entry of ``fig.data``: scalars as themselves, arrays by shape."""
+    if isinstance(value, bool | int | str):
+        return repr(value)
+    if isinstance(value, float | np.floating):
+        return f"{float(value):.4g}"
+    if isinstance(value, np.ndarray):
+        return f"array{value.shape}"
+    if isinstance(value, dict):
+        keys = ", ".join(map(str, list(value)[:6]))
+        return "{" + keys + (", ..." if len(value) > 6 else "") + "}"
+    if isinstance(value, list | tuple):
+        return f"{type(value).__name__} of {len(value)}"
+    return type(value).__name__
+
+
+def _in_a_kernel() -> bool:
+    from ..training.progress import display_kind
+
+    return display_kind() == "notebook"
+
+
+def _open_viewer(path: Path) -> bool:
+    """Open ``path`` in the desktop's image viewer, without waiting; False where there is no
+    desktop (no ``DISPLAY``/``WAYLAND_DISPLAY`` on Linux, a server, CI) or no opener."""
+    if sys.platform == "darwin":
+        command = ["open", os.fspath(path)]
+    elif sys.platform == "win32":
+        os.startfile(os.fspath(path))  # type: ignore[attr-defined]  # noqa: S606
+        return True
+    elif (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) \
+            and shutil.which("xdg-open"):
+        command = ["xdg-open", os.fspath(path)]
+    else:
+        return False
+    subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    return True
+
+
+def _show_outside_a_kernel(obj: Any, data: bytes, suffix: str = ".png") -> Path:
+    """Write ``data`` to a fresh temporary file, open it where a viewer exists, and print
+    where it is and how to see it."""
+    folder = Path(tempfile.mkdtemp(prefix="gradwise-"))
+    path = folder / f"{type(obj).__name__.lower()}{suffix}"
+    path.write_bytes(data)  # a fresh private folder: no reader can see a partial file
+    opened = _open_viewer(path)
+    how = "opened in your image viewer" if opened else "open it with any image viewer"
+    print(f"{type(obj).__name__} written to {path} ({how}). In Jupyter, JupyterLab, VS Code "
+          "or Colab it shows itself as a cell's last expression; save it elsewhere with "
+          "fig.savefig('name.png').")
+    return path
+
+
 class LabFigure(Figure):
     """A headless matplotlib figure that carries the numbers it draws in :attr:`data` (empty
-    until the figure function fills it; keys documented by each figure function)."""
+    until the figure function fills it; keys documented by each figure function).
+
+    It shows itself in any IPython front end (Jupyter, JupyterLab, VS Code, Colab) as a PNG at
+    :data:`DISPLAY_DPI` (``_repr_png_``, ``_repr_mimebundle_``), with no pyplot and no
+    ``%matplotlib inline``: the lab builds figures without pyplot, so the inline backend never
+    registers its PNG formatter for them. Where it does register (pyplot imported), the
+    figure's own bundle takes its place, so the picture shows once. :meth:`show` displays it in
+    a notebook and writes (and opens, where a desktop exists) a PNG elsewhere."""
 
     data: dict[str, Any]
 
@@ -76,18 +154,82 @@ class LabFigure(Figure):
         super().__init__(*args, **kwargs)
         self.data = {}
 
+    def to_png(self, dpi: float = DISPLAY_DPI) -> bytes:
+        """The figure as PNG bytes at ``dpi``, trimmed to what is drawn (as the inline
+        backend does, ``bbox_inches="tight"``)."""
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=dpi, bbox_inches="tight",
+                     facecolor="white")
+        return buf.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.to_png()
+
+    def _text(self) -> str:
+        w, h = self.get_size_inches() * DISPLAY_DPI
+        text = f"<{type(self).__name__} {w:.0f}x{h:.0f} px with {len(self.axes)} Axes>"
+        if self.data:
+            text += "\nfig.data: " + ", ".join(f"{k}={_describe(v)}"
+                                               for k, v in self.data.items())
+        return text
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None
+                          ) -> dict[str, Any]:
+        """``image/png`` (base64, as Jupyter's messages carry it) and ``text/plain`` naming
+        the numbers in :attr:`data` (what a text-only front end prints)."""
+        png = self.to_png()
+        return {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": self._text()}
+
+    def show(self, warn: bool = True) -> None:
+        """In a notebook: display the figure in the cell. Elsewhere (a terminal, a script): a
+        pyplot-managed figure opens its window as matplotlib does; a lab figure (no window of
+        its own) is written to a temporary PNG, opened in the desktop's image viewer where one
+        exists, and its path printed."""
+        if _in_a_kernel():
+            from IPython.display import display
+
+            display(self)
+        elif getattr(self.canvas, "manager", None) is not None:
+            super().show(warn=warn)
+        else:
+            _show_outside_a_kernel(self, self.to_png(), ".png")
+
 
 @dataclass(frozen=True)
 class LabGif:
     """An animated GIF the lab wrote: its ``path`` and, for each frame written, a dict of what
     that frame draws (read back from the frame's artists; keys documented by the GIF function).
-    ``os.fspath(gif)`` is the path, so it opens like one."""
+    ``os.fspath(gif)`` is the path, so it opens like one. In a notebook it shows itself as the
+    animation (``image/gif``); :meth:`show` opens it elsewhere."""
 
     path: Path
     frames: list[dict[str, Any]] = field(default_factory=list)
 
     def __fspath__(self) -> str:
         return os.fspath(self.path)
+
+    def _text(self) -> str:
+        return f"<LabGif {os.fspath(self.path)!r}, {len(self.frames)} frames>"
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None
+                          ) -> dict[str, Any]:
+        """``image/gif`` (base64; front ends play it) and ``text/plain``."""
+        data = Path(self.path).read_bytes()
+        return {"image/gif": base64.b64encode(data).decode("ascii"), "text/plain": self._text()}
+
+    def show(self) -> None:
+        """In a notebook: play the GIF in the cell. Elsewhere: open it in the desktop's viewer
+        where one exists, and print its path."""
+        if _in_a_kernel():
+            from IPython.display import display
+
+            display(self)
+            return
+        opened = _open_viewer(Path(self.path))
+        how = "opened in your image viewer" if opened else "open it with any image viewer " \
+            "or a web browser (it is animated)"
+        print(f"LabGif at {self.path} ({how}). In Jupyter, JupyterLab, VS Code or Colab it "
+              "plays as a cell's last expression.")
 
 
 def new_figure(width: float, height: float, dpi: int = 100) -> LabFigure:
