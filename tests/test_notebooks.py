@@ -56,23 +56,97 @@ def kernel(tmp_path_factory):
     km.shutdown_kernel(now=True)
 
 
+def _drawing_names() -> set[str]:
+    """The lab's functions that return a figure or a GIF (their return annotation says so),
+    LivePlot, and a figure's ``show``: a cell that calls one draws, and must show a picture."""
+    import inspect
+
+    import gradwise.lab as lab
+    names = {"LivePlot"}
+    for name in lab.__all__:
+        value = getattr(lab, name)
+        if callable(value) and not isinstance(value, type):
+            ret = inspect.signature(value).return_annotation
+            if str(getattr(ret, "__name__", ret)) in ("LabFigure", "LabGif"):
+                names.add(name)
+    return names
+
+
+def _draws(source: str, names: set[str]) -> bool:
+    """Whether ``source`` calls a drawing function of the lab (``gw.lab.name(`` or a bare
+    ``name(`` imported from it, not ``gw.data.will_i_pass(``) or a figure's ``.show(``."""
+    import re
+    return any(re.search(rf"(?:\blab\.|(?<![\w.])){name}\(", source) for name in names) \
+        or re.search(r"\.show\(", source) is not None
+
+
+TEXT_REPRS = ("<LabFigure", "<Figure size", "<LabGif", "<matplotlib.figure.Figure")
+
+
+def _pictures(path: Path, book, folder: Path, names: set[str]) -> int:
+    """Check every cell's outputs as a learner sees them, write each picture to ``folder``
+    and return how many the notebook shows."""
+    import base64
+    count = 0
+    for i, cell in enumerate(book.cells):
+        if cell.cell_type != "code":
+            continue
+        pictures = []
+        for out in cell.outputs:
+            data = out.get("data", {})
+            for mime, ext in (("image/png", "png"), ("image/gif", "gif")):
+                if mime in data:
+                    pictures.append((ext, base64.b64decode(data[mime])))
+            text = data.get("text/plain", "") if isinstance(data.get("text/plain"), str) \
+                else "".join(data.get("text/plain", []))
+            if out.get("output_type") == "stream":
+                text = out.get("text", "")
+            assert not (text.lstrip().startswith(TEXT_REPRS) and not {"image/png", "image/gif"}
+                        & set(data)), f"{path.name} cell {i}: a figure shown as text: {text[:80]}"
+        if _draws(cell.source, names):
+            assert pictures, f"{path.name} cell {i} draws but shows no picture:\n{cell.source}"
+        for k, (ext, raw) in enumerate(pictures):
+            (folder / f"{path.stem}_cell{i:02d}_{k}.{ext}").write_bytes(raw)
+        count += len(pictures)
+    return count
+
+
+@pytest.fixture(scope="module")
+def picture_folder(tmp_path_factory) -> Path:
+    """Where the executed notebooks' pictures go, to be looked at: $GRADWISE_NOTEBOOK_IMAGES
+    if set (CI can keep it), else pytest's temporary folder."""
+    chosen = os.environ.get("GRADWISE_NOTEBOOK_IMAGES")
+    folder = Path(chosen) if chosen else tmp_path_factory.mktemp("notebook-pictures")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_in_a_jupyter_kernel(path, kernel):
+def test_notebook_runs_in_a_jupyter_kernel_and_shows_its_pictures(path, kernel, picture_folder):
+    """Runs the notebook as a learner would (its first cell, the Colab install, is a no-op
+    where gradwise imports); every cell that draws shows an image (PNG or GIF), no output is
+    a figure's bare text; the pictures are written to ``picture_folder`` with a line in its
+    ``summary.tsv`` (notebook, seconds, pictures)."""
+    import time
+
     import nbclient
     import nbformat
     book = nbformat.read(str(path), as_version=4)
     book.cells.insert(0, nbformat.v4.new_code_cell("%reset -f"))
     client = nbclient.NotebookClient(book, km=kernel, timeout=120)
+    start = time.perf_counter()
     client.execute()  # raises CellExecutionError on the first failing cell
+    seconds = time.perf_counter() - start
     outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.get("output_type") == "error"]
+    count = _pictures(path, book, picture_folder, _drawing_names())
+    assert count >= 1, f"{path.name} shows no picture"
+    with open(picture_folder / "summary.tsv", "a", encoding="utf-8") as f:
+        f.write(f"{path.stem}\t{seconds:.1f}\t{count}\n")
     if path.stem == "03_spiral_fit":
-        images = [o for o in outputs if "image/png" in o.get("data", {})]
-        assert images, "LivePlot drew nothing in the notebook"
         html = [o for o in outputs if "text/html" in o.get("data", {})]
         assert any("Output Shape" in o["data"]["text/html"] for o in html)  # model.summary()
         assert any("History:" in o["data"]["text/html"] for o in html)
-
 
 def _run_cells(kernel, sources):
     import nbclient
