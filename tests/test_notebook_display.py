@@ -175,3 +175,48 @@ def test_show_opens_the_desktop_viewer_where_one_exists(monkeypatch, capsys):
     fig.show()
     assert opened and opened[0][0] == "xdg-open" and opened[0][1].endswith(".png")
     assert "opened in your image viewer" in capsys.readouterr().out
+
+
+# --- pictures a learner could not read, found by looking at the notebooks' images --------------
+
+def test_perceptron_line_labels_each_side_where_it_is_for_any_weights():
+    pytest.importorskip("matplotlib")
+    for w0, w in ((1.0, (3.0, -2.0)), (-2.0, (1.0, 1.0)), (0.5, (-1.0, 2.0))):
+        fig = gw.lab.perceptron_line(w0=w0, w=w, point=(1.0, 1.0))
+        ax = fig.axes[0]
+        sides = {t.get_text().split("\n")[0]: t.get_position() for t in ax.texts}
+        assert set(sides) == {"z > 0", "z < 0"}
+        for text, (x1, x2) in sides.items():
+            z = w0 + w[0] * x1 + w[1] * x2
+            assert (z > 0) == (text == "z > 0"), (w0, w, text, z)
+            assert max(abs(x1), abs(x2)) < 4  # inside the window
+        assert f"y = g({w0:g} " in ax.get_title()
+
+
+def test_gradient_descent_gif_title_is_not_cut_off(tmp_path):
+    pytest.importorskip("matplotlib")
+    from PIL import Image
+    gif = gw.lab.save_gradient_descent_gif(
+        gw.lab.gradient_descent_steps(steps=3, resolution=11).data, tmp_path / "gd.gif")
+    frame = np.asarray(Image.open(gif.path).convert("L"), dtype=np.int64)
+    assert frame[0].min() > 200           # the top row is background: nothing runs off the edge
+    assert frame[:40].min() < 100         # and the title is drawn near the top
+
+
+def test_lab_accuracies_take_labels_of_shape_n_or_n_by_1():
+    pytest.importorskip("matplotlib")
+    X, y = gw.data.circle(n=80, noise=0.05, seed=0)
+    flat = gw.lab.linear_vs_nonlinear(X, y, hidden=(8,), epochs=60).data["accuracy"]
+    column = gw.lab.linear_vs_nonlinear(X, y.reshape(-1, 1), hidden=(8,), epochs=60)
+    assert column.data["accuracy"] == flat
+    assert max(flat.values()) > 0.8       # the ReLU net separates the circle (was 50%: (n, n))
+    gw.manual_seed(0)
+    model = nn.Sequential(nn.Dense(2, 8, activation="tanh"), nn.Dense(8, 1))
+    gw.fit(model, "bce_with_logits", gw.optim.Adam(model.parameters(), lr=0.05),
+           (X, y.reshape(-1, 1)), epochs=30, verbose=0, seed=0)
+    loss = nn.BCEWithLogitsLoss()
+    theta = gw.nn.utils.flat_parameters(model)
+    for labels in (y, y.reshape(-1, 1)):
+        _, acc = gw.lab.interpolate(model, loss, X, labels, theta, theta, [0.0], workers=1)
+        expected = np.mean((gw.predict(model, X)[:, 0] > 0) == (y == 1))
+        assert acc[0] == pytest.approx(expected)  # (n, 1) gave the share of class 0

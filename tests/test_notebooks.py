@@ -26,15 +26,45 @@ def _need(module: str):
         pytest.skip(f"{module} is not installed")
 
 
+LECTURE = ["01_perceptron", "02_activations", "03_spiral_fit", "04_will_i_pass",
+           "05_gradient_descent", "06_backpropagation", "07_learning_rates", "08_optimizers",
+           "09_minibatches", "10_overfitting", "11_loss_landscape"]
+"""One notebook per section of the lecture, in its order."""
+
+
+def _book(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def test_the_lecture_notebooks_are_there_and_stored_without_outputs():
-    names = {p.name for p in NOTEBOOKS}
-    assert {"01_perceptron.ipynb", "02_will_i_pass.ipynb", "03_spiral_fit.ipynb",
-            "04_optimizers.ipynb", "05_overfitting.ipynb", "06_loss_landscape.ipynb"} <= names
+    assert [p.stem for p in NOTEBOOKS] == LECTURE
     for path in NOTEBOOKS:
-        book = json.loads(path.read_text(encoding="utf-8"))
-        for cell in book["cells"]:
+        for cell in _book(path)["cells"]:
             if cell["cell_type"] == "code":
                 assert cell["outputs"] == [] and cell["execution_count"] is None, path.name
+
+
+def _source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def test_each_notebook_installs_gradwise_first_and_ends_with_try_this():
+    """The first code cell (one text for all) installs gradwise with the notebook extra only
+    where it does not import (Colab); the last cells are one or two "try this" cells."""
+    firsts = set()
+    for path in NOTEBOOKS:
+        cells = _book(path)["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        firsts.add(_source(code[0]))
+        marks = [i for i, c in enumerate(cells) if c["cell_type"] == "markdown"
+                 and _source(c).startswith("## Try this")]
+        assert marks, f"{path.name} has no 'Try this' section"
+        tail = cells[marks[-1] + 1:]
+        assert 1 <= len(tail) <= 2 and all(c["cell_type"] == "code" for c in tail), path.name
+    assert len(firsts) == 1
+    (install,) = firsts
+    assert 'if importlib.util.find_spec("gradwise") is None:' in install
+    assert '"pip", "install"' in install and "gradwise[notebook]" in install
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +141,18 @@ def _pictures(path: Path, book, folder: Path, names: set[str]) -> int:
     return count
 
 
+def _kernel_cpu_seconds(kernel) -> float:
+    """CPU time (user + system) the kernel process has used: less sensitive than the wall
+    clock to what else runs on a shared machine (NaN where psutil, an ipykernel dependency,
+    cannot read it)."""
+    try:
+        import psutil
+        times = psutil.Process(kernel.provisioner.process.pid).cpu_times()
+        return float(times.user + times.system)
+    except Exception:  # noqa: BLE001 - a measurement only
+        return float("nan")
+
+
 @pytest.fixture(scope="module")
 def picture_folder(tmp_path_factory) -> Path:
     """Where the executed notebooks' pictures go, to be looked at: $GRADWISE_NOTEBOOK_IMAGES
@@ -126,23 +168,32 @@ def test_notebook_runs_in_a_jupyter_kernel_and_shows_its_pictures(path, kernel, 
     """Runs the notebook as a learner would (its first cell, the Colab install, is a no-op
     where gradwise imports); every cell that draws shows an image (PNG or GIF), no output is
     a figure's bare text; the pictures are written to ``picture_folder`` with a line in its
-    ``summary.tsv`` (notebook, seconds, pictures)."""
+    ``summary.tsv`` (notebook, wall seconds, the kernel's CPU seconds, pictures)."""
     import time
 
     import nbclient
     import nbformat
     book = nbformat.read(str(path), as_version=4)
+    first = next(i for i, c in enumerate(book.cells) if c.cell_type == "code")
+    # the install cell must not run pip where gradwise imports: pip fails the run if it does
+    book.cells.insert(first + 1, nbformat.v4.new_code_cell("subprocess.check_call = _check_call"))
+    book.cells.insert(first, nbformat.v4.new_code_cell(
+        "import subprocess\n_check_call = subprocess.check_call\n"
+        "def _no_pip(*args, **kwargs):\n    raise AssertionError(f'the install cell ran {args}')\n"
+        "subprocess.check_call = _no_pip"))
     book.cells.insert(0, nbformat.v4.new_code_cell("%reset -f"))
     client = nbclient.NotebookClient(book, km=kernel, timeout=120)
+    cpu = _kernel_cpu_seconds(kernel)
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError on the first failing cell
     seconds = time.perf_counter() - start
+    cpu = _kernel_cpu_seconds(kernel) - cpu
     outputs = [o for c in book.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     count = _pictures(path, book, picture_folder, _drawing_names())
     assert count >= 1, f"{path.name} shows no picture"
     with open(picture_folder / "summary.tsv", "a", encoding="utf-8") as f:
-        f.write(f"{path.stem}\t{seconds:.1f}\t{count}\n")
+        f.write(f"{path.stem}\t{seconds:.1f}\t{cpu:.1f}\t{count}\n")
     if path.stem == "03_spiral_fit":
         html = [o for o in outputs if "text/html" in o.get("data", {})]
         assert any("Output Shape" in o["data"]["text/html"] for o in html)  # model.summary()

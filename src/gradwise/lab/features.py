@@ -39,7 +39,8 @@ class HandFeatures(Module):
 
 
 def _accuracy(model: Module, X: np.ndarray, y: np.ndarray) -> float:
-    return float(((predict_proba(model, X) > 0.5) == (np.asarray(y) == 1)).mean())
+    return float(((predict_proba(model, X).reshape(-1) > 0.5)
+                  == (np.asarray(y).reshape(-1) == 1)).mean())  # y of shape (n,) or (n, 1)
 
 
 def plot_feature_engineering(X: np.ndarray, y: np.ndarray, hidden: int = 16,

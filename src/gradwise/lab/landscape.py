@@ -163,7 +163,9 @@ class _Evaluator:
         self.dtype = params[0].dtype
         self.X = np.asarray(X, dtype=self.dtype).reshape(len(X), -1)
         self.y = np.asarray(y)
-        self.labels = self.y if self.y.ndim == 1 else self.y.argmax(axis=-1)
+        # class labels: y itself, or one column of 0/1 (binary), or the argmax of one-hot rows
+        self.labels = self.y.reshape(len(self.y)) if self.y.ndim == 1 or self.y.shape[-1] == 1 \
+            else self.y.argmax(axis=-1)
         basis = np.asarray(basis)
         offsets = np.cumsum([0] + [p.data.size for p in params])
         where = {id(p): (offsets[i], p.shape) for i, p in enumerate(params)}

@@ -80,14 +80,19 @@ def perceptron_line(w0: float = 1.0, w: tuple[float, float] = (3.0, -2.0),
             label=f"{w0:g} + {w[0]:g} x1 {'-' if w[1] < 0 else '+'} {abs(w[1]):g} x2 = 0")
     ax.plot(*x, marker="*", markersize=16, color="black", linestyle="none",
             label=f"x = ({x[0]:g}, {x[1]:g}): z = {z:g}, y = sigmoid({z:g}) = {y_hat:.4f}")
-    ax.text(2.2, -2.8, "z > 0\ny > 0.5", ha="center", fontsize=11)
-    ax.text(-2.5, 2.8, "z < 0\ny < 0.5", ha="center", fontsize=11)
+    # each side's label 3 units from the line along its normal (inside the window)
+    normal = np.array(w, dtype=np.float64) / np.linalg.norm(w)
+    foot = -w0 * normal / np.linalg.norm(w)
+    for side, text in ((1, "z > 0\ny > 0.5"), (-1, "z < 0\ny < 0.5")):
+        tx, ty = np.clip(foot + side * 3.0 * normal, -3.3, 3.3)
+        ax.text(tx, ty, text, ha="center", va="center", fontsize=11)
     fig.colorbar(mesh, ax=ax, label="y = sigmoid(z)", ticks=[0, 0.5, 1])
     ax.set_xlabel("$x_1$")
     ax.set_ylabel("$x_2$")
     ax.set_aspect("equal")
     ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
-    ax.set_title("The perceptron is a line: y = g(1 + 3 x1 - 2 x2)")
+    ax.set_title(f"The perceptron is a line: y = g({w0:g} {'-' if w[0] < 0 else '+'} "
+                 f"{abs(w[0]):g} x1 {'-' if w[1] < 0 else '+'} {abs(w[1]):g} x2)")
     fig.data.update({"z": z, "y_hat": y_hat, "line_x1": line_x1[keep], "line_x2": line_x2[keep],
                      "z_grid": zz, "grid": g})
     return fig
@@ -236,7 +241,9 @@ def save_gradient_descent_gif(data: dict[str, Any], path: str | os.PathLike,
     (trail,) = ax.plot([], [], color="white", marker="o", markersize=4)
     ax.set_xlabel("$w_0$")
     ax.set_ylabel("$w_1$")
-    title = ax.set_title("")
+    # lay out for the widest title (the longest numbers), so no frame's title is cut off
+    title = ax.set_title(max((f"iteration {t}: ({pts[t, 0]:.3f}, {pts[t, 1]:.3f}), "
+                              f"J = {data['loss'][t]:.3f}" for t in range(len(pts))), key=len))
     fig.canvas.draw()
     fig.set_layout_engine("none")
 
