@@ -65,6 +65,15 @@ def test_each_notebook_installs_gradwise_first_and_ends_with_try_this():
     (install,) = firsts
     assert 'if importlib.util.find_spec("gradwise") is None:' in install
     assert '"pip", "install"' in install and "gradwise[notebook]" in install
+    assert install.index("find_spec") < install.index("RuntimeError") < install.index("pip")
+
+
+def test_the_readme_links_every_notebook():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Notebooks", 1)[1].split("\n## ", 1)[0]
+    for path in NOTEBOOKS:
+        assert f"](examples/notebooks/{path.name})" in section, path.name
+    assert "colab.research.google.com" in section
 
 
 @pytest.fixture(scope="module")
@@ -229,3 +238,24 @@ def test_a_lab_figure_shows_once_as_a_png_with_or_without_pyplot(kernel):
         assert "fig.data: z=-6" in images[0]["data"]["text/plain"]
     assert [o.output_type for o in outputs[3]] == ["display_data"]  # show() displays it
     assert [list(o["data"]) for o in outputs[4]] == [["image/gif", "text/plain"]]
+
+
+def test_the_install_cell_runs_pip_only_where_gradwise_is_missing(monkeypatch):
+    """Executed as Colab would (gradwise missing): it refuses the placeholder address, and
+    with a real one calls pip once with the notebook extra; where gradwise imports, nothing."""
+    import importlib.util
+    import subprocess
+    import sys
+    install = _source(next(c for c in _book(NOTEBOOKS[0])["cells"] if c["cell_type"] == "code"))
+    calls = []
+    monkeypatch.setattr(subprocess, "check_call", lambda cmd: calls.append(cmd))
+    exec(compile(install, "install", "exec"), {})
+    assert calls == []  # gradwise imports here
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gradwise" else real(name, *a))
+    with pytest.raises(RuntimeError, match="address of gradwise's repository"):
+        exec(compile(install, "install", "exec"), {})
+    address = "gradwise[notebook] @ git+https://example.org/team/gradwise"
+    exec(compile(install.replace(install.split('"')[1], address), "install", "exec"), {})
+    assert calls == [[sys.executable, "-m", "pip", "install", "--quiet", address]]
