@@ -220,3 +220,16 @@ def test_lab_accuracies_take_labels_of_shape_n_or_n_by_1():
         _, acc = gw.lab.interpolate(model, loss, X, labels, theta, theta, [0.0], workers=1)
         expected = np.mean((gw.predict(model, X)[:, 0] > 0) == (y == 1))
         assert acc[0] == pytest.approx(expected)  # (n, 1) gave the share of class 0
+
+
+def test_a_gif_shown_outside_a_notebook_says_where_it_is(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib")
+    from gradwise.lab import style
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr(style.sys, "platform", "linux")
+    gif = gw.lab.save_gradient_descent_gif(
+        gw.lab.gradient_descent_steps(steps=2, resolution=11).data, tmp_path / "gd.gif")
+    gif.show()
+    out = capsys.readouterr().out
+    assert str(tmp_path / "gd.gif") in out and "open it with any image viewer" in out
