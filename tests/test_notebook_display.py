@@ -149,11 +149,12 @@ def test_a_lab_gif_is_an_animated_image(tmp_path):
     assert Image.open(tmp_path / "gd.gif").n_frames == 4
 
 
-def test_show_outside_a_notebook_writes_a_png_and_says_where(monkeypatch, capsys):
+def test_show_outside_a_notebook_writes_a_png_and_says_where(monkeypatch, capsys, tmp_path):
     from pathlib import Path
 
     from gradwise.lab import style
     fig = _figure()
+    monkeypatch.setattr(style.tempfile, "tempdir", str(tmp_path))  # not the real /tmp
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr(style.sys, "platform", "linux")
@@ -161,12 +162,14 @@ def test_show_outside_a_notebook_writes_a_png_and_says_where(monkeypatch, capsys
     out = capsys.readouterr().out
     assert "open it with any image viewer" in out and "fig.savefig" in out
     path = Path(out.split(" written to ", 1)[1].split(" (", 1)[0])
+    assert path.parent.parent == tmp_path
     assert path.read_bytes().startswith(b"\x89PNG")
 
 
-def test_show_opens_the_desktop_viewer_where_one_exists(monkeypatch, capsys):
+def test_show_opens_the_desktop_viewer_where_one_exists(monkeypatch, capsys, tmp_path):
     from gradwise.lab import style
     fig = _figure()
+    monkeypatch.setattr(style.tempfile, "tempdir", str(tmp_path))
     opened = []
     monkeypatch.setenv("DISPLAY", ":0")
     monkeypatch.setattr(style.sys, "platform", "linux")
