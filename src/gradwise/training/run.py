@@ -18,9 +18,9 @@ to disk during training, for its resume.
 from __future__ import annotations
 
 import contextlib
+import copy
 import csv
 import io
-import itertools
 import json
 import math
 import os
@@ -41,11 +41,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend, data, distributed, nn, optim
-from ..errors import CheckpointError, DataError, RunError
+from .. import distributed, nn
+from ..errors import CheckpointError, RunError
 from ..io import write_atomic
 from ..nn.utils import flat_parameters
-from .callbacks import CALLBACKS, Callback, CSVLogger, EarlyStopping, LearningRateScheduler
+from .assemble import assemble, build_model, loss_and_metrics, regularizer
+from .callbacks import Callback, CSVLogger, EarlyStopping
 from .checkpoint import (
     check_optimizer_config,
     load,
@@ -54,8 +55,9 @@ from .checkpoint import (
     save,
     write_safetensors_rows,
 )
-from .config import SCHEDULES, ConfigError, ConfigWarning, dumps, validate
-from .loop import evaluate, fit
+from .config import ConfigWarning, dumps, validate
+from .loop import evaluate
+from .prepare import Splits, check_labels, prepare_data
 from .progress import format_logs
 
 __all__ = ["EXIT_DIVERGED", "MAX_SNAPSHOTS", "RUN_ENTRIES", "Figures", "Run", "Splits",
@@ -82,172 +84,6 @@ FILES = {
 # What a run folder holds (the job's files, its snapshot folder and the lab's outputs):
 # --overwrite removes these and nothing else.
 RUN_ENTRIES = (*FILES, "trajectory", "landscape", "race", "lr_find.png", "report.html")
-
-
-@dataclass
-class Splits:
-    """The data of a run after splitting and standardization, and what the task is."""
-
-    X_train: np.ndarray
-    y_train: np.ndarray
-    X_val: np.ndarray | None
-    y_val: np.ndarray | None
-    X_test: np.ndarray | None
-    y_test: np.ndarray | None
-    task: str  # "binary", "multiclass" or "regression"
-    n_outputs: int
-    description: str
-
-
-def _load_raw(cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, Any, str]:
-    source = cfg["source"]
-    if source == "toy":
-        X, y = data.get_toy(cfg["name"], n=cfg["n"], noise=cfg["noise"], seed=cfg["seed"])
-        return X, y, None, f"{cfg['name']} (toy, {cfg['n']} points, noise {cfg['noise']})"
-    if source == "csv":
-        X, y = data.load_csv(cfg["path"], target=cfg["target"])
-        return X, y, None, f"{cfg['path']} (target {cfg['target']!r})"
-    if source == "npz":
-        X, y = data.load_npz(cfg["path"], x_key=cfg["x_key"], y_key=cfg["y_key"])
-        return X, y, None, f"{cfg['path']}"
-    if cfg["test_split"]:
-        raise ConfigError("config key data.test_split must be 0 for MNIST: its own test set "
-                          "(t10k files) is the test set")
-    X, y = data.mnist(cfg["root"], train=True)
-    return X, y, data.mnist(cfg["root"], train=False), f"MNIST from {cfg['root']}"
-
-
-def _split(X: np.ndarray, y: np.ndarray, key: str, fraction: float, seed: int,
-           stratify: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """``data.train_test_split`` with errors that name the config key the user set."""
-    n = len(X)
-    n_out = math.ceil(fraction * n)
-    if n_out >= n or n_out == 0:
-        raise ConfigError(f"config key data.{key} = {fraction} of {n} samples leaves an empty "
-                          f"{'training' if n_out else 'held-out'} set; use more data or "
-                          "another fraction")
-    try:
-        X_a, X_b, y_a, y_b = data.train_test_split(X, y, test_size=fraction, seed=seed,
-                                                   stratify=y if stratify else None)
-    except ValueError as exc:
-        raise DataError(f"config key data.{key} = {fraction} cannot split these {n} samples: "
-                        f"{exc}") from None
-    return X_a, X_b, y_a, y_b
-
-
-def check_labels(y: np.ndarray, where: str) -> int:
-    """The number of classes K of integer labels ``y``, after refusing labels that are not
-    class indices 0..K-1 with a plausible K: negative labels, and a K larger than the number
-    of samples or with more than half of 0..K-1 (and more than 10) unused, which a typo such
-    as 1000000 in a 10-row table gives. The error names the label and its sample."""
-    if y.size == 0:
-        raise DataError(f"{where}: no samples")
-    low = int(y.min())
-    if low < 0:
-        i = int(np.argmin(y))
-        raise DataError(f"{where}: label {low} of sample {i} is negative; class labels are "
-                        "0 to K-1")
-    k = int(y.max()) + 1
-    used = len(np.unique(y))
-    if k > max(2, len(y)) or k - used > max(10, used):
-        i = int(np.argmax(y))
-        raise DataError(f"{where}: label {k - 1} of sample {i} implies {k} classes for "
-                        f"{len(y)} samples with {used} distinct labels; class labels must be "
-                        "0 to K-1 (a typo?), or set model.task = 'regression'")
-    return k
-
-
-def prepare_data(config: dict[str, Any]) -> Splits:
-    """Load the data of a validated config, split it (stratified for classification) and
-    standardize it with statistics of the training part only."""
-    cfg = config["data"]
-    X, y, test, description = _load_raw(cfg)
-    if X.ndim != 2 or len(X) == 0:
-        raise DataError(f"{description}: features of shape {X.shape}; expected (n_samples, "
-                        "n_features) with n_samples >= 1")
-    if cfg.get("features") is not None:
-        try:
-            X = data.feature_map(X, cfg["features"])
-        except ValueError as exc:
-            raise ConfigError(f"config key data.features: {exc}") from None
-        description += f", input features {', '.join(cfg['features'])}"
-    task = config["model"]["task"]
-    if task == "auto":
-        task = "classification" if y.dtype.kind in "iub" else "regression"
-    if task == "classification":
-        if y.dtype.kind not in "iubf" or y.ndim != 1 or not np.all(y == np.round(y)):
-            raise ConfigError("model.task = 'classification' needs one integer label >= 0 per "
-                              f"sample; the data's targets are {y.dtype} of shape {y.shape}")
-        y = y.astype(np.int64)
-        n_classes = check_labels(y, description)
-        if test is not None:
-            n_classes = max(n_classes, check_labels(test[1].astype(np.int64), description))
-        task, n_out = ("binary", 1) if n_classes <= 2 else ("multiclass", n_classes)
-    else:
-        y = y.astype(np.float32)
-        n_out = 1 if y.ndim == 1 else y.shape[1]
-    stratify = task != "regression"
-    X_test = y_test = None
-    if test is not None:
-        X_test, y_test = test[0], test[1].astype(y.dtype)
-    elif cfg["test_split"]:
-        X, X_test, y, y_test = _split(X, y, "test_split", cfg["test_split"], cfg["seed"],
-                                      stratify)
-    X_val = y_val = None
-    if cfg["validation_split"]:
-        X, X_val, y, y_val = _split(X, y, "validation_split", cfg["validation_split"],
-                                    cfg["seed"], stratify)
-    if cfg["standardize"]:
-        scaler = data.Standardizer().fit(X)
-        X = scaler.transform(X)
-        X_val = None if X_val is None else scaler.transform(X_val)
-        X_test = None if X_test is None else scaler.transform(X_test)
-    return Splits(X, y, X_val, y_val, X_test, y_test, task, n_out, description)
-
-
-def build_model(config: dict[str, Any], n_inputs: int, n_outputs: int) -> nn.Sequential:
-    """Dense layers of the sizes ``model.hidden`` with the activation, each followed by dropout
-    when its rate (``model.dropout``, one number for every hidden layer or a list of one per
-    layer) is > 0, then a linear output layer (logits or regression values)."""
-    cfg = config["model"]
-    rates = cfg["dropout"]
-    if not isinstance(rates, list):
-        rates = [rates] * len(cfg["hidden"])
-    elif len(rates) != len(cfg["hidden"]):
-        raise ConfigError(f"config key model.dropout = {rates!r}: a list needs one rate per "
-                          f"hidden layer ({len(cfg['hidden'])})")
-    layers: list[nn.Module] = []
-    width = n_inputs
-    for h, rate in zip(cfg["hidden"], rates, strict=True):
-        layers.append(nn.Dense(width, h, activation=cfg["activation"], weight_init=cfg["init"]))
-        if rate > 0:
-            layers.append(nn.Dropout(rate))
-        width = h
-    layers.append(nn.Dense(width, n_outputs, weight_init="glorot_uniform"))
-    return nn.Sequential(*layers)
-
-
-def regularizer(config: dict[str, Any]) -> nn.L1L2 | None:
-    """The weight penalty of ``model.regularization`` at ``model.regularization_rate`` (see
-    :class:`gradwise.nn.L1L2`), or None."""
-    cfg = config["model"]
-    return nn.get_regularizer(cfg.get("regularization", "none"),
-                              cfg.get("regularization_rate", 0.0))
-
-
-def loss_and_metrics(task: str, config: dict[str, Any] | None = None
-                     ) -> tuple[nn.Module, list[str]]:
-    """The loss and metrics of a task: ``training.loss`` of ``config`` when set (a name in
-    ``nn.LOSSES``), else binary cross-entropy on logits, softmax cross-entropy or MSE; accuracy
-    for classification, MAE for regression."""
-    name = None if config is None else config["training"].get("loss")
-    if name is not None:
-        return nn.get_loss(name), ["mae"] if task == "regression" else ["accuracy"]
-    if task == "binary":
-        return nn.BCEWithLogitsLoss(), ["accuracy"]
-    if task == "multiclass":
-        return nn.CrossEntropyLoss(), ["accuracy"]
-    return nn.MSELoss(), ["mae"]
 
 
 class _Trajectory(Callback):
@@ -411,39 +247,6 @@ def _signals(guard: _Guard) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def _callbacks(config: dict[str, Any], optimizer: Any, available: list[str]
-               ) -> tuple[list[Callback], EarlyStopping | None]:
-    cbs: list[Callback] = []
-    es = None
-    es_cfg = config["training"].get("early_stopping")
-    if es_cfg is not None and es_cfg["enabled"]:
-        if es_cfg["monitor"] not in available:
-            raise ConfigError(f"config key training.early_stopping.monitor = "
-                              f"{es_cfg['monitor']!r}: this run logs {', '.join(available)}")
-        kwargs = {k: v for k, v in es_cfg.items() if k != "enabled"}
-        es = EarlyStopping(verbose=1 if config["training"]["verbose"] else 0, **kwargs)
-        cbs.append(es)
-    sched = config.get("schedule")
-    if sched is not None:
-        cls = getattr(optim.schedules, SCHEDULES[sched["name"]])
-        hyper = {k: v for k, v in sched.items() if k != "name"}
-        try:
-            cbs.append(LearningRateScheduler(cls(optimizer, **hyper)))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"[schedule] {exc}") from None
-    for entry in config.get("callbacks", []):  # [[callbacks]]: a name in CALLBACKS and kwargs
-        name = entry["name"]
-        kwargs = {k: v for k, v in entry.items() if k != "name"}
-        if name not in CALLBACKS:
-            raise ConfigError(f"config key callbacks.name = {name!r}: expected one of "
-                              + ", ".join(repr(n) for n in CALLBACKS))
-        try:
-            cbs.append(CALLBACKS[name](**kwargs))
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"[[callbacks]] {name}: {exc}") from None
-    return cbs, es
-
-
 def _default_run_dir() -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     path = Path("runs") / stamp
@@ -511,23 +314,6 @@ def _write_history(path: Path, history: dict[str, Any]) -> None:
         write_atomic(path, ("\n".join(lines) + "\n").encode())
     else:
         path.unlink(missing_ok=True)
-
-
-def _estimate_model(config: dict[str, Any], n_inputs: int, n_outputs: int) -> None:
-    """Refuse a model whose parameters, gradients and optimizer state (about four float32
-    copies) would not fit in this machine's memory, before anything is allocated."""
-    sizes = [n_inputs, *config["model"]["hidden"], n_outputs]
-    n = sum(a * b + b for a, b in itertools.pairwise(sizes))
-    need = n * 4 * 4
-    try:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return
-    if need > have:
-        raise ConfigError(
-            f"config key model.hidden = {config['model']['hidden']}: {n:,} parameters need "
-            f"about {need / 2**30:.1f} GiB (weights, gradients and optimizer state in "
-            f"float32), more than this machine's {have / 2**30:.1f} GiB of memory")
 
 
 def _check_resume_config(path: Path, optimizer: Any) -> dict[str, Any]:
@@ -602,42 +388,23 @@ def train(config: dict[str, Any], out: str | Path | None = None,
     were kept, ``diverged_at`` the epoch of a divergence or None.
     """
     start = time.perf_counter()
-    if verbose is not None:
-        config["training"]["verbose"] = verbose
     root = distributed.is_root()  # under MPI, rank 0 prints and writes the run folder
+    if verbose is None:
+        verbose = config["training"]["verbose"]
     if not root:
-        config["training"]["verbose"] = 0
-    verbose = config["training"]["verbose"]
+        verbose = 0
+    run_config = copy.deepcopy(config)  # the caller's config (and config.toml) stay as given
+    run_config["training"]["verbose"] = verbose
     run_dir = Path(out).expanduser() if out is not None else _default_run_dir()
     _check_run_dir(run_dir, resume, overwrite)
-    splits = prepare_data(config)
+    exp = assemble(run_config)
+    splits, model, optimizer, loss = exp.splits, exp.model, exp.optimizer, exp.loss
+    metric_names, es, tcfg = exp.metrics, exp.early_stopping, exp.config["training"]
     if not root:  # the other ranks write to a scratch folder, deleted at the end
         real_dir, run_dir = run_dir, Path(tempfile.mkdtemp(prefix="gradwise-rank"))
         if resume and (real_dir / "checkpoint.safetensors").is_file():
             shutil.copyfile(real_dir / "checkpoint.safetensors",
                             run_dir / "checkpoint.safetensors")
-    tcfg = config["training"]
-    _estimate_model(config, splits.X_train.shape[1], splits.n_outputs)
-    backend.manual_seed(tcfg["seed"])
-    model = build_model(config, splits.X_train.shape[1], splits.n_outputs)
-    try:  # initialized on the CPU, so a seed gives the same first weights on either device
-        model.to(tcfg["device"])
-    except RuntimeError as exc:
-        raise ConfigError(f"[training] device: {exc}") from None
-    hyper = {k: v for k, v in config["optimizer"].items() if k != "name"}
-    try:
-        optimizer = optim.get(config["optimizer"]["name"], model.parameters(), **hyper)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[optimizer] {exc}") from None
-    loss, metric_names = loss_and_metrics(splits.task, config)
-    monitored = str((config["training"].get("early_stopping") or {}).get("monitor", ""))
-    if (splits.task in ("binary", "multiclass") and monitored.removeprefix("val_") in
-            ("precision", "recall", "f1", "auc")):  # computed when early stopping watches them
-        metric_names.append(monitored.removeprefix("val_"))
-    available = ["loss", *metric_names]
-    if splits.X_val is not None:
-        available += [f"val_{k}" for k in available]
-    callbacks, es = _callbacks(config, optimizer, available)
     ckpt = run_dir / "checkpoint.safetensors"
     resumed_state = _check_resume_config(ckpt, optimizer) if resume else None
     if resume:
@@ -656,8 +423,10 @@ def train(config: dict[str, Any], out: str | Path | None = None,
     trajectory = _Trajectory(run_dir / "trajectory",
                              resume_epoch=None if resumed_state is None
                              else int(resumed_state["epoch"]))
-    callbacks = [guard, *callbacks, CSVLogger(run_dir / "history.csv", append=True), trajectory]
+    callbacks = [guard, *exp.callbacks, CSVLogger(run_dir / "history.csv", append=True),
+                 trajectory]
     if verbose:
+        hyper = {k: v for k, v in config["optimizer"].items() if k != "name"}
         sizes = "-".join(str(s) for s in [splits.X_train.shape[1], *config["model"]["hidden"],
                                            splits.n_outputs])
         n_val = 0 if splits.X_val is None else len(splits.X_val)
@@ -668,17 +437,12 @@ def train(config: dict[str, Any], out: str | Path | None = None,
               f"{type(loss).__name__}; optimizer {type(optimizer).__name__}({hyper})")
         if resumed_state is not None:
             print(f"resuming {run_dir} after epoch {resumed_state['epoch']}")
-    val = None if splits.X_val is None else (splits.X_val, splits.y_val)
     # the handlers stay until the run folder is complete: a signal while the summary and
     # figures are written lets them finish (a second one quits at once)
     with _signals(guard):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            history = fit(model, loss, optimizer, (splits.X_train, splits.y_train),
-                          epochs=tcfg["epochs"], batch_size=tcfg["batch_size"], validation_data=val,
-                          metrics=metric_names, callbacks=callbacks, verbose=verbose,
-                          seed=tcfg["seed"], checkpoint_path=ckpt,
-                          resume_from=ckpt if resume else None,
-                          regularization=regularizer(config), train_eval=True)
+            history = exp.fit(callbacks=callbacks, checkpoint_path=ckpt,
+                              resume_from=ckpt if resume else None)
         signalled = guard.signal
         status = "completed"
         kept: int | None = history.epoch[-1] + 1 if history.epoch else 0
@@ -870,14 +634,14 @@ def load_run(run_dir: str | Path) -> Run:
     except FileNotFoundError:
         raise RunError(f"{path} is not a gradwise run folder: it has no config.toml"
                        ) from None
-    splits = prepare_data(config)
-    model = build_model(config, splits.X_train.shape[1], splits.n_outputs)
+    exp = assemble(config)
+    splits, model = exp.splits, exp.model
     if not (path / "model.safetensors").exists():
         raise RunError(f"{path} holds no model.safetensors: the run kept no weights (it "
                        "diverged or stopped before its first epoch ended)")
     load(model, path / "model.safetensors")
     tensors, meta = read_safetensors(path / "trajectory.safetensors")
-    loss, _ = loss_and_metrics(splits.task, config)
+    loss = exp.loss
     summary_path = path / "summary.json"
     return Run(
         **{f.name: getattr(splits, f.name) for f in fields(splits)},
