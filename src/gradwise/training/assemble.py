@@ -205,16 +205,20 @@ def _check_loss(model: nn.Module, loss: nn.Module, splits: Splits, config: dict[
 
 
 def assemble(config: dict[str, Any], *, arrays: tuple[Any, Any] | None = None,
-             private_generators: bool = False) -> Experiment:
+             private_generators: bool = False, verbose: int | None = None) -> Experiment:
     """The experiment of a validated ``config`` (not mutated: the experiment holds a copy).
 
     ``arrays`` ``(X, y)`` replaces the points of ``[data]``'s source. ``private_generators``
     gives the dropout layers a generator of their own (for several experiments training at
-    once in one process); either way the draws are the same. Everything is checked here,
+    once in one process); either way the draws are the same. ``verbose`` replaces
+    ``training.verbose`` in the experiment's copy of the config (progress and early
+    stopping's messages; 0: silent). Everything is checked here,
     before any training or file: raises :class:`~gradwise.errors.GradwiseError` subclasses.
     """
     config = copy.deepcopy(config)
     tcfg = config["training"]
+    if verbose is not None:
+        tcfg["verbose"] = verbose
     splits, pre = prepare(config, arrays)
     n_in = splits.X_train.shape[1]
     estimate_model(config, n_in, splits.n_outputs)

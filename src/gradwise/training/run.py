@@ -18,7 +18,6 @@ to disk during training, for its resume.
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import io
 import json
@@ -393,11 +392,9 @@ def train(config: dict[str, Any], out: str | Path | None = None,
         verbose = config["training"]["verbose"]
     if not root:
         verbose = 0
-    run_config = copy.deepcopy(config)  # the caller's config (and config.toml) stay as given
-    run_config["training"]["verbose"] = verbose
     run_dir = Path(out).expanduser() if out is not None else _default_run_dir()
     _check_run_dir(run_dir, resume, overwrite)
-    exp = assemble(run_config)
+    exp = assemble(config, verbose=verbose)  # the caller's config (and config.toml) as given
     splits, model, optimizer, loss = exp.splits, exp.model, exp.optimizer, exp.loss
     metric_names, es, tcfg = exp.metrics, exp.early_stopping, exp.config["training"]
     if not root:  # the other ranks write to a scratch folder, deleted at the end
