@@ -147,7 +147,10 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
         "seed": (0, _int(0)),
         "verbose": (1, _int(0, 2)),
         "device": ("cpu", _choice("cpu", "cuda")),
-        "loss": (None, _registry(nn.LOSSES)),  # not set: from the task (see run.py)
+        "loss": (None, _registry(nn.LOSSES)),  # not set: from the task (see assemble.py)
+        # most rows of trajectory.safetensors (0: no trajectory), see training/trajectory.py
+        "trajectory": (101, ((lambda v: isinstance(v, int) and not isinstance(v, bool) and (
+            v == 0 or v >= 2)), "0 (no trajectory) or an integer >= 2")),
     },
     "training.early_stopping": {
         "enabled": (True, _BOOL),
