@@ -150,6 +150,18 @@ def test_changes_appended_during_training_apply_at_their_epoch() -> None:
         np.testing.assert_array_equal(a.data, b.data, err_msg=k)
     with pytest.raises(ConfigError, match="has started"):
         live.changes.add({"epoch": 2, "set": {"optimizer.lr": 0.1}})
+    # what an export writes: the config that replays the session
+    replay = live.replay_config(epochs=7)
+    assert validate(tomllib.loads(dumps(replay))) == config
+
+
+def test_the_training_batch_size_may_change_between_epochs() -> None:
+    loader = DataLoader((np.arange(10.0), np.arange(10)), batch_size=4)
+    assert [len(b[0]) for b in loader] == [4, 4, 2]
+    loader.batch_size = 3
+    assert len(loader) == 4 and [len(b[0]) for b in loader] == [3, 3, 3, 1]
+    with pytest.raises(ValueError, match="batch_size"):
+        loader.batch_size = 0
 
 
 def test_resume_honours_changes_whose_epoch_passed(tmp_path: Path) -> None:

@@ -162,6 +162,20 @@ class Experiment:
         kwargs.update(overrides)
         return kwargs
 
+    def replay_config(self, epochs: int | None = None) -> dict[str, Any]:
+        """The config that retrains this experiment as it ran: its config with every change
+        applied so far or appended (``[[changes]]``, in epoch order) and, when given,
+        ``training.epochs = epochs`` (e.g. the epochs a playground session trained)."""
+        config = copy.deepcopy(self.config)
+        with self.changes._lock:
+            entries = sorted(copy.deepcopy(self.changes.entries), key=lambda c: c["epoch"])
+        config.pop("changes", None)
+        if entries:
+            config["changes"] = entries
+        if epochs is not None:
+            config["training"]["epochs"] = int(epochs)
+        return config
+
     def fit(self, **overrides: Any) -> History:
         """``gw.fit(**self.fit_kwargs(**overrides))``."""
         return fit(**self.fit_kwargs(**overrides))
