@@ -5,6 +5,7 @@ by hand between ``gw.fit`` calls; changes survive dumps/loads and resume."""
 from __future__ import annotations
 
 import copy
+import json
 import tomllib
 from pathlib import Path
 
@@ -13,12 +14,12 @@ import pytest
 
 import gradwise as gw
 from gradwise import backend, nn
+from gradwise.cli import main
 from gradwise.data.loader import DataLoader
 from gradwise.training.assemble import assemble
 from gradwise.training.checkpoint import load
 from gradwise.training.config import ConfigError, dumps, validate
 from gradwise.training.prepare import prepare_data
-from gradwise.training.run import train
 
 BASE = {
     "data": {"source": "toy", "name": "spiral", "n": 120, "noise": 0.05, "seed": 1},
@@ -74,7 +75,11 @@ def by_hand(config: dict) -> tuple[dict[str, np.ndarray], dict[str, list[float]]
 
 def test_changes_under_train_are_the_same_bits_as_by_hand(tmp_path: Path) -> None:
     config = config_with_changes()
-    run_dir, summary = train(config, out=tmp_path / "run")
+    path = tmp_path / "changes.toml"
+    path.write_text(dumps(config))
+    run_dir = tmp_path / "run"
+    assert main(["train", str(path), "--out", str(run_dir), "--quiet"]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["epochs_run"] == 7
     weights, history = by_hand(config)
     model = assemble(config).model
@@ -116,6 +121,17 @@ def test_bad_changes_are_one_line_config_errors(change: dict, words: str) -> Non
     with pytest.raises(ConfigError) as err:
         validate({**copy.deepcopy(BASE), "changes": [change]})
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_bad_change_is_one_line_from_the_command_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[changes]]\nepoch = 3\nset = { "model.activation" = "tanh" }\n')
+    assert main(["train", str(path), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "model.activation cannot change during a run" in err and "\n" not in err
+    assert "optimizer.<hyperparameter>" in err and "training.batch_size" in err
+    assert not (tmp_path / "run").exists()
 
 
 def test_changes_the_model_cannot_take_fail_at_assembly() -> None:
