@@ -216,3 +216,23 @@ def test_assemble_takes_given_arrays_and_never_mutates_the_config() -> None:
     assert len(exp.splits.X_train) + len(exp.splits.X_val) == 50
     np.testing.assert_array_equal(exp.preprocessing.transform(exp.preprocessing.raw_train),
                                   exp.splits.X_train)
+
+
+def test_schedule_and_lr_changes_compose_as_set_by_hand() -> None:
+    config = validate({**copy.deepcopy(BASE), "schedule": {"name": "step", "step_size": 1,
+                                                           "gamma": 0.5},
+                       "optimizer": {"name": "sgd", "lr": 0.1},
+                       "changes": [{"epoch": 2, "set": {"schedule.gamma": 0.1}},
+                                   {"epoch": 4, "set": {"optimizer.lr": 1.0}}]})
+    lr = assemble(config).fit(epochs=6).history["lr"]
+    assert lr == pytest.approx([0.1, 0.05, 0.025, 0.0025, 1.0, 0.1])
+
+
+def test_a_weight_change_sticks_whatever_the_optimizer() -> None:
+    for name in ("sgd", "adam", "rmsprop", "adagrad", "adadelta", "adamw"):
+        config = validate({**copy.deepcopy(BASE), "optimizer": {"name": name, "lr": 1e-9},
+                           "changes": [{"epoch": 1, "weights": [
+                               {"name": "0.weight", "index": [1, 2], "value": 100.0}]}]})
+        exp = assemble(config)
+        exp.fit(epochs=3)
+        assert float(exp.model[0].weight.data[1, 2]) == pytest.approx(100.0), name
