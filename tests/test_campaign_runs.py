@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise.cli import main
 from gradwise.errors import CheckpointError
@@ -120,7 +121,7 @@ def test_divergence_keeps_the_last_finite_weights(
 
 
 def test_diverged_loss_figure_does_not_claim_best_or_restored(tmp_path: Path) -> None:
-    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib = gates.matplotlib()
     matplotlib.use("Agg")
     from gradwise.lab import plot_history
 

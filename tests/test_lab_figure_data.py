@@ -11,9 +11,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import gradwise as gw
-from gradwise import lab, nn
-from gradwise.lab.style import LabFigure
+import gates
+
+gates.matplotlib()  # the lab draws with it
+
+import gradwise as gw  # noqa: E402
+from gradwise import lab, nn  # noqa: E402
+from gradwise.lab.style import LabFigure  # noqa: E402
 
 
 def _render(fig: LabFigure) -> None:

@@ -9,11 +9,16 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
-import gradwise as gw
-from gradwise import lab, nn
-from gradwise.lab.activations import ELEMENTWISE, activation_curves
+import gates
+
+gates.matplotlib()  # the lab draws with it
+
+from matplotlib.figure import Figure  # noqa: E402
+
+import gradwise as gw  # noqa: E402
+from gradwise import lab, nn  # noqa: E402
+from gradwise.lab.activations import ELEMENTWISE, activation_curves  # noqa: E402
 
 
 def _render(fig: Figure) -> None:

@@ -9,9 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
-from gradwise.lab import lecture
+import gates
+
+gates.matplotlib()  # the lab draws with it
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from gradwise.lab import lecture  # noqa: E402
 
 
 def _render(fig: Figure) -> None:

@@ -12,11 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import gradwise as gw
-from gradwise import nn
-from gradwise.cli import main
-from gradwise.lab.landscape import flat_parameters
-from gradwise.lab.lr import (
+import gates
+
+gates.matplotlib()  # the lab draws with it
+
+import gradwise as gw  # noqa: E402
+from gradwise import nn  # noqa: E402
+from gradwise.cli import main  # noqa: E402
+from gradwise.lab.landscape import flat_parameters  # noqa: E402
+from gradwise.lab.lr import (  # noqa: E402
     choose_learning_rates,
     classify_curves,
     compare_learning_rates,

@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradwise.lab.race import SURFACES, make_optimizer, plot_race, run_race, save_race_gif
-from gradwise.nn import Parameter
-from torch_required import import_torch
+import gates
+
+gates.matplotlib()  # the lab draws with it
+
+from gradwise.lab.race import SURFACES, make_optimizer, plot_race, run_race, save_race_gif  # noqa: E402
+from gradwise.nn import Parameter  # noqa: E402
 
 GRADIENTS = {
     "beale": lambda x, y: np.array([
@@ -44,7 +47,7 @@ def test_race_trajectories_are_the_optimizers_steps_on_the_exact_gradient(surfac
 
 
 def test_race_matches_torch_optim() -> None:
-    torch = import_torch()
+    torch = gates.torch()
     classes = {"SGD": (torch.optim.SGD, {}), "Momentum": (torch.optim.SGD, {"momentum": 0.9}),
                "Nesterov": (torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
                "Adagrad": (torch.optim.Adagrad, {}), "Adadelta": (torch.optim.Adadelta, {}),

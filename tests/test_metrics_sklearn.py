@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise.training import metrics as M
 
-sk = pytest.importorskip("sklearn.metrics")
+sk = gates.sklearn_metrics()
 RNG = np.random.default_rng(3)
 
 

@@ -12,18 +12,10 @@ from pathlib import Path
 
 import pytest
 
+import gates
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "examples" / "notebooks").glob("*.ipynb"))
-REQUIRED = os.environ.get("GRADWISE_REQUIRE_NOTEBOOKS") == "1"
-
-
-def _need(module: str):
-    try:
-        return __import__(module)
-    except ImportError:
-        if REQUIRED:
-            pytest.fail(f"GRADWISE_REQUIRE_NOTEBOOKS=1 but {module} is not installed")
-        pytest.skip(f"{module} is not installed")
 
 
 def test_the_lecture_notebooks_are_there_and_stored_without_outputs():
@@ -41,9 +33,7 @@ def test_the_lecture_notebooks_are_there_and_stored_without_outputs():
 def kernel(tmp_path_factory):
     """One Jupyter kernel for the notebooks of this module (each starts with ``%reset -f``, so
     none sees another's variables or imports): starting a kernel per notebook costs seconds."""
-    _need("nbformat")
-    _need("nbclient")
-    _need("ipykernel")
+    gates.notebooks()
     from jupyter_client.manager import KernelManager
     env = dict(os.environ)
     # the kernel imports this checkout's gradwise, and draws headless

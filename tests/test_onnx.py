@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise import nn
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+onnx, ort = gates.onnx()
 
 RNG = np.random.default_rng(5)
 

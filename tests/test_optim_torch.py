@@ -7,11 +7,11 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise.nn import functional as F
-from torch_required import import_torch
 
-torch = import_torch()
+torch = gates.torch()
 
 STEPS = 200
 LR_CHANGE_AT = 120

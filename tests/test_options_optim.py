@@ -6,12 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise.nn import functional as F
 from gradwise.optim import schedules
 from test_optim_torch import _batches, _models, _torch_params, assert_close
 
-torch = pytest.importorskip("torch")
+torch = gates.torch()
 
 MAXIMIZE = [
     ("SGD", {"lr": 0.01, "momentum": 0.9, "weight_decay": 1e-2}),
