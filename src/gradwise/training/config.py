@@ -27,11 +27,15 @@ from .. import nn, optim
 from ..data.features import FEATURES
 from ..data.toy import TOY_SETS
 from ..errors import ConfigError
+from ..nn.init import INIT_EXCLUDED
+from ..nn.layers import HIDDEN_EXCLUDED
+from ..optim import SCHEDULES
+from ..registry import Registry
 from .callbacks import CALLBACKS
 from .metrics import EPOCH_METRICS, METRICS
 
-__all__ = ["ConfigError", "ConfigWarning", "SCHEMA", "apply_override", "default_config",
-           "dumps", "load_config", "validate"]
+__all__ = ["HIDDEN_EXCLUDED", "INIT_EXCLUDED", "SCHEDULES", "ConfigError", "ConfigWarning",
+           "SCHEMA", "apply_override", "default_config", "dumps", "load_config", "validate"]
 
 
 Check = Callable[[Any], bool]
@@ -56,7 +60,8 @@ def _choice(*options: str) -> tuple[Check, str]:
 
 class _OneOf:
     """The names of a registry, read when a value is checked, so that an entry registered at
-    runtime (``gw.nn.ACTIVATIONS["swish"] = Swish``) is accepted by configs at once."""
+    runtime (``gw.nn.ACTIVATIONS.register("swish", Swish)``) is accepted by configs at once and
+    listed in their error messages."""
 
     def __init__(self, names: Callable[[], list[str]]) -> None:
         self.names = names
@@ -68,16 +73,9 @@ class _OneOf:
         return "one of " + ", ".join(repr(o) for o in self.names())
 
 
-def _registry(registry: Any, exclude: tuple[str, ...] = ()) -> tuple[Check, object]:
-    one = _OneOf(lambda: [k for k in registry if k not in exclude])
+def _registry(registry: Registry[Any], exclude: tuple[str, ...] = ()) -> tuple[Check, object]:
+    one = _OneOf(lambda: [k for k in registry.names() if k not in exclude])
     return one, one
-
-
-#: activations a hidden layer takes from nn.ACTIVATIONS (softmax is for outputs, linear adds
-#: nothing between layers); initializers from nn.init.INITIALIZERS (constant ones never break
-#: the symmetry between units)
-HIDDEN_EXCLUDED = ("softmax", "identity")  # "linear" (the Playground's name) stays
-INIT_EXCLUDED = ("zeros", "ones")
 
 
 def _monitors() -> list[str]:
@@ -94,9 +92,18 @@ _HIDDEN = ((lambda v: isinstance(v, list) and all(
     isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in v)),
     "a list of positive integers, e.g. [64, 64]")
 
-_FEATURES = ((lambda v: isinstance(v, list) and len(v) > 0 and len(set(map(str, v))) == len(v)
-              and all(isinstance(f, str) and f in FEATURES for f in v)),
-             "a non-empty list of distinct input features from " + ", ".join(FEATURES))
+class _Features:
+    """A non-empty list of distinct names of ``data.FEATURES`` (read when checked)."""
+
+    def __call__(self, v: Any) -> bool:
+        return (isinstance(v, list) and len(v) > 0 and len(set(map(str, v))) == len(v)
+                and all(isinstance(f, str) and f in FEATURES for f in v))
+
+    def __str__(self) -> str:
+        return "a non-empty list of distinct input features from " + ", ".join(FEATURES)
+
+
+_FEATURES = (_Features(), _Features())
 
 _RATE = _float(0.0, 1.0, hi_open=True)[0]
 _DROPOUT = ((lambda v: _RATE(v) or (isinstance(v, list) and all(_RATE(r) for r in v))),
@@ -134,8 +141,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
         "name": ("adam", _registry(optim.OPTIMIZERS)),
     },
     "schedule": {
-        "name": ("", _choice("step", "exponential", "cosine", "warmup", "plateau", "linear",
-                             "constant", "polynomial", "onecycle")),
+        "name": ("", _registry(SCHEDULES)),
     },
     "training": {
         "epochs": (100, _int(1)),
@@ -162,11 +168,8 @@ _SOURCE_KEYS = {"toy": {"name", "n", "noise"}, "csv": {"path", "target"},
                 "npz": {"path", "x_key", "y_key"}, "mnist": {"root"}}
 _COMMON_DATA = {"source", "standardize", "validation_split", "test_split", "seed", "features"}
 
-SCHEDULES = {"step": "StepLR", "exponential": "ExponentialLR", "cosine": "CosineAnnealingLR",
-             "warmup": "LinearWarmup", "plateau": "ReduceLROnPlateau"}
-# PyTorch's schedules by their own names (the config steps every schedule once per epoch)
-SCHEDULES.update(linear="LinearLR", constant="ConstantLR", polynomial="PolynomialLR",
-                 onecycle="OneCycleLR")
+# HIDDEN_EXCLUDED (nn.layers), INIT_EXCLUDED (nn.init) and SCHEDULES (optim) live with their
+# concepts; their names stay importable from here.
 
 
 class ConfigWarning(UserWarning):
@@ -223,7 +226,7 @@ def _check_callbacks(entries: Any) -> list[dict[str, Any]]:
         name = kwargs.pop("name", None)
         if not (isinstance(name, str) and name in CALLBACKS):
             raise ConfigError(f"config key callbacks.name = {name!r} ([[callbacks]] #{i}): "
-                              "expected one of " + ", ".join(repr(n) for n in CALLBACKS))
+                              "expected one of " + ", ".join(repr(n) for n in CALLBACKS.names()))
         cls = CALLBACKS[name]
         sig = inspect.signature(cls)
         params = sig.parameters.values()
@@ -284,8 +287,8 @@ def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]
         if section == "schedule":
             if resolved["name"] == "":
                 raise ConfigError("config key schedule.name is missing: expected one of "
-                                  + ", ".join(repr(s) for s in SCHEDULES))
-            _check_hyper(section, getattr(optim.schedules, SCHEDULES[resolved["name"]]), given)
+                                  + ", ".join(repr(s) for s in SCHEDULES.names()))
+            _check_hyper(section, SCHEDULES[resolved["name"]], given)
         resolved.update(given)
         out[section] = resolved
     data = out["data"]

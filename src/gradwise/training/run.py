@@ -425,7 +425,7 @@ def _callbacks(config: dict[str, Any], optimizer: Any, available: list[str]
         cbs.append(es)
     sched = config.get("schedule")
     if sched is not None:
-        cls = getattr(optim.schedules, SCHEDULES[sched["name"]])
+        cls = SCHEDULES[sched["name"]]
         hyper = {k: v for k, v in sched.items() if k != "name"}
         try:
             cbs.append(LearningRateScheduler(cls(optimizer, **hyper)))
