@@ -27,7 +27,7 @@ import pytest
 
 #: The names of the ``GRADWISE_REQUIRE_<NAME>`` switches, one per gate below.
 SWITCHES = ("TORCH", "ONNX", "SKLEARN", "STARLETTE", "BROWSER", "NOTEBOOKS", "MPI", "NUMBA",
-            "MNIST", "MATPLOTLIB", "SAFETENSORS", "TQDM")
+            "MNIST", "MATPLOTLIB", "SAFETENSORS", "TQDM", "TOMLI_W")
 
 #: Each optional top-level module, the gate it belongs to and the extra that installs it:
 #: ``conftest.py`` turns a test's ``ModuleNotFoundError`` for one of these into that gate's skip
@@ -41,6 +41,7 @@ OPTIONAL = {
     "jupyter_client": ("NOTEBOOKS", "test"), "mpi4py": ("MPI", "mpi"), "numba": ("NUMBA", "fast"),
     "matplotlib": ("MATPLOTLIB", "lab"), "PIL": ("MATPLOTLIB", "lab"),
     "safetensors": ("SAFETENSORS", "train"), "tqdm": ("TQDM", "train"),
+    "tomli_w": ("TOMLI_W", "train"),
 }
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -140,6 +141,11 @@ def matplotlib() -> ModuleType:
 def safetensors() -> ModuleType:
     """safetensors, for checkpoints and exported weights."""
     return modules("SAFETENSORS", "train", "safetensors")[0]
+
+
+def tqdm() -> ModuleType:
+    """tqdm, for fit's progress bar."""
+    return modules("TQDM", "train", "tqdm")[0]
 
 
 def mnist_candidates() -> list[Path]:

@@ -418,6 +418,7 @@ def test_keyboard_interrupt_at_start_up_is_one_line(
 
 
 def test_sigterm_subprocess(tmp_path: Path) -> None:
+    gates.safetensors()  # the train job writes its checkpoints with it
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=str(Path(gw.__file__).parents[1]))
     proc = subprocess.Popen(
@@ -530,6 +531,7 @@ def test_streamed_trajectory_file_equals_the_in_memory_one(tmp_path: Path) -> No
 def test_kill_9_then_resume_is_bit_identical(tmp_path: Path) -> None:
     """A real SIGKILL at whatever moment the first checkpoint appears (so at a random point of
     an epoch, possibly with history.csv ahead of the checkpoint), then --resume."""
+    gates.safetensors()  # the train job writes its checkpoints with it
     extra = ["--set", "model.hidden=[16]", "--set", "data.n=400",
              "--set", "training.early_stopping.enabled=false"]
     out = tmp_path / "killed"
