@@ -7,8 +7,7 @@ A config has the sections ``[data]``, ``[model]``, ``[optimizer]``, ``[schedule]
 in ``CALLBACKS`` and the callback's keyword arguments). Missing keys take the defaults of
 :data:`SCHEMA`; an unknown key or an invalid value is an error naming the key and what it
 accepts. The embedded default config (``gradwise/configs/default.toml``) trains the lecture's
-spiral. TOML is written by :func:`dumps`, a small emitter for this two-level layout (``tomllib``
-only reads).
+spiral. TOML is written by :func:`dumps` with tomli-w (``tomllib`` only reads).
 """
 
 from __future__ import annotations
@@ -396,61 +395,13 @@ def apply_override(config: dict[str, Any], item: str) -> None:
     node[last] = value
 
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
-            "\r": "\\r"}
-
-
-def _escape(c: str) -> str:
-    """A character inside a TOML basic string: control characters and DEL are escaped."""
-    if c in _ESCAPES:
-        return _ESCAPES[c]
-    return f"\\u{ord(c):04x}" if ord(c) < 0x20 or c == "\x7f" else c
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + "".join(_escape(c) for c in v) + '"'
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {v!r} ({type(v).__name__}) as a TOML value")
-
-
 def dumps(config: dict[str, Any]) -> str:
-    """TOML text for a config of tables whose values are scalars, lists or nested tables, and
-    arrays of tables of scalars and lists (``[[callbacks]]``); ``tomllib.loads(dumps(c)) == c``."""
-    lines: list[str] = []
-
-    def table(name: str, values: dict[str, Any]) -> None:
-        lines.append(f"[{name}]")
-        nested = []
-        for k, v in values.items():
-            if isinstance(v, dict):
-                nested.append((f"{name}.{k}", v))
-            else:
-                lines.append(f"{k} = {_value(v)}")
-        lines.append("")
-        for sub, vals in nested:
-            table(sub, vals)
+    """TOML text for a config (tables of scalars, lists and nested tables, arrays of tables such
+    as ``[[callbacks]]``), written by tomli-w (``tomllib`` only reads); ``tomllib.loads(dumps(c))
+    == c``. Needs the ``train`` (or ``playground``) extra."""
+    import tomli_w
 
     for name, values in config.items():
-        if isinstance(values, list) and all(isinstance(v, dict) for v in values):
-            for entry in values:  # an array of tables, [[callbacks]]
-                lines.append(f"[[{name}]]")
-                for k, v in entry.items():
-                    lines.append(f"{k} = {_value(v)}")
-                lines.append("")
-            continue
-        if not isinstance(values, dict):
+        if not isinstance(values, dict | list):
             raise TypeError(f"top-level config entry {name!r} must be a table")
-        table(name, values)
-    return "\n".join(lines)
+    return tomli_w.dumps(config)
