@@ -135,5 +135,6 @@ def test_schedule_errors():
 
 def test_config_names_the_new_schedules():
     from gradwise.training.config import SCHEDULES as NAMES
-    for key in ("linear", "constant", "polynomial", "onecycle"):
-        assert hasattr(schedules, NAMES[key])
+    for key, cls in (("linear", schedules.LinearLR), ("constant", schedules.ConstantLR),
+                     ("polynomial", schedules.PolynomialLR), ("onecycle", schedules.OneCycleLR)):
+        assert NAMES[key] is cls
