@@ -189,6 +189,7 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path: Path) -> None:
         read_checkpoint(tmp_path / "w.safetensors")
 
 
+@pytest.mark.slow
 def test_resume_continues_a_learning_rate_schedule(tmp_path: Path) -> None:
     from gradwise.training.callbacks import LearningRateScheduler
 

@@ -77,6 +77,7 @@ def test_parser_has_train_options() -> None:
         build_parser().parse_args(["train", "--quiet", "--verbose"])
 
 
+@pytest.mark.slow
 def test_csv_example_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "csv"
     assert main(["train", str(EXAMPLES / "csv.toml"), "--out", str(out), "--quiet"]) == 0

@@ -28,6 +28,7 @@ def _render(fig: Figure) -> None:
     assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_activation_derivatives_come_from_backprop_and_are_right() -> None:
     z = np.linspace(-4, 4, 81) + 0.05  # away from the kink at 0
     curves = activation_curves(z=z)
@@ -66,6 +67,7 @@ def test_probability_map_applies_sigmoid_or_softmax_to_logits() -> None:
     assert model.training  # the mode is restored after drawing
 
 
+@pytest.mark.slow
 def test_boundary_figures_render() -> None:
     model, X, y = _spiral_model()
     fig = lab.plot_decision_boundary(model, X[:60], y[:60], X[60:], y[60:], resolution=30)
@@ -111,6 +113,7 @@ def test_feature_figure_reports_held_out_accuracy() -> None:
     assert "held-out" in fig.axes[0].get_title() and "held-out" in fig.axes[1].get_title()
 
 
+@pytest.mark.slow
 def test_capacity_and_feature_figures_render() -> None:
     X, y = gw.data.moons(n=60, noise=0.3, seed=0)
     fig = lab.capacity_study(X[:30], y[:30], X[30:], y[30:], widths=(1, 8), epochs=20)
@@ -142,6 +145,7 @@ def test_gradient_noise_against_the_full_batch() -> None:
     _render(fig)
 
 
+@pytest.mark.slow
 def test_landscape_figures_render() -> None:
     X, y = gw.data.spiral(n=40, seed=0)
     gw.manual_seed(0)

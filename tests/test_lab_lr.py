@@ -61,6 +61,7 @@ def _train(args: list[str], out: Path, split: str) -> float:
     return json.loads((out / "summary.json").read_text())["saved_model"][split]["accuracy"]
 
 
+@pytest.mark.slow
 def test_lr_find_suggestion_trains_the_default_spiral_to_97_percent(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lr = _lr_find(["--out", str(tmp_path / "lr.png")], capsys)
@@ -92,6 +93,7 @@ def _setup() -> tuple[nn.Module, nn.Module, np.ndarray, np.ndarray]:
     return model, nn.BCEWithLogitsLoss(), X, y
 
 
+@pytest.mark.slow
 def test_range_test_grows_the_rate_geometrically_and_restores_the_weights() -> None:
     model, loss, X, y = _setup()
     before = flat_parameters(model)
@@ -139,6 +141,7 @@ def test_classify_curves_on_synthetic_curves() -> None:
                                        100.0: "too large: diverges"}
 
 
+@pytest.mark.slow
 def test_chosen_rates_show_what_their_labels_say() -> None:
     X, y = gw.data.moons(n=160, noise=0.15, seed=0)
     gw.manual_seed(1)

@@ -103,6 +103,7 @@ def test_unknown_metric_lists_all():
         M.check_metrics(["roc"])
 
 
+@pytest.mark.slow
 def test_config_early_stopping_monitors_val_f1(tmp_path):
     import json
 

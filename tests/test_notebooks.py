@@ -46,6 +46,7 @@ def kernel(tmp_path_factory):
     km.shutdown_kernel(now=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_in_a_jupyter_kernel(path, kernel):
     import nbclient

@@ -96,6 +96,7 @@ def test_unknown_module_is_named(tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
+@pytest.mark.slow
 def test_gradwise_export_command(tmp_path):
     from gradwise.cli import main
     run = tmp_path / "run"

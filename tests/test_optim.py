@@ -304,6 +304,7 @@ ROSENBROCK_REACH = {"sgd": 1e-3, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-2, "
 ROSENBROCK_HYPER = {"adadelta": {"lr": 0.2}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CONVERGE))
 def test_drives_rosenbrock_toward_its_minimum(name):
     def rosenbrock(v):

@@ -42,6 +42,7 @@ def _negative_mse_steps(opt, topt, model, tmodel, steps, dtype=np.float64, sched
             np.testing.assert_allclose(sched.get_last_lr(), tsched.get_last_lr(), rtol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "hyper"), MAXIMIZE, ids=[f"{n}-{h}" for n, h in MAXIMIZE])
 def test_maximize_matches_torch(name, hyper):
     model, tmodel = _models(np.float64)

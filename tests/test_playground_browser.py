@@ -27,6 +27,7 @@ import gates
 import gradwise
 
 SRC = Path(gradwise.__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # a real browser and server: the full suite runs them
 
 
 def _free_port() -> int:

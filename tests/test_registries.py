@@ -207,6 +207,7 @@ def test_the_built_in_elu_and_logcosh_come_from_their_op_and_one_registration() 
     assert F.logcosh_loss(xt, y, "sum").item() == pytest.approx(np.sum(expected), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_an_activation_optimizer_loss_and_callback_registered_at_runtime_train_from_a_config(
         registered: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from gradwise.cli import main

@@ -47,6 +47,7 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_local_and_mpi_sweeps_train_every_point(tmp_path: Path) -> None:
     gates.safetensors()  # the train job writes its checkpoints with it
     lines: list[str] = []
