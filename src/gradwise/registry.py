@@ -30,9 +30,9 @@ class Registry(MutableMapping[str, T]):
     order.
 
     ``check(name, obj)``, if given, runs on every registration and raises for a bad entry.
-    ``register(name, obj)`` adds or replaces an entry and returns ``obj``, so it also works as a
-    decorator factory's last step; ``get(name)`` raises :class:`UnknownNameError` listing the
-    choices; ``names()`` is the list of names registered now.
+    ``register(name, obj)`` adds or replaces an entry and returns ``obj``; ``get(name)`` raises
+    :class:`UnknownNameError` listing the choices; ``names()`` is the list of names registered
+    now.
     """
 
     __slots__ = ("what", "_check", "_entries")
