@@ -1,31 +1,50 @@
-"""Shared test settings: a bounded Hypothesis profile and the optional real-data folder."""
+"""Shared test settings: a bounded Hypothesis profile, headless figures and the optional real-data
+folder. Imports nothing optional (a NumPy-only install runs the core tests): every optional
+dependency goes through ``tests/gates.py``."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import pytest
 from hypothesis import HealthCheck, settings
 
-matplotlib.use("Agg")
+import gates
+
+os.environ["MPLBACKEND"] = "Agg"  # read by matplotlib when (and if) a test imports it
 
 settings.register_profile(
     "gradwise", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("gradwise")
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MNIST_DIR = SHARED / "data" / "mnist-5k"
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Any:
+    try:
+        return (yield)
+    except ModuleNotFoundError as e:
+        gates.missing_module(e)
+        raise
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A test that reaches an optional module which is not installed is that module's gate's
+    skip (or, with its ``GRADWISE_REQUIRE_<NAME>=1``, failure): see ``gates.OPTIONAL``."""
+    try:
+        return (yield)
+    except ModuleNotFoundError as e:
+        gates.missing_module(e)
+        raise
 
 
 @pytest.fixture
 def mnist_dir() -> Path:
-    """The real MNIST subset beside the repository; tests that need it skip without it."""
-    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip("../shared/data/mnist-5k is not present")
-    return MNIST_DIR
+    """The real MNIST subset beside the repository (``gates.mnist``)."""
+    return gates.mnist()
 
 
 def _install_fake_cupy(monkeypatch: pytest.MonkeyPatch) -> Any:

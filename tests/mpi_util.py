@@ -1,36 +1,23 @@
 """Running scripts under a real ``mpiexec`` from pytest: skipped when MPI is missing locally,
-a failure when ``GRADWISE_REQUIRE_MPI=1`` (set by ``.ci/run``)."""
+a failure when ``GRADWISE_REQUIRE_MPI=1`` (set by ``.ci/run``), through ``gates.mpi``."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+import gates
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 
 
 def mpiexec() -> list[str]:
-    """The launcher command (with Open MPI's flags for root and oversubscription), or skip."""
-    exe = Path(sys.executable).parent / "mpiexec"
-    found = str(exe) if exe.exists() else shutil.which("mpiexec")
-    missing = [name for name, ok in (("mpiexec", found is not None),
-                                     ("mpi4py", importlib.util.find_spec("mpi4py") is not None))
-               if not ok]
-    if missing:
-        if os.environ.get("GRADWISE_REQUIRE_MPI") == "1":
-            pytest.fail(f"GRADWISE_REQUIRE_MPI=1 but {' and '.join(missing)} missing: "
-                        "pip install 'gradwise[mpi]'")
-        pytest.skip(f"{' and '.join(missing)} not installed (pip install 'gradwise[mpi]')")
-    version = subprocess.run([found, "--version"], capture_output=True, text=True).stdout
-    flags = ["--allow-run-as-root", "--oversubscribe"] if "Open MPI" in version else []
-    return [found, *flags]
+    """The launcher command, or a skip (``gates.mpi``)."""
+    return gates.mpi()
 
 
 def env() -> dict[str, str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise.cli import main
 from gradwise.errors import CheckpointError
@@ -120,7 +121,7 @@ def test_divergence_keeps_the_last_finite_weights(
 
 
 def test_diverged_loss_figure_does_not_claim_best_or_restored(tmp_path: Path) -> None:
-    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib = gates.matplotlib()
     matplotlib.use("Agg")
     from gradwise.lab import plot_history
 
@@ -163,6 +164,7 @@ def test_fit_keeps_keras_behaviour_without_terminate_on_nan() -> None:
 
 # --- 4. run folders -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_folder_holding_a_run_is_refused(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
@@ -183,6 +185,7 @@ def test_a_folder_with_other_files_but_no_run_is_used_and_they_stay(tmp_path: Pa
     assert (out / "notes.txt").read_text() == "mine" and (out / "summary.json").exists()
 
 
+@pytest.mark.slow
 def test_overwrite_removes_the_old_runs_files_only(tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert train(out, epochs=2) == 0
@@ -321,6 +324,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("kill_at", "before_checkpoint"),
                          [(1, False), (3, True), (4, False), (5, True)])
 def test_resume_after_a_kill_is_bit_identical(
@@ -348,6 +352,7 @@ def test_resume_after_a_kill_is_bit_identical(
     assert not list(out.glob(".*.tmp*"))
 
 
+@pytest.mark.slow
 def test_sigint_in_process_checkpoints_and_resumes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -416,7 +421,9 @@ def test_keyboard_interrupt_at_start_up_is_one_line(
     assert capsys.readouterr().err.strip() == "gradwise train: interrupted"
 
 
+@pytest.mark.slow
 def test_sigterm_subprocess(tmp_path: Path) -> None:
+    gates.safetensors()  # the train job writes its checkpoints with it
     out = tmp_path / "run"
     env = dict(os.environ, PYTHONPATH=str(Path(gw.__file__).parents[1]))
     proc = subprocess.Popen(
@@ -484,6 +491,7 @@ def test_resume_of_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "takes no CONFIG" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_trajectory_is_bounded_and_spread(tmp_path: Path) -> None:
     out = tmp_path / "run"
     assert train(out, "--set", "training.early_stopping.enabled=false",
@@ -522,9 +530,11 @@ def test_streamed_trajectory_file_equals_the_in_memory_one(tmp_path: Path) -> No
     np.testing.assert_array_equal(load_file(tmp_path / "b.safetensors")["trajectory"], rows)
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_is_bit_identical(tmp_path: Path) -> None:
     """A real SIGKILL at whatever moment the first checkpoint appears (so at a random point of
     an epoch, possibly with history.csv ahead of the checkpoint), then --resume."""
+    gates.safetensors()  # the train job writes its checkpoints with it
     extra = ["--set", "model.hidden=[16]", "--set", "data.n=400",
              "--set", "training.early_stopping.enabled=false"]
     out = tmp_path / "killed"

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise.io import write_atomic
 from gradwise.training import checkpoint
 from gradwise.training.callbacks import EarlyStopping
 from gradwise.training.checkpoint import CheckpointError, read_checkpoint
-from torch_required import import_torch
 
 
 def net(seed: int = 0, hidden: int = 8) -> gw.nn.Sequential:
@@ -47,7 +47,7 @@ def test_load_into_a_different_model_names_the_mismatch(tmp_path: Path) -> None:
 
 
 def test_torch_reads_the_weights(tmp_path: Path) -> None:
-    torch = import_torch()
+    torch = gates.torch()
     from safetensors.torch import load_file
 
     model = net(0)
@@ -189,6 +189,7 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path: Path) -> None:
         read_checkpoint(tmp_path / "w.safetensors")
 
 
+@pytest.mark.slow
 def test_resume_continues_a_learning_rate_schedule(tmp_path: Path) -> None:
     from gradwise.training.callbacks import LearningRateScheduler
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise.cli import build_parser, main
 from gradwise.training.run import load_run
@@ -76,6 +77,7 @@ def test_parser_has_train_options() -> None:
         build_parser().parse_args(["train", "--quiet", "--verbose"])
 
 
+@pytest.mark.slow
 def test_csv_example_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "csv"
     assert main(["train", str(EXAMPLES / "csv.toml"), "--out", str(out), "--quiet"]) == 0
@@ -88,6 +90,7 @@ def test_csv_example_end_to_end(tmp_path: Path) -> None:
 def test_default_run_reaches_95_percent(tmp_path: Path) -> None:
     """`gradwise train` with no config: the spiral to >= 95% validation
     accuracy (its speed is measured with `time gradwise train`, not here)."""
+    gates.safetensors()  # the train job writes its checkpoints with it
     out = tmp_path / "default"
     proc = subprocess.run([sys.executable, "-m", "gradwise.cli", "train", "--out", str(out),
                            "--verbose"], capture_output=True, text=True, check=True)

@@ -284,6 +284,7 @@ def test_clip_grad_norm_on_the_gpu_reads_nothing_back(fake_gpu, norm_type):
                                    rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_gradwise_train_runs_on_the_gpu_like_on_the_cpu(fake_gpu, tmp_path):
     import json
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise.autograd import is_grad_enabled
 from gradwise.training.metrics import batch_sum
@@ -168,6 +169,7 @@ def test_verbosity(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monke
     out, err = capsys.readouterr()
     assert err == "" and len(out.splitlines()) == 2 and out.startswith("Epoch 1/2")
     # a terminal: the tqdm bar on stderr
+    gates.tqdm()
     import gradwise.training.progress as progress
     monkeypatch.setattr(progress, "display_kind", lambda: "terminal")
     gw.fit(model, "bce_with_logits", opt, (X, y), epochs=2, batch_size=10, verbose=1)

@@ -4,19 +4,16 @@ through a whole ``fit``."""
 
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise.optim import fused
 
-if not fused.available():
-    if os.environ.get("GRADWISE_REQUIRE_FAST") == "1":
-        pytest.fail("GRADWISE_REQUIRE_FAST=1 but numba is not installed", pytrace=False)
-    pytest.skip("numba is not installed (pip install -e '.[fast]')", allow_module_level=True)
+gates.numba()
 
 
 @pytest.fixture(autouse=True)

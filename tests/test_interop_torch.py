@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise import nn
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("safetensors")
+torch = gates.torch()
+gates.safetensors()
 from gradwise.interop.torch import (  # noqa: E402
     from_torch,
     load_torch_weights,

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from matplotlib.colors import to_rgb
 
-import gradwise as gw
-from gradwise import lab, nn
-from gradwise.lab.style import (
+import gates
+
+gates.matplotlib()  # the lab draws with it
+
+from matplotlib.colors import to_rgb  # noqa: E402
+
+import gradwise as gw  # noqa: E402
+from gradwise import lab, nn  # noqa: E402
+from gradwise.lab.style import (  # noqa: E402
     CLASS_COLORS,
     CLASS_MARKERS,
     HELD_OUT_MARKERS,

@@ -27,6 +27,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_landscape_command_writes_data_and_figures(run_dir: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["landscape", str(run_dir), "--resolution", "5", "--workers", "2"]) == 0
@@ -52,6 +53,7 @@ def test_landscape_command_writes_data_and_figures(run_dir: Path,
     assert interp[alpha == 0.0][0] == pytest.approx(initial, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_race_lr_find_and_report(run_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if not (run_dir / "landscape").is_dir():  # under xdist the landscape test may run elsewhere
         assert main(["landscape", str(run_dir), "--resolution", "3"]) == 0

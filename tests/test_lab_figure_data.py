@@ -11,9 +11,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import gradwise as gw
-from gradwise import lab, nn
-from gradwise.lab.style import LabFigure
+import gates
+
+gates.matplotlib()  # the lab draws with it
+
+import gradwise as gw  # noqa: E402
+from gradwise import lab, nn  # noqa: E402
+from gradwise.lab.style import LabFigure  # noqa: E402
 
 
 def _render(fig: LabFigure) -> None:
@@ -21,6 +25,7 @@ def _render(fig: LabFigure) -> None:
     fig.savefig(io.BytesIO(), format="png", dpi=30)
 
 
+@pytest.mark.slow
 def test_activation_figure_derivative_equals_a_finite_difference_of_its_curve() -> None:
     fig = lab.plot_activations()
     curves = fig.data["curves"]
@@ -54,6 +59,7 @@ def test_decision_boundary_map_is_the_models_probability_and_accuracies_are_meas
     _render(fig)
 
 
+@pytest.mark.slow
 def test_linear_activations_draw_a_straight_boundary_and_relu_bends_it() -> None:
     X, y = gw.data.xor(n=120, seed=0)
     fig = lab.linear_vs_nonlinear(X, y, hidden=(8,), epochs=150)
@@ -192,6 +198,7 @@ def test_race_figure_numbers_show_the_saddle_trapping_sgd() -> None:
     assert "SGD" not in d["exit_marks"] and len(d["exit_marks"]) == len(paths) - 1
 
 
+@pytest.mark.slow
 def test_race_gif_draws_the_exit_mark_from_the_exit_frame_on_not_before() -> None:
     import tempfile
     from pathlib import Path

@@ -9,11 +9,16 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
-import gradwise as gw
-from gradwise import lab, nn
-from gradwise.lab.activations import ELEMENTWISE, activation_curves
+import gates
+
+gates.matplotlib()  # the lab draws with it
+
+from matplotlib.figure import Figure  # noqa: E402
+
+import gradwise as gw  # noqa: E402
+from gradwise import lab, nn  # noqa: E402
+from gradwise.lab.activations import ELEMENTWISE, activation_curves  # noqa: E402
 
 
 def _render(fig: Figure) -> None:
@@ -23,6 +28,7 @@ def _render(fig: Figure) -> None:
     assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_activation_derivatives_come_from_backprop_and_are_right() -> None:
     z = np.linspace(-4, 4, 81) + 0.05  # away from the kink at 0
     curves = activation_curves(z=z)
@@ -61,6 +67,7 @@ def test_probability_map_applies_sigmoid_or_softmax_to_logits() -> None:
     assert model.training  # the mode is restored after drawing
 
 
+@pytest.mark.slow
 def test_boundary_figures_render() -> None:
     model, X, y = _spiral_model()
     fig = lab.plot_decision_boundary(model, X[:60], y[:60], X[60:], y[60:], resolution=30)
@@ -106,6 +113,7 @@ def test_feature_figure_reports_held_out_accuracy() -> None:
     assert "held-out" in fig.axes[0].get_title() and "held-out" in fig.axes[1].get_title()
 
 
+@pytest.mark.slow
 def test_capacity_and_feature_figures_render() -> None:
     X, y = gw.data.moons(n=60, noise=0.3, seed=0)
     fig = lab.capacity_study(X[:30], y[:30], X[30:], y[30:], widths=(1, 8), epochs=20)
@@ -137,6 +145,7 @@ def test_gradient_noise_against_the_full_batch() -> None:
     _render(fig)
 
 
+@pytest.mark.slow
 def test_landscape_figures_render() -> None:
     X, y = gw.data.spiral(n=40, seed=0)
     gw.manual_seed(0)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 GALLERY = Path(__file__).resolve().parents[1] / "examples" / "lab_gallery.py"
 
 
+@pytest.mark.slow
 def test_gallery_runs_small(tmp_path: Path) -> None:
     spec = importlib.util.spec_from_file_location("lab_gallery", GALLERY)
     assert spec is not None and spec.loader is not None

@@ -9,9 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
-from gradwise.lab import lecture
+import gates
+
+gates.matplotlib()  # the lab draws with it
+
+from matplotlib.figure import Figure  # noqa: E402
+
+from gradwise.lab import lecture  # noqa: E402
 
 
 def _render(fig: Figure) -> None:
@@ -29,6 +34,7 @@ def test_perceptron_is_a_line_and_the_worked_example_gives_0_0025() -> None:
     _render(fig)
 
 
+@pytest.mark.slow
 def test_will_i_pass_untrained_is_wrong_and_training_fixes_it() -> None:
     fig = lecture.will_i_pass(n=120, epochs=150)
     d = fig.data
@@ -38,6 +44,7 @@ def test_will_i_pass_untrained_is_wrong_and_training_fixes_it() -> None:
     _render(fig)
 
 
+@pytest.mark.slow
 def test_gradient_descent_goes_downhill_step_by_step(tmp_path: Path) -> None:
     fig = lecture.gradient_descent_steps(steps=8, resolution=15)
     d = fig.data
@@ -63,6 +70,7 @@ def test_ideal_fit_has_the_lowest_validation_error() -> None:
     _render(fig)
 
 
+@pytest.mark.slow
 def test_early_stopping_marks_the_bottom_of_a_u() -> None:
     fig = lecture.early_stopping_study(n=40, width=64, epochs=80, patience=10)
     d = fig.data
@@ -73,6 +81,7 @@ def test_early_stopping_marks_the_bottom_of_a_u() -> None:
     _render(fig)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("epochs", [60])
 def test_dropout_narrows_the_gap(epochs: int) -> None:
     fig = lecture.dropout_study(n=40, width=64, epochs=epochs)
@@ -97,6 +106,7 @@ def test_will_i_pass_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "(actual: fail)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_larger_batches_descend_more_smoothly_and_tolerate_larger_rates() -> None:
     fig = lecture.minibatch_study(steps=60, n=128, lrs=(0.1, 0.3, 1.0, 3.0, 10.0, 30.0))
     d = fig.data

@@ -12,11 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import gradwise as gw
-from gradwise import nn
-from gradwise.cli import main
-from gradwise.lab.landscape import flat_parameters
-from gradwise.lab.lr import (
+import gates
+
+gates.matplotlib()  # the lab draws with it
+
+import gradwise as gw  # noqa: E402
+from gradwise import nn  # noqa: E402
+from gradwise.cli import main  # noqa: E402
+from gradwise.lab.landscape import flat_parameters  # noqa: E402
+from gradwise.lab.lr import (  # noqa: E402
     choose_learning_rates,
     classify_curves,
     compare_learning_rates,
@@ -57,6 +61,7 @@ def _train(args: list[str], out: Path, split: str) -> float:
     return json.loads((out / "summary.json").read_text())["saved_model"][split]["accuracy"]
 
 
+@pytest.mark.slow
 def test_lr_find_suggestion_trains_the_default_spiral_to_97_percent(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lr = _lr_find(["--out", str(tmp_path / "lr.png")], capsys)
@@ -88,6 +93,7 @@ def _setup() -> tuple[nn.Module, nn.Module, np.ndarray, np.ndarray]:
     return model, nn.BCEWithLogitsLoss(), X, y
 
 
+@pytest.mark.slow
 def test_range_test_grows_the_rate_geometrically_and_restores_the_weights() -> None:
     model, loss, X, y = _setup()
     before = flat_parameters(model)
@@ -135,6 +141,7 @@ def test_classify_curves_on_synthetic_curves() -> None:
                                        100.0: "too large: diverges"}
 
 
+@pytest.mark.slow
 def test_chosen_rates_show_what_their_labels_say() -> None:
     X, y = gw.data.moons(n=160, noise=0.15, seed=0)
     gw.manual_seed(1)

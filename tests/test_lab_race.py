@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradwise.lab.race import SURFACES, make_optimizer, plot_race, run_race, save_race_gif
-from gradwise.nn import Parameter
-from torch_required import import_torch
+import gates
+
+gates.matplotlib()  # the lab draws with it
+
+from gradwise.lab.race import SURFACES, make_optimizer, plot_race, run_race, save_race_gif  # noqa: E402
+from gradwise.nn import Parameter  # noqa: E402
 
 GRADIENTS = {
     "beale": lambda x, y: np.array([
@@ -43,8 +46,9 @@ def test_race_trajectories_are_the_optimizers_steps_on_the_exact_gradient(surfac
                                        err_msg=f"{name} on {surface}, step {t}")
 
 
+@pytest.mark.slow
 def test_race_matches_torch_optim() -> None:
-    torch = import_torch()
+    torch = gates.torch()
     classes = {"SGD": (torch.optim.SGD, {}), "Momentum": (torch.optim.SGD, {"momentum": 0.9}),
                "Nesterov": (torch.optim.SGD, {"momentum": 0.9, "nesterov": True}),
                "Adagrad": (torch.optim.Adagrad, {}), "Adadelta": (torch.optim.Adadelta, {}),
@@ -72,6 +76,7 @@ def test_a_diverging_run_stops_and_is_padded_with_nan() -> None:
         run_race("himmelblau")
 
 
+@pytest.mark.slow
 def test_race_figure_and_gif_render(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -107,6 +112,7 @@ def test_race_legend_gives_rates_and_equal_mode_uses_one_rate() -> None:
     assert "one learning rate for all" in fig.axes[0].get_title()
 
 
+@pytest.mark.slow
 def test_window_exits_mark_a_ball_that_a_too_large_rate_throws_out(tmp_path: Path) -> None:
     from PIL import Image
 

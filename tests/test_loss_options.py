@@ -6,12 +6,13 @@ import warnings
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise import functional as F
 from gradwise import nn
 from gradwise.testing import gradcheck
 
-torch = pytest.importorskip("torch")
+torch = gates.torch()
 tF = torch.nn.functional
 RNG = np.random.default_rng(15)
 TOL = 1e-10

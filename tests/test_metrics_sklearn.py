@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise.training import metrics as M
 
-sk = pytest.importorskip("sklearn.metrics")
+sk = gates.sklearn_metrics()
 RNG = np.random.default_rng(3)
 
 
@@ -102,6 +103,7 @@ def test_unknown_metric_lists_all():
         M.check_metrics(["roc"])
 
 
+@pytest.mark.slow
 def test_config_early_stopping_monitors_val_f1(tmp_path):
     import json
 

@@ -15,6 +15,8 @@ from gradwise.cli import main
 from gradwise.distributed import shard_bounds, world
 from mpi_util import ROOT, env, mpiexec, run
 
+pytestmark = pytest.mark.slow  # processes under mpiexec: the full suite runs them
+
 SCRIPT = str(ROOT / "tests" / "mpi" / "train_spiral.py")
 # 20 full epochs, then the last rank alone stops training from a batch hook after step 4 of the
 # 21st: every rank must stop there too

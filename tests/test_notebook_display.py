@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise import nn
 
@@ -49,7 +50,7 @@ def test_history_html_table():
 
 
 def test_liveplot_outside_a_notebook_draws_nothing_but_keeps_the_curves(capsys):
-    pytest.importorskip("matplotlib")
+    gates.matplotlib()
     X, y = gw.data.moons(n=80, seed=0)
     y = y.reshape(-1, 1)
     model = nn.Sequential(nn.Dense(2, 8, activation="tanh"), nn.Dense(8, 1))
@@ -85,7 +86,7 @@ def test_readme_summary_example_is_what_summary_prints():
 
 
 def test_a_landscape_shows_itself_as_a_png():
-    pytest.importorskip("matplotlib")
+    gates.matplotlib()
     X, y = gw.data.circle(n=60, seed=0)
     y = y.reshape(-1, 1)
     model = nn.Sequential(nn.Dense(2, 4, activation="tanh"), nn.Dense(4, 1))

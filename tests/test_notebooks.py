@@ -12,18 +12,10 @@ from pathlib import Path
 
 import pytest
 
+import gates
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "examples" / "notebooks").glob("*.ipynb"))
-REQUIRED = os.environ.get("GRADWISE_REQUIRE_NOTEBOOKS") == "1"
-
-
-def _need(module: str):
-    try:
-        return __import__(module)
-    except ImportError:
-        if REQUIRED:
-            pytest.fail(f"GRADWISE_REQUIRE_NOTEBOOKS=1 but {module} is not installed")
-        pytest.skip(f"{module} is not installed")
 
 
 LECTURE = ["01_perceptron", "02_activations", "03_spiral_fit", "04_will_i_pass",
@@ -80,9 +72,7 @@ def test_the_readme_links_every_notebook():
 def kernel(tmp_path_factory):
     """One Jupyter kernel for the notebooks of this module (each starts with ``%reset -f``, so
     none sees another's variables or imports): starting a kernel per notebook costs seconds."""
-    _need("nbformat")
-    _need("nbclient")
-    _need("ipykernel")
+    gates.notebooks()
     from jupyter_client.manager import KernelManager
     env = dict(os.environ)
     # the kernel imports this checkout's gradwise, and draws headless
@@ -172,6 +162,7 @@ def picture_folder(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_in_a_jupyter_kernel_and_shows_its_pictures(path, kernel, picture_folder):
     """Runs the notebook as a learner would (its first cell, the Colab install, is a no-op

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise import nn
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+onnx, ort = gates.onnx()
 
 RNG = np.random.default_rng(5)
 
@@ -96,6 +96,7 @@ def test_unknown_module_is_named(tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
+@pytest.mark.slow
 def test_gradwise_export_command(tmp_path):
     from gradwise.cli import main
     run = tmp_path / "run"

@@ -48,6 +48,7 @@ def _train(model: gw.nn.Module, opt: gw.optim.Optimizer, steps: int, seed: int =
     return used
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "hyper"), CONFIGS, ids=[f"{n}-{h}" for n, h in CONFIGS])
 def test_every_fast_kernel_equals_its_reference_equation(name, hyper):
     """The flat, blocked, in-place kernel and the paper's equation applied to each parameter on

@@ -7,11 +7,11 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise.nn import functional as F
-from torch_required import import_torch
 
-torch = import_torch()
+torch = gates.torch()
 
 STEPS = 200
 LR_CHANGE_AT = 120
@@ -124,12 +124,14 @@ def assert_close(gps, tps, rtol):
         assert err <= rtol, f"parameter {i}: relative error {err:.3g} > {rtol:g}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "hyper"), CASES, ids=[f"{n}-{h}" for n, h in CASES])
 def test_matches_torch_float64(name, hyper):
     gps, tps = run_both(name, [hyper], np.float64)
     assert_close(gps, tps, 1e-10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "hyper"), CASES, ids=[f"{n}-{h}" for n, h in CASES])
 def test_matches_torch_float32(name, hyper):
     gps, tps = run_both(name, [hyper], np.float32)
@@ -148,12 +150,14 @@ def _skips(t: int) -> set[int]:
     return out | ({5} if t < 7 else set())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "hyper"), CASES, ids=[f"{n}-{h}" for n, h in CASES])
 def test_parameters_without_gradient_are_skipped_as_in_torch(name, hyper):
     gps, tps = run_both(name, [hyper], np.float64, skip=_skips)
     assert_close(gps, tps, 1e-10)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
 def test_gradient_assigned_by_hand_matches_torch(name):
     hyper = {"SGD": {"lr": 0.05, "momentum": 0.9}, "Adam": {"lr": 1e-2},

@@ -23,17 +23,11 @@ from urllib.parse import quote
 
 import pytest
 
+import gates
 import gradwise
 
-CHROMIUM = Path("/usr/bin/chromium")
-REQUIRED = os.environ.get("GRADWISE_REQUIRE_BROWSER") == "1"
 SRC = Path(gradwise.__file__).resolve().parents[1]
-
-
-def _need(reason: str) -> None:
-    if REQUIRED:
-        pytest.fail(f"GRADWISE_REQUIRE_BROWSER=1 but {reason}")
-    pytest.skip(reason)
+pytestmark = pytest.mark.slow  # a real browser and server: the full suite runs them
 
 
 def _free_port() -> int:
@@ -56,11 +50,7 @@ def server() -> Iterator[str]:
     if given:
         yield given.rstrip("/")
         return
-    try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        _need("the playground extra (starlette, uvicorn) is not installed")
+    gates.browser()
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gradwise.cli", "playground", "--no-browser", "--port", str(port)],
@@ -88,14 +78,10 @@ def server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        _need(f"{CHROMIUM} is missing (apt-get install -y chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _need("playwright is not installed (pip install playwright)")
+    chromium = gates.browser()
+    from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        b = p.chromium.launch(executable_path=str(chromium), args=["--no-sandbox"])
         yield b
         b.close()
 

@@ -9,10 +9,9 @@ import tomllib
 import warnings
 from typing import Any
 
-import pytest
+import gates
 
-pytest.importorskip("starlette")
-pytest.importorskip("httpx")
+gates.starlette()
 
 with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 but still uses httpx
     warnings.simplefilter("ignore")

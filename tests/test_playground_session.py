@@ -18,10 +18,10 @@ import pytest
 
 import gradwise as gw
 from gradwise import data, nn
+from gradwise.playground import session as session_mod
 from gradwise.training.config import ConfigError, load_config, validate
 from gradwise.training.run import build_model, load_run, prepare_data, train
 
-session_mod = pytest.importorskip("gradwise.playground.session")
 Session = session_mod.Session
 SettingsError = session_mod.SettingsError
 validate_settings = session_mod.validate_settings

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise import functional as F
-from gradwise.lab.activations import activation_curves
 from gradwise.ops import FUSED_ACTIVATIONS
 from gradwise.training import config as cfg
 from gradwise.training.metrics import EPOCH_METRICS, METRICS
@@ -78,6 +78,8 @@ def test_an_activation_and_an_optimizer_registered_at_runtime_train_from_a_confi
     run_dir, summary = train(config, out=tmp_path / "run")
     rebuilt = load_run(run_dir)
     assert any(isinstance(m, Swish) for m in rebuilt.model.modules())
+    gates.matplotlib()
+    from gradwise.lab.activations import activation_curves
     z, g, dg = activation_curves(["swish"])["swish"]  # the lab draws it, derivative included
     s = 1 / (1 + np.exp(-z))
     np.testing.assert_allclose(dg, s + z * s * (1 - s), rtol=1e-9)
@@ -158,6 +160,8 @@ def test_one_registration_makes_an_activation_everywhere(registered: Any) -> Non
     assert "softsign" in defaults()["choices"]["activations"]
     z = np.linspace(-3, 3, 13)
     np.testing.assert_allclose(F.softsign(gw.tensor(z)).numpy(), z / (1 + np.abs(z)))
+    gates.matplotlib()
+    from gradwise.lab.activations import activation_curves
     _, g, dg = activation_curves(["softsign"])["softsign"]
     np.testing.assert_allclose(dg, 1 / (1 + np.abs(np.linspace(-5, 5, 801))) ** 2)
     # fused in Dense (forward and every gradient) = the linear layer followed by the module
@@ -203,6 +207,7 @@ def test_the_built_in_elu_and_logcosh_come_from_their_op_and_one_registration() 
     assert F.logcosh_loss(xt, y, "sum").item() == pytest.approx(np.sum(expected), rel=1e-12)
 
 
+@pytest.mark.slow
 def test_an_activation_optimizer_loss_and_callback_registered_at_runtime_train_from_a_config(
         registered: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from gradwise.cli import main
@@ -279,7 +284,7 @@ def test_a_registered_optimizer_races_and_the_variants_are_registered_optimizers
 
 
 def test_elu_exports_to_torch_and_onnx_fused_or_not(tmp_path: Path) -> None:
-    torch = pytest.importorskip("torch")
+    torch = gates.torch()
     from gradwise.interop.torch import to_torch
 
     gw.manual_seed(0)
@@ -289,8 +294,7 @@ def test_elu_exports_to_torch_and_onnx_fused_or_not(tmp_path: Path) -> None:
     expected = model(gw.tensor(x)).numpy()
     np.testing.assert_allclose(to_torch(model)(torch.tensor(x)).detach().numpy(), expected,
                                rtol=1e-5, atol=1e-6)
-    pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
+    _, ort = gates.onnx()
     gw.onnx.export(model, x[:2], tmp_path / "elu.onnx")
     sess = ort.InferenceSession(str(tmp_path / "elu.onnx"), providers=["CPUExecutionProvider"])
     out = sess.run(None, {sess.get_inputs()[0].name: x})[0]

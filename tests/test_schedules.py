@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise.optim import schedules
-from torch_required import import_torch
 
-torch = import_torch()
+torch = gates.torch()
 
 EPOCHS = 40
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import gates
 from gradwise.sweep import grid_points, parse_grid, run_sweep
 from gradwise.training.config import ConfigError
 from mpi_util import mpiexec, run
@@ -46,7 +47,9 @@ def _rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_local_and_mpi_sweeps_train_every_point(tmp_path: Path) -> None:
+    gates.safetensors()  # the train job writes its checkpoints with it
     lines: list[str] = []
     rows = run_sweep(None, parse_grid(GRID), tmp_path / "local", sets=SETS, workers=2,
                      log=lines.append)

@@ -127,6 +127,7 @@ def test_cap_divides_the_cores_among_ranks_and_honours_the_user(monkeypatch) -> 
         threads.share_cores(0)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="reads /proc/stat (Linux)")
 def test_auto_mode_leaves_a_core_to_a_real_busy_process() -> None:
     """With a CPU-bound process running, auto mode gives this one at most cores - 1 threads

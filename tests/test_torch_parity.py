@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import gates
 import gradwise as gw
 from gradwise import functional as F
-from torch_required import import_torch
 
-torch = import_torch()
+torch = gates.torch()
 TF = torch.nn.functional
 
 TOL = 1e-10

@@ -10,7 +10,8 @@ the leaves, as PyTorch does.
 
 Operators, reductions, activations and the rest live in :mod:`gradwise.functional`; the
 Tensor's operators and methods (``a + b``, ``x.sum(axis=0)``, ``x.relu()``) are defined on the
-class, typed, and call them (functional hands them over at import: :func:`install_ops`).
+class, typed, and call them: :class:`TensorOps` declares what they need from the layer above,
+and functional installs itself as that at import (:func:`install_ops`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import builtins
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -28,8 +29,10 @@ from . import threads as _threads
 from .backend import xp_of
 
 __all__ = [
+    "TENSOR_OPS",
     "Function",
     "Tensor",
+    "TensorOps",
     "enable_grad",
     "install_ops",
     "is_grad_enabled",
@@ -446,12 +449,62 @@ def _compare(a: Tensor, other: Any, op: str) -> Tensor:
     return wrap(getattr(a.data, op)(o))
 
 
-_ops: Any = None  # the namespace of ops that Tensor's operators and methods call
+class TensorOps(Protocol):
+    """The ops :class:`Tensor`'s operators and methods call: the whole of autograd's dependency on
+    the layer above it. :mod:`gradwise.functional` implements them (functions of these names
+    and signatures, which mypy checks against this protocol) and installs itself with
+    :func:`install_ops` when it is imported, which ``import gradwise`` (and so any import of a
+    gradwise module) does first."""
+
+    def add(self, a: Any, b: Any, /) -> Tensor: ...
+    def sub(self, a: Any, b: Any, /) -> Tensor: ...
+    def mul(self, a: Any, b: Any, /) -> Tensor: ...
+    def div(self, a: Any, b: Any, /) -> Tensor: ...
+    def pow(self, a: Any, b: Any, /) -> Tensor: ...
+    def rpow(self, x: Tensor, base: Any, /) -> Tensor: ...  # base ** x
+    def matmul(self, a: Any, b: Any, /) -> Tensor: ...
+    def neg(self, x: Tensor, /) -> Tensor: ...
+    def getitem(self, x: Tensor, index: Any, /) -> Tensor: ...
+    def transpose(self, x: Tensor, /, *axes: Any) -> Tensor: ...
+    def reshape(self, x: Tensor, /, *shape: Any) -> Tensor: ...
+    def sum(self, x: Tensor, axis: Any, keepdims: bool, /) -> Tensor: ...
+    def mean(self, x: Tensor, axis: Any, keepdims: bool, /) -> Tensor: ...
+    def max(self, x: Tensor, axis: Any, keepdims: bool, /) -> Tensor: ...
+    def min(self, x: Tensor, axis: Any, keepdims: bool, /) -> Tensor: ...
+    def exp(self, x: Tensor, /) -> Tensor: ...
+    def log(self, x: Tensor, /) -> Tensor: ...
+    def sqrt(self, x: Tensor, /) -> Tensor: ...
+    def abs(self, x: Tensor, /) -> Tensor: ...
+    def clip(self, x: Tensor, min: float | None, max: float | None, /) -> Tensor: ...
+    def sigmoid(self, x: Tensor, /) -> Tensor: ...
+    def tanh(self, x: Tensor, /) -> Tensor: ...
+    def relu(self, x: Tensor, /) -> Tensor: ...
+    def leaky_relu(self, x: Tensor, negative_slope: float, /) -> Tensor: ...
+    def softplus(self, x: Tensor, /) -> Tensor: ...
+    def softmax(self, x: Tensor, axis: int, /) -> Tensor: ...
+    def log_softmax(self, x: Tensor, axis: int, /) -> Tensor: ...
+    def logsumexp(self, x: Tensor, axis: Any, keepdims: bool, /) -> Tensor: ...
 
 
-def install_ops(ops: Any) -> None:
-    """Give :class:`Tensor`'s operators and methods the ops they call (``add``, ``sum``, ...,
-    and ``rpow(x, base)`` for ``base ** x``): gradwise.functional does this once at import."""
+#: the names of :class:`TensorOps`, in the order declared
+TENSOR_OPS = tuple(name for name in vars(TensorOps) if not name.startswith("_"))
+
+
+class _NotInstalled:
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"Tensor.{name}: the ops are not installed yet (gradwise.functional "
+                           "installs them when it is imported; import gradwise first)")
+
+
+_ops: TensorOps = cast(TensorOps, _NotInstalled())  # what Tensor's operators call
+
+
+def install_ops(ops: TensorOps) -> None:
+    """Give :class:`Tensor`'s operators and methods the ops they call (every name of
+    :class:`TensorOps`); :mod:`gradwise.functional` passes itself, once, at import."""
+    missing = [name for name in TENSOR_OPS if not callable(getattr(ops, name, None))]
+    if missing:
+        raise TypeError(f"install_ops: {ops!r} lacks the Tensor ops {', '.join(missing)}")
     global _ops
     _ops = ops
 

@@ -14,7 +14,6 @@ layer ``g(x @ W + b)`` (:func:`linear`), sigmoid with binary cross-entropy
 
 from __future__ import annotations
 
-import types
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -58,8 +57,8 @@ __all__ = [
     "concatenate", "cross_entropy", "div", "dropout", "exp", "getitem", "huber_loss", "l1_loss",
     "leaky_relu", "linear", "log", "log_softmax", "logsumexp", "matmul", "max", "mean", "min",
     "mse_loss", "mul", "neg",
-    "pow", "relu", "reshape", "sigmoid", "softmax", "softplus", "sqrt", "stack", "sub", "sum",
-    "tanh", "transpose", "where",
+    "pow", "relu", "reshape", "rpow", "sigmoid", "softmax", "softplus", "sqrt", "stack", "sub",
+    "sum", "tanh", "transpose", "where",
 ]
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -549,15 +548,13 @@ def __getattr__(name: str) -> Callable[..., Tensor]:
 
 # --- tensor methods ---------------------------------------------------------------------------
 
-def _rpow(x: Tensor, base: Any) -> Tensor:
-    """``base ** x`` for a non-tensor base."""
+def rpow(x: Tensor, base: Any) -> Tensor:
+    """``base ** x`` for a non-tensor base (``Tensor.__rpow__``)."""
     return pow(_as_tensor(base, x), x)
 
 
-install_ops(types.SimpleNamespace(
-    add=add, sub=sub, mul=mul, div=div, pow=pow, rpow=_rpow, matmul=matmul, neg=neg,
-    getitem=getitem, transpose=transpose, reshape=reshape, sum=sum, mean=mean, max=max, min=min,
-    exp=exp, log=log, sqrt=sqrt, abs=abs, clip=clip, sigmoid=sigmoid, tanh=tanh, relu=relu,
-    leaky_relu=leaky_relu, softplus=softplus, softmax=softmax, log_softmax=log_softmax,
-    logsumexp=logsumexp,
-))
+# Tensor's operators and methods call this module's functions of the names in
+# autograd.TensorOps (mypy checks that this module implements that protocol).
+from . import functional as _this  # noqa: E402 - this module, complete from here on
+
+install_ops(_this)

@@ -13,11 +13,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..registry import Registry
+
 __all__ = ["FEATURES", "check_features", "feature_map"]
 
 Feature = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-FEATURES: dict[str, Feature] = {
+FEATURES: Registry[Feature] = Registry("input feature", {
     "x1": lambda a, b: a,
     "x2": lambda a, b: b,
     "x1^2": lambda a, b: a * a,
@@ -25,7 +27,7 @@ FEATURES: dict[str, Feature] = {
     "x1*x2": lambda a, b: a * b,
     "sin(x1)": lambda a, b: np.sin(a),
     "sin(x2)": lambda a, b: np.sin(b),
-}
+})
 
 
 def check_features(names: Sequence[str]) -> list[str]:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..registry import Registry
+
 __all__ = [
     "TOY_SETS",
     "circle",
@@ -170,7 +172,7 @@ def will_i_pass(n: int = 200, noise: float = 0.5, seed: int = 0) -> Arrays:
     return X.astype(np.float32), (score > 0).astype(np.int64)
 
 
-TOY_SETS: dict[str, Callable[..., Arrays]] = {
+TOY_SETS: Registry[Callable[..., Arrays]] = Registry("toy data set", {
     "circle": circle,
     "xor": xor,
     "gauss": gauss,
@@ -180,16 +182,10 @@ TOY_SETS: dict[str, Callable[..., Arrays]] = {
     "regression_plane": regression_plane,
     "regression_gauss": regression_gauss,
     "will_i_pass": will_i_pass,
-}
+})
 
 
 def get_toy(name: str, **kwargs: object) -> Arrays:
     """The toy set called ``name`` (one of :data:`TOY_SETS`), built with ``kwargs``
     (``n``, ``noise``, ``seed``)."""
-    try:
-        make = TOY_SETS[name]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown toy data set {name!r}: expected one of {', '.join(sorted(TOY_SETS))}"
-        ) from None
-    return make(**kwargs)
+    return TOY_SETS.get(name)(**kwargs)

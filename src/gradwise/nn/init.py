@@ -21,9 +21,10 @@ import numpy as np
 
 from .. import backend
 from ..autograd import Tensor
+from ..registry import Registry
 
 __all__ = [
-    "INITIALIZERS",
+    "INITIALIZERS", "INIT_EXCLUDED",
     "constant", "fans", "get", "glorot_normal", "glorot_uniform", "he_normal", "he_uniform",
     "normal", "ones", "uniform", "zeros",
 ]
@@ -102,7 +103,7 @@ def ones(t: Tensor, generator: Any = None) -> Tensor:
 
 
 #: the initializers by the names ``Dense(weight_init=...)`` and configs use
-INITIALIZERS: dict[str, Callable[..., Tensor]] = {
+INITIALIZERS: Registry[Callable[..., Tensor]] = Registry("initializer", {
     "zeros": zeros,
     "ones": ones,
     "normal": normal,
@@ -114,16 +115,15 @@ INITIALIZERS: dict[str, Callable[..., Tensor]] = {
     "he_normal": he_normal,
     "kaiming_uniform": he_uniform,
     "kaiming_normal": he_normal,
-}
+})
+
+#: the initializers of INITIALIZERS a hidden layer's weights do not take from a config: constant
+#: ones never break the symmetry between units
+INIT_EXCLUDED = ("zeros", "ones")
 
 
 def get(name: str | Callable[..., Tensor]) -> Callable[..., Tensor]:
     """An initializer by name (``"glorot_uniform"``, ``"he_normal"``, ...) or a callable as is."""
     if callable(name):
         return name
-    try:
-        return INITIALIZERS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown initializer {name!r}; choose one of {sorted(INITIALIZERS)}"
-        ) from None
+    return INITIALIZERS.get(name)

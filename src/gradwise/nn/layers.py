@@ -11,11 +11,13 @@ from .. import backend
 from .. import functional as F
 from ..autograd import Function, Tensor
 from ..ops import FUSED_ACTIVATIONS, activations, register_fused, unregister_fused
+from ..registry import Registry
 from . import init
 from .module import Module, Parameter
+from .registered import register_op, registered_module, unregister_op
 
 __all__ = [
-    "ACTIVATIONS",
+    "ACTIVATIONS", "HIDDEN_EXCLUDED",
     "Activation", "Dense", "Dropout", "Flatten", "Identity", "LeakyReLU", "Perceptron", "ReLU",
     "Sigmoid", "Softmax", "Softplus", "Tanh", "get_activation", "register_activation",
     "unregister_activation",
@@ -93,8 +95,9 @@ class Flatten(Module):
 
 
 #: the activation modules by the names configs, ``Dense(activation=...)`` and the lab use;
-#: register a new one here (see CONTRIBUTING.md)
-ACTIVATIONS: dict[str, Callable[[], Module]] = {
+#: register a new one with :func:`register_activation` or ``ACTIVATIONS.register(name, cls)``
+#: (see CONTRIBUTING.md)
+ACTIVATIONS: Registry[Callable[[], Module]] = Registry("activation", {
     "sigmoid": Sigmoid,
     "tanh": Tanh,
     "relu": ReLU,
@@ -103,7 +106,11 @@ ACTIVATIONS: dict[str, Callable[[], Module]] = {
     "softmax": Softmax,
     "identity": Identity,
     "linear": Identity,
-}
+})
+
+#: the activations of ACTIVATIONS a hidden layer does not take: softmax is for outputs,
+#: identity adds nothing between layers ("linear", the Playground's name for it, stays)
+HIDDEN_EXCLUDED = ("softmax", "identity")
 
 
 class Activation(Module):
@@ -138,18 +145,11 @@ def register_activation(name: str, op: type[Function], *,
     ``derivative_from_output`` attribute, if any) is known, ``Dense`` computes the activation
     inside its fused kernel: ``g(z)`` by ``fused_forward`` (default ``op().forward``) and
     ``dz = dy g'(z)`` from the saved output. Registering a name again replaces it."""
-    if not (isinstance(name, str) and name.isidentifier()):
-        raise ValueError(f"register_activation: name must be a Python identifier, got {name!r}")
-    if not (isinstance(op, type) and issubclass(op, Function)):
-        raise TypeError(f"register_activation: op must be a gradwise Function class, got {op!r}")
     if name in ("relu", "sigmoid", "tanh", "linear", "identity"):
         raise ValueError(f"register_activation: {name!r} is built into the fused Dense kernel")
-    cls = type(op.__name__, (Activation,), {"op": op, "__doc__": op.__doc__,
-                                             "__module__": __name__})
-    unregister_activation(name)
-    ACTIVATIONS[name] = cls
-    if not hasattr(F, name):  # the built-ins (F.softplus, ...) keep their own functions
-        F.REGISTERED[name] = F.activation_function(name, op)
+    cls = register_op(ACTIVATIONS, name, op, Activation, op.__name__, name,
+                      F.activation_function)
+    unregister_fused(name)
     derivative = derivative_from_output or getattr(op, "derivative_from_output", None)
     if derivative is not None:
         register_fused(name, fused_forward or (lambda z: op().forward(z)), derivative)
@@ -159,18 +159,13 @@ def register_activation(name: str, op: type[Function], *,
 def unregister_activation(name: str) -> None:
     """Remove an activation added by :func:`register_activation` from every registry (no error
     when it is absent)."""
-    if name in ACTIVATIONS:
-        del ACTIVATIONS[name]
-    F.REGISTERED.pop(name, None)
+    unregister_op(ACTIVATIONS, name, name)
     unregister_fused(name)
 
 
 def registered_class(name: str) -> type[Module] | None:
     """The module class named ``name`` that :func:`register_activation` made, or None."""
-    for cls in ACTIVATIONS.values():
-        if isinstance(cls, type) and issubclass(cls, Activation) and cls.__name__ == name:
-            return cls
-    return None
+    return registered_module(ACTIVATIONS, Activation, name)
 
 
 # the built-in activations made from their op and one registration each
@@ -183,12 +178,7 @@ def get_activation(name: str | Module | None) -> Module:
         return Identity()
     if isinstance(name, Module):
         return name
-    try:
-        return ACTIVATIONS[name]()
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}"
-        ) from None
+    return ACTIVATIONS.get(name)()
 
 
 class Dense(Module):

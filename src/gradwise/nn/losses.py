@@ -11,7 +11,9 @@ from typing import Any, ClassVar
 from .. import functional as F
 from ..autograd import Function, Tensor
 from ..ops import losses, target_like
+from ..registry import Registry
 from .module import Module
+from .registered import register_op, registered_module, unregister_op
 
 __all__ = ["LOSSES", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "HuberLoss", "L1Loss",
            "Loss", "MSELoss", "get_loss", "register_loss", "registered_loss_class",
@@ -96,7 +98,7 @@ class CrossEntropyLoss(_Loss):
 
 #: the loss modules by the names ``get_loss``, ``fit(loss=...)`` and configs
 #: (``training.loss``) use; add one with :func:`register_loss` (see CONTRIBUTING.md)
-LOSSES: dict[str, Callable[..., Module]] = {
+LOSSES: Registry[Callable[..., Module]] = Registry("loss", {
     "mse": MSELoss,
     "bce": BCELoss,
     "bce_with_logits": BCEWithLogitsLoss,
@@ -104,7 +106,7 @@ LOSSES: dict[str, Callable[..., Module]] = {
     "l1": L1Loss,
     "mae": L1Loss,
     "huber": HuberLoss,
-}
+})
 
 
 class Loss(_Loss):
@@ -131,31 +133,18 @@ def register_loss(name: str, op: type[Function]) -> type[Module]:
     It then appears as ``gw.nn.<OpName>Loss``, ``F.<name>_loss(input, target, reduction)``
     and ``LOSSES[name]`` (read by ``get_loss``, ``fit(loss=name)`` and the config's
     ``training.loss``). Registering a name again replaces it."""
-    if not (isinstance(name, str) and name.isidentifier()):
-        raise ValueError(f"register_loss: name must be a Python identifier, got {name!r}")
-    if not (isinstance(op, type) and issubclass(op, Function)):
-        raise TypeError(f"register_loss: op must be a gradwise Function class, got {op!r}")
-    cls = type(op.__name__ + "Loss", (Loss,), {"op": op, "__doc__": op.__doc__,
-                                               "__module__": __name__})
-    unregister_loss(name)
-    LOSSES[name] = cls
-    if not hasattr(F, f"{name}_loss"):
-        F.REGISTERED[f"{name}_loss"] = F.loss_function(f"{name}_loss", op)
-    return cls
+    return register_op(LOSSES, name, op, Loss, op.__name__ + "Loss", f"{name}_loss",
+                       F.loss_function)
 
 
 def unregister_loss(name: str) -> None:
     """Remove a loss from :data:`LOSSES` and its function (no error when it is absent)."""
-    LOSSES.pop(name, None)
-    F.REGISTERED.pop(f"{name}_loss", None)
+    unregister_op(LOSSES, name, f"{name}_loss")
 
 
 def registered_loss_class(name: str) -> type[Module] | None:
     """The module class named ``name`` that :func:`register_loss` made, or None."""
-    for cls in LOSSES.values():
-        if isinstance(cls, type) and issubclass(cls, Loss) and cls.__name__ == name:
-            return cls
-    return None
+    return registered_module(LOSSES, Loss, name)
 
 
 # the built-in losses made from their op and one registration each
@@ -167,7 +156,4 @@ def get_loss(name: str | Module, reduction: str = "mean") -> Module:
     ``"l1"`` or ``"mae"``, ``"huber"``, ``"logcosh"`` or any other in :data:`LOSSES`)."""
     if isinstance(name, Module):
         return name
-    try:
-        return LOSSES[name](reduction=reduction)
-    except KeyError:
-        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}") from None
+    return LOSSES.get(name)(reduction=reduction)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..registry import Registry
 from . import schedules
 from .adadelta import Adadelta
 from .adagrad import Adagrad
@@ -19,19 +20,30 @@ from .optimizer import Optimizer, ParamsT
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["OPTIMIZERS", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop",
-           "clip_grad_norm_", "clip_grad_value_", "get", "schedules"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Optimizer",
+           "RMSprop", "clip_grad_norm_", "clip_grad_value_", "get", "schedules"]
 
 #: the optimizers by the names configs use
-OPTIMIZERS: dict[str, type[Optimizer]] = {
+OPTIMIZERS: Registry[type[Optimizer]] = Registry("optimizer", {
     "sgd": SGD, "adam": Adam, "adamw": AdamW, "adadelta": Adadelta, "adagrad": Adagrad,
     "rmsprop": RMSprop,
-}
+})
+
+#: the learning-rate schedules by the names configs use (``[schedule] name = ...``), stepped
+#: once per epoch; PyTorch's by their own names (linear, constant, polynomial, onecycle)
+SCHEDULES: Registry[type[schedules.LRSchedule | schedules.ReduceLROnPlateau]] = Registry(
+    "schedule", {
+    "step": schedules.StepLR, "exponential": schedules.ExponentialLR,
+    "cosine": schedules.CosineAnnealingLR, "warmup": schedules.LinearWarmup,
+    "plateau": schedules.ReduceLROnPlateau, "linear": schedules.LinearLR,
+    "constant": schedules.ConstantLR, "polynomial": schedules.PolynomialLR,
+    "onecycle": schedules.OneCycleLR,
+})
 
 
 def get(name: str, params: ParamsT, **hyper: Any) -> Optimizer:
     """An optimizer by (case-insensitive) name: ``get("adam", model.parameters(), lr=1e-3)``."""
-    cls = OPTIMIZERS.get(name.lower()) if isinstance(name, str) else None
-    if cls is None:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {sorted(OPTIMIZERS)}")
-    return cls(params, **hyper)
+    key = name.lower() if isinstance(name, str) else name
+    if key not in OPTIMIZERS:
+        raise ValueError(OPTIMIZERS.unknown(name))
+    return OPTIMIZERS[key](params, **hyper)

@@ -132,7 +132,7 @@ def _hyper_defaults(cls: Any, skip: tuple[str, ...] = ("lr",)) -> dict[str, Any]
 def _schedule_defaults() -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {"none": {}}
     for name in PLAYGROUND_SCHEDULES[1:]:
-        d = _hyper_defaults(getattr(optim.schedules, SCHEDULES[name]), skip=())
+        d = _hyper_defaults(SCHEDULES[name], skip=())
         # Required arguments get a sensible value for the page.
         out[name] = {k: ({"step_size": 50, "gamma": 0.99, "T_max": 200}.get(k, v)
                          if v is None else v) for k, v in d.items()}
@@ -525,7 +525,7 @@ class _Worker(Callback):
                 callbacks.append(self.es)
             sched = cfg.get("schedule")
             if sched is not None:
-                cls = getattr(optim.schedules, SCHEDULES[sched["name"]])
+                cls = SCHEDULES[sched["name"]]
                 callbacks.append(LearningRateScheduler(
                     cls(optimizer, **{k: v for k, v in sched.items() if k != "name"})))
             callbacks.append(self)

@@ -271,7 +271,7 @@ def assemble(config: dict[str, Any], *, arrays: tuple[Any, Any] | None = None,
     schedule = None
     sched = config.get("schedule")
     if sched is not None:
-        cls = getattr(optim.schedules, SCHEDULES[sched["name"]])
+        cls = SCHEDULES[sched["name"]]
         try:
             schedule = cls(optimizer, **{k: v for k, v in sched.items() if k != "name"})
         except (TypeError, ValueError) as exc:

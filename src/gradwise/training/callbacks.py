@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..optim.schedules import ReduceLROnPlateau
+from ..registry import Registry
 from . import history_csv
 from . import metrics as _metrics
 from .checkpoint import save
@@ -491,9 +492,9 @@ class LearningRateScheduler(Callback):
 
 #: the callbacks a config names in its ``[[callbacks]]`` tables (``name`` and the constructor's
 #: keyword arguments), for ``gradwise train``; add one here or at runtime
-#: (``gw.callbacks.CALLBACKS["name"] = MyCallback``). Early stopping and the learning-rate
+#: (``gw.callbacks.CALLBACKS.register("name", MyCallback)``). Early stopping and the learning-rate
 #: schedule have their own config sections; the train job writes its own history and checkpoint.
-CALLBACKS: dict[str, type[Callback]] = {
+CALLBACKS: Registry[type[Callback]] = Registry("callback", {
     "terminate_on_nan": TerminateOnNaN,
     "model_checkpoint": ModelCheckpoint,
-}
+})

@@ -8,8 +8,8 @@ in ``CALLBACKS`` and the callback's keyword arguments) and ``[[changes]]`` (opti
 made during the run, see :func:`check_changes` and :mod:`gradwise.training.changes`). Missing
 keys take the defaults of :data:`SCHEMA`; an unknown key or an invalid value is an error naming
 the key and what it accepts. The embedded default config (``gradwise/configs/default.toml``)
-trains the lecture's spiral. TOML is written by :func:`dumps`, a small emitter for this
-two-level layout (``tomllib`` only reads).
+trains the lecture's spiral. TOML is written by :func:`dumps` with tomli-w (``tomllib`` only
+reads).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import inspect
 import math
-import re
 import tomllib
 import warnings
 from collections.abc import Callable
@@ -31,11 +30,16 @@ from .. import nn, optim
 from ..data.features import FEATURES
 from ..data.toy import TOY_SETS
 from ..errors import ConfigError
+from ..nn.init import INIT_EXCLUDED
+from ..nn.layers import HIDDEN_EXCLUDED
+from ..optim import SCHEDULES
+from ..registry import Registry
 from .callbacks import CALLBACKS
 from .metrics import EPOCH_METRICS, METRICS
 
-__all__ = ["CHANGEABLE", "ConfigError", "ConfigWarning", "SCHEMA", "apply_override",
-           "check_changes", "default_config", "dumps", "load_config", "validate"]
+__all__ = ["CHANGEABLE", "HIDDEN_EXCLUDED", "INIT_EXCLUDED", "SCHEDULES", "ConfigError",
+           "ConfigWarning", "SCHEMA", "apply_override", "check_changes", "default_config",
+           "dumps", "load_config", "validate"]
 
 
 Check = Callable[[Any], bool]
@@ -60,7 +64,8 @@ def _choice(*options: str) -> tuple[Check, str]:
 
 class _OneOf:
     """The names of a registry, read when a value is checked, so that an entry registered at
-    runtime (``gw.nn.ACTIVATIONS["swish"] = Swish``) is accepted by configs at once."""
+    runtime (``gw.nn.ACTIVATIONS.register("swish", Swish)``) is accepted by configs at once and
+    listed in their error messages."""
 
     def __init__(self, names: Callable[[], list[str]]) -> None:
         self.names = names
@@ -72,16 +77,9 @@ class _OneOf:
         return "one of " + ", ".join(repr(o) for o in self.names())
 
 
-def _registry(registry: Any, exclude: tuple[str, ...] = ()) -> tuple[Check, object]:
-    one = _OneOf(lambda: [k for k in registry if k not in exclude])
+def _registry(registry: Registry[Any], exclude: tuple[str, ...] = ()) -> tuple[Check, object]:
+    one = _OneOf(lambda: [k for k in registry.names() if k not in exclude])
     return one, one
-
-
-#: activations a hidden layer takes from nn.ACTIVATIONS (softmax is for outputs, linear adds
-#: nothing between layers); initializers from nn.init.INITIALIZERS (constant ones never break
-#: the symmetry between units)
-HIDDEN_EXCLUDED = ("softmax", "identity")  # "linear" (the Playground's name) stays
-INIT_EXCLUDED = ("zeros", "ones")
 
 
 def _monitors() -> list[str]:
@@ -98,9 +96,18 @@ _HIDDEN = ((lambda v: isinstance(v, list) and all(
     isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in v)),
     "a list of positive integers, e.g. [64, 64]")
 
-_FEATURES = ((lambda v: isinstance(v, list) and len(v) > 0 and len(set(map(str, v))) == len(v)
-              and all(isinstance(f, str) and f in FEATURES for f in v)),
-             "a non-empty list of distinct input features from " + ", ".join(FEATURES))
+class _Features:
+    """A non-empty list of distinct names of ``data.FEATURES`` (read when checked)."""
+
+    def __call__(self, v: Any) -> bool:
+        return (isinstance(v, list) and len(v) > 0 and len(set(map(str, v))) == len(v)
+                and all(isinstance(f, str) and f in FEATURES for f in v))
+
+    def __str__(self) -> str:
+        return "a non-empty list of distinct input features from " + ", ".join(FEATURES)
+
+
+_FEATURES = (_Features(), _Features())
 
 _RATE = _float(0.0, 1.0, hi_open=True)[0]
 _DROPOUT = ((lambda v: _RATE(v) or (isinstance(v, list) and all(_RATE(r) for r in v))),
@@ -138,8 +145,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
         "name": ("adam", _registry(optim.OPTIMIZERS)),
     },
     "schedule": {
-        "name": ("", _choice("step", "exponential", "cosine", "warmup", "plateau", "linear",
-                             "constant", "polynomial", "onecycle")),
+        "name": ("", _registry(SCHEDULES)),
     },
     "training": {
         "epochs": (100, _int(1)),
@@ -169,11 +175,8 @@ _SOURCE_KEYS = {"toy": {"name", "n", "noise"}, "csv": {"path", "target"},
                 "npz": {"path", "x_key", "y_key"}, "mnist": {"root"}}
 _COMMON_DATA = {"source", "standardize", "validation_split", "test_split", "seed", "features"}
 
-SCHEDULES = {"step": "StepLR", "exponential": "ExponentialLR", "cosine": "CosineAnnealingLR",
-             "warmup": "LinearWarmup", "plateau": "ReduceLROnPlateau"}
-# PyTorch's schedules by their own names (the config steps every schedule once per epoch)
-SCHEDULES.update(linear="LinearLR", constant="ConstantLR", polynomial="PolynomialLR",
-                 onecycle="OneCycleLR")
+# HIDDEN_EXCLUDED (nn.layers), INIT_EXCLUDED (nn.init) and SCHEDULES (optim) live with their
+# concepts; their names stay importable from here.
 
 
 class ConfigWarning(UserWarning):
@@ -230,7 +233,7 @@ def _check_callbacks(entries: Any) -> list[dict[str, Any]]:
         name = kwargs.pop("name", None)
         if not (isinstance(name, str) and name in CALLBACKS):
             raise ConfigError(f"config key callbacks.name = {name!r} ([[callbacks]] #{i}): "
-                              "expected one of " + ", ".join(repr(n) for n in CALLBACKS))
+                              "expected one of " + ", ".join(repr(n) for n in CALLBACKS.names()))
         cls = CALLBACKS[name]
         sig = inspect.signature(cls)
         params = sig.parameters.values()
@@ -293,8 +296,8 @@ def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]
         if section == "schedule":
             if resolved["name"] == "":
                 raise ConfigError("config key schedule.name is missing: expected one of "
-                                  + ", ".join(repr(s) for s in SCHEDULES))
-            _check_hyper(section, getattr(optim.schedules, SCHEDULES[resolved["name"]]), given)
+                                  + ", ".join(repr(s) for s in SCHEDULES.names()))
+            _check_hyper(section, SCHEDULES[resolved["name"]], given)
         resolved.update(given)
         out[section] = resolved
     data = out["data"]
@@ -349,8 +352,8 @@ def _check_set(config: dict[str, Any], where: str, key: Any, value: Any) -> None
     if section in ("optimizer", "schedule") and name != "name":
         if section == "schedule" and "schedule" not in config:
             raise ConfigError(f"{where}: set key {key!r}: this run has no [schedule] to change")
-        cls = (optim.OPTIMIZERS[config["optimizer"]["name"]] if section == "optimizer" else
-               getattr(optim.schedules, SCHEDULES[config["schedule"]["name"]]))
+        cls: Any = (optim.OPTIMIZERS[config["optimizer"]["name"]] if section == "optimizer" else
+                    SCHEDULES[config["schedule"]["name"]])
         try:
             _check_hyper(section, cls, {name: value})
         except ConfigError as exc:
@@ -533,68 +536,13 @@ def apply_override(config: dict[str, Any], item: str) -> None:
     node[last] = value
 
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
-            "\r": "\\r"}
-
-
-def _escape(c: str) -> str:
-    """A character inside a TOML basic string: control characters and DEL are escaped."""
-    if c in _ESCAPES:
-        return _ESCAPES[c]
-    return f"\\u{ord(c):04x}" if ord(c) < 0x20 or c == "\x7f" else c
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return '"' + "".join(_escape(c) for c in v) + '"'
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, dict):  # an inline table ([[changes]]' set and weights)
-        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {v!r} ({type(v).__name__}) as a TOML value")
-
-
-def _key(k: str) -> str:
-    """A TOML key: bare when it can be, else a quoted string (``"optimizer.lr"``)."""
-    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _value(k)
-
-
 def dumps(config: dict[str, Any]) -> str:
-    """TOML text for a config of tables whose values are scalars, lists or nested tables, and
-    arrays of tables of scalars and lists (``[[callbacks]]``); ``tomllib.loads(dumps(c)) == c``."""
-    lines: list[str] = []
-
-    def table(name: str, values: dict[str, Any]) -> None:
-        lines.append(f"[{name}]")
-        nested = []
-        for k, v in values.items():
-            if isinstance(v, dict):
-                nested.append((f"{name}.{k}", v))
-            else:
-                lines.append(f"{k} = {_value(v)}")
-        lines.append("")
-        for sub, vals in nested:
-            table(sub, vals)
+    """TOML text for a config (tables of scalars, lists and nested tables, arrays of tables such
+    as ``[[callbacks]]``), written by tomli-w (``tomllib`` only reads); ``tomllib.loads(dumps(c))
+    == c``. Needs the ``train`` (or ``playground``) extra."""
+    import tomli_w
 
     for name, values in config.items():
-        if isinstance(values, list) and all(isinstance(v, dict) for v in values):
-            for entry in values:  # an array of tables, [[callbacks]] and [[changes]]
-                lines.append(f"[[{name}]]")
-                for k, v in entry.items():
-                    lines.append(f"{_key(k)} = {_value(v)}")
-                lines.append("")
-            continue
-        if not isinstance(values, dict):
+        if not isinstance(values, dict | list):
             raise TypeError(f"top-level config entry {name!r} must be a table")
-        table(name, values)
-    return "\n".join(lines)
+    return tomli_w.dumps(config)

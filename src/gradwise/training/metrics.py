@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import backend
+from ..registry import Registry
 
 __all__ = ["EPOCH_METRICS", "METRICS", "EpochMetric", "batch_sum", "check_metrics", "direction"]
 
@@ -49,11 +50,12 @@ def _mae(out: Any, y: Any, threshold: float) -> Any:
     return abs(d).mean(axis=1).sum()
 
 
-METRICS: dict[str, Callable[[Any, Any, float], Any]] = {
+#: the metrics summed batch by batch, by the names ``fit(metrics=...)`` and configs use
+METRICS: Registry[Callable[[Any, Any, float], Any]] = Registry("metric", {
     "accuracy": _accuracy,
     "mse": _mse,
     "mae": _mae,
-}
+})
 
 
 def check_metrics(metrics: Any) -> list[str]:
@@ -161,12 +163,14 @@ def _auc(out: np.ndarray, y: np.ndarray, threshold: float) -> float:
     return _binary_auc(out.reshape(-1), y.reshape(-1) > 0.5)
 
 
-EPOCH_METRICS: dict[str, Callable[[np.ndarray, np.ndarray, float], float]] = {
-    "precision": _precision,
-    "recall": _recall,
-    "f1": _f1,
-    "auc": _auc,
-}
+#: the metrics of a whole pass (computed from every output of the pass, on the host)
+EPOCH_METRICS: Registry[Callable[[np.ndarray, np.ndarray, float], float]] = Registry(
+    "epoch metric", {
+        "precision": _precision,
+        "recall": _recall,
+        "f1": _f1,
+        "auc": _auc,
+    })
 
 
 class EpochMetric:
