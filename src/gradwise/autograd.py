@@ -24,7 +24,6 @@ from typing import Any, cast
 import numpy as np
 
 from . import backend
-from . import threads as _threads
 from .backend import xp_of
 
 __all__ = [
@@ -437,7 +436,6 @@ class Tensor:
         if self._node is None:
             _accumulate_leaf(self, seed, seed)
             return
-        _threads.adapt()  # once per training step: follow the free cores (gradwise.threads)
         _run_backward(self._node, seed, retain_graph)
 
 

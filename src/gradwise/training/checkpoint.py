@@ -283,6 +283,10 @@ def check_training_state(path: Any, state: Any) -> None:
                               "a table")
     for k, st in modules.items():
         _check_generator(path, f"generators/modules/{k}", st)
+    held = state.get("threads")
+    if held is not None and (isinstance(held, bool) or not isinstance(held, int) or held < 1):
+        raise CheckpointError(f"{path}: field 'threads' is {held!r}, expected a thread count "
+                              ">= 1 or null")
 
 
 def write_checkpoint(path: str | os.PathLike[str], model: Module, state: dict[str, Any]) -> None:
