@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import backend
 from ..errors import CheckpointError
-from ..io import atomic_path, write_atomic
+from ..io import atomic_path
 from ..nn.module import Module
 
 __all__ = ["CheckpointError", "check_optimizer_config", "check_training_state", "load",
@@ -50,14 +50,45 @@ def _digest(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> str:
     return h.hexdigest()
 
 
+#: NumPy dtype -> the safetensors dtype name (the format's little-endian types)
+_ST_DTYPES = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64",
+              "int32": "I32", "int16": "I16", "int8": "I8", "uint64": "U64", "uint32": "U32",
+              "uint16": "U16", "uint8": "U8", "bool": "BOOL"}
+
+
+def _header(entries: dict[str, tuple[str, list[int], int]], metadata: dict[str, str]) -> bytes:
+    """The safetensors header (8-byte length, JSON padded with spaces to a multiple of 8) for
+    tensors ``name -> (dtype, shape, nbytes)`` stored one after the other in sorted name order,
+    with every key of the JSON sorted: the same tensors and metadata give the same bytes
+    (safetensors' own writer orders the metadata as a hash map does, differently per run)."""
+    table: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
+    offset = 0
+    for name in sorted(entries):
+        dtype, shape, nbytes = entries[name]
+        table[name] = {"data_offsets": [offset, offset + nbytes], "dtype": dtype,
+                       "shape": shape}
+        offset += nbytes
+    header = json.dumps(table, separators=(",", ":"), sort_keys=True).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header
+
+
 def write_safetensors(path: str | os.PathLike[str], tensors: dict[str, np.ndarray],
                       metadata: dict[str, str]) -> None:
-    """Write ``tensors`` and string ``metadata`` atomically, adding the SHA-256 of both."""
-    from safetensors.numpy import save as st_save
-
-    tensors = {k: np.ascontiguousarray(backend.to_numpy(v)) for k, v in tensors.items()}
-    metadata = dict(metadata, sha256=_digest(tensors, metadata))
-    write_atomic(path, st_save(tensors, metadata=metadata))
+    """Write ``tensors`` and string ``metadata`` atomically, adding the SHA-256 of both. The
+    file's bytes depend only on the tensors and the metadata (see :func:`_header`)."""
+    arrays = {}
+    for k, v in tensors.items():
+        a = np.ascontiguousarray(backend.to_numpy(v))
+        if a.dtype.name not in _ST_DTYPES:
+            raise TypeError(f"cannot store {k!r} of dtype {a.dtype} in a safetensors file")
+        arrays[k] = a.astype(a.dtype.newbyteorder("<"), copy=False)
+    metadata = dict(metadata, sha256=_digest(arrays, metadata))
+    entries = {k: (_ST_DTYPES[a.dtype.name], list(a.shape), a.nbytes) for k, a in arrays.items()}
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(_header(entries, metadata))
+        for k in sorted(arrays):
+            f.write(arrays[k].tobytes())
 
 
 def write_safetensors_rows(path: str | os.PathLike[str], name: str,
@@ -83,13 +114,8 @@ def write_safetensors_rows(path: str | os.PathLike[str], name: str,
     if count != n:
         raise ValueError(f"{name!r}: {count} rows, expected {n}")
     meta = dict(metadata, sha256=h.hexdigest())
-    header = json.dumps({"__metadata__": meta, name: {
-        "dtype": "F32", "shape": [n, width], "data_offsets": [0, n * width * 4]}},
-        separators=(",", ":")).encode()
-    header += b" " * (-len(header) % 8)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        f.write(len(header).to_bytes(8, "little"))
-        f.write(header)
+        f.write(_header({name: ("F32", [n, width], n * width * 4)}, meta))
         for row in rows():
             f.write(np.ascontiguousarray(row, dtype="<f4").tobytes())
 
