@@ -5,7 +5,6 @@ holes (noise, schedules, a killed sweep). Each test failed before its fix."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
@@ -56,3 +55,42 @@ def test_two_identical_runs_write_identical_files(tmp_path: Path) -> None:
         gw.set_num_threads("auto")
     for name in ("model.safetensors", "checkpoint.safetensors", "trajectory.safetensors"):
         assert sha(tmp_path / "a" / name) == sha(tmp_path / "b" / name), name
+
+
+# --- item 10: atomic writes refuse special files ---------------------------------------------------
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_atomic_write_refuses_a_fifo_a_directory_and_a_link_to_them(tmp_path: Path) -> None:
+    from gradwise.io import SpecialFileError, write_atomic
+
+    fifo = tmp_path / "model.safetensors"
+    os.mkfifo(fifo)
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to(fifo)
+    for target, kind in ((fifo, "a FIFO"), (tmp_path / "dir", "a directory"),
+                         (tmp_path / "link", "a FIFO")):
+        with pytest.raises(SpecialFileError, match=f"is {kind}.*not a regular file"):
+            write_atomic(target, b"data")
+    assert fifo.is_fifo() and (tmp_path / "link").is_symlink()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+    model = gw.nn.Sequential(gw.nn.Dense(2, 1))
+    with pytest.raises(OSError, match="not a regular file"):
+        gw.save(model, fifo)
+    write_atomic(tmp_path / "fresh.bin", b"ok")  # absent and regular targets still work
+    write_atomic(tmp_path / "fresh.bin", b"ok2")
+    assert (tmp_path / "fresh.bin").read_bytes() == b"ok2"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_the_cli_says_one_line_for_a_special_target(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """(A FIFO, not a device: were the check to regress, a test run as root would replace the
+    device.)"""
+    assert train(tmp_path / "run", epochs=1) == 0
+    os.mkfifo(tmp_path / "model.onnx")
+    capsys.readouterr()
+    code = main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "model.onnx")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "model.onnx is a FIFO (named pipe), not a regular file" in err[0]
+    assert (tmp_path / "model.onnx").is_fifo()
