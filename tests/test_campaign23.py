@@ -57,7 +57,7 @@ def test_two_identical_runs_write_identical_files(tmp_path: Path) -> None:
         assert sha(tmp_path / "a" / name) == sha(tmp_path / "b" / name), name
 
 
-# --- item 10: atomic writes refuse special files ---------------------------------------------------
+# --- item 10: atomic writes refuse special files ------------------------------------------------
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 def test_atomic_write_refuses_a_fifo_a_directory_and_a_link_to_them(tmp_path: Path) -> None:
@@ -94,3 +94,36 @@ def test_the_cli_says_one_line_for_a_special_target(
     assert code == 2 and len(err) == 1
     assert "model.onnx is a FIFO (named pipe), not a regular file" in err[0]
     assert (tmp_path / "model.onnx").is_fifo()
+
+
+# --- item 6: the report embeds only regular files inside the run folder -----------------------
+
+def test_report_never_embeds_what_a_link_points_to(tmp_path: Path) -> None:
+    import base64
+
+    run = tmp_path / "run"
+    assert train(run, epochs=1) == 0
+    secret = tmp_path / "id_rsa"
+    secret.write_bytes(b"-----BEGIN PRIVATE KEY----- very secret")
+    (run / "loss.png").unlink(missing_ok=True)
+    (run / "loss.png").symlink_to(secret)
+    (run / "boundary.png").unlink(missing_ok=True)
+    (run / "boundary.png").symlink_to("/etc/passwd" if os.path.exists("/etc/passwd") else secret)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "race_rosenbrock.png").write_bytes(b"OUTSIDE-THE-RUN")
+    (run / "race").symlink_to(outside)  # a linked folder: its files are outside the run
+    config = (run / "config.toml").read_text()
+    (run / "config.toml").unlink()
+    (tmp_path / "config.toml").write_text(config + "\n# a private note outside the run\n")
+    (run / "config.toml").symlink_to(tmp_path / "config.toml")
+    assert main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    leaks = [secret.read_bytes(), b"OUTSIDE-THE-RUN"]
+    if os.path.exists("/etc/passwd"):
+        leaks.append(Path("/etc/passwd").read_bytes())
+    for leak in leaks:
+        assert base64.b64encode(leak)[:16].decode() not in page
+    assert "private note" not in page and "very secret" not in page
+    assert "loss.png left out: not a regular file inside the run folder" in page
+    assert "boundary.png left out" in page
