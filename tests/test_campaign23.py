@@ -127,3 +127,49 @@ def test_report_never_embeds_what_a_link_points_to(tmp_path: Path) -> None:
     assert "private note" not in page and "very secret" not in page
     assert "loss.png left out: not a regular file inside the run folder" in page
     assert "boundary.png left out" in page
+
+
+# --- item 15: compressed inputs are bounded before they inflate --------------------------------
+
+def test_a_gzipped_idx_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
+    import gzip
+
+    from gradwise.errors import DataError
+
+    n = 40_000  # 40000 x 28 x 28 zeros: 31 MB inflated from about 30 KB
+    header = bytes([0, 0, 8, 3]) + b"".join(v.to_bytes(4, "big") for v in (n, 28, 28))
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(header)
+        f.write(bytes(n * 28 * 28))
+    assert path.stat().st_size < 100_000
+    with pytest.raises(DataError, match="more than 100:1.*decompression bomb"):
+        gw.data.read_idx(path)
+
+
+def test_an_npz_bomb_and_a_lying_npz_header_are_data_errors(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from gradwise.errors import DataError
+
+    np.savez_compressed(tmp_path / "bomb.npz", x=np.zeros((8000, 1000), np.float32),
+                        y=np.zeros(8000, np.int64))
+    assert (tmp_path / "bomb.npz").stat().st_size < 200_000
+    with pytest.raises(DataError, match=r"array 'x' would inflate .* decompression bomb"):
+        gw.data.load_npz(tmp_path / "bomb.npz")
+    # a stored .npy member whose header promises 10^12 float64 values in 32 bytes
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 1)})
+    with zipfile.ZipFile(tmp_path / "liar.npz", "w") as z:
+        z.writestr("x.npy", buf.getvalue() + bytes(32))
+        y = io.BytesIO()
+        np.save(y, np.zeros(4, np.int64))
+        z.writestr("y.npy", y.getvalue())
+    with pytest.raises(DataError, match=r"array 'x': its header promises shape "
+                                        r"\(1000000000000, 1\)"):
+        gw.data.load_npz(tmp_path / "liar.npz")
+    np.savez_compressed(tmp_path / "fine.npz", x=np.ones((50, 3)), y=np.arange(50))
+    X, y_ = gw.data.load_npz(tmp_path / "fine.npz")  # ordinary compressed archives still load
+    assert X.shape == (50, 3) and y_.tolist() == list(range(50))
