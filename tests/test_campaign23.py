@@ -5,6 +5,7 @@ holes (noise, schedules, a killed sweep). Each test failed before its fix."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -173,3 +174,186 @@ def test_an_npz_bomb_and_a_lying_npz_header_are_data_errors(tmp_path: Path) -> N
     np.savez_compressed(tmp_path / "fine.npz", x=np.ones((50, 3)), y=np.arange(50))
     X, y_ = gw.data.load_npz(tmp_path / "fine.npz")  # ordinary compressed archives still load
     assert X.shape == (50, 3) and y_.tolist() == list(range(50))
+
+
+# --- item 14: corrupt run folders and crafted checkpoints: one line each ------------------------
+
+def _damage_summary(run: Path) -> None:
+    (run / "summary.json").write_text("{not json")
+
+
+def _damage_summary_list(run: Path) -> None:
+    (run / "summary.json").write_text("[1, 2]")
+
+
+def _damage_history(run: Path) -> None:
+    (run / "history.csv").write_text("epoch,loss\n0,abc\n")
+
+
+def _damage_history_cells(run: Path) -> None:
+    (run / "history.csv").write_text("epoch,loss\n0,1,2\n")
+
+
+def _damage_config(run: Path) -> None:
+    (run / "config.toml").write_text("[[[")
+
+
+def _rewrite_trajectory(run: Path, tensors_fn=None, meta_fn=None) -> None:
+    tensors, meta = checkpoint.read_safetensors(run / "trajectory.safetensors")
+    meta.pop("sha256")
+    tensors = tensors_fn(tensors) if tensors_fn else tensors
+    meta = meta_fn(meta) if meta_fn else meta
+    checkpoint.write_safetensors(run / "trajectory.safetensors", tensors, meta)
+
+
+def _damage_trajectory_meta(run: Path) -> None:
+    _rewrite_trajectory(run, meta_fn=lambda m: dict(m, param_names='[1, "x"'))
+
+
+def _trajectory_of_another_model(run: Path) -> None:
+    _rewrite_trajectory(run, tensors_fn=lambda t: {
+        "trajectory": np.zeros((len(t["trajectory"]), 40), np.float32)})
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("campaign23") / "run"
+    assert train(run, epochs=2) == 0
+    assert main(["landscape", str(run), "--resolution", "3", "--directions", "random"]) == 0
+    return run
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_damage_summary, r"summary\.json is not valid JSON"),
+    (_damage_summary_list, r"summary\.json holds a JSON list, expected an object"),
+    (_damage_history, r"history\.csv line 2, column 'loss': 'abc' is not a number"),
+    (_damage_history_cells, r"history\.csv line 2: 3 cells, the header has 2"),
+    (_damage_config, r"config\.toml is not valid TOML"),
+    (_damage_trajectory_meta, r"metadata 'param_names'/'param_shapes' missing or not JSON"),
+    (_trajectory_of_another_model, r"holds the trajectory of another model \(40 values a row"),
+])
+@pytest.mark.parametrize("command", ["report", "landscape"])
+def test_a_damaged_run_folder_is_one_line(finished_run: Path, tmp_path: Path, damage, message,
+                                          command: str, capsys) -> None:
+    import re
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    damage(run)
+    capsys.readouterr()
+    extra = ["--resolution", "3", "--directions", "random"] if command == "landscape" else []
+    assert main([command, str(run), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+
+
+@pytest.mark.parametrize("what", ["inconsistent", "garbage"])
+def test_a_stale_or_garbage_landscape_file_is_one_line(finished_run: Path, tmp_path: Path,
+                                                       what: str, capsys) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    f = run / "landscape" / "random_2d.npz"
+    if what == "garbage":
+        f.write_bytes(b"junk")
+    else:
+        d = dict(np.load(f))
+        np.savez(f, **{k: v[:2] if v.ndim else v for k, v in d.items()})
+    capsys.readouterr()
+    assert main(["landscape", str(run), "--resolution", "3", "--directions", "random"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "random_2d.npz is not a" in err[0] and "delete it" in err[0]
+    assert "pickle" not in err[0]
+
+
+def _crafted(run: Path, change) -> None:
+    """Rewrite the run's checkpoint with ``change(state)`` applied and a valid digest, and make
+    the run resumable (as if killed: no summary, more epochs to go)."""
+    tensors, meta = checkpoint.read_safetensors(run / "checkpoint.safetensors")
+    meta.pop("sha256")
+    state = json.loads(meta["state"])
+    change(state)
+    checkpoint.write_safetensors(run / "checkpoint.safetensors", tensors,
+                                 dict(meta, state=json.dumps(state)))
+    (run / "summary.json").unlink()
+    cfg = (run / "config.toml").read_text()
+    (run / "config.toml").write_text(cfg.replace("epochs = 2\n", "epochs = 4\n"))
+
+
+def _set(path: list, value):
+    def change(state: dict) -> None:
+        o = state
+        for k in path[:-1]:
+            o = o[k]
+        o[path[-1]] = value
+    return change
+
+
+def _all_callback_states(state: dict) -> None:
+    for cb in state["callbacks"]:
+        for k in cb["state"]:
+            cb["state"][k] = "garbage"
+
+
+@pytest.mark.parametrize("change, message", [
+    (_set(["optimizer", "param_groups", 0, "lr"], 1e6),
+     r"field 'optimizer/param_groups/0/lr' is 1000000\.0; this run has 0\.01"),
+    (_set(["optimizer", "param_groups", 0, "betas"], [2, 0.999]),
+     r"field 'optimizer/param_groups/0/betas' is \[2, 0\.999\]"),
+    (_set(["optimizer", "param_groups", 0, "eps"], -1), r"'optimizer/param_groups/0/eps' is -1"),
+    (_set(["optimizer", "param_groups", 0, "evil"], 1), r"holds hyperparameters"),
+    (_set(["optimizer", "state"], {"0": 5}), r"field 'optimizer/state/0' is 5"),
+    (_set(["history", "history"], {"loss": "abc"}), r"field 'history/history/loss' is not"),
+    (_set(["epoch"], 1), r"field 'history/epoch' is \[0, 1\]; a checkpoint after epoch 1"),
+    (_set(["callbacks", 0, "state"], {"x": 1}), r"field 'callbacks/0/state' holds \['x'\]"),
+    (_all_callback_states, r"field 'callbacks/1/state/\w+' is 'garbage'"),
+    (_set(["threads"], 10**9), r"field 'threads' is 1000000000"),
+])
+def test_a_crafted_checkpoint_with_a_valid_digest_is_refused_field_by_field(
+        tmp_path: Path, change, message: str, capsys) -> None:
+    import re
+
+    run = tmp_path / "run"
+    assert train(run, "--set", "training.early_stopping.enabled=true", epochs=2) == 0
+    _crafted(run, change)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and re.search(message, err[0]), err
+
+
+def test_a_crafted_schedule_is_refused_and_an_honest_one_resumes(tmp_path: Path,
+                                                                 capsys) -> None:
+    sched = ["--set", "schedule.name=exponential", "--set", "schedule.gamma=0.5"]
+    run = tmp_path / "run"
+    assert train(run, *sched, epochs=2) == 0
+
+    def consistent_lr(state: dict) -> None:  # lr and the schedule's last_lr changed together
+        state["optimizer"]["param_groups"][0]["lr"] = 1e6
+        for cb in state["callbacks"]:
+            if "schedule" in cb["state"]:
+                cb["state"]["schedule"]["last_lr"] = [1e6]
+
+    _crafted(run, consistent_lr)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not what this run's schedule gives at epoch 2" in err
+    run2 = tmp_path / "run2"
+    assert train(run2, *sched, epochs=2) == 0
+
+    def gamma(state: dict) -> None:
+        for cb in state["callbacks"]:
+            if "schedule" in cb["state"]:
+                cb["state"]["schedule"]["gamma"] = -1.0
+
+    _crafted(run2, gamma)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run2), "--quiet"]) == 2
+    assert "the schedule's 'gamma' is -1.0; this run's schedule has 0.5" in capsys.readouterr().err
+    run3 = tmp_path / "run3"
+    assert train(run3, *sched, epochs=2) == 0
+    _crafted(run3, lambda state: None)  # nothing changed: the resume goes through
+    assert main(["train", "--resume", str(run3), "--quiet"]) == 0

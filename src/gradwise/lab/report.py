@@ -110,20 +110,23 @@ def _summary_section(run: Any) -> str:
         ("optimizer", ", ".join(f"{k} = {v}" for k, v in opt.items())),
         ("batch size", cfg["training"]["batch_size"]),
     ]
-    if s:
+    if s:  # read with .get: a damaged summary.json shows '?' where a field is missing
         rows += [
-            ("epochs run", f"{s['epochs_run']} of {s['epochs_max']}"
+            ("epochs run", f"{s.get('epochs_run', '?')} of {s.get('epochs_max', '?')}"
                            + (" (stopped early)" if s.get("stopped_early") else "")),
-            ("best epoch", f"{s['best_epoch']} (monitor {s['monitor']})"
+            ("best epoch", f"{s.get('best_epoch')} (monitor {s.get('monitor', '?')})"
                            + (", weights restored" if s.get("restored_best_weights") else "")),
             ("wall time", f"{_fmt(s.get('wall_time_s', float('nan')))} s"),
         ]
         if s.get("status", "completed") != "completed":
-            rows.insert(len(rows) - 3, ("status", s["status"]))
+            rows.insert(len(rows) - 3, ("status", s.get("status")))
         if s.get("best_epoch") is None:
             rows = [r for r in rows if r[0] != "best epoch"]
     out = "<h2>Summary</h2>" + _table(rows)
     saved = s.get("saved_model", {})
+    if not (isinstance(saved, dict) and all(isinstance(v, dict) for v in saved.values())):
+        saved = {}
+        out += "<p>summary.json's saved_model is not a table of splits: left out.</p>"
     if saved:
         metrics = sorted({k for logs in saved.values() for k in logs})
         head = "".join(f"<th>{html.escape(str(m))}</th>" for m in metrics)

@@ -28,6 +28,7 @@ from .callbacks import Callback, CallbackList, History
 from .checkpoint import (
     CheckpointError,
     check_optimizer_config,
+    check_resumed_hyperparameters,
     optimizer_config,
     read_checkpoint,
     write_checkpoint,
@@ -197,6 +198,7 @@ def _check_resume(path: Any, model: Module, gens: dict[str, Any], callbacks: lis
     """Read a training checkpoint and check that it fits this run, changing nothing."""
     params, state = read_checkpoint(path)
     check_optimizer_config(path, state.get("optimizer_config"), optimizer)
+    check_resumed_hyperparameters(path, state, optimizer, callbacks)
     own = {k: p.shape for k, p in model.named_parameters()}
     theirs = {k: tuple(v.shape) for k, v in params.items()}
     if own != theirs:

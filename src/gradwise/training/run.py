@@ -18,7 +18,6 @@ to disk during training, for its resume.
 from __future__ import annotations
 
 import contextlib
-import csv
 import io
 import itertools
 import json
@@ -31,7 +30,6 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
@@ -57,6 +55,7 @@ from .checkpoint import (
 from .config import SCHEDULES, ConfigError, ConfigWarning, dumps, validate
 from .loop import evaluate, fit
 from .progress import format_logs
+from .runfolder import read_config_text, read_history, read_summary, read_trajectory
 
 __all__ = ["EXIT_DIVERGED", "MAX_SNAPSHOTS", "RUN_ENTRIES", "Figures", "Run", "Splits",
            "build_model", "check_labels", "divergence_line", "exit_status", "load_run",
@@ -852,24 +851,13 @@ class Run(Splits):
     summary: dict[str, Any]
 
 
-def _read_history(path: Path) -> dict[str, list[float]]:
-    with path.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
-    return {k: [math.nan if r[k] == "NA" else float(r[k]) for r in rows] for k in keys}
-
-
 def load_run(run_dir: str | Path) -> Run:
     """Rebuild a run from its folder: the config, the model with its final weights, the loss,
     the data after the same splitting and standardization, the history and the trajectory."""
     path = Path(run_dir)
-    try:
-        with warnings.catch_warnings():  # the run's own config: warned about when it ran
-            warnings.simplefilter("ignore", ConfigWarning)
-            config = validate(tomllib.loads((path / "config.toml").read_text()))
-    except FileNotFoundError:
-        raise RunError(f"{path} is not a gradwise run folder: it has no config.toml"
-                       ) from None
+    with warnings.catch_warnings():  # the run's own config: warned about when it ran
+        warnings.simplefilter("ignore", ConfigWarning)
+        config = validate(read_config_text(path / "config.toml"))  # issue 23 item 14
     splits = prepare_data(config)
     model = build_model(config, splits.X_train.shape[1], splits.n_outputs)
     if not (path / "model.safetensors").exists():
@@ -877,14 +865,11 @@ def load_run(run_dir: str | Path) -> Run:
                        "diverged or stopped before its first epoch ended)")
     load(model, path / "model.safetensors")
     tensors, meta = read_safetensors(path / "trajectory.safetensors")
+    traj, names, shapes = read_trajectory(path / "trajectory.safetensors", tensors, meta, model)
     loss, _ = loss_and_metrics(splits.task, config)
-    summary_path = path / "summary.json"
     return Run(
         **{f.name: getattr(splits, f.name) for f in fields(splits)},
         path=path, config=config, model=model.eval(), loss=loss,
-        history=_read_history(path / "history.csv"),
-        trajectory=tensors["trajectory"],
-        param_names=json.loads(meta["param_names"]),
-        param_shapes=[tuple(s) for s in json.loads(meta["param_shapes"])],
-        summary=json.loads(summary_path.read_text()) if summary_path.exists() else {},
+        history=read_history(path / "history.csv"), trajectory=traj,
+        param_names=names, param_shapes=shapes, summary=read_summary(path / "summary.json"),
     )
