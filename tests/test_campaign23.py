@@ -4,6 +4,7 @@ holes (noise, schedules, a killed sweep). Each test failed before its fix."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -357,3 +358,107 @@ def test_a_crafted_schedule_is_refused_and_an_honest_one_resumes(tmp_path: Path,
     assert train(run3, *sched, epochs=2) == 0
     _crafted(run3, lambda state: None)  # nothing changed: the resume goes through
     assert main(["train", "--resume", str(run3), "--quiet"]) == 0
+
+
+# --- item 11: a sweep run again into its folder ---------------------------------------------------
+
+SWEEP_SETS = ["data.n=120", "model.hidden=[4]", "training.epochs=2", "training.batch_size=32"]
+
+
+def test_a_sweep_run_again_keeps_its_intact_runs_and_resumes_an_interrupted_one(
+        tmp_path: Path) -> None:
+    import csv
+
+    from gradwise.sweep import parse_grid, run_sweep
+
+    grid = parse_grid(["optimizer.lr=[0.01, 0.1]"])
+    out = tmp_path / "s"
+    first = run_sweep(None, grid, out, sets=SWEEP_SETS, workers=2, log=lambda s: None)
+    assert first is not None and [r["status"] for r in first] == ["ok", "ok"]
+    runs = [out / r["run"] for r in first]
+    stamps = [(r / "model.safetensors").stat().st_mtime_ns for r in runs]
+    # the second one as if killed after the checkpoint of epoch 1 of 2
+    tensors, meta = checkpoint.read_safetensors(runs[1] / "checkpoint.safetensors")
+    meta.pop("sha256")
+    state = json.loads(meta["state"])
+    state["epoch"] = 1
+    state["history"] = {"history": {k: v[:1] for k, v in state["history"]["history"].items()},
+                        "epoch": [0]}
+    checkpoint.write_safetensors(runs[1] / "checkpoint.safetensors", tensors,
+                                 dict(meta, state=json.dumps(state)))
+    (runs[1] / "summary.json").unlink()
+    lines: list[str] = []
+    again = run_sweep(None, grid, out, sets=SWEEP_SETS, workers=2, log=lines.append)
+    assert again is not None and [r["status"] for r in again] == ["ok", "ok"]
+    with (out / "summary.csv").open(newline="") as f:
+        assert [r["status"] for r in csv.DictReader(f)] == ["ok", "ok"]
+    assert (runs[0] / "model.safetensors").stat().st_mtime_ns == stamps[0]  # not trained again
+    assert any("done earlier, kept" in line for line in lines)
+    assert json.loads((runs[1] / "summary.json").read_text())["status"] == "completed"
+    # a folder holding a run of another config is left alone and named
+    other = run_sweep(None, parse_grid(["optimizer.lr=[0.01]"]), out,
+                      sets=[*SWEEP_SETS[:-1], "training.batch_size=16"], workers=1,
+                      log=lambda s: None)
+    assert other is not None and other[0]["status"] == "failed"
+    assert "holds a run of another config" in other[0]["error"]
+    assert (runs[0] / "model.safetensors").stat().st_mtime_ns == stamps[0]
+
+
+# --- item 17: killing a sweep stops its workers ---------------------------------------------------
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_killing_a_sweep_stops_its_workers(tmp_path: Path, how: str) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root / "src"))
+    cmd = [sys.executable, "-m", "gradwise.cli", "sweep", "--grid", "optimizer.lr=[0.01, 0.02]",
+           "--set", "data.n=2000", "--set", "model.hidden=[64, 64]", "--set",
+           "training.epochs=100000", "--set", "training.early_stopping.enabled=false",
+           "--workers", "2", "--out", str(tmp_path / "s")]
+    sweep = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        end = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < end and sweep.poll() is None:
+            time.sleep(0.2)
+            workers = _children(sweep.pid)
+        assert len(workers) == 2, "the sweep did not start its workers"
+        time.sleep(1.0)
+        sweep.send_signal(getattr(signal, how))
+        sweep.wait(30)
+        end = time.monotonic() + 30
+        while any(_alive(w) for w in workers) and time.monotonic() < end:
+            time.sleep(0.2)
+        assert not any(_alive(w) for w in workers), f"workers left training after {how}"
+    finally:
+        for pid in [sweep.pid, *workers]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        sweep.wait()
