@@ -462,3 +462,41 @@ def test_killing_a_sweep_stops_its_workers(tmp_path: Path, how: str) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         sweep.wait()
+
+
+# --- item 17: noise beyond float32 and schedules that flip the learning rate ---------------------
+
+def test_toy_noise_beyond_float32_is_a_data_error_not_a_divergence(tmp_path: Path,
+                                                                    capsys) -> None:
+    code = train(tmp_path / "run", "--set", "data.noise=1e300", epochs=1)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "noise=1e+300: feature values reach inf, beyond float32's range" in err[0]
+    assert "learning rate" not in err[0] and not (tmp_path / "run").exists()
+    assert train(tmp_path / "ok", "--set", "data.noise=1e3", epochs=1) == 0  # large but fine
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda o: gw.optim.schedules.ExponentialLR(o, gamma=-1.0), "gamma must be a finite"),
+    (lambda o: gw.optim.schedules.StepLR(o, step_size=2, gamma=-0.5), "gamma must be"),
+    (lambda o: gw.optim.schedules.ExponentialLR(o, gamma=float("nan")), "gamma must be"),
+    (lambda o: gw.optim.schedules.CosineAnnealingLR(o, T_max=5, eta_min=-1.0), "eta_min"),
+    (lambda o: gw.optim.schedules.PolynomialLR(o, power=-2.0), "power must be"),
+    (lambda o: gw.optim.schedules.OneCycleLR(o, max_lr=-0.1, total_steps=10), "max_lr"),
+    (lambda o: gw.optim.schedules.OneCycleLR(o, max_lr=0.1, total_steps=10, div_factor=0),
+     "div_factor"),
+    (lambda o: gw.optim.schedules.ReduceLROnPlateau(o, min_lr=-1.0), "min_lr"),
+])
+def test_a_schedule_cannot_flip_the_learning_rate_sign(make, message: str) -> None:
+    model = gw.nn.Sequential(gw.nn.Dense(2, 1))
+    opt = gw.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=message):
+        make(opt)
+    assert opt.param_groups[0]["lr"] == 0.1
+
+
+def test_the_cli_refuses_a_negative_gamma_in_one_line(tmp_path: Path, capsys) -> None:
+    code = train(tmp_path / "run", "--set", "schedule.name=exponential",
+                 "--set", "schedule.gamma=-1", epochs=1)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "gamma must be a finite number > 0, got -1" in err[0]

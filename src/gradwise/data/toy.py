@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..errors import DataError
+
 __all__ = [
     "TOY_SETS",
     "circle",
@@ -192,4 +194,11 @@ def get_toy(name: str, **kwargs: object) -> Arrays:
         raise ValueError(
             f"unknown toy data set {name!r}: expected one of {', '.join(sorted(TOY_SETS))}"
         ) from None
-    return make(**kwargs)
+    with np.errstate(over="ignore", invalid="ignore"):  # refused below, in one line
+        X, y = make(**kwargs)
+    big = float(np.abs(X).max(initial=0.0))
+    if not big <= np.finfo(np.float32).max:  # also NaN: training would blame the lr (issue 23)
+        raise DataError(f"toy set {name!r} with noise={kwargs.get('noise')!r}: feature values "
+                        f"reach {big:.3g}, beyond float32's range (3.4e38); use a smaller "
+                        "noise")
+    return X, y
