@@ -610,6 +610,8 @@ def train(config: dict[str, Any], out: str | Path | None = None,
     run_dir = Path(out).expanduser() if out is not None else _default_run_dir()
     _check_run_dir(run_dir, resume, overwrite)
     splits = prepare_data(config)
+    distributed.check_same("config and data", distributed.digest(  # MPI: fail together
+        {**config, "training": {**config["training"], "verbose": 0}}, *vars(splits).values()))
     if not root:  # the other ranks write to a scratch folder, deleted at the end
         real_dir, run_dir = run_dir, Path(tempfile.mkdtemp(prefix="gradwise-rank"))
         if resume and (real_dir / "checkpoint.safetensors").is_file():
@@ -678,7 +680,7 @@ def train(config: dict[str, Any], out: str | Path | None = None,
                           seed=tcfg["seed"], checkpoint_path=ckpt,
                           resume_from=ckpt if resume else None,
                           regularization=regularizer(config), train_eval=True)
-        signalled = guard.signal
+        signalled = distributed.any_signal(guard.signal)  # MPI: a signal to any rank
         status = "completed"
         kept: int | None = history.epoch[-1] + 1 if history.epoch else 0
         if guard.diverged is not None or signalled is not None:
