@@ -11,8 +11,8 @@ measured (``benchmarks/RESULTS.md``, "Training step on a busy machine").
 The policy (``set_num_threads``/``get_num_threads``, as ``torch.set_num_threads``):
 
 - ``"auto"`` (the default): ``n = clamp(round(cores - others), 1, cap)`` (see :func:`choose`),
-  re-evaluated at most every :data:`INTERVAL` seconds from ``Tensor.backward`` on the main
-  thread (a clock read when nothing is due),
+  re-evaluated at most every :data:`INTERVAL` seconds by the training loop (once a step)
+  on the main thread (a clock read when nothing is due),
   where ``cores`` is the number of cores this process may run on (``os.sched_getaffinity``),
   ``others`` the cores that *other* processes kept busy since the last evaluation (the machine's
   busy time from ``/proc/stat``, less this process's own CPU time, over the wall time), and
