@@ -300,12 +300,14 @@ def for_run(seeded: bool, probe: Callable[[], Sequence[Any]] | None = None,
       at every count ``1..cap``, the load is followed; else ``cap`` threads, held until the
       block ends. ``cap`` depends on the cores the process may use and the user's
       ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``, never on the load, so that the same seed
-      gives the same bits on a quiet and a busy machine."""
+      gives the same bits on a quiet and a busy machine.
+
+    Off the main thread nothing changes the count (as in :func:`adapt`): None."""
     p = _policy
     if p.pinned or p.fixed is not None:
         yield get_num_threads()
         return
-    if not seeded or p.follow:
+    if not seeded or p.follow or threading.get_ident() != _MAIN:  # only main changes it
         yield None
         return
     if recorded is None:
