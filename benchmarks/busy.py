@@ -67,8 +67,20 @@ def _set_threads(threads: str) -> None:
     gw.set_num_threads("auto" if threads == "auto" else int(threads))
 
 
+def _following(step):
+    """The step with auto mode's re-evaluation before it, as ``fit`` does once per step."""
+    import gradwise as gw
+
+    def run() -> None:
+        gw.threads.adapt()
+        step()
+
+    return run
+
+
 def _median_step(step, threads: str, settle: float, budget: float) -> float:
     _set_threads(threads)
+    step = _following(step)
     _settle(step, settle)
     return statistics.median(_timed_steps(step, budget, 3, 400))
 
@@ -113,7 +125,7 @@ def _competitor(regime: str, net_name: str, threads: str, seconds: float) -> sub
 def compete(net_name: str, threads: str, seconds: float) -> None:
     """The competing training: steps of ``net_name`` for ``seconds``, then exit."""
     _set_threads(threads)
-    step = gradwise_step(NETS[net_name])
+    step = _following(gradwise_step(NETS[net_name]))
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         step()

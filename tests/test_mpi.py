@@ -4,6 +4,7 @@ and resumes across N; landscapes over ranks equal the serial ones."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -145,3 +146,106 @@ def test_gradwise_train_under_mpiexec_writes_one_run_folder(tmp_path: Path) -> N
     one = np.loadtxt(tmp_path / "one" / "history.csv", delimiter=",", skiprows=1)
     two = np.loadtxt(tmp_path / "two" / "history.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(two, one, rtol=1e-5)  # float32: sums in another order
+
+
+# --- issue 23 item 12: ranks agree at start, fail together, and record a signal -----------------
+
+PER_RANK = str(ROOT / "tests" / "mpi" / "cli_per_rank.py")
+CSV_SETS = ["--set", "data.source=\"csv\"", "--set", "data.path=\"data.csv\"",
+            "--set", "model.hidden=[4]", "--quiet"]
+
+
+def _csv(path: Path, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((60, 2))
+    rows = [f"{a:.6f},{b:.6f},{int(a * b > 0)}" for a, b in X]
+    path.write_text("x1,x2,label\n" + "\n".join(rows) + "\n")
+
+
+def _per_rank(tmp_path: Path, seeds: list[int | None]) -> Path:
+    for r, seed in enumerate(seeds):
+        (tmp_path / f"rank{r}").mkdir(parents=True)
+        if seed is not None:
+            _csv(tmp_path / f"rank{r}" / "data.csv", seed)
+    return tmp_path
+
+
+def _launch(cmd: list[str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{' '.join(cmd)} still waiting after {timeout} s: a rank hangs")
+
+
+def test_ranks_with_different_data_fail_together_in_one_line(tmp_path: Path) -> None:
+    base = _per_rank(tmp_path, [0, 1])  # one config, a data file that differs between "hosts"
+    proc = _launch([*mpiexec(), "-n", "2", sys.executable, PER_RANK, str(base), "train",
+                    *CSV_SETS, "--set", "training.epochs=2", "--out", str(tmp_path / "run")])
+    assert proc.returncode != 0
+    lines = [x for x in proc.stderr.splitlines() if "gradwise train: error" in x]
+    assert len(lines) == 1, proc.stderr
+    assert "the MPI ranks disagree on the config and data: rank 0 has SHA-256" in lines[0]
+    assert "rank 1 has" in lines[0]
+    same = _per_rank(tmp_path / "same", [0, 0])  # the same data on both: trains
+    proc = _launch([*mpiexec(), "-n", "2", sys.executable, PER_RANK, str(same), "train",
+                    *CSV_SETS, "--set", "training.epochs=2", "--out", str(tmp_path / "ok")])
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_one_rank_failing_alone_ends_every_rank(tmp_path: Path) -> None:
+    base = _per_rank(tmp_path, [0, None])  # the data file is missing on rank 1's "host"
+    proc = _launch([*mpiexec(), "-n", "2", sys.executable, PER_RANK, str(base), "train",
+                    *CSV_SETS, "--set", "training.epochs=2", "--out", str(tmp_path / "run")])
+    assert proc.returncode != 0
+    assert "gradwise train: error: rank 1:" in proc.stderr and "data.csv" in proc.stderr
+
+
+def _rank_pid(launcher_pid: int, rank: int) -> int | None:
+    """The pid of the process that mpiexec started as ``rank`` (by its environment)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"gradwise.cli" in cmdline and any(
+                v in environ for v in (f"PMI_RANK={rank}".encode(),
+                                       f"OMPI_COMM_WORLD_RANK={rank}".encode())):
+            return int(entry.name)
+    return None
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
+def test_sigint_to_one_rank_is_recorded_as_the_signal(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    cmd = [*mpiexec(), "-n", "2", sys.executable, "-m", "gradwise.cli", "train", "--quiet",
+           "--set", "data.n=400", "--set", "model.hidden=[16]", "--set",
+           "training.epochs=100000", "--set", "training.early_stopping.enabled=false",
+           "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env())
+    try:
+        end = time.monotonic() + 60
+        pid = None
+        while time.monotonic() < end and (pid is None or not (out / "checkpoint.safetensors")
+                                           .exists()):
+            time.sleep(0.2)
+            pid = pid or _rank_pid(proc.pid, 1)
+        assert pid is not None and (out / "checkpoint.safetensors").exists()
+        os.kill(pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    import json
+
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"] == "interrupted", (summary["status"], err)
+    assert summary["signal"] == "SIGINT"
+    assert summary["epochs_run"] < 100000

@@ -158,31 +158,144 @@ def test_environment_variable_fixes_the_count_or_says_what_is_wrong() -> None:
     env["GRADWISE_NUM_THREADS"] = "lots"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode != 0
-    assert "GRADWISE_NUM_THREADS must be a positive integer or 'auto', got 'lots'" in out.stderr
+    assert ("GRADWISE_NUM_THREADS must be a positive integer, 'auto' or 'follow', got 'lots'"
+            in out.stderr)
 
 
-def test_training_steps_are_identical_whatever_the_thread_count() -> None:
-    """The thread count changes where the work runs, not what it computes: OpenBLAS splits a
-    product's rows and columns among its threads, never the sum, so each entry is reduced in
-    the same order. The layers are large enough (128 x 256 @ 256 x 256, 8.4M multiply-adds)
-    for OpenBLAS to use both threads."""
+def _loads(monkeypatch: pytest.MonkeyPatch, cores: int, pattern: list[float]) -> None:
+    """Simulate a machine of ``cores`` cores whose other processes keep ``pattern`` cores busy
+    in turn (through the policy's inputs: the cores and the /proc/stat samples), with auto
+    mode re-evaluating at every step."""
+    monkeypatch.setattr(threads, "available_cores", lambda: cores)
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "INTERVAL", 0.0)
+    state = {"t": 0.0, "busy": 0.0, "i": 0}
+
+    def sample() -> tuple[float, float, float]:
+        state["t"] += 1.0
+        state["busy"] += pattern[state["i"] % len(pattern)]
+        state["i"] += 1
+        return state["t"], state["busy"], 0.0
+
+    monkeypatch.setattr(threads, "_sample", sample)
+    threads._policy.due = 0.0
+    threads._policy.last = None
+
+
+class _Counts(gw.callbacks.Callback):
+    """Records the thread count of every training step."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.seen.append(gw.get_num_threads())
+
+
+def _fit(epochs: int = 3, seed: int | None = 0, **kw) -> tuple[np.ndarray, list[int]]:
     rng = np.random.default_rng(0)
-    x = gw.tensor(rng.standard_normal((128, 256)).astype(np.float32))
+    X = rng.standard_normal((70, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 70)
+    gw.manual_seed(0)
+    model = gw.nn.Sequential(gw.nn.Dense(8, 16, activation="relu"), gw.nn.Dropout(0.2),
+                             gw.nn.Dense(16, 3))
+    opt = gw.optim.Adam(model.parameters(), lr=0.01)
+    counts = _Counts()
+    gw.fit(model, "cross_entropy", opt, (X, y), epochs=epochs, batch_size=16, seed=seed,
+           verbose=0, callbacks=[counts], **kw)
+    return np.concatenate([p.data.ravel() for p in model.parameters()]), counts.seen
 
-    def train(n: int) -> np.ndarray:
-        gw.set_num_threads(n)
-        gw.manual_seed(0)
-        model = gw.nn.Sequential(gw.nn.Dense(256, 256, activation="relu"),
-                                 gw.nn.Dense(256, 256))
-        opt = gw.optim.Adam(model.parameters(), lr=0.01)
-        for _ in range(3):
-            opt.zero_grad()
-            (model(x) ** 2).mean().backward()
-            opt.step()
-        assert gw.get_num_threads() == n
-        return np.concatenate([p.data.ravel() for p in model.parameters()])
 
-    np.testing.assert_array_equal(train(1), train(2))
+def test_seeded_run_holds_one_count_whatever_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where this BLAS's products differ between thread counts (simulated: the probe says so),
+    a seeded run holds ``cap`` threads however the load changes, so two runs at different loads
+    compute the same thing: the same bits. Under "follow" the same loads do change the count
+    (the simulation is felt)."""
+    gw.set_num_threads("auto")
+    monkeypatch.setattr(threads, "bitwise_invariant", lambda compute, counts: False)
+    _loads(monkeypatch, 4, [0.0, 3.0, 1.0, 2.0])
+    quiet_busy, seen_a = _fit()
+    _loads(monkeypatch, 4, [3.5, 0.0, 2.5])
+    busy_quiet, seen_b = _fit()
+    assert set(seen_a) == set(seen_b) == {4}
+    np.testing.assert_array_equal(quiet_busy, busy_quiet)
+    gw.set_num_threads("follow")
+    _loads(monkeypatch, 4, [0.0, 3.0, 1.0, 2.0])
+    assert len(set(_fit()[1])) > 1
+    gw.set_num_threads("auto")
+    _loads(monkeypatch, 4, [0.0, 3.0, 1.0, 2.0])
+    assert len(set(_fit(seed=None)[1])) > 1  # an unseeded run promises nothing: it follows
+
+
+def test_seeded_run_follows_the_load_where_its_products_are_the_same_at_every_count(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    gw.set_num_threads("auto")
+    asked = []
+
+    def invariant(compute, counts):
+        asked.append(list(counts))
+        return True
+
+    monkeypatch.setattr(threads, "bitwise_invariant", invariant)
+    _loads(monkeypatch, 4, [0.0, 3.0, 1.0, 2.0])
+    assert len(set(_fit()[1])) > 1
+    assert asked == [[1, 2, 3, 4]]  # every count auto mode may choose
+
+
+def test_a_fixed_count_is_kept_and_recorded(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    gw.set_num_threads(1)
+    _loads(monkeypatch, 4, [0.0, 3.0])
+    _, seen = _fit(checkpoint_path=tmp_path / "c.safetensors")
+    assert set(seen) == {1}
+    assert gw.training.checkpoint.read_checkpoint(tmp_path / "c.safetensors")[1]["threads"] == 1
+
+
+def test_resume_holds_the_recorded_count_and_ends_bit_identical(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The checkpoint records the held count; a resume at another load, even where the
+    process may now use fewer cores, holds it and ends where the uninterrupted run ends."""
+    gw.set_num_threads("auto")
+    monkeypatch.setattr(threads, "bitwise_invariant", lambda compute, counts: False)
+    _loads(monkeypatch, 3, [0.0])
+    whole, _ = _fit(epochs=4)
+    ckpt = tmp_path / "c.safetensors"
+    _fit(epochs=2, checkpoint_path=ckpt)
+    assert gw.training.checkpoint.read_checkpoint(ckpt)[1]["threads"] == 3
+    _loads(monkeypatch, 2, [1.9, 0.0, 1.5])
+    resumed, seen = _fit(epochs=4, resume_from=ckpt, checkpoint_path=ckpt)
+    assert set(seen) == {3}
+    np.testing.assert_array_equal(whole, resumed)
+
+
+def test_bitwise_invariant_compares_every_count() -> None:
+    assert threads.bitwise_invariant(lambda: [np.ones(3)], [1, 2, 3])
+    assert not threads.bitwise_invariant(lambda: [np.full(3, gw.get_num_threads())], [1, 2])
+    seen = []
+    threads.bitwise_invariant(lambda: seen.append(gw.get_num_threads()) or [], [1, 2, 3])
+    assert seen == [1, 2, 3]
+
+
+def test_the_probe_runs_the_runs_own_batches_and_changes_nothing() -> None:
+    """Forward and backward of the full and the partial last batch (70 = 4 x 16 + 6), and the
+    validation loader's sizes; no weight changes, no gradient is left."""
+    from gradwise.training.loop import _thread_probe
+
+    gw.manual_seed(0)
+    model = gw.nn.Sequential(gw.nn.Dense(8, 16, activation="relu"), gw.nn.Dense(16, 3))
+    before = [p.data.copy() for p in model.parameters()]
+    X = np.random.default_rng(0).standard_normal((70, 8)).astype(np.float32)
+    y = np.zeros(70, dtype=np.int64)
+    train = gw.data.DataLoader((X, y), batch_size=16)
+    val = gw.data.DataLoader((X[:20], y[:20]), batch_size=16)
+    arrays = _thread_probe(model, gw.nn.CrossEntropyLoss(), [train, val, None])()
+    outputs = [a.shape for a in arrays if a.shape[-1] == 3 and a.ndim == 2 and a.shape[0] != 16
+               or a.shape in ((16, 3),)]
+    assert (16, 3) in outputs and (6, 3) in outputs and (4, 3) in outputs
+    assert len(arrays) == 3 * (1 + 4)  # per batch size: the output and four gradients
+    assert all(p.grad is None for p in model.parameters())
+    for a, p in zip(before, model.parameters(), strict=True):
+        np.testing.assert_array_equal(a, p.data)
 
 
 def test_only_the_main_thread_changes_the_count(monkeypatch: pytest.MonkeyPatch) -> None:

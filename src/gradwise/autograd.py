@@ -25,7 +25,6 @@ from typing import Any, Protocol, cast
 import numpy as np
 
 from . import backend
-from . import threads as _threads
 from .backend import xp_of
 
 __all__ = [
@@ -440,7 +439,6 @@ class Tensor:
         if self._node is None:
             _accumulate_leaf(self, seed, seed)
             return
-        _threads.adapt()  # once per training step: follow the free cores (gradwise.threads)
         _run_backward(self._node, seed, retain_graph)
 
 

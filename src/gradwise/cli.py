@@ -128,6 +128,7 @@ def _os_error(exc: OSError) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gradwise`` script; returns the exit status (see the module's
     docstring)."""
+    from .distributed import AgreedError
     from .errors import GradwiseError
 
     try:
@@ -135,18 +136,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         return int(args.func(args))
     except GradwiseError as exc:
-        print(f"gradwise {_command(argv)}: error: {exc}", file=sys.stderr)
-        return 2
+        return _error(argv, str(exc), agreed=isinstance(exc, AgreedError))
     except OSError as exc:
-        print(f"gradwise {_command(argv)}: error: {_os_error(exc)}", file=sys.stderr)
-        return 2
+        return _error(argv, _os_error(exc))
     except MemoryError:
-        print(f"gradwise {_command(argv)}: error: out of memory; use a smaller model, "
-              "batch or data set", file=sys.stderr)
-        return 2
+        return _error(argv, "out of memory; use a smaller model, batch or data set")
     except KeyboardInterrupt:
-        print(f"gradwise {_command(argv)}: interrupted", file=sys.stderr)
+        print(f"gradwise {_command(argv)}: interrupted", file=sys.stderr, flush=True)
+        _abort_job(130)
         return 130
+    except Exception:  # a bug: its traceback, and under MPI no rank left waiting for this one
+        _abort_job(1, traceback=True)
+        raise
+
+
+def _error(argv: Sequence[str] | None, message: str, agreed: bool = False) -> int:
+    """Print one error line and return exit status 2. Under MPI an error that every rank
+    raised together is printed by rank 0 alone; an error of this rank alone is printed with
+    its rank and ends the whole job (``MPI_Abort``), so that no rank waits for it forever."""
+    from . import distributed
+
+    w = distributed.job()
+    if w is None or agreed:
+        if w is None or w.rank == 0:
+            print(f"gradwise {_command(argv)}: error: {message}", file=sys.stderr)
+        return 2
+    print(f"gradwise {_command(argv)}: error: rank {w.rank}: {message}", file=sys.stderr,
+          flush=True)
+    distributed.abort(2)
+    return 2
+
+
+def _abort_job(code: int, traceback: bool = False) -> None:
+    from . import distributed
+
+    if distributed.job() is not None:
+        if traceback:
+            import traceback as tb
+
+            tb.print_exc()
+            sys.stderr.flush()
+        distributed.abort(code)
 
 
 def _command(argv: Sequence[str] | None) -> str:

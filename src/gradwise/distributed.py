@@ -20,6 +20,12 @@ Under ``mpiexec -n N`` every rank runs the same program. ``fit`` then trains one
 - only rank 0 prints and writes checkpoints; the checkpoint's generator states are the same on
   every rank and do not depend on N, so a run resumes with the same or another number of ranks.
 
+The ranks fail together: before training they compare a SHA-256 of their config and data
+(:func:`check_same`: a data file that differs between hosts, a config edited on one) and a
+mismatch is one :class:`AgreedError` on every rank; an error on one rank alone makes the command
+line abort the job (:func:`abort`, ``MPI_Abort``), so no rank waits in a collective forever; a
+signal to one rank stops every rank and is recorded as that signal (:func:`any_signal`).
+
 Without an MPI launcher nothing here imports mpi4py and ``world()`` is a single rank. Under a
 launcher (``PMI_RANK``, ``OMPI_COMM_WORLD_RANK``, ... in the environment) without mpi4py, the
 first call raises an error that says what to install.
@@ -28,6 +34,8 @@ first call raises an error that says what to install.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,11 +45,13 @@ import numpy as np
 
 from . import backend, threads
 from .autograd import Tensor, no_grad, take_grad_slot
+from .errors import RunError
 from .nn.layers import Dropout
 from .nn.module import Module
 
-__all__ = ["DataParallel", "ShardedLoader", "World", "allgather_arrays", "allreduce_gradients",
-           "broadcast_parameters", "data_parallel", "is_root", "serial", "shard_bounds",
+__all__ = ["AgreedError", "DataParallel", "ShardedLoader", "World", "abort", "allgather_arrays",
+           "allreduce_gradients", "any_signal", "broadcast_parameters", "check_same",
+           "data_parallel", "digest", "is_root", "job", "serial", "shard_bounds",
            "sum_across_ranks", "world"]
 
 #: Environment variables that MPI launchers set in every process they start (MPICH/Hydra,
@@ -211,6 +221,66 @@ def allgather_arrays(array: np.ndarray) -> list[np.ndarray]:
     out = np.empty(int(counts.sum()), dtype=array.dtype)
     comm.Allgatherv(array, [out, counts.tolist()])
     return np.split(out, np.cumsum(counts)[:-1])
+
+
+# --- failing together ------------------------------------------------------------------------
+
+class AgreedError(RunError):
+    """An error raised on every rank at once (the ranks agreed on it): rank 0 alone reports it
+    and no rank needs to abort the others."""
+
+
+def digest(*parts: Any) -> str:
+    """SHA-256 of arrays (dtype, shape and bytes) and JSON-able values, in order."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray) or (hasattr(part, "__array__") and hasattr(part, "dtype")):
+            a = np.ascontiguousarray(backend.to_numpy(part))
+            h.update(json.dumps([a.dtype.str, list(a.shape)]).encode())
+            h.update(a.tobytes())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def check_same(what: str, value: str) -> None:
+    """Raise :class:`AgreedError` on every rank unless every rank passes the same ``value``
+    (a :func:`digest` of ``what``): the ranks of one job must train on the same config and
+    data. A collective: every rank calls it at the same point."""
+    comm = world().comm
+    if comm is None:
+        return
+    values = comm.allgather(value)
+    odd = [r for r, v in enumerate(values) if v != values[0]]
+    if odd:
+        raise AgreedError(f"the MPI ranks disagree on the {what}: rank 0 has SHA-256 "
+                          f"{values[0][:12]}, rank {odd[0]} has {values[odd[0]][:12]} (ranks "
+                          f"{odd} differ); every rank must read the same config and data files")
+
+
+def any_signal(signum: int | None) -> int | None:
+    """The signal that stopped any rank (the lowest rank's), on every rank; None when none
+    did. A collective: every rank calls it at the same point."""
+    comm = world().comm
+    if comm is None:
+        return signum
+    got = [s for s in comm.allgather(signum) if s is not None]
+    return got[0] if got else None
+
+
+def job() -> World | None:
+    """The MPI world when this process is one of several ranks that have started talking
+    (:func:`world` was called), else None. Never imports mpi4py itself."""
+    return _detected if _detected is not None and _detected.size > 1 else None
+
+
+def abort(code: int) -> None:
+    """End every rank of the job now (``MPI_Abort``), for an error on this rank alone: the
+    others would wait for it in their next collective forever. Nothing in one process."""
+    w = job()
+    if w is not None and w.comm is not None:
+        w.comm.Abort(code)
 
 
 # --- data-parallel fit ----------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Sequence
@@ -90,39 +91,139 @@ def _worker_env(threads: int) -> dict[str, str]:
     return env
 
 
+def _earlier(run_dir: Path, config: str | None, sets: list[str], point: dict[str, Any]
+             ) -> str:
+    """What a sweep run again finds in a point's folder: ``"new"`` (nothing of a run),
+    ``"kept"`` (a run of this very config that completed: it is not trained again),
+    ``"diverged"`` (one that diverged), ``"resume"`` (one interrupted or killed after a
+    checkpoint), ``"retry"`` (one of this config that failed before its first checkpoint) or
+    ``"other"`` (a run of another config: never touched)."""
+    import warnings
+
+    from .training.config import ConfigWarning
+
+    if not (run_dir / "config.toml").is_file():
+        return "new"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConfigWarning)
+        try:
+            theirs = load_config(run_dir / "config.toml")
+            mine = load_config(config, [*sets, *_overrides(point)])
+        except ConfigError:
+            return "other"
+    for cfg in (theirs, mine):  # how much a run prints does not change what it computes
+        cfg.get("training", {}).pop("verbose", None)
+    same = theirs == mine
+    if not same:
+        return "other"
+    try:
+        status = json.loads((run_dir / "summary.json").read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        status = None
+    if status in ("completed", "diverged"):
+        return "kept" if status == "completed" else "diverged"
+    return "resume" if (run_dir / "checkpoint.safetensors").is_file() else "retry"
+
+
+def _stop(running: list[tuple[Path, subprocess.Popen[bytes], Any]], interrupt: bool = True,
+          grace: float = 10.0) -> None:
+    """Interrupt every running worker (SIGTERM: each writes an interrupted run, resumable;
+    not when ``interrupt`` is False: a Ctrl-C in the terminal reached them already, and a
+    second signal would make them quit at once); kill those still running after ``grace``
+    seconds."""
+    for _, proc, _ in running:
+        if interrupt and proc.poll() is None:
+            proc.terminate()
+    end = time.monotonic() + grace
+    for _, proc, err in running:
+        try:
+            proc.wait(max(0.0, end - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        err.close()
+
+
+def _die_with_parent() -> None:
+    """In a worker, before exec: receive SIGTERM when the sweep process dies, however it dies
+    (Linux's PR_SET_PDEATHSIG; nothing elsewhere)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
 def _run_local(config: str | None, sets: list[str], jobs: list[tuple[Path, dict[str, Any]]],
                workers: int, log: Callable[[str], None]) -> dict[Path, str]:
     """Each job as a ``gradwise train`` process, ``workers`` at a time; the error of each
-    failed one (its last line of stderr)."""
+    failed one (its last line of stderr). A point whose folder already holds its completed run
+    (a sweep run again) is not trained again; an interrupted one is resumed. When the sweep
+    stops (Ctrl-C, SIGTERM, an error) its workers are interrupted too, and they die with it."""
+    import signal
+
     errors: dict[Path, str] = {}
     pending = list(jobs)
     running: list[tuple[Path, subprocess.Popen[bytes], Any]] = []
     env = _worker_env(max(1, threads.available_cores() // max(1, min(workers, len(jobs)))))
-    while pending or running:
-        while pending and len(running) < workers:
-            run_dir, point = pending.pop(0)
-            run_dir.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, "-m", "gradwise.cli", "train",
-                   *([] if config is None else [config]),
-                   *(a for s in [*sets, *_overrides(point)] for a in ("--set", s)),
-                   "--out", str(run_dir), "--quiet"]
-            err = (run_dir / "stderr.txt").open("wb")
-            running.append((run_dir, subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                                      stderr=err, env=env), err))
-        time.sleep(0.05)
-        for item in list(running):
-            run_dir, proc, err = item
-            if proc.poll() is None:
-                continue
-            err.close()
-            running.remove(item)
-            text = (run_dir / "stderr.txt").read_text(errors="replace").strip()
-            if proc.returncode != 0:
-                errors[run_dir] = text.splitlines()[-1] if text else f"exit {proc.returncode}"
-            elif not text:
-                (run_dir / "stderr.txt").unlink()
-            log(f"{run_dir.name}: " + ("failed: " + errors[run_dir] if run_dir in errors
-                                       else "done"))
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, terminated) if main_thread else None
+    from_terminal = False
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                run_dir, point = pending.pop(0)
+                found = _earlier(run_dir, config, sets, point)
+                if found in ("kept", "diverged", "other"):
+                    if found != "kept":
+                        errors[run_dir] = (f"{run_dir} holds a run of another config; it was "
+                                           "left as it is (use another --out)" if found == "other"
+                                           else "diverged (in an earlier sweep; kept as it is)")
+                    log(f"{run_dir.name}: " + ("failed: " + errors[run_dir]
+                                               if run_dir in errors else "done earlier, kept"))
+                    continue
+                run_dir.mkdir(parents=True, exist_ok=True)
+                cmd = [sys.executable, "-m", "gradwise.cli", "train"]
+                if found == "resume":
+                    cmd += ["--resume", str(run_dir), "--quiet"]
+                else:
+                    cmd += [*([] if config is None else [config]),
+                            *(a for s in [*sets, *_overrides(point)] for a in ("--set", s)),
+                            "--out", str(run_dir), "--quiet",
+                            *(["--overwrite"] if found == "retry" else [])]
+                err = (run_dir / "stderr.txt").open("wb")
+                running.append((run_dir, subprocess.Popen(
+                    cmd, stdout=subprocess.DEVNULL, stderr=err, env=env,
+                    preexec_fn=_die_with_parent), err))
+            time.sleep(0.05)
+            for item in list(running):
+                run_dir, proc, err = item
+                if proc.poll() is None:
+                    continue
+                err.close()
+                running.remove(item)
+                text = (run_dir / "stderr.txt").read_text(errors="replace").strip()
+                if proc.returncode != 0:
+                    errors[run_dir] = (text.splitlines()[-1] if text
+                                       else f"exit {proc.returncode}")
+                elif not text:
+                    (run_dir / "stderr.txt").unlink()
+                log(f"{run_dir.name}: " + ("failed: " + errors[run_dir] if run_dir in errors
+                                           else "done"))
+    except KeyboardInterrupt as exc:
+        from_terminal = not exc.args  # Ctrl-C: the workers, in our process group, got it too
+        raise
+    finally:
+        _stop(running, interrupt=not from_terminal)
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     return errors
 
 
@@ -137,9 +238,18 @@ def _run_mpi(config: str | None, sets: list[str], jobs: list[tuple[Path, dict[st
     failed = np.zeros(len(jobs))
     for j in range(w.rank, len(jobs), w.size):
         run_dir, point = jobs[j]
+        found = _earlier(run_dir, config, sets, point)
+        if found == "kept":
+            print(f"{run_dir.name}: done earlier, kept (rank {w.rank})", flush=True)
+            continue
         try:
+            if found in ("diverged", "other"):
+                raise RuntimeError(f"{run_dir} holds a run of another config; it was left as "
+                                   "it is (use another --out)" if found == "other" else
+                                   "diverged (in an earlier sweep; kept as it is)")
             with distributed.serial():
-                train(load_config(config, [*sets, *_overrides(point)]), out=run_dir, verbose=0)
+                train(load_config(config, [*sets, *_overrides(point)]), out=run_dir, verbose=0,
+                      resume=found == "resume", overwrite=found == "retry")
             print(f"{run_dir.name}: done (rank {w.rank})", flush=True)
         except Exception as exc:  # a failed point is reported in the table, the sweep goes on
             failed[j] = 1

@@ -11,8 +11,8 @@ measured (``benchmarks/RESULTS.md``, "Training step on a busy machine").
 The policy (``set_num_threads``/``get_num_threads``, as ``torch.set_num_threads``):
 
 - ``"auto"`` (the default): ``n = clamp(round(cores - others), 1, cap)`` (see :func:`choose`),
-  re-evaluated at most every :data:`INTERVAL` seconds from ``Tensor.backward`` on the main
-  thread (a clock read when nothing is due),
+  re-evaluated at most every :data:`INTERVAL` seconds by the training loop (once a step)
+  on the main thread (a clock read when nothing is due),
   where ``cores`` is the number of cores this process may run on (``os.sched_getaffinity``),
   ``others`` the cores that *other* processes kept busy since the last evaluation (the machine's
   busy time from ``/proc/stat``, less this process's own CPU time, over the wall time), and
@@ -21,6 +21,20 @@ The policy (``set_num_threads``/``get_num_threads``, as ``torch.set_num_threads`
   user set them. Two trainings in auto mode settle on one thread each on a 2-core machine, and
   a training alone takes every core again within a second of the other ending.
 - an integer ``n``: exactly ``n`` threads, never changed (also ``GRADWISE_NUM_THREADS=n``).
+- ``"follow"``: auto mode that follows the load in seeded runs too (also
+  ``GRADWISE_NUM_THREADS=follow``), giving up their reproducibility across loads.
+
+**Seeded runs.** OpenBLAS may compute a product differently at different thread counts (on
+some kernels it splits a sum among threads, or picks another blocking): then a count that
+follows the load would make a seeded run's weights depend on what else the machine was doing.
+So a seeded ``fit`` in auto mode (see :func:`for_run`) first probes its own products (one
+forward and backward of its full and its partial last batch, and the validation batches, at
+every count ``1..cap``): where they are bit-identical at every count, the run follows the load;
+otherwise it holds ``cap`` threads (the cores it may use, not the load) for the whole run, and
+its checkpoints record that count so that a resume holds the same. Either way the same seed
+gives the same bits whatever the load. The count is re-evaluated by the training loop
+(:func:`adapt`, once per step), not by ``Tensor.backward``: a loop of one's own runs at the
+count it finds unless it calls :func:`adapt`.
 
 Without ``/proc/stat`` (not Linux) auto mode uses ``cap`` threads. ``/proc/stat`` counts every
 core of the machine: a process pinned to some cores sees the load of the others as well, which
@@ -40,14 +54,14 @@ import glob
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from typing import Any
 
 import numpy as np
 
-__all__ = ["INTERVAL", "available_cores", "get_num_threads", "limit", "openblas",
-           "openblas_threads", "set_num_threads", "share_cores"]
+__all__ = ["INTERVAL", "available_cores", "bitwise_invariant", "for_run", "get_num_threads",
+           "limit", "openblas", "openblas_threads", "set_num_threads", "share_cores"]
 
 #: seconds between two evaluations of the free cores in auto mode
 INTERVAL = 0.5
@@ -106,6 +120,7 @@ class _Policy:
 
     def __init__(self) -> None:
         self.fixed: int | None = None  # set_num_threads(n); None in auto mode
+        self.follow = False  # "follow": seeded runs follow the load too
         self.pinned: list[int] = []  # limit(n) blocks, innermost last
         self.ranks_here = 1  # gradwise processes of one MPI job on this host
         self.current = 0  # the count last applied (0: not yet)
@@ -175,8 +190,8 @@ def choose(cores: int, others: float, cap: int, current: int = 0) -> int:
 
 
 def adapt() -> None:
-    """Re-evaluate auto mode's thread count if :data:`INTERVAL` has passed (called by
-    ``Tensor.backward``; a clock read otherwise). Only the main thread changes the count:
+    """Re-evaluate auto mode's thread count if :data:`INTERVAL` has passed (called by the
+    training loop once per step; a clock read otherwise). Only the main thread changes the count:
     OpenBLAS's thread count must not change under another thread's matrix product."""
     p = _policy
     now = time.monotonic()
@@ -196,15 +211,19 @@ def adapt() -> None:
 
 def set_num_threads(n: int | str) -> None:
     """Run gradwise's matrix products (NumPy's OpenBLAS) on ``n`` threads, or
-    ``"auto"``: as many as there are free cores, followed as the load changes (the default)."""
-    if n == "auto":
+    ``"auto"``: as many as there are free cores, followed as the load changes (the default;
+    a seeded run holds one count unless its products are the same at every count, see
+    :func:`for_run`), or ``"follow"``: auto, and seeded runs follow the load too."""
+    if n in ("auto", "follow"):
         _policy.fixed = None
+        _policy.follow = n == "follow"
         _policy.due = 0.0
         _policy.last = None
         adapt()
         return
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"set_num_threads: n must be a positive integer or 'auto', got {n!r}")
+        raise ValueError(f"set_num_threads: n must be a positive integer, 'auto' or 'follow', "
+                         f"got {n!r}")
     _policy.fixed = n
     if not _policy.pinned:
         _policy.apply(n)
@@ -251,15 +270,68 @@ def share_cores(processes_here: int) -> None:
     adapt()
 
 
+def bitwise_invariant(compute: Callable[[], Sequence[Any]], counts: Sequence[int]) -> bool:
+    """Whether ``compute()`` returns bit-identical arrays at every thread count in ``counts``
+    (each run inside :func:`limit`); stops at the first difference."""
+    reference: list[np.ndarray] | None = None
+    for n in counts:
+        with limit(n):
+            got = [np.array(a, copy=True) for a in compute()]
+        if reference is None:
+            reference = got
+        elif len(got) != len(reference) or any(
+                a.shape != b.shape or a.dtype != b.dtype or a.tobytes() != b.tobytes()
+                for a, b in zip(got, reference, strict=True)):
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def for_run(seeded: bool, probe: Callable[[], Sequence[Any]] | None = None,
+            recorded: int | None = None) -> Iterator[int | None]:
+    """The thread policy of one training run; yields the count the run holds, or None when it
+    follows the load.
+
+    - a count the user fixed (:func:`set_num_threads`, ``GRADWISE_NUM_THREADS``, a
+      :func:`limit` block): that count, as always;
+    - auto mode, a run without a seed, or ``"follow"``: the load is followed (None);
+    - auto mode and a seeded run: ``recorded`` (the count a resumed run's checkpoint holds)
+      when given; else, when ``probe()`` (the run's own products) gives bit-identical arrays
+      at every count ``1..cap``, the load is followed; else ``cap`` threads, held until the
+      block ends. ``cap`` depends on the cores the process may use and the user's
+      ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS``, never on the load, so that the same seed
+      gives the same bits on a quiet and a busy machine.
+
+    Off the main thread nothing changes the count (as in :func:`adapt`): None."""
+    p = _policy
+    if p.pinned or p.fixed is not None:
+        yield get_num_threads()
+        return
+    if not seeded or p.follow or threading.get_ident() != _MAIN:  # only main changes it
+        yield None
+        return
+    if recorded is None:
+        cap = p.cap()
+        if probe is not None and (cap == 1 or bitwise_invariant(probe, range(1, cap + 1))):
+            yield None
+            return
+        recorded = cap
+    with limit(recorded):
+        yield recorded
+
+
 def _from_environment() -> None:
     text = os.environ.get("GRADWISE_NUM_THREADS", "").strip()
     if not text or text == "auto":
         return
+    if text == "follow":
+        set_num_threads("follow")
+        return
     try:
         n = int(text)
     except ValueError:
-        raise ValueError(f"GRADWISE_NUM_THREADS must be a positive integer or 'auto', "
-                         f"got {text!r}") from None
+        raise ValueError(f"GRADWISE_NUM_THREADS must be a positive integer, 'auto' or "
+                         f"'follow', got {text!r}") from None
     set_num_threads(n)
 
 

@@ -13,9 +13,60 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["check_finite", "load_csv", "load_npz"]
+__all__ = ["MAX_INFLATE_RATIO", "check_inflation", "check_finite", "load_csv", "load_npz"]
 
 PathLike = str | os.PathLike[str]
+
+#: the most a compressed input (a gzipped IDX file, a compressed NPZ member) may inflate, as a
+#: multiple of its compressed size, once it inflates to more than :data:`SMALL_INFLATED` bytes.
+#: Real data compresses a few times (MNIST's images 4.8:1, its labels 2:1); deflate reaches
+#: about 1032:1 on zeros, so a larger ratio is a decompression bomb or a lying header.
+MAX_INFLATE_RATIO = 100
+#: inflated sizes up to this many bytes are never refused (small files cannot exhaust memory)
+SMALL_INFLATED = 16 << 20
+
+
+def check_inflation(path: Any, what: str, compressed: int, inflated: int) -> None:
+    """Raise :class:`DataError` when ``inflated`` bytes from ``compressed`` exceed
+    :data:`MAX_INFLATE_RATIO` (above :data:`SMALL_INFLATED`), before anything is inflated."""
+    if inflated > SMALL_INFLATED and inflated > MAX_INFLATE_RATIO * max(compressed, 1):
+        raise DataError(
+            f"{path}: {what} would inflate {compressed} compressed bytes to {inflated} bytes "
+            f"(more than {MAX_INFLATE_RATIO}:1): refused as a decompression bomb or a lying "
+            "header; store the data uncompressed to read it")
+
+
+def _check_npz_member(archive: Any, path: Path, key: str) -> None:
+    """Check an NPZ member before NumPy reads it: a bounded compression ratio, and an .npy
+    header whose shape and dtype account for exactly the bytes the member holds (NumPy would
+    allocate whatever the header promises: a lying header is otherwise 'out of memory')."""
+    zf = getattr(archive, "zip", None)
+    if zf is None:
+        return
+    try:
+        info = zf.getinfo(f"{key}.npy")
+    except KeyError:
+        return
+    check_inflation(path, f"array {key!r}", info.compress_size, info.file_size)
+    fmt = np.lib.format
+    try:
+        with zf.open(info) as f:
+            version = fmt.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = fmt.read_array_header_1_0(f)
+            else:
+                shape, _, dtype = fmt.read_array_header_2_0(f, max_header_size=10000)
+            header_end = f.tell()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib_error) as exc:
+        raise DataError(f"{path}: array {key!r} has no valid .npy header ({exc})") from None
+    if dtype.hasobject:
+        return  # refused with its own message when read
+    promised = header_end + int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if promised != info.file_size:
+        raise DataError(
+            f"{path}: array {key!r}: its header promises shape {tuple(shape)} of {dtype} "
+            f"({promised} bytes with the header) but the archive holds {info.file_size} bytes "
+            "for it: a corrupt or crafted file")
 
 
 def _read_rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
@@ -155,6 +206,7 @@ def load_csv(
 
 
 def _npz_array(archive: Any, path: Path, key: str) -> np.ndarray:
+    _check_npz_member(archive, path, key)
     try:
         return np.asarray(archive[key])
     except ValueError:

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import atomic_path
+from .files import check_inflation
 
 __all__ = ["FILES", "MIRRORS", "SHA256", "mnist", "read_idx"]
 
@@ -99,6 +100,8 @@ def _parse_idx(path: Path) -> tuple[int, np.ndarray]:
                 raise DataError(
                     f"{path}: header promises shape {shape} ({expected} bytes), more than a "
                     f"{size}-byte {'gzip ' if gzipped else ''}file can hold")
+            if gzipped:
+                check_inflation(path, f"the gzip data (shape {shape})", size, expected)
             body = _read_exactly(f, expected + 1)
     except (OSError, EOFError, zlib.error) as exc:
         if isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError):

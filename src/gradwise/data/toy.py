@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..errors import DataError
 from ..registry import Registry
 
 __all__ = [
@@ -188,4 +189,12 @@ TOY_SETS: Registry[Callable[..., Arrays]] = Registry("toy data set", {
 def get_toy(name: str, **kwargs: object) -> Arrays:
     """The toy set called ``name`` (one of :data:`TOY_SETS`), built with ``kwargs``
     (``n``, ``noise``, ``seed``)."""
-    return TOY_SETS.get(name)(**kwargs)
+    make = TOY_SETS.get(name)
+    with np.errstate(over="ignore", invalid="ignore"):  # refused below, in one line
+        X, y = make(**kwargs)
+    big = float(np.abs(X).max(initial=0.0))
+    if not big <= np.finfo(np.float32).max:  # also NaN: training would blame the lr (issue 23)
+        raise DataError(f"toy set {name!r} with noise={kwargs.get('noise')!r}: feature values "
+                        f"reach {big:.3g}, beyond float32's range (3.4e38); use a smaller "
+                        "noise")
+    return X, y

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import os
 import time
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -358,12 +360,27 @@ class Landscape:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Landscape:
         """Read a landscape NPZ (no pickle)."""
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if not isinstance(z, np.lib.npyio.NpzFile):
+                    raise ValueError("a single array, not an archive")
+                arrays = {k: z[k] for k in z.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+            if isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError):
+                raise
+            raise DataError(f"{path} is not a landscape file (not an NPZ archive of numeric "
+                            "arrays); delete it to compute "
+                            "the landscape again") from None
         missing = [k for k in cls._CORE if k not in arrays]
         if missing:
             raise DataError(f"{path} is not a landscape file: it lacks {missing}")
         core = {k: arrays.pop(k) for k in cls._CORE}
+        nx, ny = core["x"].size, core["y"].size
+        if (core["x"].ndim != 1 or core["y"].ndim != 1 or core["loss"].shape != (ny, nx)
+                or core["accuracy"].shape != (ny, nx) or core["done"].shape != (ny,)):
+            raise DataError(f"{path} is not a consistent landscape (grid {ny} x {nx}, loss "
+                            f"{core['loss'].shape}, done {core['done'].shape}); delete it to "
+                            "compute the landscape again")
         return cls(**core, extra=arrays)
 
 
@@ -397,9 +414,9 @@ def loss_surface(model: Module, loss: Module, X: np.ndarray, y: np.ndarray,
         same = all(np.array_equal(getattr(old, k), getattr(land, k))
                    for k in ("x", "y", "directions", "center"))
         if not same:
-            raise ValueError(
-                f"{path} holds a landscape with another grid, centre or directions; delete it "
-                "or write to another path"
+            raise DataError(
+                f"{path} holds a landscape with another grid, centre or directions (stale: "
+                "from other weights or options); delete it or write to another path"
             )
         land.loss, land.accuracy, land.done = old.loss, old.accuracy, old.done
     todo = [i for i in range(ny) if not land.done[i]]

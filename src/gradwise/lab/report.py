@@ -8,6 +8,7 @@ import html
 import io
 import json
 import os
+import stat
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -53,9 +54,30 @@ def _embed(image: bytes, mime: str, alt: str, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def _img(path: Path, caption: str) -> str:
+def _own_file(folder: Path, path: Path) -> bytes | None:
+    """The bytes of ``path`` when it is a regular file inside the run folder: not a symbolic
+    link (nor under a linked folder), nothing outside ``folder``; else None. A report is meant
+    to be mailed: a link planted in a run folder (``loss.png -> ~/.ssh/id_rsa``) must not put
+    the file it points to into it."""
+    try:
+        if path.is_symlink() or not path.resolve().is_relative_to(folder.resolve()):
+            return None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        return f.read()
+
+
+def _img(path: Path, caption: str, folder: Path | None = None) -> str:
     mime = "image/gif" if path.suffix == ".gif" else "image/png"
-    return _embed(path.read_bytes(), mime, path.name, caption)
+    data = _own_file(folder if folder is not None else path.parent, path)
+    if data is None:
+        return (f"<p class=\"skipped\">{html.escape(path.name)} left out: not a regular file "
+                "inside the run folder.</p>")
+    return _embed(data, mime, path.name, caption)
 
 
 def _fig(fig: Any, caption: str) -> str:
@@ -88,20 +110,23 @@ def _summary_section(run: Any) -> str:
         ("optimizer", ", ".join(f"{k} = {v}" for k, v in opt.items())),
         ("batch size", cfg["training"]["batch_size"]),
     ]
-    if s:
+    if s:  # read with .get: a damaged summary.json shows '?' where a field is missing
         rows += [
-            ("epochs run", f"{s['epochs_run']} of {s['epochs_max']}"
+            ("epochs run", f"{s.get('epochs_run', '?')} of {s.get('epochs_max', '?')}"
                            + (" (stopped early)" if s.get("stopped_early") else "")),
-            ("best epoch", f"{s['best_epoch']} (monitor {s['monitor']})"
+            ("best epoch", f"{s.get('best_epoch')} (monitor {s.get('monitor', '?')})"
                            + (", weights restored" if s.get("restored_best_weights") else "")),
             ("wall time", f"{_fmt(s.get('wall_time_s', float('nan')))} s"),
         ]
         if s.get("status", "completed") != "completed":
-            rows.insert(len(rows) - 3, ("status", s["status"]))
+            rows.insert(len(rows) - 3, ("status", s.get("status")))
         if s.get("best_epoch") is None:
             rows = [r for r in rows if r[0] != "best epoch"]
     out = "<h2>Summary</h2>" + _table(rows)
     saved = s.get("saved_model", {})
+    if not (isinstance(saved, dict) and all(isinstance(v, dict) for v in saved.values())):
+        saved = {}
+        out += "<p>summary.json's saved_model is not a table of splits: left out.</p>"
     if saved:
         metrics = sorted({k for logs in saved.values() for k in logs})
         head = "".join(f"<th>{html.escape(str(m))}</th>" for m in metrics)
@@ -116,7 +141,8 @@ def _summary_section(run: Any) -> str:
 
 def _curves_section(run: Any, folder: Path) -> str:
     if (folder / "loss.png").exists():
-        img = _img(folder / "loss.png", "Training (solid) and validation (dashed) curves.")
+        img = _img(folder / "loss.png", "Training (solid) and validation (dashed) curves.",
+                   folder)
     else:
         from .curves import plot_history
 
@@ -146,30 +172,40 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     if (folder / "boundary.png").exists():
         parts.append("<h2>Decision boundary</h2>" + _img(
             folder / "boundary.png", "P(class 1 | x) over the plane: red 0, white 0.5, green 1; "
-                                     "training points as circles, validation as triangles."))
+                                     "training points as circles, validation as triangles.",
+            folder))
     land = folder / "landscape"
     if land.is_dir():
-        figs = [_img(land / name, cap) for name, cap in _LANDSCAPE if (land / name).exists()]
+        figs = [_img(land / name, cap, folder) for name, cap in _LANDSCAPE
+                if (land / name).exists()]
         timing = ""
-        if (land / "timings.json").exists():
-            t = json.loads((land / "timings.json").read_text())
+        raw = _own_file(folder, land / "timings.json")
+        try:
+            t = json.loads(raw) if raw is not None else {}
+        except ValueError:
+            t = None
+        if isinstance(t, dict) and t:
             timing = "<p>Evaluation time: " + ", ".join(
                 f"{html.escape(str(k))} {_fmt(v)} s" for k, v in t.items()) + ".</p>"
+        elif t is not None or raw is not None:
+            timing = "<p>landscape/timings.json left out: not a JSON table.</p>"
         parts.append("<h2>Loss landscape</h2>" + timing + "".join(figs))
     race = folder / "race"
     if race.is_dir():
-        imgs = [_img(p, f"Optimizer race on the {p.stem.removeprefix('race_')} surface.")
-                for p in sorted(race.glob("race_*.png"))]
-        imgs += [_img(p, f"Animation: {p.stem.removeprefix('race_')}.")
+        imgs = [_img(p, f"Optimizer race on the {p.stem.removeprefix('race_')} surface.",
+                     folder) for p in sorted(race.glob("race_*.png"))]
+        imgs += [_img(p, f"Animation: {p.stem.removeprefix('race_')}.", folder)
                  for p in sorted(race.glob("race_*.gif"))]
         parts.append("<h2>Optimizer race</h2>" + "".join(imgs))
     if (folder / "lr_find.png").exists():
         parts.append("<h2>Learning-rate range test</h2>" + _img(
             folder / "lr_find.png", "Loss against a geometrically growing learning rate (Smith "
-                                    "2017); the suggestion is where the loss falls fastest."))
-    if (folder / "config.toml").exists():
-        parts.append("<h2>Config</h2><pre>" + html.escape((folder / "config.toml").read_text())
-                     + "</pre>")
+                                    "2017); the suggestion is where the loss falls fastest.",
+            folder))
+    config_text = _own_file(folder, folder / "config.toml")
+    if config_text is not None:
+        parts.append("<h2>Config</h2><pre>"
+                     + html.escape(config_text.decode("utf-8", "replace")) + "</pre>")
     page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>gradwise report: {html.escape(folder.name)}</title>"
             f"<style>{_CSS}</style></head><body>" + "\n".join(parts) + "</body></html>\n")

@@ -20,6 +20,19 @@ __all__ = ["ConstantLR", "CosineAnnealingLR", "ExponentialLR", "LRSchedule", "Li
            "StepLR"]
 
 
+def _check(cls: str, name: str, value: Any, low: float = 0.0, strict: bool = True,
+           high: float = math.inf) -> None:
+    """Refuse a schedule argument that is not a finite real number above ``low`` (or at least
+    ``low`` when not ``strict``) and at most ``high``: a negative factor would flip the
+    learning rate's sign, and gradient descent would climb the loss."""
+    ok = (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+          and (value > low if strict else value >= low) and value <= high)
+    if not ok:
+        where = f"{'>' if strict else '>='} {low:g}" + ("" if high == math.inf else
+                                                          f" and <= {high:g}")
+        raise ValueError(f"{cls}: {name} must be a finite number {where}, got {value!r}")
+
+
 class LRSchedule:
     """Base of the epoch-indexed schedules: ``step()``, ``get_last_lr()``, ``state_dict()``.
 
@@ -85,6 +98,7 @@ class StepLR(LRSchedule):
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         if not isinstance(step_size, int) or step_size < 1:
             raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        _check("StepLR", "gamma", gamma)
         self.step_size, self.gamma = step_size, gamma
         super().__init__(optimizer)
 
@@ -100,6 +114,7 @@ class ExponentialLR(LRSchedule):
     _fields = ("gamma",)
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        _check("ExponentialLR", "gamma", gamma)
         self.gamma = gamma
         super().__init__(optimizer)
 
@@ -120,6 +135,7 @@ class CosineAnnealingLR(LRSchedule):
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:  # noqa: N803
         if not isinstance(T_max, int) or T_max < 1:
             raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}")
+        _check("CosineAnnealingLR", "eta_min", eta_min, strict=False)
         self.T_max, self.eta_min = T_max, eta_min
         super().__init__(optimizer)
 
@@ -209,6 +225,7 @@ class PolynomialLR(LRSchedule):
         if not isinstance(total_iters, int) or total_iters < 1:
             raise ValueError(
                 f"PolynomialLR: total_iters must be a positive integer, got {total_iters!r}")
+        _check("PolynomialLR", "power", power, strict=False)
         self.total_iters, self.power = total_iters, power
         super().__init__(optimizer)
 
@@ -254,6 +271,12 @@ class OneCycleLR(LRSchedule):
                 f"OneCycleLR: total_steps must be a positive integer, got {total_steps!r}")
         if not (isinstance(pct_start, float) and 0 <= pct_start <= 1):
             raise ValueError(f"OneCycleLR: pct_start must be a float in [0, 1], got {pct_start!r}")
+        for name, value in (("div_factor", div_factor), ("final_div_factor", final_div_factor),
+                            *(("max_lr", v) for v in _listed(max_lr)),
+                            *(("max_momentum", v) for v in _listed(max_momentum)),
+                            *(("base_momentum", v) for v in _listed(base_momentum))):
+            _check("OneCycleLR", name, value, strict=name != "base_momentum" and
+                   name != "max_momentum", high=1.0 if "momentum" in name else math.inf)
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(
                 f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
@@ -322,6 +345,10 @@ class OneCycleLR(LRSchedule):
         """Go back to the first step of the cycle."""
         self.last_epoch = -1
         self.step()
+
+
+def _listed(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _per_group(name: str, value: float | Sequence[float], n: int) -> list[float]:
@@ -410,8 +437,10 @@ class ReduceLROnPlateau:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
                 f"a schedule needs a gradwise Optimizer, got {type(optimizer).__name__}")
-        if not 0 <= factor < 1:
+        if not (isinstance(factor, int | float) and 0 <= factor < 1):
             raise ValueError(f"ReduceLROnPlateau: factor must be in [0, 1), got {factor!r}")
+        for v in _listed(min_lr):
+            _check("ReduceLROnPlateau", "min_lr", v, strict=False)
         if mode not in ("min", "max"):
             raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,12 +26,16 @@ import numpy as np
 
 from .. import backend
 from ..errors import CheckpointError
-from ..io import atomic_path, write_atomic
+from ..io import atomic_path
 from ..nn.module import Module
 
-__all__ = ["CheckpointError", "check_optimizer_config", "check_training_state", "load",
+__all__ = ["CheckpointError", "check_optimizer_config", "check_resumed_hyperparameters",
+           "check_training_state", "load",
            "optimizer_config", "read_checkpoint", "read_safetensors", "save", "write_checkpoint",
            "write_safetensors", "write_safetensors_rows"]
+
+#: the most threads a checkpoint may ask a resumed run to hold (OpenBLAS builds allow 64-512)
+MAX_THREADS = 1024
 
 _FORMAT_WEIGHTS = "gradwise-weights"
 _FORMAT_CHECKPOINT = "gradwise-checkpoint"
@@ -50,14 +55,45 @@ def _digest(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> str:
     return h.hexdigest()
 
 
+#: NumPy dtype -> the safetensors dtype name (the format's little-endian types)
+_ST_DTYPES = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64",
+              "int32": "I32", "int16": "I16", "int8": "I8", "uint64": "U64", "uint32": "U32",
+              "uint16": "U16", "uint8": "U8", "bool": "BOOL"}
+
+
+def _header(entries: dict[str, tuple[str, list[int], int]], metadata: dict[str, str]) -> bytes:
+    """The safetensors header (8-byte length, JSON padded with spaces to a multiple of 8) for
+    tensors ``name -> (dtype, shape, nbytes)`` stored one after the other in sorted name order,
+    with every key of the JSON sorted: the same tensors and metadata give the same bytes
+    (safetensors' own writer orders the metadata as a hash map does, differently per run)."""
+    table: dict[str, Any] = {"__metadata__": dict(sorted(metadata.items()))}
+    offset = 0
+    for name in sorted(entries):
+        dtype, shape, nbytes = entries[name]
+        table[name] = {"data_offsets": [offset, offset + nbytes], "dtype": dtype,
+                       "shape": shape}
+        offset += nbytes
+    header = json.dumps(table, separators=(",", ":"), sort_keys=True).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header
+
+
 def write_safetensors(path: str | os.PathLike[str], tensors: dict[str, np.ndarray],
                       metadata: dict[str, str]) -> None:
-    """Write ``tensors`` and string ``metadata`` atomically, adding the SHA-256 of both."""
-    from safetensors.numpy import save as st_save
-
-    tensors = {k: np.ascontiguousarray(backend.to_numpy(v)) for k, v in tensors.items()}
-    metadata = dict(metadata, sha256=_digest(tensors, metadata))
-    write_atomic(path, st_save(tensors, metadata=metadata))
+    """Write ``tensors`` and string ``metadata`` atomically, adding the SHA-256 of both. The
+    file's bytes depend only on the tensors and the metadata (see :func:`_header`)."""
+    arrays = {}
+    for k, v in tensors.items():
+        a = np.ascontiguousarray(backend.to_numpy(v))
+        if a.dtype.name not in _ST_DTYPES:
+            raise TypeError(f"cannot store {k!r} of dtype {a.dtype} in a safetensors file")
+        arrays[k] = a.astype(a.dtype.newbyteorder("<"), copy=False)
+    metadata = dict(metadata, sha256=_digest(arrays, metadata))
+    entries = {k: (_ST_DTYPES[a.dtype.name], list(a.shape), a.nbytes) for k, a in arrays.items()}
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(_header(entries, metadata))
+        for k in sorted(arrays):
+            f.write(arrays[k].tobytes())
 
 
 def write_safetensors_rows(path: str | os.PathLike[str], name: str,
@@ -83,13 +119,8 @@ def write_safetensors_rows(path: str | os.PathLike[str], name: str,
     if count != n:
         raise ValueError(f"{name!r}: {count} rows, expected {n}")
     meta = dict(metadata, sha256=h.hexdigest())
-    header = json.dumps({"__metadata__": meta, name: {
-        "dtype": "F32", "shape": [n, width], "data_offsets": [0, n * width * 4]}},
-        separators=(",", ":")).encode()
-    header += b" " * (-len(header) % 8)
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        f.write(len(header).to_bytes(8, "little"))
-        f.write(header)
+        f.write(_header({name: ("F32", [n, width], n * width * 4)}, meta))
         for row in rows():
             f.write(np.ascontiguousarray(row, dtype="<f4").tobytes())
 
@@ -265,9 +296,24 @@ def check_training_state(path: Any, state: Any) -> None:
                                                                        list):
         raise CheckpointError(f"{path}: field 'history' lacks its 'history' table or "
                               "'epoch' list")
+    for key, values in history["history"].items():
+        if not (isinstance(values, list) and len(values) == len(history["epoch"])
+                and all(_number(v) or (isinstance(v, float) and math.isnan(v)) for v in values)):
+            raise CheckpointError(f"{path}: field 'history/history/{key}' is not a list of "
+                                  f"{len(history['epoch'])} numbers, one per epoch")
+    if history["epoch"] != list(range(len(history["epoch"]))) or len(history["epoch"]) != epoch:
+        raise CheckpointError(f"{path}: field 'history/epoch' is {_short(history['epoch'])}; "
+                              f"a checkpoint after epoch {epoch} holds [0, ..., {epoch - 1}]")
     opt = _field(state, "optimizer", dict, path)
     if not isinstance(opt.get("param_groups"), list) or not isinstance(opt.get("state"), dict):
         raise CheckpointError(f"{path}: field 'optimizer' lacks 'param_groups' or 'state'")
+    for k, entry in opt["state"].items():
+        if not isinstance(entry, dict) or not all(
+                (isinstance(v, int) and not isinstance(v, bool) and v >= 0) if name == "step"
+                else isinstance(v, np.ndarray) and v.dtype.kind == "f"
+                for name, v in entry.items()):
+            raise CheckpointError(f"{path}: field 'optimizer/state/{k}' is {_short(entry)}, "
+                                  "expected a table of arrays and a step count")
     for i, cb in enumerate(_field(state, "callbacks", list, path)):
         if not (isinstance(cb, dict) and isinstance(cb.get("class"), str)
                 and isinstance(cb.get("state"), dict)):
@@ -283,6 +329,165 @@ def check_training_state(path: Any, state: Any) -> None:
                               "a table")
     for k, st in modules.items():
         _check_generator(path, f"generators/modules/{k}", st)
+    held = state.get("threads")
+    if held is not None and (isinstance(held, bool) or not isinstance(held, int)
+                             or not 1 <= held <= MAX_THREADS):
+        raise CheckpointError(f"{path}: field 'threads' is {held!r}, expected a thread count "
+                              f"from 1 to {MAX_THREADS} or null")
+
+
+#: hyperparameters a schedule may move during a run (OneCycleLR cycles the momentum or betas)
+_SCHEDULED = frozenset({"lr", "momentum", "betas"})
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    number = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return type(a) is type(b)
+    if isinstance(a, number) and isinstance(b, number):
+        return math.isfinite(float(a))
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same_kind(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def check_resumed_hyperparameters(path: Any, state: dict[str, Any], optimizer: Any,
+                                  callbacks: list[Any]) -> None:
+    """Refuse a checkpoint whose optimizer hyperparameters this run could not have reached,
+    naming the field: every parameter group must hold this optimizer's hyperparameters, of the
+    same kind and finite; those no schedule moves equal to this run's; the learning rate equal
+    to this run's unless a ``LearningRateScheduler`` (or a callback of your own) moves it, and
+    then to what its schedule gives at the recorded epoch (replayed from the run's own base
+    rates for the epoch-indexed schedules; the schedule's recorded ``last_lr`` and parameters,
+    such as ``gamma``, must be the run's). Each callback's state is checked too. The file's
+    digest only detects accidents: these checks are what refuse a crafted ``lr = 1e6``."""
+    groups = state["optimizer"]["param_groups"]
+    if len(groups) != len(optimizer.param_groups):
+        raise CheckpointError(f"{path}: field 'optimizer/param_groups' has {len(groups)} groups, "
+                              f"this optimizer {len(optimizer.param_groups)}")
+    schedulers = [cb for cb in callbacks if type(cb).__name__ == "LearningRateScheduler"
+                  or not type(cb).__module__.startswith("gradwise.")]  # yours may move the lr
+    for i, (saved, mine) in enumerate(zip(groups, optimizer.param_groups, strict=True)):
+        where = f"optimizer/param_groups/{i}"
+        if not isinstance(saved, dict):
+            raise CheckpointError(f"{path}: field {where!r} is not a table")
+        keys, own = set(saved) - {"params"}, set(mine) - {"params"}
+        if keys != own:
+            raise CheckpointError(f"{path}: field {where!r} holds hyperparameters "
+                                  f"{sorted(keys)}; this optimizer has {sorted(own)}")
+        for k in sorted(own):
+            field = f"{where}/{k}"
+            if not _same_kind(saved[k], mine[k]):
+                raise CheckpointError(f"{path}: field {field!r} is {saved[k]!r}, not a finite "
+                                      f"value like this run's {mine[k]!r}")
+            if k not in _SCHEDULED and not _equal(saved[k], mine[k]):
+                raise CheckpointError(f"{path}: field {field!r} is {saved[k]!r}; this run has "
+                                      f"{mine[k]!r}")
+        lr = saved["lr"]
+        if not (isinstance(lr, int | float) and math.isfinite(lr) and lr >= 0):
+            raise CheckpointError(f"{path}: field '{where}/lr' is {lr!r}, expected a finite "
+                                  "learning rate >= 0")
+        bad = next((k for k in sorted(own) if not _equal(saved[k], mine[k])), None)
+        if not schedulers and bad is not None:
+            raise CheckpointError(f"{path}: field '{where}/{bad}' is {saved[bad]!r}; this run "
+                                  f"has {mine[bad]!r} and nothing in it changes that")
+    for i, (cb, saved_cb) in enumerate(zip(callbacks, state["callbacks"], strict=False)):
+        _check_callback_state(path, f"callbacks/{i}/state", cb, saved_cb["state"])
+        if type(cb).__name__ == "LearningRateScheduler":
+            _check_schedule(path, cb, saved_cb["state"], groups)
+
+
+def _number(v: Any, none: bool = False) -> bool:
+    return (v is None and none) or (isinstance(v, int | float) and not isinstance(v, bool)
+                                     and not math.isnan(v))
+
+
+def _check_callback_state(path: Any, where: str, cb: Any, saved: Any) -> None:
+    """A callback's recorded state against the run's callback: the same fields; text fields
+    (the names of comparisons) the run's; for the built-in ones, each field's kind and range."""
+    mine = cb.state_dict()
+    if not isinstance(saved, dict) or set(saved) != set(mine):
+        raise CheckpointError(f"{path}: field {where!r} holds "
+                              f"{sorted(saved) if isinstance(saved, dict) else saved!r}; "
+                              f"{type(cb).__name__} keeps {sorted(mine)}")
+    for k, v in mine.items():
+        if isinstance(v, str) and saved[k] != v:
+            raise CheckpointError(f"{path}: field '{where}/{k}' is {saved[k]!r}; this run's "
+                                  f"{type(cb).__name__} has {v!r}")
+    name = type(cb).__name__
+    checks: dict[str, Callable[[Any], bool]] = {}
+    if name == "EarlyStopping":
+        checks = {"wait": lambda v: isinstance(v, int) and v >= 0,
+                  "stopped_epoch": lambda v: isinstance(v, int) and v >= 0,
+                  "best_epoch": lambda v: isinstance(v, int) and v >= 0,
+                  "best": lambda v: _number(v, none=True),
+                  "min_delta": lambda v: _equal(v, mine["min_delta"]),
+                  "monitor_op": lambda v: v in (None, "lt", "gt"),
+                  "best_weights": lambda v: v is None or (isinstance(v, dict) and all(
+                      isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in v.values()))}
+    elif name == "ModelCheckpoint":
+        checks = {"best": lambda v: _number(v, none=True)}
+    for k, ok in checks.items():
+        if not ok(saved[k]):
+            raise CheckpointError(f"{path}: field '{where}/{k}' is "
+                                  f"{_short(saved[k])}, not a valid {name} {k}")
+    if name == "EarlyStopping" and isinstance(saved["best_weights"], dict):
+        own = {k: p.shape for k, p in cb.model.named_parameters()} if getattr(
+            cb, "model", None) is not None else None
+        got = {k: a.shape for k, a in saved["best_weights"].items()}
+        if own is not None and got != own:
+            raise CheckpointError(f"{path}: field '{where}/best_weights' holds {got}; the "
+                                  f"model has {own}")
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _check_schedule(path: Any, cb: Any, saved: dict[str, Any], groups: list[Any]) -> None:
+    """A ``LearningRateScheduler``'s recorded schedule against the run's own (see
+    :func:`check_resumed_hyperparameters`)."""
+    from ..optim.schedules import LRSchedule
+
+    schedule = getattr(cb, "schedule", None)
+    if not isinstance(schedule, LRSchedule):
+        return  # a function or another scheduler: its own load_state_dict checks what it can
+    st = saved.get("schedule") if isinstance(saved, dict) else None
+    if not (isinstance(st, dict) and isinstance(st.get("last_epoch"), int)
+            and isinstance(st.get("last_lr"), list) and isinstance(st.get("base_lrs"), list)):
+        raise CheckpointError(f"{path}: the learning-rate schedule's state is {st!r}, expected "
+                              "last_epoch, base_lrs and last_lr")
+    mine = schedule.state_dict()
+    for k in ("base_lrs", *type(schedule)._fields):
+        if k not in st or not _equal(st[k], mine[k]):
+            raise CheckpointError(f"{path}: the schedule's {k!r} is {st.get(k)!r}; this run's "
+                                  f"schedule has {mine[k]!r}")
+    last = st["last_lr"]
+    if [g.get("lr") for g in groups] != last:
+        raise CheckpointError(f"{path}: the optimizer's learning rates "
+                              f"{[g.get('lr') for g in groups]} are not the schedule's last "
+                              f"{last}")
+    epochs = st["last_epoch"]
+    if type(schedule).step is LRSchedule.step and 0 <= epochs <= 100_000:
+        lrs = list(schedule.base_lrs)
+        saved_epoch = schedule.last_epoch
+        try:
+            for e in range(epochs + 1):
+                schedule.last_epoch = e
+                lrs = [schedule._next(lr, base) for lr, base in
+                       zip(lrs, schedule.base_lrs, strict=True)]
+        finally:
+            schedule.last_epoch = saved_epoch
+        if lrs != last:
+            raise CheckpointError(f"{path}: the schedule's last_lr {last} is not what this "
+                                  f"run's schedule gives at epoch {epochs} ({lrs})")
 
 
 def write_checkpoint(path: str | os.PathLike[str], model: Module, state: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import RunError
 from ..io import write_atomic
 
 __all__ = ["format_row", "header", "read_history", "write_history", "write_lines"]
@@ -52,8 +53,32 @@ def write_history(path: str | os.PathLike[str], state: Mapping[str, Any]) -> Non
 
 
 def read_history(path: str | os.PathLike[str]) -> dict[str, list[float]]:
-    """The columns of a history CSV but ``epoch``, as floats (``NA`` read as NaN)."""
-    with Path(path).open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
-    return {k: [math.nan if r[k] == "NA" else float(r[k]) for r in rows] for k in keys}
+    """The columns of a history CSV but ``epoch``, as floats (``NA`` read as NaN); a damaged file
+    (not text, ragged rows, a cell that is not a number) is one :class:`RunError` naming the
+    line."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError:
+        raise RunError(f"{path} is not a text CSV file: the run folder is damaged") from None
+    except csv.Error as exc:
+        raise RunError(f"{path}: not a CSV file ({exc})") from None
+    if not rows:
+        return {}
+    header = rows[0]
+    if len(set(header)) != len(header) or "" in header:
+        raise RunError(f"{path}: line 1 is not a header of distinct column names: {header!r}")
+    table: dict[str, list[float]] = {k: [] for k in header if k != "epoch"}
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise RunError(f"{path} line {line}: {len(row)} cells, the header has "
+                           f"{len(header)}")
+        for key, cell in zip(header, row, strict=True):
+            if key == "epoch":
+                continue
+            try:
+                table[key].append(math.nan if cell == "NA" else float(cell))
+            except ValueError:
+                raise RunError(f"{path} line {line}, column {key!r}: {cell!r} is not a "
+                               "number") from None
+    return table

@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from .. import backend, distributed
+from .. import backend, distributed, threads
 from ..autograd import Tensor, no_grad
 from ..data.loader import DataLoader
 from ..nn.losses import BCEWithLogitsLoss, get_loss
@@ -28,6 +28,7 @@ from .callbacks import Callback, CallbackList, History
 from .checkpoint import (
     CheckpointError,
     check_optimizer_config,
+    check_resumed_hyperparameters,
     optimizer_config,
     read_checkpoint,
     write_checkpoint,
@@ -197,6 +198,7 @@ def _check_resume(path: Any, model: Module, gens: dict[str, Any], callbacks: lis
     """Read a training checkpoint and check that it fits this run, changing nothing."""
     params, state = read_checkpoint(path)
     check_optimizer_config(path, state.get("optimizer_config"), optimizer)
+    check_resumed_hyperparameters(path, state, optimizer, callbacks)
     own = {k: p.shape for k, p in model.named_parameters()}
     theirs = {k: tuple(v.shape) for k, v in params.items()}
     if own != theirs:
@@ -249,6 +251,7 @@ class _Checkpoints:
         self.model, self.optimizer, self.user, self.history = model, optimizer, user, history
         self.resume_from, self.checkpoint_path = resume_from, checkpoint_path
         self.gens = _generators(model, loader)
+        self.threads: int | None = None  # the thread count the run holds (gradwise.threads)
         self.resumed = None if resume_from is None else _check_resume(
             resume_from, model, self.gens, user, optimizer)
 
@@ -272,6 +275,7 @@ class _Checkpoints:
             "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()}
                           for cb in self.user],
             "generators": _generator_states(self.gens),
+            "threads": self.threads,
         })
 
 
@@ -311,6 +315,7 @@ class _Step:
                 continue
             batch_logs: dict[str, Any] = {"size": n}
             callbacks.on_train_batch_begin(step, batch_logs)
+            threads.adapt()  # auto mode follows the free cores, unless the run holds a count
             out = model(Tensor(xb, dtype=self.dtype, device=device))
             y = _target(backend.to_device(yb, device), out)
             value = self.loss(out, y)
@@ -332,6 +337,44 @@ class _Step:
                 break
         logs.update(means.means())
         return completed
+
+
+def _thread_probe(model: Module, loss: Any, loaders: Sequence[Any]
+                  ) -> Callable[[], list[np.ndarray]]:
+    """The run's own products for :func:`gradwise.threads.for_run`: the output and gradients
+    of one forward and backward (in eval mode: no dropout draw) of each loader's full and
+    partial last batch (batch sizes seen once). Changes no weight; leaves no gradient."""
+    dtype, _ = dtype_device(model)
+    batches: dict[int, tuple[Any, ...]] = {}
+    for ld in loaders:
+        if not isinstance(ld, DataLoader):
+            continue
+        size = ld._size
+        last = size if ld.drop_last else ld.num_samples - (len(ld) - 1) * size
+        for s in (size, last):
+            if s > 0 and s not in batches:
+                batches[s] = ld._fetch(slice(0, s))
+    params = [p for _, p in model.named_parameters()]
+
+    def compute() -> list[np.ndarray]:
+        arrays: list[np.ndarray] = []
+        was = model.training
+        model.eval()
+        try:
+            for xb, yb, *_ in batches.values():
+                for p in params:
+                    p.grad = None
+                out = model(Tensor(xb, dtype=dtype))
+                loss(out, _target(yb, out)).backward()
+                arrays.append(np.array(out.data, copy=True))
+                arrays += [np.array(p.grad, copy=True) for p in params if p.grad is not None]
+        finally:
+            model.train(was)
+            for p in params:
+                p.grad = None
+        return arrays
+
+    return compute
 
 
 def _reads_batches(cb: Callback) -> bool:
@@ -448,6 +491,14 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     every.on_train_begin({})
     initial_epoch = checkpoints.restore()
     step = _Step(model, loss, optimizer, names, threshold, every, regularization)
+    # a seeded run gives the same bits at any load: one thread count unless its products are
+    # the same at every count (gradwise.threads.for_run); a resume holds the recorded one
+    run_threads = contextlib.ExitStack()
+    checkpoints.threads = run_threads.enter_context(threads.for_run(
+        seed is not None and step.device == "cpu",
+        None if dp is not None else _thread_probe(model, loss, [loader, val_loader,
+                                                                train_eval_loader]),
+        None if checkpoints.resumed is None else checkpoints.resumed[1].get("threads")))
     try:
         for epoch in range(initial_epoch, epochs):
             logs: dict[str, Any] = {}
@@ -468,6 +519,7 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
                 break
     finally:
         model.train(was_training)
+        run_threads.close()
         if dp is not None:
             dp.close()
     every.on_train_end({})

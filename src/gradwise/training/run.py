@@ -28,7 +28,6 @@ import shutil
 import signal
 import tempfile
 import time
-import tomllib
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -55,7 +54,10 @@ from .run_folder import (
     default_run_dir,
     kept_weights,
     prepare_run_dir,
+    read_config_text,
     read_resume_state,
+    read_summary,
+    read_trajectory,
     remove_new_run,
 )
 from .summary import EXIT_DIVERGED, Status, clean, divergence_line, exit_status, summarize
@@ -169,6 +171,9 @@ def train(config: dict[str, Any], out: str | Path | None = None,
     run_dir = Path(out).expanduser() if out is not None else default_run_dir()
     check_run_dir(run_dir, resume, overwrite, outputs)
     exp = assemble(config, verbose=verbose)
+    distributed.check_same("config and data", distributed.digest(  # MPI: fail together
+        {**config, "training": {**config["training"], "verbose": 0}},
+        *vars(exp.splits).values()))
     tcfg = exp.config["training"]
     rows = tcfg.get("trajectory", MAX_SNAPSHOTS)
     line = size_warning(exp.model.num_parameters(), tcfg["epochs"], rows)
@@ -220,6 +225,7 @@ def _run(exp: Experiment, config: dict[str, Any], run_dir: Path, resumed: dict[s
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             history = exp.fit(callbacks=callbacks, epochs=epochs, checkpoint_path=ckpt,
                               resume_from=None if resumed is None else ckpt)
+        guard.signal = distributed.any_signal(guard.signal)  # MPI: a signal to any rank
         outcome = _settle(guard, history, exp.model, run_dir)
         if trajectory is not None:
             trajectory.assemble(run_dir / "trajectory.safetensors", outcome.kept or 0,
@@ -270,8 +276,7 @@ def _trajectory(path: Path, model: nn.Module) -> tuple[np.ndarray, list[str],
     named = list(model.named_parameters())
     if (path / "trajectory.safetensors").exists():
         tensors, meta = read_safetensors(path / "trajectory.safetensors")
-        return (tensors["trajectory"], json.loads(meta["param_names"]),
-                [tuple(s) for s in json.loads(meta["param_shapes"])])
+        return read_trajectory(path / "trajectory.safetensors", tensors, meta, model)
     snaps = sorted(p for p in (path / "trajectory").glob("[0-9]*.npy") if p.stem.isdigit()) \
         if (path / "trajectory").is_dir() else []
     width = sum(int(np.prod(p.shape)) for _, p in named)
@@ -287,13 +292,9 @@ def load_run(run_dir: str | Path) -> Run:
     gives the checkpoint's weights, the last completed epoch's (``gradwise train --resume``
     finishes it)."""
     path = Path(run_dir)
-    try:
-        with warnings.catch_warnings():  # the run's own config: warned about when it ran
-            warnings.simplefilter("ignore", ConfigWarning)
-            config = validate(tomllib.loads((path / "config.toml").read_text()))
-    except FileNotFoundError:
-        raise RunError(f"{path} is not a gradwise run folder: it has no config.toml"
-                       ) from None
+    with warnings.catch_warnings():  # the run's own config: warned about when it ran
+        warnings.simplefilter("ignore", ConfigWarning)
+        config = validate(read_config_text(path / "config.toml"))
     exp = assemble(config, verbose=0)
     model = exp.model
     summary_path = path / "summary.json"
@@ -310,5 +311,5 @@ def load_run(run_dir: str | Path) -> Run:
         path=path, config=config, model=model.eval(), loss=exp.loss,
         history=read_history(path / "history.csv"),
         trajectory=trajectory, param_names=names, param_shapes=shapes,
-        summary=json.loads(summary_path.read_text()) if summary_path.exists() else {},
+        summary=read_summary(summary_path),
     )

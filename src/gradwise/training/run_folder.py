@@ -1,7 +1,10 @@
 """A run folder on disk: what the train job writes there (:data:`FILES`), the checks made
 before anything is changed (:func:`check_run_dir`, :func:`check_resumable`), its creation and
 ``--overwrite``'s clean-up (:func:`prepare_run_dir`), and the weights a stopped run keeps
-(:func:`kept_weights`).
+(:func:`kept_weights`), and the readers of its files for ``load_run``, ``gradwise report`` and
+``gradwise landscape`` (:func:`read_config_text`, :func:`read_summary`, :func:`read_trajectory`):
+a file that is corrupt, of the wrong shape or of another model is one :class:`RunError` naming
+the file and what is wrong, never a traceback.
 
 ``--overwrite`` removes the entries the train job writes and, only in a folder that held a
 run, the entries other tools write into a run folder (``outputs``, e.g. the lab's figures,
@@ -11,8 +14,10 @@ named by the caller): a user's folder that merely shares one of those names is l
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
+import tomllib
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +30,8 @@ from ..errors import CheckpointError, RunError
 from .checkpoint import check_optimizer_config, read_checkpoint
 
 __all__ = ["FILES", "RUN_ENTRIES", "check_resumable", "check_run_dir", "default_run_dir",
-           "holds_run", "kept_weights", "prepare_run_dir", "read_resume_state"]
+           "holds_run", "kept_weights", "prepare_run_dir", "read_config_text", "read_resume_state",
+           "read_summary", "read_trajectory"]
 
 FILES = {
     "config.toml": "the resolved configuration (rerun with `gradwise train config.toml`)",
@@ -172,3 +178,53 @@ def kept_weights(run_dir: Path, model: nn.Module) -> int | None:
         return None
     model.load_state_dict(params)
     return int(state["epoch"])
+
+
+def read_config_text(path: Path) -> dict[str, Any]:
+    """``config.toml`` parsed (not yet validated)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path.parent} is not a gradwise run folder: it has no config.toml"
+                       ) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path} is not valid TOML ({exc}): the run folder is damaged; "
+                       "train again or restore the file") from None
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """``summary.json`` as a dict ({} when the run wrote none)."""
+    if not path.exists():
+        return {}
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path} is not valid JSON ({exc}): the run folder is damaged") from None
+    if not isinstance(summary, dict):
+        raise RunError(f"{path} holds a JSON {type(summary).__name__}, expected an object")
+    return summary
+
+
+def read_trajectory(path: Path, tensors: dict[str, np.ndarray], meta: dict[str, str],
+                    model: Any) -> tuple[np.ndarray, list[str], list[tuple[int, ...]]]:
+    """The trajectory rows and the parameters' names and shapes, checked against ``model``."""
+    traj = tensors.get("trajectory")
+    if traj is None or traj.ndim != 2 or traj.dtype.kind != "f":
+        raise RunError(f"{path} holds no 2-D float tensor 'trajectory': not a run's trajectory")
+    try:
+        names = json.loads(meta["param_names"])
+        shapes = [tuple(int(d) for d in s) for s in json.loads(meta["param_shapes"])]
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise ValueError("param_names is not a list of names")
+    except (KeyError, ValueError, TypeError) as exc:
+        raise RunError(f"{path}: metadata 'param_names'/'param_shapes' missing or not JSON "
+                       f"lists ({exc}): the file is damaged") from None
+    own = [(k, tuple(p.shape)) for k, p in model.named_parameters()]
+    width = sum(math.prod(s) for _, s in own)
+    if list(zip(names, shapes, strict=False)) != own or len(names) != len(shapes) \
+            or traj.shape[1] != width:
+        raise RunError(
+            f"{path} holds the trajectory of another model ({traj.shape[1]} values a row, "
+            f"parameters {list(zip(names, shapes, strict=False))}); this run's model has "
+            f"{width} ({own}): the file is stale or from another run; train again")
+    return traj, names, shapes
