@@ -94,6 +94,10 @@ class Changes(Callback):
                    if (c["epoch"] < epoch if before else c["epoch"] == epoch)]
         return sorted(due, key=lambda c: c["epoch"])  # stable: list order within an epoch
 
+    def before(self, epoch: int) -> list[dict[str, Any]]:
+        """The changes applied before ``epoch`` starts (those of earlier epochs), in order."""
+        return self._due(epoch, before=True)
+
     def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
         for change in self._due(epoch):
             self._apply(change)

@@ -357,6 +357,28 @@ def _equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _changed(callbacks: list[Any], epoch: Any) -> tuple[dict[str, Any], bool]:
+    """The optimizer hyperparameters that the run's ``[[changes]]`` (a ``Changes`` callback) set
+    before ``epoch`` (the last value of each), and whether one of them moved the learning rate
+    or the schedule (then the schedule's replay cannot be checked against the run's config)."""
+    values: dict[str, Any] = {}
+    moved = False
+    if not isinstance(epoch, int):
+        return values, moved
+    for cb in callbacks:
+        if type(cb).__name__ != "Changes":
+            continue
+        for change in cb.before(epoch):
+            for key, value in (change.get("set") or {}).items():
+                section, _, name = key.partition(".")
+                if section == "optimizer":
+                    values[name] = value
+                    moved = moved or name == "lr"
+                elif section == "schedule":
+                    moved = True
+    return values, moved
+
+
 def check_resumed_hyperparameters(path: Any, state: dict[str, Any], optimizer: Any,
                                   callbacks: list[Any]) -> None:
     """Refuse a checkpoint whose optimizer hyperparameters this run could not have reached,
@@ -366,14 +388,17 @@ def check_resumed_hyperparameters(path: Any, state: dict[str, Any], optimizer: A
     then to what its schedule gives at the recorded epoch (replayed from the run's own base
     rates for the epoch-indexed schedules; the schedule's recorded ``last_lr`` and parameters,
     such as ``gamma``, must be the run's). Each callback's state is checked too. The file's
-    digest only detects accidents: these checks are what refuse a crafted ``lr = 1e6``."""
+    digest only detects accidents: these checks are what refuse a crafted ``lr = 1e6``. The
+    run's own values are those of its config after the ``[[changes]]`` of the epochs done."""
     groups = state["optimizer"]["param_groups"]
     if len(groups) != len(optimizer.param_groups):
         raise CheckpointError(f"{path}: field 'optimizer/param_groups' has {len(groups)} groups, "
                               f"this optimizer {len(optimizer.param_groups)}")
     schedulers = [cb for cb in callbacks if type(cb).__name__ == "LearningRateScheduler"
                   or not type(cb).__module__.startswith("gradwise.")]  # yours may move the lr
-    for i, (saved, mine) in enumerate(zip(groups, optimizer.param_groups, strict=True)):
+    changed, moved = _changed(callbacks, state.get("epoch"))
+    for i, (saved, group) in enumerate(zip(groups, optimizer.param_groups, strict=True)):
+        mine = {**group, **{k: v for k, v in changed.items() if k in group}}
         where = f"optimizer/param_groups/{i}"
         if not isinstance(saved, dict):
             raise CheckpointError(f"{path}: field {where!r} is not a table")
@@ -399,7 +424,7 @@ def check_resumed_hyperparameters(path: Any, state: dict[str, Any], optimizer: A
                                   f"has {mine[bad]!r} and nothing in it changes that")
     for i, (cb, saved_cb) in enumerate(zip(callbacks, state["callbacks"], strict=False)):
         _check_callback_state(path, f"callbacks/{i}/state", cb, saved_cb["state"])
-        if type(cb).__name__ == "LearningRateScheduler":
+        if type(cb).__name__ == "LearningRateScheduler" and not moved:
             _check_schedule(path, cb, saved_cb["state"], groups)
 
 
@@ -433,6 +458,9 @@ def _check_callback_state(path: Any, where: str, cb: Any, saved: Any) -> None:
                       isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in v.values()))}
     elif name == "ModelCheckpoint":
         checks = {"best": lambda v: _number(v, none=True)}
+    elif name == "Changes":
+        checks = {"next_epoch": lambda v: isinstance(v, int) and not isinstance(v, bool)
+                  and v >= 0}
     for k, ok in checks.items():
         if not ok(saved[k]):
             raise CheckpointError(f"{path}: field '{where}/{k}' is "

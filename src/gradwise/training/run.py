@@ -89,8 +89,12 @@ class Outcome:
 def _stopped_early(state: dict[str, Any]) -> bool:
     """Whether a checkpoint's early stopping had already stopped the run (killed before its
     summary was written: the run is finished, nothing is left to train)."""
-    return any(c.get("class") == "EarlyStopping" and (c.get("state") or {}).get(
-        "stopped_epoch", 0) > 0 for c in state.get("callbacks", []))
+    for c in state.get("callbacks", []):
+        st = c.get("state") if isinstance(c, dict) else None
+        stopped = st.get("stopped_epoch") if isinstance(st, dict) else None
+        if c.get("class") == "EarlyStopping" and type(stopped) is int and stopped > 0:
+            return True
+    return False  # a malformed state is refused field by field when fit reads it
 
 
 def _settle(guard: Guard, history: Any, model: nn.Module, run_dir: Path) -> Outcome:
