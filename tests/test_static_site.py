@@ -13,14 +13,22 @@ printed: run with ``-s`` to see them.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -156,3 +164,207 @@ def test_the_command_line_builds_the_site(tmp_path: Path, capsys: pytest.Capture
     assert main(["playground", "--static", str(tmp_path / "out2"), "--pyodide-dist", str(dist),
                  "--numpy-wheel", str(wheel), "--cache", str(tmp_path / "c")]) == 2
     assert "sha256 mismatch" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the real site
+
+
+def _engine_check() -> Any:
+    spec = importlib.util.spec_from_file_location("engine_check", WEBAPP / "engine_check.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real static site, built with npm's Pyodide and a verified NumPy wheel."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        _missing("node and npm are not installed")
+    cache = Path(os.environ.get("GRADWISE_PYODIDE_CACHE") or static_site._default_cache())
+    source = os.environ.get("GRADWISE_NUMPY_WHEEL")
+    if source is None and not (cache / NUMPY_NAME).is_file():
+        _missing(f"no Pyodide NumPy wheel: set GRADWISE_NUMPY_WHEEL (a .whl, an archive holding "
+                 f"{NUMPY_NAME}, or a URL) or put it in {cache}")
+    out = tmp_path_factory.mktemp("site")
+    try:
+        built = build_site(out, cache=cache, numpy_wheel=source)
+    except SiteError as exc:
+        _missing(f"the site cannot be built here: {exc}")
+    gz = sum(len(gzip.compress(p.read_bytes(), 6)) for p in out.iterdir())
+    print(f"\nsite: {built.total_bytes} bytes raw, {gz} gzipped (level 6), "
+          f"gradwise wheel {built.files[built.gradwise_wheel.name]} bytes")
+    return out
+
+
+def test_the_engine_on_pyodide_in_node_matches_cpython(site: Path) -> None:
+    """Pyodide's Python 3.12 and NumPy 2.0.2 (in Node) against this CPython: the README's quick
+    start to a float32 ulp, the spiral fit's first epoch to rounding, the whole fit closely.
+
+    Not the same bits: CPython's NumPy multiplies matrices with OpenBLAS (blocked, FMA) and takes
+    exp/log from its SIMD kernels; Pyodide's NumPy has no BLAS and takes them from libm, so the
+    sums round differently, and Adam on a ReLU net carries the last-bit differences forward."""
+    engine = _engine_check()
+    cpython_rate = engine.step_rate(2.0)["steps_per_s"]
+    proc = subprocess.run(["node", str(NODE_CHECK), str(site), "20", "2"], capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    node = json.loads(proc.stdout)
+    cpython_rate2 = engine.step_rate(2.0)["steps_per_s"]
+    assert node["versions"]["python"].startswith("3.12") and node["versions"]["numpy"] == "2.0.2"
+    assert node["versions"]["platform"] == "emscripten"
+    g6 = engine.quick_start()
+    assert node["quick_start"] == pytest.approx(g6, rel=3e-7)  # one float32 ulp is 1.2e-7 rel
+    assert node["quick_start"] == pytest.approx(1 / (1 + np.exp(6.0)), rel=3e-7)
+    ours = engine.spiral_fit(20)
+    theirs = node["spiral_fit"]
+    assert theirs["loss"][0] == pytest.approx(ours["loss"][0], rel=1e-6)
+    assert theirs["loss"] == pytest.approx(ours["loss"], rel=0.02)
+    assert theirs["val_loss"][-1] == pytest.approx(ours["val_loss"][-1], rel=0.05)
+    assert theirs["val_accuracy"][-1] > 0.9 and ours["val_accuracy"][-1] > 0.9
+    loss_diff = max(abs(a - b) for a, b in zip(ours["loss"], theirs["loss"], strict=True))
+    param_diff = max(float(np.abs(np.subtract(ours["params"][k], theirs["params"][k])).max())
+                     for k in ours["params"])
+    same = ours["weights"] == theirs["weights"]
+    print(f"\nnode: Python {node['versions']['python']}, NumPy {node['versions']['numpy']}, "
+          f"load {node['load_ms']:.0f} ms; g(-6) {node['quick_start']!r} vs CPython {g6!r}; "
+          f"spiral fit 20 epochs: same bits {same}, max |loss diff| {loss_diff:.3g}, "
+          f"first epoch {abs(ours['loss'][0] - theirs['loss'][0]):.3g}, max |weight diff| "
+          f"{param_diff:.3g}; steps/s node {node['step_rate']['steps_per_s']:.0f} vs CPython "
+          f"{cpython_rate:.0f} / {cpython_rate2:.0f} (before / after)")
+
+
+def _ms(phases: dict[str, float]) -> str:
+    return ", ".join(f"{k[:-2]} {v:.0f} ms" for k, v in phases.items())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(site: Path) -> Iterator[str]:
+    """``python -m http.server --bind 127.0.0.1`` out of the site's folder."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                             "127.0.0.1", "--directory", str(site)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with urllib.request.urlopen(url + "site.json", timeout=2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("python -m http.server did not start")
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _visit(context: Any, url: str, epochs: int, rate_s: float = 0.0,
+           finished: list[Any] | None = None) -> dict[str, Any]:
+    """Open the engine page, wait until the worker is ready and has trained ``epochs`` epochs;
+    return the page's numbers and the console errors."""
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("worker", lambda w: w.on("console", lambda m: errors.append(m.text)
+                                      if m.type == "error" else None))
+    t0 = time.perf_counter()
+    page.goto(f"{url}index.html?epochs={epochs}")
+    page.wait_for_function("window.gwResult.ready !== null || window.gwResult.errors.length",
+                           timeout=120_000)
+    wall_ready = time.perf_counter() - t0
+    page.wait_for_function("window.gwResult.done || window.gwResult.errors.length",
+                           timeout=300_000)
+    if rate_s:
+        page.evaluate(f"window.gwWorker.postMessage({{type: 'rate', seconds: {rate_s}}})")
+        page.wait_for_function("window.gwResult.rate !== null || window.gwResult.errors.length",
+                               timeout=120_000)
+    result = page.evaluate("window.gwResult")
+    shown = page.inner_text("#loss")
+    sizes = {r.url.split("?")[0]: r.sizes()["responseBodySize"] for r in finished or []}
+    page.close()
+    return {**result, "console_errors": errors, "wall_ready_s": wall_ready, "shown_loss": shown,
+            "sizes": sizes}
+
+
+def test_the_engine_page_trains_in_a_worker_in_chromium(site: Path, served: str) -> None:
+    """Debian's chromium, every request outside the served folder refused: the page loads
+    Pyodide, NumPy and gradwise in a Web Worker, trains the spiral (the loss shown on the page
+    falls), with zero console errors; then again from the browser's cache."""
+    if not CHROMIUM.exists():
+        _missing(f"{CHROMIUM} is missing (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed (the test extra)")
+    engine = _engine_check()
+    outside: list[str] = []
+    inside: list[Any] = []
+
+    def route(r: Any) -> None:
+        if r.request.url.startswith(served):
+            r.continue_()
+        else:
+            outside.append(r.request.url)
+            r.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            first_ctx = browser.new_context()
+            first_ctx.route("**/*", route)
+            first_ctx.on("requestfinished", lambda r: inside.append(r))
+            cpython_rate = engine.step_rate(2.0)["steps_per_s"]
+            first = _visit(first_ctx, served, epochs=20, rate_s=2.0, finished=inside)
+            sizes = first["sizes"]
+            first_ctx.close()
+        finally:
+            browser.close()
+        # The cache: Playwright's routing turns the HTTP cache off, so this profile has no route
+        # (it only records that every request stays in the folder); a profile on disk, as a
+        # visitor's, keeps the 10 MB runtime, which an in-memory cache does not hold.
+        seen: list[str] = []
+        profile = tempfile.mkdtemp(prefix="gw-chromium-")
+        cached_ctx = p.chromium.launch_persistent_context(
+            profile, executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            cached_ctx.on("request", lambda r: seen.append(r.url))
+            warm = _visit(cached_ctx, served, epochs=1)
+            cached = _visit(cached_ctx, served, epochs=1)
+        finally:
+            cached_ctx.close()
+            shutil.rmtree(profile, ignore_errors=True)
+    assert outside == [] and all(u.startswith(served) for u in seen), (outside, seen)
+    for visit in (first, warm, cached):
+        assert visit["errors"] == [] and visit["console_errors"] == [], visit["errors"]
+    versions = first["ready"]["versions"]
+    assert versions["platform"] == "emscripten" and versions["numpy"] == "2.0.2"
+    losses = [e["loss"] for e in first["epochs"]]
+    assert len(losses) == 20 and losses[-1] < 0.5 * losses[0]
+    assert float(first["shown_loss"]) == pytest.approx(losses[-1], abs=1e-4)
+    ours = engine.spiral_fit(1)["loss"][0]
+    assert losses[0] == pytest.approx(ours, rel=1e-6)  # the same first epoch as CPython
+    downloaded = sum(sizes.values())
+    assert set(sizes) >= {served + n for n in ("pyodide.asm.wasm", NUMPY_NAME, "index.html")}
+    cached_bytes = sum(e["transferSize"] for e in cached["ready"]["resources"])
+    fit_rate = first["epochs"][-1]["steps"] / sum(e["epochMs"] / 1e3 for e in first["epochs"])
+    print(f"\nchromium: interactive {first['ready']['sinceNavigationMs'] / 1e3:.2f} s after "
+          f"navigation on the first visit, {cached['ready']['sinceNavigationMs'] / 1e3:.2f} s "
+          f"from the cache (worker transfer {cached_bytes} bytes; worker phases first "
+          f"{_ms(first['ready']['phases'])}, cached {_ms(cached['ready']['phases'])}); "
+          f"downloaded {downloaded} bytes in {len(sizes)} requests; loss {losses[0]:.4f} -> "
+          f"{losses[-1]:.4f}; "
+          f"gw.fit {fit_rate:.0f} steps/s (batch 32, 64-64 net); quick-start net "
+          f"{first['rate']['steps_per_s']:.0f} steps/s vs CPython {cpython_rate:.0f}")

@@ -95,12 +95,15 @@ def _from_npm(version: str, cache: Path) -> Path:
             raise SiteError("npm is not installed: install Node.js (npm) to fetch the Pyodide "
                             "runtime, or pass --pyodide-dist with an official Pyodide "
                             "distribution")
-        proc = subprocess.run([npm, "pack", f"pyodide@{version}", "--pack-destination",
-                               str(cache), "--silent"], capture_output=True, text=True,
-                              timeout=600, check=False)
-        if proc.returncode != 0 or not tgz.is_file():
-            raise SiteError(f"npm pack pyodide@{version} failed: "
-                            f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+        with tempfile.TemporaryDirectory(dir=cache) as tmp:  # builds may run side by side
+            proc = subprocess.run([npm, "pack", f"pyodide@{version}", "--pack-destination",
+                                   tmp, "--silent"], capture_output=True, text=True,
+                                  timeout=600, check=False)
+            packed = Path(tmp) / tgz.name
+            if proc.returncode != 0 or not packed.is_file():
+                raise SiteError(f"npm pack pyodide@{version} failed: "
+                                f"{(proc.stderr or proc.stdout).strip()[-500:]}")
+            packed.replace(tgz)
     return _extract_runtime(tgz, folder)
 
 
@@ -120,9 +123,11 @@ def _extract_runtime(archive: Path, folder: Path) -> Path:
                             f"{', '.join(missing)}")
         for base, name in found.items():
             (tmp / base).write_bytes(_read_member(archive, name))
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
+        try:
+            tmp.rename(folder)
+        except OSError:  # another build extracted the same archive first: use its folder
+            if not all((folder / f).is_file() for f in RUNTIME_FILES):
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)

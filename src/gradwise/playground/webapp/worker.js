@@ -12,7 +12,9 @@ const ready = (async () => {
   const t0 = performance.now();
   const site = await (await fetch(base + "site.json")).json();
   py = await loadPyodide({ indexURL: base });
+  const tPyodide = performance.now();
   await py.loadPackage("numpy", { messageCallback: () => {}, errorCallback: (m) => { throw new Error(m); } });
+  const tNumpy = performance.now();
   const wheel = await (await fetch(base + site.gradwise_wheel)).arrayBuffer();
   py.unpackArchive(wheel, "wheel");
   const check = await (await fetch(base + "engine_check.py")).text();
@@ -21,7 +23,9 @@ const ready = (async () => {
   const versions = JSON.parse(py.runPython("json.dumps(engine_check.versions())"));
   const resources = performance.getEntriesByType("resource").map((e) => ({
     name: e.name, transferSize: e.transferSize, encodedBodySize: e.encodedBodySize }));
-  postMessage({ type: "ready", versions, loadMs: performance.now() - t0, resources });
+  const t1 = performance.now();
+  const phases = { pyodideMs: tPyodide - t0, numpyMs: tNumpy - tPyodide, gradwiseMs: t1 - tNumpy };
+  postMessage({ type: "ready", versions, loadMs: t1 - t0, phases, resources });
 })().catch((e) => postMessage({ type: "error", message: String(e && e.stack || e) }));
 
 onmessage = async (ev) => {
