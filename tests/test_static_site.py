@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import shutil
@@ -368,3 +369,38 @@ def test_the_engine_page_trains_in_a_worker_in_chromium(site: Path, served: str)
           f"{losses[-1]:.4f}; "
           f"gw.fit {fit_rate:.0f} steps/s (batch 32, 64-64 net); quick-start net "
           f"{first['rate']['steps_per_s']:.0f} steps/s vs CPython {cpython_rate:.0f}")
+
+
+def test_a_wheel_from_a_url_is_verified_then_cached(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --numpy-wheel and no copy anywhere: the build downloads Pyodide's CDN address, checks
+    it, and keeps it in the cache for the next build (the download faked here)."""
+    good = _fake_numpy_wheel(tmp_path / "n.whl")
+    dist = _fake_dist(tmp_path, good)
+    asked: list[str] = []
+
+    class Response(io.BytesIO):
+        def __enter__(self) -> Response:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.close()
+
+    def urlopen(url: str, timeout: float) -> Response:
+        asked.append(url)
+        return Response(good)
+
+    monkeypatch.setattr(static_site.urllib.request, "urlopen", urlopen)
+    build_site(tmp_path / "out", pyodide_dist=dist, cache=tmp_path / "cache")
+    assert asked == [static_site.numpy_wheel_url("0.27.7", NUMPY_NAME)]
+    assert asked[0] == ("https://cdn.jsdelivr.net/pyodide/v0.27.7/full/"
+                        "numpy-2.0.2-cp312-cp312-pyodide_2024_0_wasm32.whl")
+    assert (tmp_path / "cache" / NUMPY_NAME).read_bytes() == good
+    build_site(tmp_path / "out2", pyodide_dist=dist, cache=tmp_path / "cache")
+    assert len(asked) == 1  # the second build took the cached copy
+    monkeypatch.setattr(static_site.urllib.request, "urlopen",
+                        lambda url, timeout: Response(good + b"?"))
+    with pytest.raises(SiteError, match="sha256 mismatch"):
+        build_site(tmp_path / "out3", pyodide_dist=dist, numpy_wheel="https://example.org/n.whl",
+                   cache=tmp_path / "cache2")
+    assert not (tmp_path / "cache2" / NUMPY_NAME).exists()  # a bad download is not kept
