@@ -103,10 +103,13 @@ def test_a_build_from_a_distribution_archive_with_a_verified_wheel(tmp_path: Pat
     good = _fake_numpy_wheel(tmp_path / NUMPY_NAME)
     dist = _fake_dist(tmp_path, good)
     shutil.copy(tmp_path / NUMPY_NAME, dist / NUMPY_NAME)  # a full distribution holds it
+    (dist / "micropip-0.8.0-py3-none-any.whl").write_bytes(b"not needed")  # and ~250 more
     archive = shutil.make_archive(str(tmp_path / "pyodide-0.27.7"), "bztar", tmp_path, "pyodide")
     site = build_site(tmp_path / "out", pyodide_dist=archive, cache=tmp_path / "cache")
     out = tmp_path / "out"
     assert (out / NUMPY_NAME).read_bytes() == good
+    extracted = {p.name for p in (tmp_path / "cache").glob("dist-*/*")}
+    assert extracted == {*static_site.RUNTIME_FILES, NUMPY_NAME}  # only what the site needs
     for name in (*static_site.RUNTIME_FILES, *static_site.WEBAPP_FILES, "site.json"):
         assert (out / name).is_file(), name
     manifest = json.loads((out / "site.json").read_text())

@@ -107,22 +107,39 @@ def _from_npm(version: str, cache: Path) -> Path:
     return _extract_runtime(tgz, folder)
 
 
+def _wanted(base: str) -> bool:
+    """The files of a distribution the site needs: the runtime and the NumPy wheel."""
+    return base in RUNTIME_FILES or (base.startswith("numpy-") and base.endswith(".whl"))
+
+
 def _extract_runtime(archive: Path, folder: Path) -> Path:
-    """Extract the runtime files (and any wheels) of a tar/zip archive into ``folder``."""
+    """Extract the runtime files and the NumPy wheel of a tar/zip archive into ``folder``
+    (one pass: a full distribution's .tar.bz2 is read once)."""
     tmp = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
     try:
-        names = _archive_members(archive)
-        found: dict[str, str] = {}
-        for name in names:
-            base = name.rsplit("/", 1)[-1]
-            if base in RUNTIME_FILES or base.endswith(".whl") or base == "package.json":
-                found.setdefault(base, name)
+        found: set[str] = set()
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                for name in z.namelist():
+                    base = name.rsplit("/", 1)[-1]
+                    if _wanted(base) and base not in found:
+                        (tmp / base).write_bytes(z.read(name))
+                        found.add(base)
+        else:
+            try:
+                with tarfile.open(archive, "r|*") as t:
+                    for member in t:
+                        base = member.name.rsplit("/", 1)[-1]
+                        f = t.extractfile(member) if member.isfile() else None
+                        if f is not None and _wanted(base) and base not in found:
+                            (tmp / base).write_bytes(f.read())
+                            found.add(base)
+            except tarfile.TarError as exc:
+                raise SiteError(f"{archive} is neither a zip nor a tar archive ({exc})") from None
         missing = [f for f in RUNTIME_FILES if f not in found]
         if missing:
             raise SiteError(f"{archive} is not a Pyodide distribution: it lacks "
                             f"{', '.join(missing)}")
-        for base, name in found.items():
-            (tmp / base).write_bytes(_read_member(archive, name))
         try:
             tmp.rename(folder)
         except OSError:  # another build extracted the same archive first: use its folder
