@@ -330,6 +330,8 @@ def test_the_engine_page_trains_in_a_worker_in_chromium(site: Path, served: str)
             first_ctx = browser.new_context()
             first_ctx.route("**/*", route)
             first_ctx.on("requestfinished", lambda r: inside.append(r))
+            statuses: list[tuple[str, int]] = []
+            first_ctx.on("response", lambda r: statuses.append((r.url, r.status)))
             cpython_rate = engine.step_rate(2.0)["steps_per_s"]
             first = _visit(first_ctx, served, epochs=20, rate_s=2.0, finished=inside)
             sizes = first["sizes"]
@@ -351,6 +353,7 @@ def test_the_engine_page_trains_in_a_worker_in_chromium(site: Path, served: str)
             cached_ctx.close()
             shutil.rmtree(profile, ignore_errors=True)
     assert outside == [] and all(u.startswith(served) for u in seen), (outside, seen)
+    assert statuses and all(code == 200 for _, code in statuses), statuses  # no 404
     for visit in (first, warm, cached):
         assert visit["errors"] == [] and visit["console_errors"] == [], visit["errors"]
     versions = first["ready"]["versions"]
