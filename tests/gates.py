@@ -27,7 +27,7 @@ import pytest
 
 #: The names of the ``GRADWISE_REQUIRE_<NAME>`` switches, one per gate below.
 SWITCHES = ("TORCH", "ONNX", "SKLEARN", "STARLETTE", "BROWSER", "NOTEBOOKS", "MPI", "NUMBA",
-            "MNIST", "MATPLOTLIB", "SAFETENSORS", "TQDM", "TOMLI_W")
+            "MNIST", "MATPLOTLIB", "SAFETENSORS", "TQDM", "TOMLI_W", "STATIC")
 
 #: Each optional top-level module, the gate it belongs to and the extra that installs it:
 #: ``conftest.py`` turns a test's ``ModuleNotFoundError`` for one of these into that gate's skip
@@ -175,3 +175,10 @@ def mnist() -> Path:
             return folder
     missing("MNIST", f"the MNIST subset is not in any of {[str(c) for c in candidates[:3]]}... "
                      "(set GRADWISE_MNIST_DIR to its folder)")
+
+
+def static_site(reason: str) -> NoReturn:
+    """Skip (or fail under ``GRADWISE_REQUIRE_STATIC=1``) a test of the static site
+    (``tests/test_static_site.py``) that lacks ``reason``: node and npm, the Pyodide runtime
+    (``npm pack``) or a Pyodide NumPy wheel (``GRADWISE_NUMPY_WHEEL``; ``.ci/run`` fetches one)."""
+    missing("STATIC", reason)
