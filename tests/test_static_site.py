@@ -35,7 +35,6 @@ import numpy as np
 import pytest
 
 import gates
-
 from gradwise.playground import static_site
 from gradwise.playground.static_site import SiteError, build_site, build_wheel, wheel_members
 
