@@ -333,3 +333,86 @@ def test_upload_landscape_and_model_export(tmp_path: Path) -> None:
     model = build_model(config, 2, 1)
     gw.load(model, tmp_path / "model.safetensors")
     assert model.num_parameters() == 2 * 4 + 4 + 4 * 4 + 4 + 4 + 1
+
+
+# --- issue 23: uploads, hyperparameter ranges, divergence, bounded work ---------------------------
+
+def test_upload_rows_are_counted_for_every_line_ending() -> None:
+    """A CSV with CR-only line endings passed 85,000 rows against the limit of 5,000."""
+    for end in ("\r", "\r\n", "\n"):
+        rows = "x1,x2,label" + end + ("0.1,0.2,1" + end) * 6000
+        with pytest.raises(SettingsError, match="6000 rows is more than the limit"):
+            session_mod.parse_upload("cr.csv", rows)
+    ok = "x1,x2,label\r" + "".join(f"{i / 50:.2f},{-i / 50:.2f},{i % 2}\r" for i in range(40))
+    _, X, y = session_mod.parse_upload("old-mac.csv", ok)
+    assert X.shape == (40, 2) and list(y[:4]) == [0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("bad, words", [
+    ({"optimizer": "adam", "optimizer_params": {"betas": [2, 0.999]}}, r"betas.*\[0, 1\)"),
+    ({"optimizer": "adam", "optimizer_params": {"betas": [0.9, 1.0]}}, "betas"),
+    ({"optimizer": "adam", "optimizer_params": {"eps": 0}}, "eps"),
+    ({"optimizer": "sgd", "optimizer_params": {"momentum": 1.0}}, "momentum"),
+    ({"optimizer": "rmsprop", "optimizer_params": {"alpha": 1.5}}, "alpha"),
+    ({"optimizer": "adadelta", "optimizer_params": {"rho": 1}}, "rho"),
+    ({"optimizer": "sgd", "optimizer_params": {"maximize": True}}, "maximize"),
+    ({"schedule": "step", "schedule_params": {"gamma": -1}}, "gamma"),
+    ({"schedule": "step", "schedule_params": {"step_size": 0}}, "step_size"),
+    ({"schedule": "exponential", "schedule_params": {"gamma": 1.5}}, "gamma"),
+])
+def test_hyperparameters_are_range_checked_tightly(bad: dict[str, Any], words: str) -> None:
+    with pytest.raises(SettingsError, match=words) as info:
+        validate_settings(bad)
+    assert "\n" not in str(info.value)
+
+
+def test_refused_hyperparameters_never_reach_training_or_the_export() -> None:
+    s, _ = _session()
+    try:
+        reply = s.handle(json.dumps({"type": "settings", "settings": {
+            "optimizer": "adam", "optimizer_params": {"betas": [2, 0.999]}}}))
+        assert reply[0]["type"] == "error" and "betas" in reply[0]["message"]
+        cfg = tomllib.loads(s.export_config())
+        assert "betas" not in cfg["optimizer"] or cfg["optimizer"]["betas"][0] < 1
+        validate(cfg)
+    finally:
+        s.close()
+
+
+def test_a_diverging_session_sends_the_command_lines_divergence_line() -> None:
+    s, rec = _session({"dataset": "regression_plane", "optimizer": "sgd",
+                       "learning_rate": 10.0, "hidden": [8, 8], "activation": "relu",
+                       "n_points": 100})
+    try:
+        s.handle('{"type": "play"}')
+        err = rec.wait(lambda m: m["type"] == "error", timeout=60)
+        assert err["message"].startswith("diverged: the training loss became nan at epoch")
+        assert "lower learning rate" in err["message"] and "JSON" not in err["message"]
+        st = rec.wait(lambda m: m["type"] == "state" and m["stopped"])
+        assert st["stop_reason"] == "diverged" and not st["playing"]
+        for m in rec.seen:
+            json.dumps(m, allow_nan=False)  # never "Out of range float values"
+        assert s.handle('{"type": "play"}') == []
+        assert "diverged" in rec.wait(lambda m: m["type"] == "error")["message"]
+    finally:
+        s.close()
+
+
+def test_queued_work_is_bounded_and_dropped_when_the_client_leaves() -> None:
+    """300 queued landscape requests then a disconnect kept a core busy for 95 s."""
+    s, rec = _session()
+    worker = s._worker
+    try:
+        big = json.dumps({"type": "landscape", "dims": 2, "resolution": 41})
+        replies = [s.handle(big) for _ in range(6)]
+        limit = session_mod.LIMITS["queued_work"]
+        refused = [r for r in replies if r and r[0]["type"] == "error"]
+        assert len(refused) == 6 - limit
+        assert all(r[0]["message"].startswith("busy:") for r in refused)
+        start = time.monotonic()
+    finally:
+        s.close()
+    assert time.monotonic() - start < 5
+    assert not worker.thread.is_alive()
+    time.sleep(0.2)
+    assert not any(m["type"] == "landscape" for m in rec.seen)
