@@ -4,7 +4,6 @@ exactly as ``gradwise train`` makes them, the heatmap grid, and checked CSV uplo
 from __future__ import annotations
 
 import contextlib
-import copy
 import re
 import tempfile
 from collections.abc import Iterator
@@ -14,45 +13,46 @@ from typing import Any
 import numpy as np
 
 from .. import data
-from ..training.config import ConfigError
-from ..training.run import prepare_data
+from ..errors import GradwiseError
+from ..training.assemble import Experiment, assemble
 from .settings import LIMITS, LOSSES, SettingsError
 
-__all__ = ["Points", "parse_upload"]
+__all__ = ["Points", "build", "parse_upload"]
+
+
+def build(config: dict[str, Any], upload: tuple[Any, Any] | None) -> Experiment:
+    """The experiment of a session's config, through the one assembly (the uploaded points
+    ``(X, y)`` in place of ``[data]``'s CSV file); a config or data error is a
+    :class:`SettingsError` for the page."""
+    try:
+        return assemble(config, arrays=upload, private_generators=True, verbose=0)
+    except (GradwiseError, ValueError) as exc:
+        raise SettingsError(str(exc).splitlines()[0]) from None
 
 
 class Points:
-    """The points of a session: raw 2D points for the page (after ``data.scale``), and the
-    network's inputs (features, standardized with training statistics) exactly as
-    ``prepare_data`` makes them. ``task`` is "binary", "multiclass" or "regression";
-    ``classes`` the number of classes (0 for regression)."""
+    """The points of a session, taken from its assembled experiment: raw 2D points for the page
+    (after ``data.scale``), the network's inputs (the experiment's own feature map and
+    standardization), and the heatmap grid made with the same preprocessing. ``task`` is
+    "binary", "multiclass" or "regression"; ``classes`` the number of classes (0 for
+    regression)."""
 
-    def __init__(self, config: dict[str, Any], upload_text: str | None) -> None:
-        raw_cfg = copy.deepcopy(config)
-        raw_cfg["data"]["standardize"] = False
-        raw_cfg["data"].pop("features", None)
-        raw_cfg.pop("changes", None)
-        with upload_file(upload_text) as path:
-            if path is not None:
-                raw_cfg["data"]["path"] = str(path)
-            try:
-                raw = prepare_data(raw_cfg)
-            except (ConfigError, ValueError) as exc:
-                raise SettingsError(str(exc)) from None
-        assert raw.X_val is not None and raw.y_val is not None
-        self.raw_train, self.raw_test = raw.X_train, raw.X_val
-        self.y_train, self.y_test = raw.y_train, raw.y_val
-        self.task = raw.task
-        self.n_outputs = raw.n_outputs
-        self.classes = 0 if self.task == "regression" else max(2, raw.n_outputs)
+    def __init__(self, experiment: Experiment) -> None:
+        s, pre = experiment.splits, experiment.preprocessing
+        assert s.X_val is not None and s.y_val is not None and pre.raw_val is not None
+        self.preprocessing = pre
+        self.raw_train, self.raw_test = pre.raw_train, pre.raw_val
+        self.X_train, self.y_train = s.X_train, s.y_train
+        self.X_test, self.y_test = s.X_val, s.y_val
+        self.task = s.task
+        self.n_outputs = s.n_outputs
+        self.classes = 0 if self.task == "regression" else max(2, s.n_outputs)
         if self.classes > LIMITS["max_classes"]:
             raise SettingsError(f"the playground draws at most {LIMITS['max_classes']} classes; "
                                 f"these labels make {self.classes}")
+        config = experiment.config
         self.scale = float(config["data"].get("scale", 1.0))
         self.features = list(config["data"]["features"])
-        self.scaler = data.Standardizer().fit(data.feature_map(self.raw_train, self.features))
-        self.X_train = self.inputs(self.raw_train)
-        self.X_test = self.inputs(self.raw_test)
         pts = np.concatenate([self.raw_train, self.raw_test])
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         pad = 0.05 * np.maximum(hi - lo, 1e-6)
@@ -66,8 +66,9 @@ class Points:
         self.grid = self.inputs(np.stack([xx.ravel(), yy.ravel()], axis=1))
 
     def inputs(self, raw: np.ndarray) -> np.ndarray:
-        """The network's inputs for raw 2D points: the features, standardized."""
-        return self.scaler.transform(data.feature_map(raw, self.features))
+        """The network's inputs for raw 2D points: the features, standardized (the
+        experiment's preprocessing)."""
+        return self.preprocessing.transform(raw)
 
     @property
     def loss(self) -> dict[str, str]:

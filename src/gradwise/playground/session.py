@@ -16,20 +16,17 @@ from __future__ import annotations
 import copy
 import json
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..training.checkpoint import save
-from ..training.config import dumps
-from ..training.run import build_model
-from .points import Points, parse_upload
+from ..errors import GradwiseError
+from ..training.config import check_changes, dumps
+from .points import Points, build, parse_upload
 from .settings import (
     DATA_KEYS,
     DEFAULT_SETTINGS,
@@ -45,7 +42,7 @@ from .settings import (
     settings_to_config,
     validate_settings,
 )
-from .worker import INIT_LOCK, Worker
+from .worker import Worker
 
 __all__ = ["DEFAULT_SETTINGS", "LIMITS", "Session", "SettingsError", "defaults",
            "settings_to_config", "validate_settings"]
@@ -97,12 +94,12 @@ class Session:
 
     def _rebuild(self, data_changed: bool, playing: bool) -> None:
         config = settings_to_config(self.settings)
-        if data_changed or self.data is None:
-            self.data = Points(config, None if self.upload is None else self.upload[0])
-        self.config = config
+        experiment = build(config, None if self.upload is None else self.upload[1:])
+        self.data = Points(experiment)
+        self.config = experiment.config
         self.base_settings = copy.deepcopy(self.settings)
         self._stop_worker()
-        self._worker = Worker(config, self.data, self.emit, self.flow_control, playing)
+        self._worker = Worker(experiment, self.data, self.emit, self.flow_control, playing)
 
     def _stop_worker(self) -> None:
         if self._worker is not None:
@@ -259,22 +256,20 @@ class Session:
         data_changed = force_data or bool(changed & set(DATA_KEYS))
         w = self._worker
         if training and not force_data and training <= set(LIVE_KEYS) \
-                and w is not None and not w.stopped:
-            entry = self._live_entry(old, new)
-            settings_to_config(self.base_settings, changes=[*w.changes, entry])  # validate
-            w.send("change", entry)
+                and w is not None and not w.stopped and self._live_ok(w, old, new):
+            w.send("change", self._live_entry(old, new))
             self.settings = new
             return [{"type": "settings", "settings": self.settings, "applied": "live",
                      "epoch": None}]
         if training or force_data:
-            # Check the config and the data before changing anything.
-            config = settings_to_config(new)
-            d = Points(config, None if self.upload is None else self.upload[0]) \
-                if data_changed else self.data
-            playing = self.playing
+            # Check the config and the data (by building) before changing anything.
+            old_settings = self.settings
             self.settings = new
-            self.data = d
-            self._rebuild(data_changed=False, playing=playing)
+            try:
+                self._rebuild(data_changed=data_changed, playing=self.playing)
+            except SettingsError:
+                self.settings = old_settings
+                raise
             applied, epoch = "restart", 0
         else:
             self.settings = new
@@ -285,16 +280,29 @@ class Session:
             out.append(self.data.message())
         return out
 
+    def _live_ok(self, w: Worker, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Whether this run can take the change without a restart (the schedule's kind
+        unchanged, dropout only where the network has a dropout layer); checked as
+        ``gradwise train`` checks a ``[[changes]]`` entry."""
+        if old["schedule"] != new["schedule"]:
+            return False
+        try:
+            entry = check_changes(w.experiment.config, [{"epoch": w.epoch,
+                                                         **self._live_entry(old, new)}])[0]
+            w.experiment.changes.check(entry)
+        except (GradwiseError, ValueError):
+            return False
+        return True
+
     @staticmethod
     def _live_entry(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         """The ``[[changes]]`` entry (without its epoch) taking live settings ``old`` to
         ``new``: the dotted config keys whose values differ."""
         a, b = live_values(old), live_values(new)
         changes = {k: v for k, v in b.items() if a.get(k) != v}
-        sa, sb = schedule_section(old), schedule_section(new)
-        if sa != sb:
-            section = sb if sb is not None else {"name": "none"}
-            changes.update({f"schedule.{k}": v for k, v in section.items()})
+        sa, sb = schedule_section(old) or {}, schedule_section(new) or {}
+        changes.update({f"schedule.{k}": v for k, v in sb.items()
+                        if k != "name" and sa.get(k) != v})
         return {"set": changes}
 
     # exports (called from the server's threads)
@@ -302,9 +310,11 @@ class Session:
         """The ``gradwise train`` config of this session, training as many epochs as it has."""
         with self._lock:
             w = self._worker
-            changes = [] if w is None else list(w.changes)
-            return dumps(settings_to_config(self.base_settings, epochs=self.epoch,
-                                            changes=changes))
+            if w is None:
+                return dumps(settings_to_config(self.settings, epochs=max(1, self.epoch)))
+            config = w.experiment.replay_config(epochs=max(1, self.epoch))
+            config["training"]["verbose"] = 1
+            return dumps(config)
 
     def export_points(self) -> str | None:
         """The uploaded CSV text, or None."""
@@ -316,17 +326,9 @@ class Session:
             w = self._worker
         if w is None or not w.thread.is_alive():
             raise SettingsError("no network to export")
-        fut: Future[dict[str, np.ndarray]] = Future()
+        fut: Future[bytes] = Future()
         w.send("snapshot", fut)
-        state = fut.result(timeout=timeout)
-        assert self.data is not None
-        with INIT_LOCK:  # building draws from the shared generator
-            model = build_model(self.config, self.data.X_train.shape[1], self.data.n_outputs)
-        model.load_state_dict(state)
-        with tempfile.TemporaryDirectory(prefix="gradwise-playground-") as tmp:
-            path = Path(tmp) / "model.safetensors"
-            save(model, path)
-            return path.read_bytes()
+        return fut.result(timeout=timeout)
 
     def close(self) -> None:
         """Stop training and free the session."""

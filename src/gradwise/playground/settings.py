@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from .. import data, nn, optim
-from ..training.config import HIDDEN_EXCLUDED, SCHEDULES, ConfigError, validate
+from ..training.config import HIDDEN_EXCLUDED, ConfigError, validate
 
 __all__ = ["DATASETS", "DEFAULT_SETTINGS", "LIMITS", "LIVE_KEYS", "PAGE_ONLY", "SettingsError",
            "defaults", "optimizer_info", "settings_to_config", "validate_settings"]
@@ -442,8 +442,3 @@ def settings_to_config(settings: dict[str, Any], epochs: int = 1,
         return validate(config, base=None)
     except ConfigError as exc:  # a setting the page allowed but the schema refuses
         raise SettingsError(str(exc)) from None
-
-
-def schedule_class(name: str) -> Any:
-    """The schedule class of a config schedule name."""
-    return getattr(optim.schedules, SCHEDULES[name])

@@ -89,8 +89,8 @@ def clean_numbers(model: nn.Module, loss: Any, pts: Points, batch_size: int,
 
 def penalty_value(model: nn.Module, penalty: Callable[[nn.Module], Any] | None
                   ) -> float | None:
-    if penalty is None:
-        return None
+    if penalty is None or not (getattr(penalty, "l1", 1) or getattr(penalty, "l2", 1)):
+        return None  # no regularization (an L1L2 with both rates 0 adds nothing)
     with no_grad():
         p = penalty(model)
     return 0.0 if p is None else float(p.item())

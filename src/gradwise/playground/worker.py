@@ -13,31 +13,30 @@ from __future__ import annotations
 import contextlib
 import math
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import backend, nn, optim
-from ..data.loader import DataLoader
+from ..errors import GradwiseError
 from ..nn.utils import flat_parameters
-from ..training.callbacks import Callback, EarlyStopping, LearningRateScheduler
+from ..training.assemble import Experiment
+from ..training.callbacks import Callback
+from ..training.checkpoint import save
 from ..training.loop import fit
-from ..training.run import build_model, divergence_line, loss_and_metrics, regularizer
+from ..training.summary import divergence_line
 from . import views
 from .points import Points
-from .settings import LIMITS, SettingsError, schedule_class
+from .settings import LIMITS, SettingsError
 
-__all__ = ["INIT_LOCK", "Worker"]
+__all__ = ["Worker"]
 
 MAX_IN_FLIGHT = 0  # train the next epoch once the page has been sent every state
 WORK = ("landscape", "backprop")
-
-# One lock around seeding and initializing a network: ``gw.manual_seed`` seeds a process-wide
-# generator, so two sessions starting at once must not interleave their draws.
-INIT_LOCK = threading.Lock()
 
 
 class _Stop(Exception):
@@ -52,11 +51,14 @@ class Worker(Callback):
     """Trains one network in its own thread by calling ``fit``; this callback pauses it between
     epochs, reports a state after each and serves commands."""
 
-    def __init__(self, config: dict[str, Any], pts: Points,
+    def __init__(self, experiment: Experiment, pts: Points,
                  emit: Callable[[dict[str, Any]], None], flow_control: bool,
                  playing: bool) -> None:
         super().__init__()
-        self.config, self.pts, self.emit = config, pts, emit
+        self.experiment, self.pts, self.emit = experiment, pts, emit
+        self.config = experiment.config
+        self.es = experiment.early_stopping
+        self.loss, self.penalty = experiment.loss, experiment.regularization
         self.commands: queue.Queue[tuple[str, Any]] = queue.Queue()
         # Flow control: states emitted but not yet delivered to the page. The next epoch waits
         # until it is at most MAX_IN_FLIGHT, so a slow page slows training instead of queueing.
@@ -78,14 +80,10 @@ class Worker(Callback):
         self.batch_loss: float | None = None
         self.lr: float | None = None
         self.last_update = 0.0
-        self.es: EarlyStopping | None = None
         self.history: dict[str, list[float]] = {}  # every epoch's logs, full precision
-        self.changes: list[dict[str, Any]] = []  # [[changes]] entries since the (re)start
         self.weights_epoch = 0
         self.restored = False
         self.error: str | None = None
-        self.loss: Any = None
-        self.penalty: Any = None
         self.thread = threading.Thread(target=self._run, daemon=True, name="playground-session")
 
     # --- commands from other threads ----------------------------------------------------------
@@ -115,50 +113,13 @@ class Worker(Callback):
             self.thread.join(timeout=30)
 
     # --- the thread ---------------------------------------------------------------------------
-    def _build(self) -> tuple[Any, Any, Any, dict[str, Any]]:
-        cfg = self.config
-        tcfg = cfg["training"]
-        with INIT_LOCK:
-            backend.manual_seed(tcfg["seed"])
-            model = build_model(cfg, self.pts.X_train.shape[1], self.pts.n_outputs)
-        # Dropout draws from its own generator seeded like fit(seed=...) seeds gradwise's
-        # default one, so concurrent sessions do not share a stream (all layers share it, as
-        # they share the default generator in the train job).
-        dropout_rng = np.random.default_rng(tcfg["seed"])
-        for m in model.modules():
-            if isinstance(m, nn.Dropout):
-                m.generator = dropout_rng
-        hyper = {k: v for k, v in cfg["optimizer"].items() if k != "name"}
-        optimizer = optim.get(cfg["optimizer"]["name"], model.parameters(), **hyper)
-        self.loss, metrics = loss_and_metrics(self.pts.task, cfg)
-        self.penalty = regularizer(cfg)
-        callbacks: list[Callback] = []
-        es_cfg = tcfg["early_stopping"]
-        if es_cfg["enabled"]:
-            kwargs = {k: v for k, v in es_cfg.items() if k != "enabled"}
-            self.es = EarlyStopping(verbose=0, **kwargs)
-            callbacks.append(self.es)
-        sched = cfg.get("schedule")
-        if sched is not None:
-            callbacks.append(LearningRateScheduler(schedule_class(sched["name"])(
-                optimizer, **{k: v for k, v in sched.items() if k != "name"})))
-        callbacks.append(self)
-        loader = DataLoader((self.pts.X_train, self.pts.y_train),
-                            batch_size=tcfg["batch_size"], shuffle=True,
-                            generator=tcfg["seed"], device="cpu")
-        kwargs = {"epochs": LIMITS["max_epochs"],
-                  "validation_data": (self.pts.X_test, self.pts.y_test),
-                  "batch_size": tcfg["batch_size"], "metrics": metrics,
-                  "callbacks": callbacks, "verbose": 0, "seed": None,
-                  "regularization": self.penalty, "train_eval": True}  # as gradwise train
-        return model, optimizer, loader, kwargs
-
     def _run(self) -> None:
         try:
-            model, optimizer, loader, kwargs = self._build()
-            self.optimizer = optimizer
+            exp = self.experiment
+            kwargs = exp.fit_kwargs(epochs=LIMITS["max_epochs"], verbose=0,
+                                    callbacks=[*exp.callbacks, self])
             with np.errstate(over="ignore", invalid="ignore"):  # divergence is reported
-                fit(model, self.loss, optimizer, loader, **kwargs)
+                fit(**kwargs)
             self._finish()
             while True:
                 self._serve(block=True)
@@ -321,13 +282,28 @@ class Worker(Callback):
         elif kind == "change":
             self._change(arg)
         elif kind == "snapshot":
-            arg.set_result({k: v.copy() for k, v in self.model.state_dict().items()})
+            with tempfile.TemporaryDirectory(prefix="gradwise-playground-") as tmp:
+                path = Path(tmp) / "model.safetensors"
+                save(self.model, path)
+                arg.set_result(path.read_bytes())
 
     # --- mid-run changes ------------------------------------------------------------------------
+    @property
+    def changes(self) -> list[dict[str, Any]]:
+        """The ``[[changes]]`` entries since the (re)start, in epoch order."""
+        with self.experiment.changes._lock:
+            return [dict(c) for c in self.experiment.changes.entries]
+
     def _change(self, entry: dict[str, Any]) -> None:
-        """Record a ``[[changes]]`` ``set`` entry for the epochs completed now; applied by
-        the ``Changes`` callback before the next epoch."""
-        raise SettingsError("changing settings while training needs the [[changes]] feature")
+        """Record a ``[[changes]]`` ``set`` entry at the epochs completed now; the
+        ``Changes`` callback applies it before the next epoch (as ``gradwise train`` does)."""
+        if self.stopped:
+            self._ended()
+            return
+        try:
+            self.experiment.changes.add({"epoch": self.epoch, **entry})
+        except (GradwiseError, ValueError) as exc:
+            self.emit({"type": "error", "message": str(exc).splitlines()[0]})
 
     def _edit(self, arg: tuple[int, str, tuple[int, ...], float]) -> None:
         layer, kind, index, value = arg
@@ -340,10 +316,9 @@ class Worker(Callback):
             self.emit({"type": "error", "message": f"layer {layer} has no bias to edit"})
             return
         name = next(n for n, p in self.model.named_parameters() if p is target)
-        target.data[index] = value
-        self.changes.append({"epoch": self.epoch,
-                             "weights": [{"name": name, "index": list(index),
-                                          "value": value}]})
+        self.experiment.changes.add({"epoch": self.epoch, "weights": [
+            {"name": name, "index": list(index), "value": value}]})
+        target.data[index] = value  # shown now; Changes sets it again before the next epoch
         self.numbers = self._clean()
         self._report()
 
