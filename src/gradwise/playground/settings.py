@@ -150,7 +150,7 @@ _SCHEDULES: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
 }
 # Page defaults for schedules: none of them silently freezes training (step's class default
 # gamma 0.1 reaches 1e-11 of the rate after 1100 epochs of step 100).
-SCHEDULE_DEFAULTS = {"step": {"step_size": 100, "gamma": 0.5},
+SCHEDULE_DEFAULTS = {"step": {"step_size": 100, "gamma": 0.7},
                      "exponential": {"gamma": 0.995},
                      "cosine": {"T_max": 500, "eta_min": 0.0001}}
 
