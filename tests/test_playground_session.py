@@ -697,3 +697,13 @@ def test_landscape_directions_follow_the_trajectory() -> None:
         assert np.array(two["loss"]).shape == (7, 7)
     finally:
         s.close()
+
+
+def test_a_schedule_that_stalls_training_is_said_in_the_state() -> None:
+    s, rec = _session({"schedule": "exponential", "schedule_params": {"gamma": 0.01}})
+    try:
+        assert _steps(s, rec, 2)["notice"] is None
+        st = _steps(s, rec, 4, start=2)
+        assert "exponential schedule has lowered the learning rate" in st["notice"]
+    finally:
+        s.close()

@@ -331,12 +331,7 @@ class Worker(Callback):
             es = {"patience": self.es.patience, "best_epoch": best,
                   "stopped_epoch": self.es.stopped_epoch + 1 if self.es.stopped_epoch else None,
                   "restored": self.restored}
-        pca = None
-        if pts.task != "regression":
-            pca = {"train": views.per_class_accuracy(model, pts.X_train, pts.y_train,
-                                                     pts.classes),
-                   "test": views.per_class_accuracy(model, pts.X_test, pts.y_test,
-                                                    pts.classes)}
+        pca = None if pts.task == "regression" else views.per_class_accuracy(model, pts)
         history = self.pending
         self.pending = {k: [] for k in history}
         return {
