@@ -703,7 +703,7 @@ def test_a_schedule_that_stalls_training_is_said_in_the_state() -> None:
     s, rec = _session({"schedule": "exponential", "schedule_params": {"gamma": 0.01}})
     try:
         assert _steps(s, rec, 2)["notice"] is None
-        st = _steps(s, rec, 4, start=2)
+        st = _steps(s, rec, 5, start=2)  # 0.03 * 0.01^4 < 1e-6 * 0.03
         assert "exponential schedule has lowered the learning rate" in st["notice"]
     finally:
         s.close()
