@@ -707,3 +707,23 @@ def test_a_schedule_that_stalls_training_is_said_in_the_state() -> None:
         assert "exponential schedule has lowered the learning rate" in st["notice"]
     finally:
         s.close()
+
+
+def test_a_refused_upload_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload that parses but cannot be assembled leaves the session's points and settings
+    as they were."""
+    s, _ = _session()
+    try:
+        before = json.dumps(s.settings, sort_keys=True)
+
+        def refuse(*args: Any) -> None:
+            raise SettingsError("cannot train these points")
+
+        monkeypatch.setattr(session_mod, "build", refuse)
+        rows = "".join(f"{i / 10},{i / 20},{i % 2}\n" for i in range(20))
+        reply = s.handle(json.dumps({"type": "upload", "name": "odd.csv",
+                                     "content": "a,b,label\n" + rows}))
+        assert reply == [{"type": "error", "message": "cannot train these points"}]
+        assert s.upload is None and json.dumps(s.settings, sort_keys=True) == before
+    finally:
+        s.close()

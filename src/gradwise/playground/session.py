@@ -211,12 +211,16 @@ class Session:
             return self._edit(msg)
         if kind == "upload":
             self._keys(msg, "name", "content")
-            self.upload = parse_upload(msg.get("name"), msg.get("content"))
-            y = self.upload[2]
-            problem = "classification" if y.dtype.kind in "iu" else "regression"
+            upload = parse_upload(msg.get("name"), msg.get("content"))
+            problem = "classification" if upload[2].dtype.kind in "iu" else "regression"
             new = validate_settings({"dataset": "upload", "problem": problem}, self.settings,
                                     True)
-            return self._apply(new, {"dataset": "upload"}, force_data=True)
+            before, self.upload = self.upload, upload
+            try:
+                return self._apply(new, {"dataset": "upload"}, force_data=True)
+            except SettingsError:
+                self.upload = before  # a refused upload changes nothing
+                raise
         raise SettingsError(f"unknown message type {_short(kind)}; expected settings, play, "
                             "pause, step, reset, regenerate, landscape, backprop, edit, upload "
                             "or ping")
