@@ -727,3 +727,18 @@ def test_a_refused_upload_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> No
         assert s.upload is None and json.dumps(s.settings, sort_keys=True) == before
     finally:
         s.close()
+
+
+def test_a_hyperparameter_left_out_goes_back_to_its_default_live(tmp_path: Path) -> None:
+    s, rec = _session({"optimizer": "sgd", "learning_rate": 0.1,
+                       "optimizer_params": {"momentum": 0.5}})
+    try:
+        _steps(s, rec, 1)
+        reply = s.handle(json.dumps({"type": "settings", "settings": {"optimizer_params": {}}}))
+        assert reply[0]["applied"] == "live"
+        _steps(s, rec, 2, start=1)
+        history, text = s.history(), s.export_config()
+    finally:
+        s.close()
+    assert tomllib.loads(text)["changes"] == [{"epoch": 1, "set": {"optimizer.momentum": 0.0}}]
+    _assert_same_history(_replay(tmp_path, text), history)
