@@ -742,3 +742,37 @@ def test_a_hyperparameter_left_out_goes_back_to_its_default_live(tmp_path: Path)
         s.close()
     assert tomllib.loads(text)["changes"] == [{"epoch": 1, "set": {"optimizer.momentum": 0.0}}]
     _assert_same_history(_replay(tmp_path, text), history)
+
+
+def test_a_session_runs_without_threads_driven_from_outside(tmp_path: Path) -> None:
+    """issue 21's way: no thread of its own; the driver's poll hands the page's messages to the
+    session between epochs. Same protocol, same numbers (the export replays)."""
+    rec = Recorder()
+    s = Session(rec, threaded=False)
+    script = ['{"type": "step"}', '{"type": "step"}',
+              json.dumps({"type": "settings", "settings": {"hidden": [3], "seed": 2}}),
+              '{"type": "step"}',
+              json.dumps({"type": "settings", "settings": {"learning_rate": 0.01}}),
+              '{"type": "step"}', '{"type": "landscape", "dims": 1, "resolution": 5}',
+              '{"type": "step"}']
+    out: dict[str, Any] = {}
+
+    def poll(block: bool) -> None:
+        if script:
+            s.handle(script.pop(0))
+        elif block:  # the page has nothing more to say: export, then leave
+            out["history"], out["config"] = s.history(), s.export_config()
+            out["model"] = s.export_model()
+            s.close()
+
+    threads = threading.active_count()
+    s.start()
+    s.run(poll)
+    assert threading.active_count() == threads  # no thread was started
+    states = [m for m in rec.q.queue if m["type"] == "state"]
+    assert [m["epoch"] for m in states] == [0, 1, 2, 0, 1, 2, 3]
+    assert states[-1]["network"]["layers"] == [2, 3, 1] and states[-1]["changes"] == 1
+    assert any(m["type"] == "landscape" for m in rec.q.queue) and len(out["model"]) > 100
+    cfg = tomllib.loads(out["config"])
+    assert cfg["changes"] == [{"epoch": 1, "set": {"optimizer.lr": 0.01}}]
+    _assert_same_history(_replay(tmp_path, out["config"]), out["history"])
