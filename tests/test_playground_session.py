@@ -18,11 +18,11 @@ import pytest
 
 import gradwise as gw
 from gradwise import data, nn
+from gradwise.playground import session as session_mod
+from gradwise.playground import views
 from gradwise.training.config import ConfigError, load_config, validate
 from gradwise.training.run import build_model, load_run, prepare_data, train
 
-session_mod = pytest.importorskip("gradwise.playground.session")
-views = pytest.importorskip("gradwise.playground.views")
 Session = session_mod.Session
 SettingsError = session_mod.SettingsError
 validate_settings = session_mod.validate_settings
