@@ -121,6 +121,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
         "name": ("spiral", _registry(TOY_SETS)),
         "n": (1000, _int(2)),
         "noise": (0.04, _float(0.0, math.inf)),
+        "scale": (1.0, _float(1e-6, 1e6)),
         "path": ("", _OPT_STR),
         "target": ("label", _STR),
         "x_key": ("x", _STR),
@@ -171,7 +172,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
 }
 
 # Keys of each data source besides the common ones.
-_SOURCE_KEYS = {"toy": {"name", "n", "noise"}, "csv": {"path", "target"},
+_SOURCE_KEYS = {"toy": {"name", "n", "noise", "scale"}, "csv": {"path", "target"},
                 "npz": {"path", "x_key", "y_key"}, "mnist": {"root"}}
 _COMMON_DATA = {"source", "standardize", "validation_split", "test_split", "seed", "features"}
 

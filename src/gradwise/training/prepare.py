@@ -55,6 +55,8 @@ def _load_raw(cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, Any, str]:
     source = cfg["source"]
     if source == "toy":
         X, y = data.get_toy(cfg["name"], n=cfg["n"], noise=cfg["noise"], seed=cfg["seed"])
+        if cfg.get("scale", 1.0) != 1.0:  # data.scale: the coordinates times a factor
+            X = (X * np.float32(cfg["scale"])).astype(X.dtype)
         return X, y, None, f"{cfg['name']} (toy, {cfg['n']} points, noise {cfg['noise']})"
     if source == "csv":
         X, y = data.load_csv(cfg["path"], target=cfg["target"])
