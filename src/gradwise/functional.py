@@ -299,8 +299,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Any = N
     if p == 1:
         mask = xp.zeros(x.shape, dtype=x.dtype)
     else:
-        gen = generator if generator is not None else backend.default_generator(x.device)
-        u = gen.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+        u = backend.uniform(generator, x.shape,
+                            np.float32 if x.dtype == np.float32 else np.float64, x.device)
         mask = (u >= p).astype(x.dtype)
         mask *= 1.0 / (1.0 - p)
     return _Dropout(mask)(x)

@@ -77,6 +77,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        cap = backend._capture
+        if cap is not None:  # gw.compile notes the modules (and modes) of a step
+            cap.module(self)
         return self.forward(*args, **kwargs)
 
     # --- traversal --------------------------------------------------------------------------

@@ -338,8 +338,12 @@ class Optimizer:
             for p in group["params"]:
                 p.grad = None
 
+    @backend.live
     def step(self) -> None:
-        """Update every parameter that has a gradient by one step of the algorithm."""
+        """Update every parameter that has a gradient by one step of the algorithm.
+
+        In a compiled step (``gw.compile``) this is a live call: every replay runs it, so the
+        learning rate, the step counts and the bias corrections are read at each step."""
         for group, buckets in zip(self.param_groups, self._buckets, strict=True):
             fills = self._state(group)
             n_scratch = self._n_scratch(group)

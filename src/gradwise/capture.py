@@ -1,0 +1,660 @@
+"""``gw.compile``: a training step recorded once as its backend array calls, then replayed.
+
+An eager step is mostly Python on a small network: building the graph, walking it backwards,
+one NumPy call per op. ``step = gw.compile(fn)``, where ``fn(x, y)`` is a whole training step
+(``zero_grad``, forward, loss, ``backward``, clipping, ``optimizer.step()``) returning the loss,
+removes that Python in the manner of tinygrad's ``TinyJit`` and Chainer's ``static_graph``:
+
+1. the first call runs ``fn`` eagerly (the optimizer creates its state) and notes the modules
+   and optimizers the step uses;
+2. the next call with a new *key* (the shapes and dtypes of the array arguments, the other
+   arguments' values, the train/eval mode of every module the step called, which parameters
+   hold a gradient) runs ``fn`` eagerly again while *recording* every backend array call: the
+   inputs, parameters and gradient slots are handed to the code as views of a NumPy subclass
+   whose ``__array_ufunc__`` and ``__array_function__`` (and the ndarray methods that bypass
+   both: ``reshape``, ``astype``, indexing, ...) log the call with the arrays it read and wrote.
+   Every array the step computes is kept as a buffer;
+3. later calls with that key copy the arguments into the input buffers and replay the log:
+   each ufunc call again, writing into its buffer (``out=``), each other call's result copied
+   into its buffer. Views need no call (a view of a buffer stays a view of it), and parameters,
+   gradients and optimizer state are updated in place, in the eager order.
+
+What changes between steps is never baked in. The optimizer's ``step()`` and the data-parallel
+gradient all-reduce are *live* calls (``backend.live``): recorded as "call this", they run as
+eager code at every replay, so the learning rate under a schedule, Adam's step count and bias
+corrections are read then, and the fused optimizer kernels (numba) still run inside them.
+Dropout draws its uniforms through :func:`gradwise.backend.uniform`, recorded as a draw from the
+same generator into the mask's buffer, so every replay draws fresh values from the stream
+that eager code would have drawn from (the same bits). Creations (``zeros``, ``ones``) are
+refilled when the step writes into them.
+
+What cannot be replayed is detected while recording: a read of a computed value on the host
+(``.item()``, ``float()``, ``bool()`` and so a Python branch on data, ``.numpy()``,
+``.tolist()``), or an array computed by a call the recorder does not see. The recording call
+finishes the step (its values are real), then raises :class:`NotReplayableError` naming the
+read and where it was; with ``fallback=True`` it warns once and that key runs eagerly. A
+parameter whose ``.data`` was replaced since the recording makes every recording stale: the
+step runs eagerly once and records afresh.
+
+The replay is exact: it makes the same NumPy calls on the same values in the same order as the
+eager step, so compiled and eager steps give bit-identical parameters (``tests/test_compile.py``
+checks every optimizer and option). Returned tensors and arrays are copies, detached from any
+graph, that the next call cannot overwrite. At most ``max_recordings`` keys are recorded; beyond
+that the step runs eagerly, with a one-time warning.
+
+NumPy only: the recorder and the replay need nothing but NumPy, so they run in a browser build
+(Pyodide) too. On CuPy arrays (a GPU) the step runs eagerly. The GPU design, not built: record
+the same way (CuPy arrays have no ``__array_ufunc__`` subclass hook, so the recorder would wrap
+``cupy`` calls through the same ``backend.xp_of`` namespace hook), then capture the replay once
+in a CUDA graph (``cupy.cuda.Stream.begin_capture`` / ``end_capture`` / ``Graph.launch``): the
+inputs copied into the static input buffers before the launch; the live calls' changing
+scalars (learning rate, bias corrections) kept in 0-d device arrays that the host writes before
+each launch, PyTorch's ``capturable=True``; dropout's generator state advanced on the device by
+a captured ``curand`` offset; and the all-reduce outside the graph, splitting it in two.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import threading
+import traceback
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import backend
+from . import threads as _threads
+from .autograd import Tensor, wrap
+
+__all__ = ["NotReplayableError", "compile"]
+
+
+class NotReplayableError(RuntimeError):
+    """A step that gw.compile cannot replay: it reads a computed value on the host (``.item()``,
+    a Python branch on data) or uses an array computed outside the recorder's view."""
+
+
+_active: _Recorder | None = None  # the recorder of the step being recorded (one thread)
+
+
+def _plain(a: Any) -> Any:
+    return a.view(np.ndarray) if type(a) is _Traced else a
+
+
+def _unwrap(obj: Any) -> Any:
+    """``obj`` with every traced array replaced by a plain view of the same memory."""
+    t = type(obj)
+    if t is _Traced:
+        return obj.view(np.ndarray)
+    if t is tuple or t is list:
+        return t(_unwrap(o) for o in obj)
+    if t is dict:
+        return {k: _unwrap(v) for k, v in obj.items()}
+    return obj
+
+
+def _leaves(obj: Any, out: list[Any]) -> list[Any]:
+    if isinstance(obj, np.ndarray):
+        out.append(obj)
+    elif isinstance(obj, tuple | list):
+        for o in obj:
+            _leaves(o, out)
+    elif isinstance(obj, dict):
+        for o in obj.values():
+            _leaves(o, out)
+    return out
+
+
+def _owner(a: np.ndarray) -> np.ndarray:
+    """The array that owns ``a``'s memory."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def _read(what: str) -> Callable[..., Any]:
+    base = getattr(np.ndarray, what)
+
+    def method(self: _Traced, *args: Any, **kwargs: Any) -> Any:
+        rec = _active
+        if rec is not None:
+            rec.taint(f"{'.' + what if not what.startswith('__') else what}() reads a computed "
+                      "value on the host")
+        return base(self.view(np.ndarray), *args, **kwargs)
+
+    return method
+
+
+def _method(what: str) -> Callable[..., Any]:
+    base = getattr(np.ndarray, what)
+
+    def method(self: _Traced, *args: Any, **kwargs: Any) -> Any:
+        rec = _active
+        plain = self.view(np.ndarray)
+        if rec is None:
+            return base(plain, *_unwrap(args), **_unwrap(kwargs))
+        return rec.call(base, (plain, *_unwrap(args)), _unwrap(kwargs), what)
+
+    return method
+
+
+class _Traced(np.ndarray):
+    """An array whose calls are recorded (only ever a view of a buffer the recorder knows)."""
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        out = kwargs.get("out")
+        ins = tuple(_plain(a) for a in inputs)
+        if out is not None:
+            kwargs["out"] = tuple(_plain(o) for o in out)
+        rec = _active
+        if rec is None:
+            return getattr(ufunc, method)(*ins, **kwargs)
+        return rec.ufunc(ufunc, method, ins, kwargs, out)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        rec = _active
+        if rec is None:
+            return func(*_unwrap(args), **_unwrap(kwargs))
+        return rec.call(func, _unwrap(args), _unwrap(kwargs), getattr(func, "__name__", "?"))
+
+    for _name in ("reshape", "astype", "copy", "ravel", "flatten", "transpose", "swapaxes",
+                  "squeeze", "take", "repeat", "argmax", "argmin", "cumsum", "cumprod", "round",
+                  "dot", "nonzero", "argsort", "sort", "fill", "diagonal", "__getitem__",
+                  "__setitem__", "__copy__", "__deepcopy__"):
+        locals()[_name] = _method(_name)
+    for _name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__",
+                  "__complex__", "tobytes"):
+        locals()[_name] = _read(_name)
+    del _name
+
+
+#: calls whose result's shape depends on the values (a replay has fixed shapes)
+_DATA_SHAPED = frozenset({"nonzero", "argwhere", "flatnonzero", "unique", "extract",
+                          "compress"})
+
+
+def _into(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+          buf: np.ndarray) -> None:
+    np.copyto(buf, func(*args, **kwargs))
+
+
+def _into_many(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+               fresh: list[tuple[int, np.ndarray]]) -> None:
+    res = func(*args, **kwargs)
+    for i, buf in fresh:
+        np.copyto(buf, res[i])
+
+
+def _check(bad: np.ndarray, message: str) -> None:
+    if bad:
+        raise ValueError(message)
+
+
+def _draw(generator: Any, device: str, shape: tuple[int, ...], dtype: Any,
+          buf: np.ndarray) -> None:
+    gen = generator if generator is not None else backend.default_generator(device)
+    if type(gen) is np.random.Generator:
+        gen.random(dtype=dtype, out=buf)
+    else:
+        np.copyto(buf, gen.random(shape, dtype=dtype))
+
+
+class _Namespace:
+    """NumPy as the ops see it (``backend.xp_of`` of a traced array) while a step is recorded:
+    creations return traced buffers; everything else is NumPy's."""
+
+    def __init__(self, rec: _Recorder) -> None:
+        self._rec = rec
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(np, name)
+
+    def _made(self, buf: np.ndarray, refill: Callable[[], Any] | None) -> _Traced:
+        return self._rec.created(buf, refill)
+
+    def zeros(self, shape: Any, dtype: Any = float, **kw: Any) -> Any:
+        buf = np.zeros(shape, dtype=dtype)
+        return self._made(buf, functools.partial(np.ndarray.fill, buf, 0))
+
+    def ones(self, shape: Any, dtype: Any = float, **kw: Any) -> Any:
+        buf = np.ones(shape, dtype=dtype)
+        return self._made(buf, functools.partial(np.ndarray.fill, buf, 1))
+
+    def full(self, shape: Any, fill_value: Any, dtype: Any = None, **kw: Any) -> Any:
+        buf = np.full(shape, _plain(fill_value), dtype=dtype)
+        if isinstance(fill_value, np.ndarray):
+            return self._rec.call(np.full, (shape, _plain(fill_value)), {"dtype": dtype}, "full")
+        return self._made(buf, functools.partial(np.ndarray.fill, buf, fill_value))
+
+    def empty(self, shape: Any, dtype: Any = float, **kw: Any) -> Any:
+        return self._made(np.empty(shape, dtype=dtype), None)
+
+    def zeros_like(self, a: Any, dtype: Any = None, **kw: Any) -> Any:
+        return self.zeros(np.shape(a), dtype=dtype or a.dtype)
+
+    def ones_like(self, a: Any, dtype: Any = None, **kw: Any) -> Any:
+        return self.ones(np.shape(a), dtype=dtype or a.dtype)
+
+    def empty_like(self, a: Any, dtype: Any = None, **kw: Any) -> Any:
+        return self.empty(np.shape(a), dtype=dtype or a.dtype)
+
+    def full_like(self, a: Any, fill_value: Any, dtype: Any = None, **kw: Any) -> Any:
+        return self.full(np.shape(a), fill_value, dtype=dtype or a.dtype)
+
+    def arange(self, *args: Any, **kw: Any) -> Any:
+        buf = np.arange(*args, **kw)
+        return self._made(buf, functools.partial(np.copyto, buf, buf.copy()))
+
+    def eye(self, *args: Any, **kw: Any) -> Any:
+        buf = np.eye(*args, **kw)
+        return self._made(buf, functools.partial(np.copyto, buf, buf.copy()))
+
+    def asarray(self, a: Any, dtype: Any = None, **kw: Any) -> Any:
+        if type(a) is _Traced:
+            return a if dtype is None or np.dtype(dtype) == a.dtype else a.astype(dtype)
+        return np.asarray(a, dtype=dtype, **kw)
+
+    asanyarray = asarray
+
+
+class _Op:
+    __slots__ = ("run", "writes", "refill_of")
+
+    def __init__(self, run: Callable[[], Any], writes: tuple[int, ...] = (),
+                 refill_of: int | None = None) -> None:
+        self.run, self.writes, self.refill_of = run, writes, refill_of
+
+
+class _Recorder:
+    """The log of one step's backend calls, and the buffers they read and write."""
+
+    array_type = _Traced
+
+    def __init__(self, tensors: list[Tensor], recording: bool = True) -> None:
+        self.recording = recording
+        self.ops: list[_Op] = []
+        self.known: dict[int, np.ndarray] = {}  # owners of every buffer, by id (kept alive)
+        self.problems: list[str] = []
+        self.thread = threading.get_ident()
+        self.xp = _Namespace(self)
+        self.tensors = tensors
+        self.modules: dict[int, Any] = {}
+
+    # --- what the hooks in backend, nn and optim call -----------------------------------------
+    def module(self, m: Any) -> None:
+        if threading.get_ident() == self.thread:
+            self.modules.setdefault(id(m), m)
+
+    def taint(self, what: str) -> None:
+        where = ""
+        for frame in reversed(traceback.extract_stack()[:-2]):
+            if "/gradwise/" not in frame.filename.replace("\\", "/"):
+                where = f" (at {frame.filename}:{frame.lineno}: {frame.line})"
+                break
+        self.problems.append(what + where)
+
+    def know(self, a: np.ndarray) -> None:
+        o = _owner(a)
+        self.known[id(o)] = o
+
+    def traced(self, a: np.ndarray) -> _Traced:
+        self.know(a)
+        return a.view(_Traced)
+
+    def _check_inputs(self, arrays: list[Any], what: str) -> None:
+        for a in arrays:
+            if type(a) is _Traced or (isinstance(a, np.ndarray) and a.base is not None
+                                      and type(_owner(a)) is _Traced):
+                if id(_owner(a)) not in self.known:
+                    self.taint(f"{what} reads an array computed by a call the recorder does "
+                               "not see")
+
+    def ufunc(self, ufunc: Any, method: str, ins: tuple[Any, ...], kwargs: dict[str, Any],
+              out: Any) -> Any:
+        self._check_inputs(list(ins), ufunc.__name__)
+        fn = getattr(ufunc, method)
+        if method == "at":
+            fn(*ins, **kwargs)
+            self.ops.append(_Op(functools.partial(fn, *ins, **kwargs), (id(_owner(ins[0])),)))
+            return None
+        res = fn(*ins, **kwargs)
+        if out is not None:
+            outs = kwargs["out"]
+            self.ops.append(_Op(functools.partial(fn, *ins, **kwargs),
+                                tuple(id(_owner(o)) for o in outs if o is not None)))
+            return out[0] if len(out) == 1 else out
+        results = res if isinstance(res, tuple) else (res,)
+        bufs = tuple(r if isinstance(r, np.ndarray) else np.asarray(r) for r in results)
+        kwargs["out"] = bufs
+        self.ops.append(_Op(functools.partial(fn, *ins, **kwargs)))
+        traced = tuple(self.traced(b) for b in bufs)
+        return traced if isinstance(res, tuple) else traced[0]
+
+    def call(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any], name: str) -> Any:
+        """A NumPy function or ndarray method (plain arguments): run it, log it, and return
+        its result as views (of an input, or of fresh buffers)."""
+        inputs = _leaves(args, []) + _leaves(kwargs, [])
+        self._check_inputs(inputs, name)
+        if name in _DATA_SHAPED or (name == "__getitem__" and any(
+                a.dtype == bool for a in inputs[1:])):
+            self.taint(f"{name}() makes an array whose shape depends on the data")
+        res = func(*args, **kwargs)
+        if res is None or func is np.copyto:  # in place: on its first argument
+            target = args[0] if args else next(iter(kwargs.values()))
+            writes = (id(_owner(target)),) if isinstance(target, np.ndarray) else ()
+            self.ops.append(_Op(functools.partial(func, *args, **kwargs), writes))
+            return res
+        if isinstance(res, bool | float | complex) or (
+                isinstance(res, int) and name not in ("ndim", "size")):
+            self.taint(f"{name}() returns a Python number computed from arrays")
+            return res
+        if isinstance(res, np.ndarray | np.generic):
+            view = self._view_of(res, inputs)
+            if view is not None:
+                return view
+            buf = res if isinstance(res, np.ndarray) else np.asarray(res)
+            self.ops.append(_Op(functools.partial(_into, func, args, kwargs, buf)))
+            return self.traced(buf)
+        if isinstance(res, tuple | list) and all(isinstance(r, np.ndarray | np.generic)
+                                                 for r in res):
+            outs: list[Any] = []
+            fresh: list[tuple[int, np.ndarray]] = []
+            for i, r in enumerate(res):
+                view = self._view_of(r, inputs)
+                if view is None:
+                    buf = r if isinstance(r, np.ndarray) else np.asarray(r)
+                    fresh.append((i, buf))
+                    view = self.traced(buf)
+                outs.append(view)
+            if fresh:
+                self.ops.append(_Op(functools.partial(_into_many, func, args, kwargs, fresh)))
+            return type(res)(outs)
+        return res  # shapes, dtypes and the like
+
+    def _view_of(self, res: Any, inputs: list[Any]) -> _Traced | None:
+        if not isinstance(res, np.ndarray):
+            return None
+        for a in inputs:
+            if np.may_share_memory(res, a):
+                self.know(a)
+                return res.view(_Traced)
+        return None
+
+    def created(self, buf: np.ndarray, refill: Callable[[], Any] | None) -> _Traced:
+        if refill is not None:
+            self.ops.append(_Op(refill, refill_of=id(buf)))
+        return self.traced(buf)
+
+    def check(self, bad: Any, message: str) -> None:
+        bad = _plain(bad)
+        _check(bad, message)
+        self.ops.append(_Op(functools.partial(_check, bad, message)))
+
+    def uniform(self, generator: Any, device: str, shape: tuple[int, ...], dtype: Any) -> Any:
+        buf = np.empty(shape, dtype=dtype)
+        _draw(generator, device, shape, dtype, buf)
+        self.ops.append(_Op(functools.partial(_draw, generator, device, shape, dtype, buf),
+                            (id(buf),)))
+        return self.traced(buf)
+
+    def live(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run ``fn`` as eager code on plain arrays now and at every replay."""
+        global _active
+        if threading.get_ident() != self.thread:
+            return fn(*args, **kwargs)
+        args, kwargs = _unwrap(args), _unwrap(kwargs)
+        self.ops.append(_Op(functools.partial(fn, *args, **kwargs)))
+        _active = None
+        self.untrace()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            self.retrace()
+            _active = self
+
+    def host_read(self, array: Any) -> None:
+        self.taint("reading a computed array on the host (.numpy(), to_numpy)")
+
+    # --- the tensors whose arrays are traced while recording ----------------------------------
+    def retrace(self) -> None:
+        for t in self.tensors:
+            for attr in ("data", "grad", "grad_slot"):
+                a = getattr(t, attr)
+                if type(a) is np.ndarray:
+                    setattr(t, attr, self.traced(a))
+            if t.grad_slot is not None:
+                t._slot_checked_for = None
+
+    def untrace(self) -> None:
+        for t in self.tensors:
+            for attr in ("data", "grad", "grad_slot"):
+                a = getattr(t, attr)
+                if type(a) is _Traced:
+                    setattr(t, attr, _untraced(a))
+            t._slot_checked_for = None
+
+    def finish(self) -> list[Callable[[], Any]]:
+        """The replay: every op, without the refills of creations nothing writes into."""
+        written: set[int] = set()
+        for op in self.ops:
+            written.update(op.writes)
+        return [op.run for op in self.ops if op.refill_of is None or op.refill_of in written]
+
+
+def _untraced(a: _Traced) -> np.ndarray:
+    """The plain array that the traced view ``a`` was made from (the same object, so that
+    identity checks such as the optimizer's layout cache still hold), else a plain view."""
+    b = a.base
+    if (type(b) is np.ndarray and b.shape == a.shape and b.strides == a.strides
+            and b.dtype == a.dtype and backend.data_ptr(b) == backend.data_ptr(a)):
+        return b
+    return a.view(np.ndarray)
+
+
+def _signature(a: Any) -> Any:
+    return (a.shape, a.dtype.str)
+
+
+class _Recording:
+    __slots__ = ("ops", "inputs", "outputs", "grads", "datas")
+
+    def __init__(self, ops: list[Callable[[], Any]], inputs: list[np.ndarray | None],
+                 outputs: Any, grads: list[Any], datas: list[Any]) -> None:
+        self.ops, self.inputs, self.outputs = ops, inputs, outputs
+        self.grads, self.datas = grads, datas
+
+
+class CompiledStep:
+    """A training step recorded once per key and replayed (see :mod:`gradwise.capture`)."""
+
+    def __init__(self, fn: Callable[..., Any], max_recordings: int = 8,
+                 fallback: bool = False) -> None:
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.max_recordings = max_recordings
+        self.fallback = fallback
+        self.recordings: dict[Any, _Recording | None] = {}
+        self.calls = 0
+        self.modules: list[Any] = []
+        self.tensors: list[Tensor] = []
+        self._warned = False
+
+    # --- bookkeeping --------------------------------------------------------------------------
+    def _key(self, args: tuple[Any, ...]) -> Any:
+        parts = []
+        for a in args:
+            arr = a.data if isinstance(a, Tensor) else a
+            if isinstance(arr, np.ndarray):
+                if type(arr) is not np.ndarray:
+                    return None  # CuPy (or another array type): eager
+                parts.append(_signature(arr))
+            else:
+                try:
+                    hash(a)
+                except TypeError:
+                    return None
+                parts.append(("value", a))
+        modes = tuple(m.training for m in self.modules)
+        grads = tuple(t.grad is None for t in self.tensors)
+        return tuple(parts), modes, grads
+
+    def _watch(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run eagerly, noting the modules and optimizers the step uses."""
+        rec = _Recorder([], recording=False)
+        optimizers: list[Any] = []
+
+        def live(fn: Callable[..., Any], a: tuple[Any, ...], k: dict[str, Any]) -> Any:
+            for o in a:
+                if hasattr(o, "param_groups") and o not in optimizers:
+                    optimizers.append(o)
+            return fn(*a, **k)
+
+        rec.live = live  # type: ignore[method-assign,assignment]
+        previous = backend.set_capture(rec)
+        try:
+            result = self.fn(*args, **kwargs)
+        finally:
+            backend.set_capture(previous)
+        self.modules = list(rec.modules.values())
+        tensors: dict[int, Tensor] = {}
+        for m in self.modules:
+            for p in m._parameters.values():
+                tensors.setdefault(id(p), p)
+        for o in optimizers:
+            for group in o.param_groups:
+                for p in group["params"]:
+                    tensors.setdefault(id(p), p)
+        self.tensors = list(tensors.values())
+        return result
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls == 1 or kwargs or _active is not None:
+            return self._watch(args, kwargs) if self.calls == 1 else self.fn(*args, **kwargs)
+        key = self._key(args)
+        if key is None:
+            return self.fn(*args)
+        if key not in self.recordings:
+            if len(self.recordings) >= self.max_recordings:
+                if not self._warned:
+                    self._warned = True
+                    warnings.warn(f"gw.compile: {self.max_recordings} recordings of "
+                                  f"{getattr(self.fn, '__name__', 'the step')} already (one per "
+                                  "input shape, dtype and mode); this and further new ones run "
+                                  "eagerly", RuntimeWarning, stacklevel=2)
+                return self.fn(*args)
+            return self._record(key, args)
+        rec = self.recordings[key]
+        if rec is None:  # this key cannot be replayed
+            return self.fn(*args)
+        for t, d in zip(self.tensors, rec.datas, strict=True):
+            if t.data is not d:  # a parameter was replaced: record afresh
+                self.recordings.clear()
+                self.calls = 0
+                return self(*args)
+        for buf, a in zip(rec.inputs, args, strict=True):
+            if buf is not None:
+                np.copyto(buf, a.data if isinstance(a, Tensor) else a)
+        _threads.adapt()
+        with np.errstate(all="ignore"):
+            for op in rec.ops:
+                op()
+        for t, g in zip(self.tensors, rec.grads, strict=True):
+            t.grad = g
+        return _copy_out(rec.outputs)
+
+    def _record(self, key: Any, args: tuple[Any, ...]) -> Any:
+        global _active
+        rec = _Recorder(self.tensors)
+        inputs: list[np.ndarray | None] = []
+        traced_args: list[Any] = []
+        for a in args:
+            arr = a.data if isinstance(a, Tensor) else a
+            if isinstance(arr, np.ndarray):
+                buf = np.empty(arr.shape, dtype=arr.dtype)
+                np.copyto(buf, arr)
+                inputs.append(buf)
+                view = rec.traced(buf)
+                traced_args.append(wrap(view) if isinstance(a, Tensor) else view)
+            else:
+                inputs.append(None)
+                traced_args.append(a)
+        datas = [t.data for t in self.tensors]
+        rec.retrace()
+        previous = backend.set_capture(rec)
+        _active = rec
+        try:
+            result = self.fn(*traced_args)
+        finally:
+            _active = None
+            backend.set_capture(previous)
+            rec.untrace()
+        grads = [t.grad for t in self.tensors]
+        outputs = _outputs(result, rec)
+        if rec.problems:
+            self.recordings[key] = None
+            message = (f"gw.compile cannot replay {getattr(self.fn, '__name__', 'this step')}: "
+                       + "; ".join(dict.fromkeys(rec.problems))
+                       + ". Return the loss tensor and read it outside the step; the step "
+                       "itself ran (eagerly).")
+            if not self.fallback:
+                raise NotReplayableError(message)
+            warnings.warn(message + " It runs eagerly from now on.", RuntimeWarning,
+                          stacklevel=3)
+            return _copy_out(outputs)
+        self.recordings[key] = _Recording(rec.finish(), inputs, outputs, grads, datas)
+        return _copy_out(outputs)
+
+
+def _outputs(result: Any, rec: _Recorder) -> Any:
+    """The step's result with every array as a plain view of its buffer, to copy out."""
+    if isinstance(result, Tensor):
+        return ("tensor", _outputs(result.data, rec))
+    if isinstance(result, np.ndarray):
+        if type(result) is _Traced or id(_owner(result)) in rec.known:
+            return ("array", _plain(result))
+        rec.taint("the step returns an array computed outside the recorder's view")
+        return ("value", result)
+    if isinstance(result, tuple | list):
+        return (type(result), [_outputs(r, rec) for r in result])
+    if isinstance(result, dict):
+        return ("dict", {k: _outputs(v, rec) for k, v in result.items()})
+    if isinstance(result, np.generic | float):
+        rec.taint("the step returns a Python number read from an array")
+    return ("value", result)
+
+
+def _copy_out(out: Any) -> Any:
+    kind, value = out
+    if kind == "tensor":
+        return wrap(_copy_out(value))
+    if kind == "array":
+        return value.copy()
+    if kind == "dict":
+        return {k: _copy_out(v) for k, v in value.items()}
+    if kind == "value":
+        return value
+    return kind(_copy_out(v) for v in value)
+
+
+def compile(fn: Callable[..., Any] | None = None, *, max_recordings: int = 8,  # noqa: A001
+            fallback: bool = False) -> Any:
+    """Record the training step ``fn`` once per input key and replay it without Python's
+    overhead (see :mod:`gradwise.capture`); usable as ``gw.compile(fn)`` or as a decorator.
+
+    ``fn(*args)`` is a whole step (``zero_grad``, forward, loss, ``backward``, clipping,
+    ``optimizer.step()``) returning its results (the loss tensor, outputs), which come back as
+    copies. ``max_recordings`` bounds the recorded keys (input shapes and dtypes, modes);
+    ``fallback=True`` runs a step that cannot be replayed eagerly with a warning instead of
+    raising :class:`NotReplayableError`.
+    """
+    if fn is None:
+        return functools.partial(compile, max_recordings=max_recordings, fallback=fallback)
+    return CompiledStep(fn, max_recordings=max_recordings, fallback=fallback)
+
+
+# the compiled step's name in error messages refers to this module
+sys.modules.setdefault("gradwise.capture", sys.modules[__name__])
