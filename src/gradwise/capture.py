@@ -342,12 +342,16 @@ class _Recorder:
                 a.dtype == bool for a in inputs[1:])):
             self.taint(f"{name}() makes an array whose shape depends on the data")
         res = func(*args, **kwargs)
+        out = kwargs.get("out")
+        if isinstance(out, np.ndarray):  # written into out=
+            self.ops.append(_Op(functools.partial(func, *args, **kwargs), (id(_owner(out)),)))
+            return self.traced(out) if res is out else res
         if res is None or func is np.copyto:  # in place: on its first argument
             target = args[0] if args else next(iter(kwargs.values()))
             writes = (id(_owner(target)),) if isinstance(target, np.ndarray) else ()
             self.ops.append(_Op(functools.partial(func, *args, **kwargs), writes))
             return res
-        if isinstance(res, bool | float | complex) or (
+        if not isinstance(res, np.generic) and isinstance(res, bool | float | complex) or (
                 isinstance(res, int) and name not in ("ndim", "size")):
             self.taint(f"{name}() returns a Python number computed from arrays")
             return res
@@ -533,10 +537,10 @@ class CompiledStep:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
         if self.calls == 1 or kwargs or _active is not None:
-            return self._watch(args, kwargs) if self.calls == 1 else self.fn(*args, **kwargs)
+            return _eager(self._watch(args, kwargs) if self.calls == 1 else self.fn(*args, **kwargs))
         key = self._key(args)
         if key is None:
-            return self.fn(*args)
+            return _eager(self.fn(*args))
         if key not in self.recordings:
             if len(self.recordings) >= self.max_recordings:
                 if not self._warned:
@@ -545,11 +549,11 @@ class CompiledStep:
                                   f"{getattr(self.fn, '__name__', 'the step')} already (one per "
                                   "input shape, dtype and mode); this and further new ones run "
                                   "eagerly", RuntimeWarning, stacklevel=2)
-                return self.fn(*args)
+                return _eager(self.fn(*args))
             return self._record(key, args)
         rec = self.recordings[key]
         if rec is None:  # this key cannot be replayed
-            return self.fn(*args)
+            return _eager(self.fn(*args))
         for t, d in zip(self.tensors, rec.datas, strict=True):
             if t.data is not d:  # a parameter was replaced: record afresh
                 self.recordings.clear()
@@ -625,6 +629,19 @@ def _outputs(result: Any, rec: _Recorder) -> Any:
     if isinstance(result, np.generic | float):
         rec.taint("the step returns a Python number read from an array")
     return ("value", result)
+
+
+def _eager(result: Any) -> Any:
+    """An eager call's result as a compiled call returns it: copies, detached."""
+    if isinstance(result, Tensor):
+        return wrap(result.data.copy())
+    if isinstance(result, np.ndarray):
+        return result.copy()
+    if isinstance(result, tuple | list):
+        return type(result)(_eager(r) for r in result)
+    if isinstance(result, dict):
+        return {k: _eager(v) for k, v in result.items()}
+    return result
 
 
 def _copy_out(out: Any) -> Any:

@@ -1,0 +1,360 @@
+"""``gw.compile``: a recorded and replayed training step equals the eager step bit for bit (every
+optimizer and option, dropout, schedules, clipping, L1/L2, float32/float64, partial batches,
+train/eval), detects what it cannot replay, and returns copies.
+
+Both sides run the identical computation in this process with one BLAS thread, so bit equality
+does not depend on the host's kernel."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import gradwise as gw
+from gradwise import capture, nn, optim
+from gradwise import functional as F
+from gradwise.optim import fused, schedules
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = gw.get_num_threads()
+    gw.set_num_threads(1)
+    yield
+    gw.set_num_threads(before)
+
+
+def _data(n: int = 40, d: int = 3, classes: int = 3, dtype: Any = np.float32,
+          seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(dtype)
+    y = rng.integers(0, classes, n)
+    return x, y
+
+
+def _model(dtype: Any, dropout: float = 0.0, out: int = 3, act: str = "relu") -> nn.Module:
+    gw.manual_seed(0)
+    layers: list[nn.Module] = [nn.Dense(3, 8, activation=act, dtype=dtype)]
+    if dropout:
+        layers.append(nn.Dropout(dropout))
+    layers += [nn.Dense(8, 8, activation="tanh", dtype=dtype), nn.Dense(8, out, dtype=dtype)]
+    return nn.Sequential(*layers)
+
+
+def _run(make_opt: Callable[[Any], Any], *, compiled: bool, dtype: Any = np.float32,
+         dropout: float = 0.0, schedule: Callable[[Any], Any] | None = None,
+         clip: str | None = None, reg: Any = None, loss: str = "ce", steps: int = 7,
+         batches: tuple[int, ...] = (16, 16, 8)) -> tuple[list[np.ndarray], list[float]]:
+    """Train a small model for ``steps`` passes over ``batches``; return the parameters and
+    the loss of every step."""
+    model = _model(dtype, dropout, out=1 if loss == "bce" else 3)
+    opt = make_opt(model.parameters())
+    sched = schedule(opt) if schedule is not None else None
+    x, y = _data(dtype=dtype)
+    if loss == "bce":
+        y = (y[:, None] > 0).astype(dtype)
+
+    def step(xb: Any, yb: Any) -> Any:
+        opt.zero_grad()
+        out = model(gw.Tensor(xb, dtype=dtype))
+        if loss == "bce":
+            value = F.binary_cross_entropy_with_logits(out, yb)
+        elif loss == "mse":
+            value = F.mse_loss(out, gw.Tensor(np.zeros(out.shape, dtype)))
+        else:
+            value = F.cross_entropy(out, yb)
+        if reg is not None:
+            value = value + reg(model)
+        value.backward()
+        if clip == "norm":
+            optim.clip_grad_norm_(model.parameters(), 0.05)
+        elif clip == "value":
+            optim.clip_grad_value_(model.parameters(), 0.01)
+        opt.step()
+        return value
+
+    fn = gw.compile(step) if compiled else step
+    gw.manual_seed(3)  # dropout's stream
+    losses = []
+    for _ in range(steps):
+        start = 0
+        for b in batches:
+            losses.append(float(fn(x[start:start + b], y[start:start + b]).item()))
+            start += b
+        if sched is not None:
+            sched.step()
+    return [p.data.copy() for p in model.parameters()], losses
+
+
+def _assert_same(make_opt: Callable[[Any], Any], **kw: Any) -> None:
+    eager = _run(make_opt, compiled=False, **kw)
+    comp = _run(make_opt, compiled=True, **kw)
+    assert eager[1] == comp[1]
+    for a, b in zip(eager[0], comp[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert all(np.isfinite(v) for v in eager[1])
+    assert eager[1][0] != eager[1][-3]  # it trained
+
+
+OPTIMIZERS = {
+    "sgd": lambda p: optim.SGD(p, lr=0.1),
+    "sgd-momentum": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, dampening=0.1),
+    "sgd-nesterov-wd": lambda p: optim.SGD(p, lr=0.1, momentum=0.9, nesterov=True,
+                                           weight_decay=1e-2),
+    "sgd-maximize": lambda p: optim.SGD(p, lr=0.1, momentum=0.5, maximize=True),
+    "adam": lambda p: optim.Adam(p, lr=1e-2),
+    "adam-amsgrad-wd": lambda p: optim.Adam(p, lr=1e-2, amsgrad=True, weight_decay=1e-2),
+    "adam-maximize": lambda p: optim.Adam(p, lr=1e-2, maximize=True),
+    "adamw": lambda p: optim.AdamW(p, lr=1e-2, amsgrad=True),
+    "rmsprop": lambda p: optim.RMSprop(p, lr=1e-2),
+    "rmsprop-centered-momentum": lambda p: optim.RMSprop(p, lr=1e-2, centered=True,
+                                                         momentum=0.9, weight_decay=1e-3),
+    "adagrad": lambda p: optim.Adagrad(p, lr=0.1, weight_decay=1e-3),
+    "adadelta": lambda p: optim.Adadelta(p, lr=1.0, weight_decay=1e-3),
+}
+
+
+@pytest.mark.parametrize("kernel", ["fused", "numpy"])
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_and_option_bit_identical(name: str, kernel: str) -> None:
+    if kernel == "fused" and not fused.available():
+        pytest.skip("numba is not installed")
+    before = fused.enabled()
+    fused.set_enabled(kernel == "fused")
+    try:
+        loss = "mse" if "maximize" in name else "ce"  # maximize ascends: a few steps of MSE
+        _assert_same(OPTIMIZERS[name], loss=loss, steps=3 if "maximize" in name else 7)
+    finally:
+        fused.set_enabled(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_schedule_clipping_regularization_dtypes(dtype: Any) -> None:
+    adam = OPTIMIZERS["adam"]
+    _assert_same(adam, dtype=dtype, dropout=0.3)
+    _assert_same(adam, dtype=dtype, schedule=lambda o: schedules.StepLR(o, 2, gamma=0.5))
+    _assert_same(OPTIMIZERS["sgd-momentum"], dtype=dtype,
+                 schedule=lambda o: schedules.OneCycleLR(o, max_lr=0.2, total_steps=8))
+    _assert_same(adam, dtype=dtype, clip="norm")
+    _assert_same(adam, dtype=dtype, clip="value")
+    _assert_same(adam, dtype=dtype, reg=nn.L1L2(l1=1e-3, l2=1e-2))
+    _assert_same(adam, dtype=dtype, loss="bce", dropout=0.5, clip="norm")
+
+
+def test_schedule_changed_within_replays_is_read_at_replay() -> None:
+    """The learning rate is not baked into the recording: changing it by hand between
+    replays changes the next step as it does eagerly."""
+    def run(compiled: bool) -> np.ndarray:
+        model = _model(np.float32)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        x, y = _data()
+
+        def step(xb: Any, yb: Any) -> Any:
+            opt.zero_grad()
+            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+            v.backward()
+            opt.step()
+            return v
+
+        fn = gw.compile(step) if compiled else step
+        for i in range(6):
+            opt.param_groups[0]["lr"] = 0.1 / (i + 1)
+            fn(x, y)
+        return np.concatenate([p.data.ravel() for p in model.parameters()])
+
+    np.testing.assert_array_equal(run(False), run(True))
+
+
+def test_partial_batch_and_eval_mode_get_their_own_recordings() -> None:
+    model = _model(np.float32, dropout=0.5)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    x, y = _data()
+
+    @gw.compile
+    def step(xb: Any, yb: Any) -> Any:
+        opt.zero_grad()
+        v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+        v.backward()
+        opt.step()
+        return v
+
+    for _ in range(3):
+        step(x[:16], y[:16])
+        step(x[16:24], y[16:24])
+    model.eval()
+    step(x[:16], y[:16])
+    step(x[:16], y[:16])
+    assert len(step.recordings) == 3
+    assert all(r is not None for r in step.recordings.values())
+
+
+def test_item_inside_the_step_is_detected() -> None:
+    model = _model(np.float32)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    x, y = _data()
+
+    def step(xb: Any, yb: Any) -> Any:
+        opt.zero_grad()
+        v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+        v.backward()
+        opt.step()
+        return v.item()
+
+    fn = gw.compile(step)
+    fn(x, y)
+    with pytest.raises(capture.NotReplayableError, match=r"item\(\) reads a computed value"):
+        fn(x, y)
+
+
+def test_branch_on_data_is_detected_and_fallback_runs_eagerly() -> None:
+    def make() -> tuple[Any, Any]:
+        model = _model(np.float32)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+
+        def step(xb: Any, yb: Any) -> Any:
+            opt.zero_grad()
+            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+            if v > 1.0:  # a Python branch on a computed value
+                v = v * 2.0
+            v.backward()
+            opt.step()
+            return v
+
+        return model, step
+
+    x, y = _data()
+    model, step = make()
+    fn = gw.compile(step)
+    fn(x, y)
+    with pytest.raises(capture.NotReplayableError,
+                       match=r"reads a computed value.*test_compile.py:\d+: if v > 1.0"):
+        fn(x, y)
+    ref_model, ref_step = make()
+    model, step = make()
+    fn = gw.compile(step, fallback=True)
+    with pytest.warns(RuntimeWarning, match="runs eagerly from now on"):
+        for _ in range(4):
+            fn(x, y)
+    for _ in range(4):
+        ref_step(x, y)
+    for a, b in zip(model.parameters(), ref_model.parameters(), strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
+
+
+def test_host_read_of_an_array_is_detected() -> None:
+    model = _model(np.float32)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    x, y = _data()
+
+    @gw.compile
+    def step(xb: Any, yb: Any) -> Any:
+        opt.zero_grad()
+        out = model(gw.Tensor(xb))
+        v = F.cross_entropy(out, yb)
+        v.backward()
+        opt.step()
+        return v, out.numpy().argmax(axis=1)
+
+    step(x, y)
+    with pytest.raises(capture.NotReplayableError, match=r"on the host"):
+        step(x, y)
+
+
+def test_replaced_parameter_records_afresh() -> None:
+    def run(compiled: bool) -> np.ndarray:
+        model = _model(np.float32)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        x, y = _data()
+
+        def step(xb: Any, yb: Any) -> Any:
+            opt.zero_grad()
+            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+            v.backward()
+            opt.step()
+            return v
+
+        fn = gw.compile(step) if compiled else step
+        for _ in range(3):
+            fn(x, y)
+        w = model[0].weight
+        w.data = w.data * 0.5  # a new array of the same shape
+        for _ in range(3):
+            fn(x, y)
+        return np.concatenate([p.data.ravel() for p in model.parameters()])
+
+    np.testing.assert_array_equal(run(False), run(True))
+
+
+def test_returned_values_are_copies() -> None:
+    model = _model(np.float32)
+    opt = optim.SGD(model.parameters(), lr=0.5)
+    x, y = _data()
+
+    @gw.compile
+    def step(xb: Any, yb: Any) -> Any:
+        opt.zero_grad()
+        out = model(gw.Tensor(xb))
+        v = F.cross_entropy(out, yb)
+        v.backward()
+        opt.step()
+        return v, out
+
+    results = [step(x, y) for _ in range(5)]
+    kept = [(float(v.item()), o.data.copy()) for v, o in results]
+    assert len({k[0] for k in kept}) == 5  # every step's loss differs ...
+    for (v, o), (fv, fo) in zip(results, kept, strict=True):  # ... and none was overwritten
+        assert float(v.item()) == fv
+        np.testing.assert_array_equal(o.data, fo)
+        assert not v.requires_grad and v.is_leaf
+    assert not np.shares_memory(results[-1][1].data, results[-2][1].data)
+
+
+def test_too_many_recordings_warn_once_and_run_eagerly() -> None:
+    def run(compiled: bool) -> np.ndarray:
+        model = _model(np.float32)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        x, y = _data()
+
+        def step(xb: Any, yb: Any) -> Any:
+            opt.zero_grad()
+            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+            v.backward()
+            opt.step()
+            return v
+
+        fn = gw.compile(step, max_recordings=2) if compiled else step
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(2):
+                for n in (10, 11, 12, 13):
+                    fn(x[:n], y[:n])
+        if compiled:
+            assert len([w for w in caught if "recordings" in str(w.message)]) == 1
+        return np.concatenate([p.data.ravel() for p in model.parameters()])
+
+    np.testing.assert_array_equal(run(False), run(True))
+
+
+def test_replay_needs_no_python_ops() -> None:
+    """After the recording, a replay builds no graph: no Function is called."""
+    model = _model(np.float32)
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    x, y = _data()
+    calls = []
+
+    @gw.compile
+    def step(xb: Any, yb: Any) -> Any:
+        calls.append(1)
+        opt.zero_grad()
+        v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+        v.backward()
+        opt.step()
+        return v
+
+    for _ in range(5):
+        step(x, y)
+    assert len(calls) == 2  # the eager call and the recording
