@@ -358,3 +358,89 @@ def test_replay_needs_no_python_ops() -> None:
     for _ in range(5):
         step(x, y)
     assert len(calls) == 2  # the eager call and the recording
+
+
+def _fit(compile: bool | None, monkeypatch: pytest.MonkeyPatch, dtype: Any = np.float32,
+         **kw: Any) -> tuple[Any, list[np.ndarray], list[Any]]:
+    from gradwise.training import loop
+
+    made: list[Any] = []
+
+    def spy(fn: Any, **k: Any) -> Any:
+        made.append(capture.compile(fn, **k))
+        return made[-1]
+
+    monkeypatch.setattr(loop, "_compile", spy)
+    model = _model(dtype, dropout=0.3)
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    sched = schedules.StepLR(opt, 2, gamma=0.5)
+    from gradwise.training.callbacks import LearningRateScheduler
+
+    x, y = _data(n=90, dtype=dtype)
+    history = gw.fit(model, "cross_entropy", opt, (x, y), epochs=5, batch_size=16,
+                     validation_split=0.2, metrics=["accuracy"], verbose=0, seed=4,
+                     callbacks=[LearningRateScheduler(sched)], compile=compile, **kw)
+    return history.history, [p.data.copy() for p in model.parameters()], made
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_compiled_equals_eager(dtype: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dropout, a partial last batch (72 rows in 16s), a schedule, L2, validation, metrics."""
+    reg = nn.L1L2(l2=1e-2)
+    eager, w_eager, made = _fit(False, monkeypatch, dtype, regularization=reg)
+    assert made == []
+    comp, w_comp, made = _fit(True, monkeypatch, dtype, regularization=reg)
+    assert len(made) == 1 and made[0].replays >= 20
+    assert len(made[0].recordings) == 2  # full batches and the last partial one
+    assert eager == comp
+    for a, b in zip(w_eager, w_comp, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fit_compiles_small_gradwise_models_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradwise.training import loop
+
+    _, _, made = _fit(None, monkeypatch)
+    assert len(made) == 1 and made[0].replays > 0
+    model = _model(np.float32)
+    assert loop._use_compile(None, model, F.cross_entropy, None)
+    assert not loop._use_compile(None, model, lambda o, y: F.cross_entropy(o, y), None)
+    big = nn.Sequential(nn.Dense(300, 300))
+    assert not loop._use_compile(None, big, F.cross_entropy, None)
+
+    class Mine(nn.Module):
+        def forward(self, x: Any) -> Any:
+            return x
+
+    assert not loop._use_compile(None, nn.Sequential(nn.Dense(2, 2), Mine()), F.mse_loss, None)
+    assert loop._use_compile(True, big, F.cross_entropy, None)
+
+
+@pytest.mark.cuda
+def test_fit_compile_on_the_gpu_runs_eagerly_and_equals_the_cpu(fake_gpu: Any,
+                                                              monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    """CuPy arrays are not recorded (the GPU design is in gradwise.capture's docstring): the
+    step runs eagerly, with the eager step's results."""
+    x, y = _data(n=48)
+
+    def run(device: str, compile: bool) -> tuple[Any, list[np.ndarray]]:
+        model = _model(np.float32, dropout=0.0).to(device)
+        opt = optim.Adam(model.parameters(), lr=1e-2)
+        h = gw.fit(model, "cross_entropy", opt, (x, y), epochs=3, batch_size=16, verbose=0,
+                   seed=1, compile=compile)
+        return h.history, [p.numpy() for p in model.parameters()]
+
+    gpu_eager, gpu_compiled = run("cuda", False), run("cuda", True)
+    assert gpu_eager[0] == gpu_compiled[0]
+    for a, b in zip(gpu_eager[1], gpu_compiled[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_config_key_training_compile() -> None:
+    from gradwise.training.config import ConfigError, load_config
+
+    assert load_config(overrides=["training.compile=true"])["training"]["compile"] is True
+    assert "compile" not in load_config()["training"]
+    with pytest.raises(ConfigError, match="training.compile"):
+        load_config(overrides=["training.compile=3"])

@@ -475,13 +475,14 @@ class CompiledStep:
     """A training step recorded once per key and replayed (see :mod:`gradwise.capture`)."""
 
     def __init__(self, fn: Callable[..., Any], max_recordings: int = 8,
-                 fallback: bool = False) -> None:
+                 fallback: bool | str = False) -> None:
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.max_recordings = max_recordings
         self.fallback = fallback
         self.recordings: dict[Any, _Recording | None] = {}
         self.calls = 0
+        self.replays = 0  # calls that replayed a recording
         self.modules: list[Any] = []
         self.tensors: list[Tensor] = []
         self._warned = False
@@ -537,7 +538,8 @@ class CompiledStep:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
         if self.calls == 1 or kwargs or _active is not None:
-            return _eager(self._watch(args, kwargs) if self.calls == 1 else self.fn(*args, **kwargs))
+            first = self.calls == 1
+            return _eager(self._watch(args, kwargs) if first else self.fn(*args, **kwargs))
         key = self._key(args)
         if key is None:
             return _eager(self.fn(*args))
@@ -563,6 +565,7 @@ class CompiledStep:
             if buf is not None:
                 np.copyto(buf, a.data if isinstance(a, Tensor) else a)
         _threads.adapt()
+        self.replays += 1
         with np.errstate(all="ignore"):
             for op in rec.ops:
                 op()
@@ -606,8 +609,9 @@ class CompiledStep:
                        "itself ran (eagerly).")
             if not self.fallback:
                 raise NotReplayableError(message)
-            warnings.warn(message + " It runs eagerly from now on.", RuntimeWarning,
-                          stacklevel=3)
+            if self.fallback != "quiet":
+                warnings.warn(message + " It runs eagerly from now on.", RuntimeWarning,
+                              stacklevel=3)
             return _copy_out(outputs)
         self.recordings[key] = _Recording(rec.finish(), inputs, outputs, grads, datas)
         return _copy_out(outputs)
@@ -658,7 +662,7 @@ def _copy_out(out: Any) -> Any:
 
 
 def compile(fn: Callable[..., Any] | None = None, *, max_recordings: int = 8,  # noqa: A001
-            fallback: bool = False) -> Any:
+            fallback: bool | str = False) -> Any:
     """Record the training step ``fn`` once per input key and replay it without Python's
     overhead (see :mod:`gradwise.capture`); usable as ``gw.compile(fn)`` or as a decorator.
 
@@ -666,7 +670,7 @@ def compile(fn: Callable[..., Any] | None = None, *, max_recordings: int = 8,  #
     ``optimizer.step()``) returning its results (the loss tensor, outputs), which come back as
     copies. ``max_recordings`` bounds the recorded keys (input shapes and dtypes, modes);
     ``fallback=True`` runs a step that cannot be replayed eagerly with a warning instead of
-    raising :class:`NotReplayableError`.
+    raising :class:`NotReplayableError` (``"quiet"``: without the warning).
     """
     if fn is None:
         return functools.partial(compile, max_recordings=max_recordings, fallback=fallback)

@@ -144,6 +144,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
         "verbose": (1, _int(0, 2)),
         "device": ("cpu", _choice("cpu", "cuda")),
         "loss": (None, _registry(nn.LOSSES)),  # not set: from the task (see run.py)
+        "compile": (None, _BOOL),  # gw.compile the step; not set: fit's default
     },
     "training.early_stopping": {
         "enabled": (True, _BOOL),

@@ -678,7 +678,8 @@ def train(config: dict[str, Any], out: str | Path | None = None,
                           metrics=metric_names, callbacks=callbacks, verbose=verbose,
                           seed=tcfg["seed"], checkpoint_path=ckpt,
                           resume_from=ckpt if resume else None,
-                          regularization=regularizer(config), train_eval=True)
+                          regularization=regularizer(config), train_eval=True,
+                          compile=tcfg.get("compile"))
         signalled = guard.signal
         status = "completed"
         kept: int | None = history.epoch[-1] + 1 if history.epoch else 0
