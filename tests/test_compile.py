@@ -444,3 +444,36 @@ def test_config_key_training_compile() -> None:
     assert "compile" not in load_config()["training"]
     with pytest.raises(ConfigError, match="training.compile"):
         load_config(overrides=["training.compile=3"])
+
+
+def test_optimizer_replay_plan_and_a_state_loaded_between_replays() -> None:
+    """The optimizer's step replays through its plan (no checks); a state_dict loaded between
+    replays (new state arrays) makes the plan call step() again, with eager's results."""
+    def run(compiled: bool) -> tuple[np.ndarray, Any]:
+        model = _model(np.float32)
+        opt = optim.Adam(model.parameters(), lr=1e-2, amsgrad=True)
+        x, y = _data()
+
+        def step(xb: Any, yb: Any) -> Any:
+            opt.zero_grad()
+            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+            v.backward()
+            opt.step()
+            return v
+
+        fn = gw.compile(step) if compiled else step
+        for _ in range(3):
+            fn(x, y)
+        saved = opt.state_dict()
+        for _ in range(3):
+            fn(x, y)
+        opt.load_state_dict(saved)
+        for _ in range(3):
+            fn(x, y)
+        return np.concatenate([p.data.ravel() for p in model.parameters()]), fn
+
+    eager, _ = run(False)
+    comp, fn = run(True)
+    np.testing.assert_array_equal(eager, comp)
+    rec = next(iter(fn.recordings.values()))
+    assert any(getattr(op, "__name__", "") == "replay" for op in rec.ops)

@@ -410,11 +410,18 @@ class _Recorder:
         if threading.get_ident() != self.thread:
             return fn(*args, **kwargs)
         args, kwargs = _unwrap(args), _unwrap(kwargs)
-        self.ops.append(_Op(functools.partial(fn, *args, **kwargs)))
+        op = _Op(functools.partial(fn, *args, **kwargs))
+        self.ops.append(op)
         _active = None
         self.untrace()
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            # an optimizer's step: its replay plan, the same update without step()'s checks
+            planner = getattr(args[0], "_replay_plan", None) if len(args) == 1 else None
+            plan = planner() if planner is not None and not kwargs else None
+            if plan is not None:
+                op.run = plan
+            return result
         finally:
             self.retrace()
             _active = self
