@@ -176,6 +176,23 @@ _DATA_SHAPED = frozenset({"nonzero", "argwhere", "flatnonzero", "unique", "extra
                           "compress"})
 
 
+def _bind(fn: Any, method: str, ins: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The ufunc call as a partial, its arguments in the form NumPy parses fastest (a reduction
+    positional, defaults left out, one output not in a tuple)."""
+    out = kwargs.get("out")
+    if isinstance(out, tuple) and len(out) == 1:
+        kwargs["out"] = out[0]
+    if method == "reduce" and len(ins) == 1:
+        kw = dict(kwargs)
+        axis, dtype, out = kw.pop("axis", 0), kw.pop("dtype", None), kw.pop("out", None)
+        if kw.get("keepdims") is False:
+            del kw["keepdims"]
+        if kw.get("where") is True:
+            del kw["where"]
+        return functools.partial(fn, ins[0], axis, dtype, out, **kw)
+    return functools.partial(fn, *ins, **kwargs)
+
+
 def _into(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
           buf: np.ndarray) -> None:
     np.copyto(buf, func(*args, **kwargs))
@@ -323,13 +340,13 @@ class _Recorder:
         res = fn(*ins, **kwargs)
         if out is not None:
             outs = kwargs["out"]
-            self.ops.append(_Op(functools.partial(fn, *ins, **kwargs),
+            self.ops.append(_Op(_bind(fn, method, ins, kwargs),
                                 tuple(id(_owner(o)) for o in outs if o is not None)))
             return out[0] if len(out) == 1 else out
         results = res if isinstance(res, tuple) else (res,)
         bufs = tuple(r if isinstance(r, np.ndarray) else np.asarray(r) for r in results)
         kwargs["out"] = bufs
-        self.ops.append(_Op(functools.partial(fn, *ins, **kwargs)))
+        self.ops.append(_Op(_bind(fn, method, ins, kwargs)))
         traced = tuple(self.traced(b) for b in bufs)
         return traced if isinstance(res, tuple) else traced[0]
 
