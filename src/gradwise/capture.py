@@ -277,12 +277,20 @@ class _Namespace:
     asanyarray = asarray
 
 
+def _under(err: Any, run: Callable[[], Any]) -> None:
+    with np.errstate(**err):
+        run()
+
+
 class _Op:
-    __slots__ = ("run", "writes", "refill_of")
+    __slots__ = ("run", "writes", "refill_of", "err")
 
     def __init__(self, run: Callable[[], Any], writes: tuple[int, ...] = (),
                  refill_of: int | None = None) -> None:
         self.run, self.writes, self.refill_of = run, writes, refill_of
+        rec = _active
+        err = np.geterr() if rec is not None else None
+        self.err = err if err is not None and err != rec.errstate else None  # type: ignore[union-attr]
 
 
 class _Recorder:
@@ -292,6 +300,7 @@ class _Recorder:
 
     def __init__(self, tensors: list[Tensor], recording: bool = True) -> None:
         self.recording = recording
+        self.errstate = np.geterr()  # the floating-point error handling around the step
         self.ops: list[_Op] = []
         self.known: dict[int, np.ndarray] = {}  # owners of every buffer, by id (kept alive)
         self.problems: list[str] = []
@@ -465,11 +474,13 @@ class _Recorder:
             t._slot_checked_for = None
 
     def finish(self) -> list[Callable[[], Any]]:
-        """The replay: every op, without the refills of creations nothing writes into."""
+        """The replay: every op, without the refills of creations nothing writes into; an op
+        that ran under its own ``np.errstate`` replays under it."""
         written: set[int] = set()
         for op in self.ops:
             written.update(op.writes)
-        return [op.run for op in self.ops if op.refill_of is None or op.refill_of in written]
+        return [op.run if op.err is None else functools.partial(_under, op.err, op.run)
+                for op in self.ops if op.refill_of is None or op.refill_of in written]
 
 
 def _untraced(a: _Traced) -> np.ndarray:
@@ -480,10 +491,6 @@ def _untraced(a: _Traced) -> np.ndarray:
             and b.dtype == a.dtype and backend.data_ptr(b) == backend.data_ptr(a)):
         return b
     return a.view(np.ndarray)
-
-
-def _signature(a: Any) -> Any:
-    return (a.shape, a.dtype.str)
 
 
 class _Recording:
@@ -513,22 +520,23 @@ class CompiledStep:
 
     # --- bookkeeping --------------------------------------------------------------------------
     def _key(self, args: tuple[Any, ...]) -> Any:
-        parts = []
+        parts: list[Any] = [m.training for m in self.modules]
+        parts += [t.grad is None for t in self.tensors]
         for a in args:
-            arr = a.data if isinstance(a, Tensor) else a
-            if isinstance(arr, np.ndarray):
-                if type(arr) is not np.ndarray:
-                    return None  # CuPy (or another array type): eager
-                parts.append(_signature(arr))
+            arr = a.data if type(a) is Tensor else a
+            kind = type(arr)
+            if kind is np.ndarray:
+                parts.append(arr.shape)
+                parts.append(arr.dtype)
+            elif isinstance(arr, np.ndarray) or backend.device_of(arr) != "cpu":
+                return None  # CuPy (or another array type): eager
             else:
                 try:
                     hash(a)
                 except TypeError:
                     return None
                 parts.append(("value", a))
-        modes = tuple(m.training for m in self.modules)
-        grads = tuple(t.grad is None for t in self.tensors)
-        return tuple(parts), modes, grads
+        return tuple(parts)
 
     def _watch(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Run eagerly, noting the modules and optimizers the step uses."""
@@ -590,9 +598,8 @@ class CompiledStep:
                 np.copyto(buf, a.data if isinstance(a, Tensor) else a)
         _threads.adapt()
         self.replays += 1
-        with np.errstate(all="ignore"):
-            for op in rec.ops:
-                op()
+        for op in rec.ops:
+            op()
         for t, g in zip(self.tensors, rec.grads, strict=True):
             t.grad = g
         return _copy_out(rec.outputs)
