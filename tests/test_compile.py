@@ -477,3 +477,41 @@ def test_optimizer_replay_plan_and_a_state_loaded_between_replays() -> None:
     np.testing.assert_array_equal(eager, comp)
     rec = next(iter(fn.recordings.values()))
     assert any(getattr(op, "__name__", "") == "replay" for op in rec.ops)
+
+
+def test_steps_compiled_in_threads_at_once_equal_eager() -> None:
+    """Playground sessions train in threads: recordings in one thread leave another's eager
+    and compiled steps alone (dropout from each model's own generator)."""
+    import threading
+
+    def run(compiled: bool, seed: int, out: dict[int, np.ndarray]) -> None:
+        model = _model(np.float32, dropout=0.3)
+        model[1].generator = np.random.default_rng(seed)
+        opt = optim.Adam(model.parameters(), lr=1e-2)
+        x, y = _data(seed=seed)
+
+        def step(xb: Any, yb: Any) -> Any:
+            opt.zero_grad()
+            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+            v.backward()
+            opt.step()
+            return v
+
+        fn = gw.compile(step) if compiled else step
+        for _ in range(30):
+            fn(x[:16], y[:16])
+            fn(x[16:], y[16:])
+        out[seed] = np.concatenate([p.data.ravel() for p in model.parameters()])
+
+    eager: dict[int, np.ndarray] = {}
+    for seed in range(4):
+        run(False, seed, eager)
+    comp: dict[int, np.ndarray] = {}
+    threads = [threading.Thread(target=run, args=(seed % 2 == 0, seed, comp))
+               for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for seed in range(4):
+        np.testing.assert_array_equal(eager[seed], comp[seed])

@@ -8,6 +8,7 @@ namespace is NumPy; on a GPU it is CuPy, an optional extra (``pip install gradwi
 from __future__ import annotations
 
 import functools
+import threading
 import types
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -123,7 +124,7 @@ def uniform(generator: Any, shape: tuple[int, ...], dtype: Any, device: Device =
     ``generator`` or, when it is None, the device's default generator. A compiled step
     (:mod:`gradwise.capture`) draws them afresh from the same stream at every replay."""
     cap = _capture
-    if cap is not None and cap.recording:
+    if cap is not None and cap.recording and cap.thread == threading.get_ident():
         return cap.uniform(generator, device, shape, dtype)
     gen = generator if generator is not None else default_generator(device)
     return gen.random(shape, dtype=dtype)

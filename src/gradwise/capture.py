@@ -78,6 +78,9 @@ class NotReplayableError(RuntimeError):
 
 
 _active: _Recorder | None = None  # the recorder of the step being recorded (one thread)
+#: one recording (or first, watched call) at a time in a process: the hooks are global, and
+#: check that they are called from the recording thread (playground sessions run in threads)
+_lock = threading.RLock()
 
 
 def _plain(a: Any) -> Any:
@@ -544,17 +547,20 @@ class CompiledStep:
         optimizers: list[Any] = []
 
         def live(fn: Callable[..., Any], a: tuple[Any, ...], k: dict[str, Any]) -> Any:
+            if threading.get_ident() != rec.thread:
+                return fn(*a, **k)
             for o in a:
                 if hasattr(o, "param_groups") and o not in optimizers:
                     optimizers.append(o)
             return fn(*a, **k)
 
         rec.live = live  # type: ignore[method-assign,assignment]
-        previous = backend.set_capture(rec)
-        try:
-            result = self.fn(*args, **kwargs)
-        finally:
-            backend.set_capture(previous)
+        with _lock:
+            previous = backend.set_capture(rec)
+            try:
+                result = self.fn(*args, **kwargs)
+            finally:
+                backend.set_capture(previous)
         self.modules = list(rec.modules.values())
         tensors: dict[int, Tensor] = {}
         for m in self.modules:
@@ -569,7 +575,8 @@ class CompiledStep:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.calls += 1
-        if self.calls == 1 or kwargs or _active is not None:
+        nested = _active is not None and _active.thread == threading.get_ident()
+        if self.calls == 1 or kwargs or nested:
             first = self.calls == 1
             return _eager(self._watch(args, kwargs) if first else self.fn(*args, **kwargs))
         key = self._key(args)
@@ -621,15 +628,16 @@ class CompiledStep:
                 inputs.append(None)
                 traced_args.append(a)
         datas = [t.data for t in self.tensors]
-        rec.retrace()
-        previous = backend.set_capture(rec)
-        _active = rec
-        try:
-            result = self.fn(*traced_args)
-        finally:
-            _active = None
-            backend.set_capture(previous)
-            rec.untrace()
+        with _lock:
+            rec.retrace()
+            previous = backend.set_capture(rec)
+            _active = rec
+            try:
+                result = self.fn(*traced_args)
+            finally:
+                _active = None
+                backend.set_capture(previous)
+                rec.untrace()
         grads = [t.grad for t in self.tensors]
         outputs = _outputs(result, rec)
         if rec.problems:
