@@ -183,6 +183,9 @@ def _bind(fn: Any, method: str, ins: tuple[Any, ...], kwargs: dict[str, Any]) ->
     """The ufunc call as a partial, its arguments in the form NumPy parses fastest (a reduction
     positional, defaults left out, one output not in a tuple)."""
     out = kwargs.get("out")
+    if method == "__call__" and len(kwargs) == 1 and isinstance(out, tuple) and all(
+            o is not None for o in out) and fn.__self__ not in (np.maximum, np.minimum):
+        return functools.partial(fn, *ins, *out)  # out positional: parsed fastest
     if isinstance(out, tuple) and len(out) == 1:
         kwargs["out"] = out[0]
     if method == "reduce" and len(ins) == 1:
