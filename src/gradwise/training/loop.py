@@ -369,6 +369,9 @@ def _use_compile(compile: bool | None, model: Module, loss: Any,  # noqa: A002
     and regularizer (a user's module may have Python side effects that a replay skips)."""
     if compile is not None:
         return bool(compile)
+    forced = os.environ.get("GRADWISE_COMPILE", "").strip()
+    if forced in ("0", "1"):  # the default overridden for a whole program (a benchmark)
+        return forced == "1"
     params = list(model.parameters())
     return (bool(params) and all(p.device == "cpu" for p in params)
             and sum(int(p.data.size) for p in params) <= COMPILE_MAX_PARAMETERS
@@ -464,7 +467,8 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     steps are bound by Python's per-op overhead (see benchmarks/RESULTS.md). It does not on a
     GPU (CuPy steps run eagerly) nor for larger models, whose steps are bound by the matrix
     products and were measured no faster (the recording keeps every intermediate array, where
-    eager NumPy reuses freed memory).
+    eager NumPy reuses freed memory). ``GRADWISE_COMPILE=0`` (or ``1``) in the environment
+    turns the default off (or on everywhere).
     """
     loss = get_loss(loss) if isinstance(loss, str) else loss
     names = _metrics.check_metrics(metrics)
