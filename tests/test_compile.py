@@ -484,10 +484,13 @@ def test_steps_compiled_in_threads_at_once_equal_eager() -> None:
     and compiled steps alone (dropout from each model's own generator)."""
     import threading
 
-    def run(compiled: bool, seed: int, out: dict[int, np.ndarray]) -> None:
-        model = _model(np.float32, dropout=0.3)
+    def make(seed: int) -> tuple[Any, Any]:  # in the main thread: init draws from gradwise's
+        model = _model(np.float32, dropout=0.3)  # default generator
         model[1].generator = np.random.default_rng(seed)
-        opt = optim.Adam(model.parameters(), lr=1e-2)
+        return model, optim.Adam(model.parameters(), lr=1e-2)
+
+    def run(compiled: bool, seed: int, out: dict[int, np.ndarray], made: Any) -> None:
+        model, opt = made
         x, y = _data(seed=seed)
 
         def step(xb: Any, yb: Any) -> Any:
@@ -505,9 +508,9 @@ def test_steps_compiled_in_threads_at_once_equal_eager() -> None:
 
     eager: dict[int, np.ndarray] = {}
     for seed in range(4):
-        run(False, seed, eager)
+        run(False, seed, eager, make(seed))
     comp: dict[int, np.ndarray] = {}
-    threads = [threading.Thread(target=run, args=(seed % 2 == 0, seed, comp))
+    threads = [threading.Thread(target=run, args=(seed % 2 == 0, seed, comp, make(seed)))
                for seed in range(4)]
     for t in threads:
         t.start()
