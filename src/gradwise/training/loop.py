@@ -470,8 +470,8 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     measured faster consistently (0.89 to 1.26 of the eager step on a loaded machine; the
     recording keeps every intermediate array, where eager NumPy reuses freed memory), nor for
     models, losses or regularizers of a user's own classes (their Python side effects would
-    not run at a replay; pass ``compile=True`` when they have none). ``GRADWISE_COMPILE=0`` (or ``1``) in the environment
-    turns the default off (or on everywhere).
+    not run at a replay; pass ``compile=True`` when they have none). ``GRADWISE_COMPILE=0``
+    (or ``1``) in the environment turns the default off (or on everywhere).
     """
     loss = get_loss(loss) if isinstance(loss, str) else loss
     names = _metrics.check_metrics(metrics)
