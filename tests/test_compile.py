@@ -578,3 +578,37 @@ def test_environment_turns_fits_default_off_and_on(monkeypatch: pytest.MonkeyPat
     assert loop._use_compile(True, model, F.cross_entropy, None)
     monkeypatch.setenv("GRADWISE_COMPILE", "1")
     assert loop._use_compile(None, nn.Sequential(nn.Dense(300, 300)), F.cross_entropy, None)
+
+
+def test_replay_warns_where_eager_warns_and_only_there() -> None:
+    """BCE takes the log of saturated probabilities under its own np.errstate: no warning,
+    eager or replayed; a log of zero outside any errstate warns in both."""
+    w = gw.Tensor(np.full((2, 1), 50.0, np.float32), requires_grad=True)
+    opt = optim.SGD([w], lr=0.0)
+    x = np.ones((4, 2), np.float32)
+    y = np.array([[0.0], [1.0], [0.0], [1.0]], np.float32)
+
+    @gw.compile
+    def step(xb: Any, yb: Any) -> Any:
+        opt.zero_grad()
+        p = F.matmul(gw.Tensor(xb), w).sigmoid()  # exactly 1.0: log(1 - p) = -inf
+        loss = F.binary_cross_entropy(p, yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(4):
+            step(x, y)
+    assert step.replays == 2
+
+    @gw.compile
+    def bare(xb: Any, yb: Any) -> Any:
+        opt.zero_grad()
+        loss = (F.matmul(gw.Tensor(xb), w) * 0.0).log().sum()  # log(0): a warning
+        return loss
+
+    for _ in range(3):
+        with pytest.warns(RuntimeWarning, match="divide by zero"):
+            bare(x, y)

@@ -200,11 +200,20 @@ def _bind(fn: Any, method: str, ins: tuple[Any, ...], kwargs: dict[str, Any]) ->
     return functools.partial(fn, *ins, **kwargs)
 
 
+def _same(results: Any, bufs: tuple[np.ndarray, ...]) -> bool:
+    again = results if isinstance(results, tuple) else (results,)
+    return len(again) == len(bufs) and all(
+        np.asarray(r).dtype == b.dtype and np.array_equal(r, b, equal_nan=True)
+        for r, b in zip(again, bufs, strict=True))
+
+
 def _strong(fn: Any, ins: tuple[Any, ...], kwargs: dict[str, Any],
-            bufs: tuple[np.ndarray, ...]) -> tuple[Any, ...]:
+            bufs: tuple[np.ndarray, ...] | None) -> tuple[Any, ...]:
     """``ins`` with each Python number replaced by a NumPy scalar of the dtype NumPy casts it
     to (NEP 50's weak scalars; NumPy parses a NumPy scalar faster), when the call gives the
-    very same result that way (else ``ins`` as they are)."""
+    very same result that way (else ``ins`` as they are). Without ``bufs`` (the call writes
+    into ``out=``, maybe over an input, and has not run yet) the result is appended, for the
+    caller to compare."""
     if len(kwargs) != 1 or not any(type(a) in (int, float) for a in ins):
         return ins
     arrays = [a for a in ins if isinstance(a, np.ndarray)]
@@ -215,15 +224,13 @@ def _strong(fn: Any, ins: tuple[Any, ...], kwargs: dict[str, Any],
         return ins
     strong = tuple(dtype.type(a) if type(a) in (int, float) else a for a in ins)
     try:
-        again = fn(*strong)
+        with np.errstate(all="ignore"):
+            again = fn(*strong)
     except (TypeError, ValueError, OverflowError):
         return ins
-    again = again if isinstance(again, tuple) else (again,)
-    if len(again) != len(bufs) or any(
-            np.asarray(r).dtype != b.dtype or not np.array_equal(r, b, equal_nan=True)
-            for r, b in zip(again, bufs, strict=True)):
-        return ins
-    return strong
+    if bufs is None:
+        return (*strong, again)
+    return strong if _same(again, bufs) else ins
 
 
 def _into(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -310,10 +317,36 @@ class _Namespace:
     asanyarray = asarray
 
 
+try:  # NumPy 2 keeps the error handling in a context variable: set it directly (0.2 us,
+    from numpy._core._ufunc_config import (  # type: ignore[attr-defined]
+        _extobj_contextvar,  # against 3 us for np.errstate)
+    )
+except ImportError:  # pragma: no cover - another NumPy
+    _extobj_contextvar = None
+
+
 def _under(err: Any, runs: list[Callable[[], Any]]) -> None:
     with np.errstate(**err):
         for run in runs:
             run()
+
+
+def _under_ext(ext: Any, runs: list[Callable[[], Any]]) -> None:
+    token = _extobj_contextvar.set(ext)
+    try:
+        for run in runs:
+            run()
+    finally:
+        _extobj_contextvar.reset(token)
+
+
+def _errstate_op(err: Any, runs: list[Callable[[], Any]]) -> Callable[[], Any]:
+    """``runs`` under ``np.errstate(**err)``, as fast as this NumPy allows."""
+    if _extobj_contextvar is not None:
+        with np.errstate(**err):
+            ext = _extobj_contextvar.get()
+        return functools.partial(_under_ext, ext, runs)
+    return functools.partial(_under, err, runs)
 
 
 class _Op:
@@ -380,10 +413,16 @@ class _Recorder:
             fn(*ins, **kwargs)
             self.ops.append(_Op(functools.partial(fn, *ins, **kwargs), (id(_owner(ins[0])),)))
             return None
+        strong = ins
+        if out is not None and method == "__call__":  # before the call may overwrite an input
+            strong = _strong(fn, ins, kwargs, None)
         res = fn(*ins, **kwargs)
         if out is not None:
             outs = kwargs["out"]
-            self.ops.append(_Op(_bind(fn, method, ins, kwargs),
+            if strong is not ins and not _same(strong[-1], outs):
+                strong = ins
+            self.ops.append(_Op(_bind(fn, method, strong if strong is ins else strong[:-1],
+                                      kwargs),
                                 tuple(id(_owner(o)) for o in outs if o is not None)))
             return out[0] if len(out) == 1 else out
         results = res if isinstance(res, tuple) else (res,)
@@ -521,8 +560,8 @@ class _Recorder:
             j = i + 1
             while err is not None and j < len(kept) and kept[j].err == err:
                 j += 1
-            out.append(kept[i].run if err is None else functools.partial(
-                _under, err, [op.run for op in kept[i:j]]))
+            out.append(kept[i].run if err is None else _errstate_op(
+                err, [op.run for op in kept[i:j]]))
             i = j
         return out
 
