@@ -56,6 +56,8 @@ a captured ``curand`` offset; and the all-reduce outside the graph, splitting it
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 import sys
 import threading
 import time
@@ -566,6 +568,11 @@ class _Recorder:
         return out
 
 
+_training = operator.attrgetter("training")
+_grad = operator.attrgetter("grad")
+_data = operator.attrgetter("data")
+
+
 def _untraced(a: _Traced) -> np.ndarray:
     """The plain array that the traced view ``a`` was made from (the same object, so that
     identity checks such as the optimizer's layout cache still hold), else a plain view."""
@@ -606,10 +613,10 @@ class CompiledStep:
 
     # --- bookkeeping --------------------------------------------------------------------------
     def _key(self, args: tuple[Any, ...]) -> Any:
-        parts: list[Any] = [m.training for m in self.modules]
-        parts += [t.grad is None for t in self.tensors]
+        parts: list[Any] = list(map(_training, self.modules))
+        parts += map(operator.is_, map(_grad, self.tensors), itertools.repeat(None))
         for a in args:
-            arr = a.data if type(a) is Tensor else a
+            arr = a.data if isinstance(a, Tensor) else a
             kind = type(arr)
             if kind is np.ndarray:
                 parts.append(arr.shape)
@@ -678,14 +685,13 @@ class CompiledStep:
         rec = self.recordings[key]
         if rec is None:  # this key cannot be replayed
             return _eager(self.fn(*args))
-        for t, d in zip(self.tensors, rec.datas, strict=True):
-            if t.data is not d:  # a parameter was replaced: record afresh
-                self.recordings.clear()
-                self.calls = 0
-                return self(*args)
+        if not all(map(operator.is_, map(_data, self.tensors), rec.datas)):
+            self.recordings.clear()  # a parameter was replaced: record afresh
+            self.calls = 0
+            return self(*args)
         for buf, a in zip(rec.inputs, args, strict=True):
-            if buf is not None:
-                np.copyto(buf, a.data if isinstance(a, Tensor) else a)
+            if buf is not None:  # the same shape and dtype (the key): a plain copy
+                buf[...] = a.data if isinstance(a, Tensor) else a
         _threads.adapt()
         self.replays += 1
         if self.timings is None:
