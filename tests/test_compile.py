@@ -612,3 +612,30 @@ def test_replay_warns_where_eager_warns_and_only_there() -> None:
     for _ in range(3):
         with pytest.warns(RuntimeWarning, match="divide by zero"):
             bare(x, y)
+
+
+def test_a_schedule_stepped_inside_the_step_is_live() -> None:
+    def run(compiled: bool) -> tuple[np.ndarray, float]:
+        model = _model(np.float32)
+        opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        sched = schedules.SequentialLR(opt, [schedules.LinearWarmup(opt, total_iters=3),
+                                             schedules.ExponentialLR(opt, 0.8)], milestones=[3])
+        x, y = _data()
+
+        def step(xb: Any, yb: Any) -> Any:
+            opt.zero_grad()
+            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+            v.backward()
+            opt.step()
+            sched.step()
+            return v
+
+        fn = gw.compile(step) if compiled else step
+        for _ in range(8):
+            fn(x, y)
+        return np.concatenate([p.data.ravel() for p in model.parameters()]), opt.param_groups[
+            0]["lr"]
+
+    eager, comp = run(False), run(True)
+    assert eager[1] == comp[1]
+    np.testing.assert_array_equal(eager[0], comp[0])

@@ -19,14 +19,17 @@ removes that Python in the manner of tinygrad's ``TinyJit`` and Chainer's ``stat
    into its buffer. Views need no call (a view of a buffer stays a view of it), and parameters,
    gradients and optimizer state are updated in place, in the eager order.
 
-What changes between steps is never baked in. The optimizer's ``step()`` and the data-parallel
-gradient all-reduce are *live* calls (``backend.live``): recorded as "call this", they run as
-eager code at every replay, so the learning rate under a schedule, Adam's step count and bias
-corrections are read then, and the fused optimizer kernels (numba) still run inside them.
-Dropout draws its uniforms through :func:`gradwise.backend.uniform`, recorded as a draw from the
-same generator into the mask's buffer, so every replay draws fresh values from the stream
-that eager code would have drawn from (the same bits). Creations (``zeros``, ``ones``) are
-refilled when the step writes into them.
+What changes between steps is never baked in. The optimizer's ``step()``, a schedule's
+``step()`` and the data-parallel gradient all-reduce are *live* calls (``backend.live``):
+recorded as "call this", they run as eager code at every replay, so the learning rate under
+a schedule, Adam's step count and bias corrections are read then, and the fused optimizer
+kernels (numba) still run inside them (an optimizer replays through its ``_replay_plan``: the
+same update without ``step()``'s checks). Dropout draws its uniforms through
+:func:`gradwise.backend.uniform`, recorded as a draw from the same generator into the mask's
+buffer, so every replay draws fresh values from the stream that eager code would have drawn
+from (the same bits). Creations (``zeros``, ``ones``) are refilled when the step writes into
+them. Other Python side effects inside the step (a counter, a print, a list appended to) do not
+run at a replay: a step for ``gw.compile`` computes and updates, and reports by what it returns.
 
 What cannot be replayed is detected while recording: a read of a computed value on the host
 (``.item()``, ``float()``, ``bool()`` and so a Python branch on data, ``.numpy()``,
@@ -171,6 +174,10 @@ class _Traced(np.ndarray):
                   "dot", "nonzero", "argsort", "sort", "fill", "diagonal", "__getitem__",
                   "__setitem__", "__copy__", "__deepcopy__"):
         locals()[_name] = _method(_name)
+    def __iter__(self) -> Any:
+        for i in range(len(self)):
+            yield self[i]  # recorded indexing (NumPy's iteration would give host scalars)
+
     for _name in ("item", "tolist", "__bool__", "__float__", "__int__", "__index__",
                   "__complex__", "tobytes"):
         locals()[_name] = _read(_name)
@@ -269,6 +276,8 @@ class _Namespace:
         self._rec = rec
 
     def __getattr__(self, name: str) -> Any:
+        if name == "random":
+            self._rec.taint("xp.random draws outside the generators (use backend.uniform)")
         return getattr(np, name)
 
     def _made(self, buf: np.ndarray, refill: Callable[[], Any] | None) -> _Traced:
@@ -369,6 +378,7 @@ class _Recorder:
 
     def __init__(self, tensors: list[Tensor], recording: bool = True) -> None:
         self.recording = recording
+        self.in_live = False
         self.errstate = np.geterr()  # the floating-point error handling around the step
         self.ops: list[_Op] = []
         self.known: dict[int, np.ndarray] = {}  # owners of every buffer, by id (kept alive)
@@ -508,13 +518,14 @@ class _Recorder:
     def live(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Run ``fn`` as eager code on plain arrays now and at every replay."""
         global _active
-        if threading.get_ident() != self.thread:
-            return fn(*args, **kwargs)
+        if threading.get_ident() != self.thread or self.in_live:
+            return fn(*args, **kwargs)  # another thread's, or inside a live call (one op)
         args, kwargs = _unwrap(args), _unwrap(kwargs)
         op = _Op(functools.partial(fn, *args, **kwargs))
         self.ops.append(op)
         _active = None
         self.untrace()
+        self.in_live = True
         try:
             result = fn(*args, **kwargs)
             # an optimizer's step: its replay plan, the same update without step()'s checks
@@ -524,6 +535,7 @@ class _Recorder:
                 op.run = plan
             return result
         finally:
+            self.in_live = False
             self.retrace()
             _active = self
 
