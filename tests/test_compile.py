@@ -397,7 +397,7 @@ def test_fit_compiled_equals_eager(dtype: Any, monkeypatch: pytest.MonkeyPatch) 
         np.testing.assert_array_equal(a, b)
 
 
-def test_fit_compiles_small_gradwise_models_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fit_compiles_gradwise_models_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     from gradwise.training import loop
 
     _, _, made = _fit(None, monkeypatch)
@@ -406,7 +406,8 @@ def test_fit_compiles_small_gradwise_models_by_default(monkeypatch: pytest.Monke
     assert loop._use_compile(None, model, F.cross_entropy, None)
     assert not loop._use_compile(None, model, lambda o, y: F.cross_entropy(o, y), None)
     big = nn.Sequential(nn.Dense(300, 300))
-    assert not loop._use_compile(None, big, F.cross_entropy, None)
+    assert loop._use_compile(None, big, F.cross_entropy, None)
+    assert not loop._use_compile(None, big, F.cross_entropy, lambda m: None)
 
     class Mine(nn.Module):
         def forward(self, x: Any) -> Any:
@@ -577,7 +578,7 @@ def test_environment_turns_fits_default_off_and_on(monkeypatch: pytest.MonkeyPat
     assert not loop._use_compile(None, model, F.cross_entropy, None)
     assert loop._use_compile(True, model, F.cross_entropy, None)
     monkeypatch.setenv("GRADWISE_COMPILE", "1")
-    assert loop._use_compile(None, nn.Sequential(nn.Dense(300, 300)), F.cross_entropy, None)
+    assert loop._use_compile(None, model, lambda o, y: F.cross_entropy(o, y), None)
 
 
 def test_replay_warns_where_eager_warns_and_only_there() -> None:
