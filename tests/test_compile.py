@@ -640,3 +640,28 @@ def test_a_schedule_stepped_inside_the_step_is_live() -> None:
     eager, comp = run(False), run(True)
     assert eager[1] == comp[1]
     np.testing.assert_array_equal(eager[0], comp[0])
+
+
+def test_a_module_attribute_changed_between_steps_records_afresh() -> None:
+    """A dropout rate is Python state the recording read: assigning it records again."""
+    def run(compiled: bool) -> np.ndarray:
+        model = _model(np.float32, dropout=0.2)
+        opt = optim.SGD(model.parameters(), lr=0.1)
+        x, y = _data()
+
+        def step(xb: Any, yb: Any) -> Any:
+            opt.zero_grad()
+            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+            v.backward()
+            opt.step()
+            return v
+
+        fn = gw.compile(step) if compiled else step
+        gw.manual_seed(1)
+        for i in range(8):
+            if i == 4:
+                model[1].p = 0.6
+            fn(x, y)
+        return np.concatenate([p.data.ravel() for p in model.parameters()])
+
+    np.testing.assert_array_equal(run(False), run(True))

@@ -94,6 +94,9 @@ def xp_of(array: Any) -> types.ModuleType:
 
 #: the recorder of a step being recorded by :mod:`gradwise.capture`, or None (eager)
 _capture: Any = None
+#: bumped whenever a module's attribute is assigned (``Module.__setattr__``): a compiled step
+#: records afresh when the Python state it read (a dropout rate, a layer) may have changed
+state_version = 0
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 

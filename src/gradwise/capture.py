@@ -36,7 +36,8 @@ What cannot be replayed is detected while recording: a read of a computed value 
 ``.tolist()``), or an array computed by a call the recorder does not see. The recording call
 finishes the step (its values are real), then raises :class:`NotReplayableError` naming the
 read and where it was; with ``fallback=True`` it warns once and that key runs eagerly. A
-parameter whose ``.data`` was replaced since the recording makes every recording stale: the
+parameter whose ``.data`` was replaced since the recording, or any module attribute assigned
+(``dropout.p = 0.3``: :data:`gradwise.backend.state_version`), makes every recording stale: the
 step runs eagerly once and records afresh.
 
 The replay is exact: it makes the same NumPy calls on the same values in the same order as the
@@ -596,12 +597,13 @@ def _untraced(a: _Traced) -> np.ndarray:
 
 
 class _Recording:
-    __slots__ = ("ops", "inputs", "outputs", "grads", "datas")
+    __slots__ = ("ops", "inputs", "outputs", "grads", "datas", "version")
 
     def __init__(self, ops: list[Callable[[], Any]], inputs: list[np.ndarray | None],
                  outputs: Any, grads: list[Any], datas: list[Any]) -> None:
         self.ops, self.inputs, self.outputs = ops, inputs, outputs
         self.grads, self.datas = grads, datas
+        self.version = backend.state_version
 
 
 class CompiledStep:
@@ -697,8 +699,10 @@ class CompiledStep:
         rec = self.recordings[key]
         if rec is None:  # this key cannot be replayed
             return _eager(self.fn(*args))
-        if not all(map(operator.is_, map(_data, self.tensors), rec.datas)):
-            self.recordings.clear()  # a parameter was replaced: record afresh
+        if backend.state_version != rec.version or not all(
+                map(operator.is_, map(_data, self.tensors), rec.datas)):
+            # a module's attribute was assigned, or a parameter replaced: record afresh
+            self.recordings.clear()
             self.calls = 0
             return self(*args)
         for buf, a in zip(rec.inputs, args, strict=True):
