@@ -665,3 +665,22 @@ def test_a_module_attribute_changed_between_steps_records_afresh() -> None:
         return np.concatenate([p.data.ravel() for p in model.parameters()])
 
     np.testing.assert_array_equal(run(False), run(True))
+
+
+def test_stop_training_flag_does_not_record_again() -> None:
+    model = _model(np.float32)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    x, y = _data()
+
+    @gw.compile
+    def step(xb: Any, yb: Any) -> Any:
+        opt.zero_grad()
+        v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+        v.backward()
+        opt.step()
+        return v
+
+    for _ in range(6):
+        step(x, y)
+        model.stop_training = False  # as fit's MPI loop does after every step
+    assert step.replays == 4

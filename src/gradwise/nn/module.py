@@ -59,7 +59,8 @@ class Module:
                 f"{type(self).__name__}.__init__ must call super().__init__() before assigning "
                 f"attributes (assigning {name!r})"
             )
-        backend.state_version += 1  # a compiled step (gw.compile) that read it records again
+        if name != "stop_training":  # (a flag for fit, read by no forward pass)
+            backend.state_version += 1  # a compiled step (gw.compile) that read it records again
         params, modules = self._parameters, self._modules
         params.pop(name, None)
         modules.pop(name, None)
