@@ -13,7 +13,7 @@ import math
 import os
 import types
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -285,6 +285,7 @@ class _Step:
                  threshold: float, callbacks: CallbackList, regularization: Any = None,
                  compile: bool | None = False) -> None:  # noqa: A002 - fit's argument
         self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.loader: Batches | None = None
         # gw.compile: the step is recorded on its second call per batch shape and replayed;
         # chosen by default (None), a step that cannot be replayed runs eagerly, silently
         self.train_step = self._train_step
@@ -305,6 +306,7 @@ class _Step:
     def epoch(self, loader: Batches, callbacks: CallbackList, logs: dict[str, Any]) -> bool:
         """Run the epoch; return False when a callback stopped it before its last batch."""
         model, optimizer = self.model, self.optimizer
+        self.loader = loader  # read by the (possibly compiled) step's gradient average
         model.train()
         means = _Means(self.names, self.threshold, loader)
         completed = True
@@ -319,7 +321,7 @@ class _Step:
                 continue
             batch_logs: dict[str, Any] = {"size": n}
             callbacks.on_train_batch_begin(step, batch_logs)
-            value, out, y = self.train_step(xb, yb, loader)
+            value, out, y = self.train_step(xb, yb)
             batch_logs["loss"] = float(value.item()) if self.float_loss else value.data
             means.add(value.data, out, y, n)
             callbacks.on_train_batch_end(step, batch_logs)
@@ -332,7 +334,7 @@ class _Step:
         return completed
 
 
-    def _train_step(self, xb: Any, yb: Any, loader: Batches) -> tuple[Tensor, Tensor, Any]:
+    def _train_step(self, xb: Any, yb: Any) -> tuple[Tensor, Tensor, Any]:
         """Forward, loss (plus the penalty), backward, the data-parallel gradient average and
         the update for one batch; returns the loss, the outputs and the targets."""
         model, optimizer, device = self.model, self.optimizer, self.device
@@ -344,10 +346,14 @@ class _Step:
             value = value if penalty is None else value + penalty
         optimizer.zero_grad()
         value.backward()
-        if isinstance(loader, distributed.ShardedLoader):
-            loader.average_gradients(optimizer, len(xb))
+        if isinstance(self.loader, distributed.ShardedLoader):
+            self._average_gradients(len(xb))
         optimizer.step()
         return value, out, y
+
+    @backend.live  # in a compiled step: at every replay, with the epoch's loader
+    def _average_gradients(self, n: int) -> None:
+        cast(distributed.ShardedLoader, self.loader).average_gradients(self.optimizer, n)
 
 
 def _ours(obj: Any) -> bool:
