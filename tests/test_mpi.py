@@ -155,6 +155,8 @@ def test_compiled_steps_under_mpi_equal_eager_steps_bit_for_bit(tmp_path: Path) 
         run([*mpiexec(), "-n", "2", sys.executable, SCRIPT, str(out[mode]), "--epochs", "6",
              "--compile", mode])
         _same_on_every_rank(out[mode], 2)
+    for r in range(2):  # the compiled run replayed (6 epochs of 9 batches, 2 recorded)
+        assert int(Path(f"{out['on']}.replays.rank{r}").read_text()) >= 20
     with np.load(out["off"]) as a, np.load(out["on"]) as b:
         for k in a.files:
             np.testing.assert_array_equal(a[k], b[k])

@@ -77,6 +77,16 @@ def main() -> None:
     keep: list[Callback] = [KeepCheckpoint(args.epochs // 2, args.checkpoint, args.keep_half)]
     if args.stop_at:
         keep.append(StopOnLastRank((args.stop_at[0], args.stop_at[1])))
+    made: list[Any] = []
+    if args.compile == "on":  # count the replays of fit's compiled step (written below)
+        from gradwise import capture
+        from gradwise.training import loop
+
+        def spy(fn: Any, **kw: Any) -> Any:
+            made.append(capture.compile(fn, **kw))
+            return made[-1]
+
+        loop._compile = spy  # type: ignore[assignment]
     history = fit(
         model, "bce_with_logits", opt, (X_train, y_train), epochs=args.epochs, batch_size=32,
         validation_data=(X_val, y_val), metrics=["accuracy", "auc", "f1"], verbose=0, seed=7,
@@ -86,6 +96,9 @@ def main() -> None:
     weights = {k: np.asarray(p.data) for k, p in model.named_parameters()}
     w = distributed.world()
     np.savez(f"{args.out}.rank{w.rank}.npz", **weights)
+    if made:
+        with open(f"{args.out}.replays.rank{w.rank}", "w") as f:
+            f.write(str(made[0].replays))
     if w.rank == 0:
         np.savez(args.out, **weights)
         if not args.resume:  # whole-pass metrics are gathered over the ranks' shards
