@@ -62,7 +62,6 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
-import sys
 import threading
 import time
 import traceback
@@ -835,7 +834,3 @@ def compile(fn: Callable[..., Any] | None = None, *, max_recordings: int = 8,  #
     if fn is None:
         return functools.partial(compile, max_recordings=max_recordings, fallback=fallback)
     return CompiledStep(fn, max_recordings=max_recordings, fallback=fallback)
-
-
-# the compiled step's name in error messages refers to this module
-sys.modules.setdefault("gradwise.capture", sys.modules[__name__])
