@@ -468,9 +468,9 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     with ``python -m benchmarks.compile_step`` on a loaded 2-core machine, ``fit`` epochs took
     0.67 to 0.87 of the eager time (2-16-16-1 and 784-64-10); on the larger benchmark networks
     the compiled step took 0.70 to 1.04 of the eager one over four runs: no consistent gain
-    there, and none measured slower beyond the noise. It does not compile on a GPU (CuPy steps run eagerly) nor a model, loss or
-    regularizer of a user's own classes, whose Python side effects would not run at a replay
-    (pass ``compile=True`` when there are none). ``GRADWISE_COMPILE=0`` (or ``1``) in the
+    there, and none measured slower beyond the noise. It does not compile on a GPU (CuPy
+    steps run eagerly) nor a model, loss or regularizer of a user's own classes, whose Python
+    side effects would not run at a replay (pass ``compile=True`` when there are none). ``GRADWISE_COMPILE=0`` (or ``1``) in the
     environment turns the default off (or on everywhere).
     """
     loss = get_loss(loss) if isinstance(loss, str) else loss
