@@ -470,8 +470,9 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     the compiled step took 0.70 to 1.04 of the eager one over four runs: no consistent gain
     there, and none measured slower beyond the noise. It does not compile on a GPU (CuPy
     steps run eagerly) nor a model, loss or regularizer of a user's own classes, whose Python
-    side effects would not run at a replay (pass ``compile=True`` when there are none). ``GRADWISE_COMPILE=0`` (or ``1``) in the
-    environment turns the default off (or on everywhere).
+    side effects would not run at a replay (pass ``compile=True`` when there are none).
+    ``GRADWISE_COMPILE=0`` (or ``1``) in the environment turns the default off (or on
+    everywhere).
     """
     loss = get_loss(loss) if isinstance(loss, str) else loss
     names = _metrics.check_metrics(metrics)
