@@ -41,16 +41,19 @@ parameter whose ``.data`` was replaced since the recording, or any module attrib
 step runs eagerly once and records afresh.
 
 The replay is exact: it makes the same NumPy calls on the same values in the same order as the
-eager step, so compiled and eager steps give bit-identical parameters (``tests/test_compile.py``
-checks every optimizer and option). Returned tensors and arrays are copies, detached from any
+eager step (a Python number bound as the NumPy scalar NumPy converts it to, where the recording
+found the result identical; a 0-d array where NumPy returned a scalar), so compiled and eager
+steps give bit-identical parameters (``tests/test_compile.py`` checks every optimizer and
+option, dropout, schedules, clipping, L1/L2, both float dtypes; ``tests/test_mpi.py`` two MPI
+ranks). Returned tensors and arrays are copies, detached from any
 graph, that the next call cannot overwrite. At most ``max_recordings`` keys are recorded; beyond
 that the step runs eagerly, with a one-time warning.
 
 NumPy only: the recorder and the replay need nothing but NumPy, so they run in a browser build
-(Pyodide) too. On CuPy arrays (a GPU) the step runs eagerly. The GPU design, not built: record
-the same way (CuPy arrays have no ``__array_ufunc__`` subclass hook, so the recorder would wrap
-``cupy`` calls through the same ``backend.xp_of`` namespace hook), then capture the replay once
-in a CUDA graph (``cupy.cuda.Stream.begin_capture`` / ``end_capture`` / ``Graph.launch``): the
+(Pyodide) too. On CuPy arrays (a GPU) the step runs eagerly. The GPU design, not built (no GPU
+here): record the same way (a CuPy array subclass, or every ``cupy`` call through the
+``backend.xp_of`` namespace hook this module already installs), then capture the replay once
+in a CUDA graph, so that one launch replaces a kernel launch per call (``cupy.cuda.Stream.begin_capture`` / ``end_capture`` / ``Graph.launch``): the
 inputs copied into the static input buffers before the launch; the live calls' changing
 scalars (learning rate, bias corrections) kept in 0-d device arrays that the host writes before
 each launch, PyTorch's ``capturable=True``; dropout's generator state advanced on the device by
