@@ -53,11 +53,12 @@ NumPy only: the recorder and the replay need nothing but NumPy, so they run in a
 (Pyodide) too. On CuPy arrays (a GPU) the step runs eagerly. The GPU design, not built (no GPU
 here): record the same way (a CuPy array subclass, or every ``cupy`` call through the
 ``backend.xp_of`` namespace hook this module already installs), then capture the replay once
-in a CUDA graph, so that one launch replaces a kernel launch per call (``cupy.cuda.Stream.begin_capture`` / ``end_capture`` / ``Graph.launch``): the
-inputs copied into the static input buffers before the launch; the live calls' changing
-scalars (learning rate, bias corrections) kept in 0-d device arrays that the host writes before
-each launch, PyTorch's ``capturable=True``; dropout's generator state advanced on the device by
-a captured ``curand`` offset; and the all-reduce outside the graph, splitting it in two.
+in a CUDA graph, so that one launch replaces a kernel launch per call
+(``cupy.cuda.Stream.begin_capture`` / ``end_capture`` / ``Graph.launch``): the inputs copied
+into the static input buffers before the launch; the live calls' changing scalars (learning
+rate, bias corrections) kept in 0-d device arrays that the host writes before each launch,
+PyTorch's ``capturable=True``; dropout's generator state advanced on the device by a captured
+``curand`` offset; and the all-reduce outside the graph, splitting it in two.
 """
 
 from __future__ import annotations
