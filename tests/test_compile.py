@@ -684,3 +684,42 @@ def test_stop_training_flag_does_not_record_again() -> None:
         step(x, y)
         model.stop_training = False  # as fit's MPI loop does after every step
     assert step.replays == 4
+
+
+def test_a_check_of_values_is_repeated_at_every_replay() -> None:
+    """BCE's probability check is one recorded call: a replay with inputs outside [0, 1]
+    raises as the eager step does."""
+    w = gw.Tensor(np.eye(2, 1, dtype=np.float32), requires_grad=True)
+    opt = optim.SGD([w], lr=0.0)
+    y = np.zeros((4, 1), np.float32)
+
+    @gw.compile
+    def step(xb: Any, yb: Any) -> Any:
+        opt.zero_grad()
+        loss = F.binary_cross_entropy(F.matmul(gw.Tensor(xb), w), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    good = np.full((4, 2), 0.5, np.float32)
+    for _ in range(3):
+        step(good, y)
+    assert step.replays == 1
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        step(good * 3.0, y)
+    with pytest.raises(ValueError, match="out of range for 3 classes"):
+        model = _model(np.float32)
+        opt2 = optim.SGD(model.parameters(), lr=0.1)
+
+        @gw.compile
+        def ce(xb: Any, yb: Any) -> Any:
+            opt2.zero_grad()
+            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+            v.backward()
+            opt2.step()
+            return v
+
+        x, labels = _data()
+        for _ in range(3):
+            ce(x, labels)
+        ce(x, labels + 1)  # the label 3 is out of range

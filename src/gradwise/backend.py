@@ -24,6 +24,7 @@ __all__ = [
     "Device",
     "as_dtype",
     "check",
+    "check_range",
     "cuda_available",
     "data_ptr",
     "default_generator",
@@ -192,6 +193,17 @@ def check(bad: Any, message: str) -> None:
         return
     earlier = _pending.get(message)
     _pending[message] = bad if earlier is None else earlier | bad
+
+
+def check_range(array: Any, low: float, high: float, message: str) -> None:
+    """:func:`check` that every element of ``array`` lies in ``[low, high]`` (NaN passes):
+    ``ValueError(message)`` otherwise. A compiled step (:mod:`gradwise.capture`) repeats it at
+    every replay as one call."""
+    cap = _capture
+    if cap is not None and type(array) is cap.array_type:
+        cap.check_range(array, low, high, message)
+        return
+    check((array.min() < low) | (array.max() > high), message)
 
 
 def raise_pending() -> None:

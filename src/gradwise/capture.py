@@ -263,6 +263,11 @@ def _check(bad: np.ndarray, message: str) -> None:
         raise ValueError(message)
 
 
+def _check_range(a: np.ndarray, low: float, high: float, message: str) -> None:
+    if a.min() < low or a.max() > high:
+        raise ValueError(message)
+
+
 def _draw(generator: Any, device: str, shape: tuple[int, ...], dtype: Any,
           buf: np.ndarray) -> None:
     gen = generator if generator is not None else backend.default_generator(device)
@@ -511,6 +516,11 @@ class _Recorder:
         bad = _plain(bad)
         _check(bad, message)
         self.ops.append(_Op(functools.partial(_check, bad, message)))
+
+    def check_range(self, array: Any, low: float, high: float, message: str) -> None:
+        array = _plain(array)
+        _check_range(array, low, high, message)
+        self.ops.append(_Op(functools.partial(_check_range, array, low, high, message)))
 
     def uniform(self, generator: Any, device: str, shape: tuple[int, ...], dtype: Any) -> Any:
         buf = np.empty(shape, dtype=dtype)

@@ -243,8 +243,8 @@ def cross_entropy(input: Tensor, target: Any, reduction: str = "mean", weight: A
         keep = None if ignore_index is None else t != ignore_index
         labels = t if keep is None else xp.where(keep, t, 0)
         if labels.size and (input.device != "cpu" or xp is not np):  # GPU, or gw.compile
-            backend.check((labels.min() < 0) | (labels.max() >= c),
-                          f"cross_entropy: a label is out of range for {c} classes [0, {c})")
+            backend.check_range(labels, 0, c - 1,
+                                f"cross_entropy: a label is out of range for {c} classes [0, {c})")
         elif labels.size:
             lo, hi = int(labels.min()), int(labels.max())
             if lo < 0 or hi >= c:
