@@ -466,9 +466,9 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
     bit-identical to the eager step. ``None`` (the default) compiles on the CPU when the model
     is built of gradwise's own layers and the loss and regularizer are gradwise's: measured
     with ``python -m benchmarks.compile_step`` on a loaded 2-core machine, ``fit`` epochs took
-    0.67 to 0.87 of the eager time (2-16-16-1 and 784-64-10); on the larger benchmark networks
-    the compiled step took 0.70 to 1.04 of the eager one over four runs: no consistent gain
-    there, and none measured slower beyond the noise. It does not compile on a GPU (CuPy
+    0.67 to 1.01 of the eager time (2-16-16-1 and 784-64-10, three runs); the step of the
+    larger benchmark networks took 0.47 to 1.37 of the eager one over six noisy runs, with a
+    median of 0.9 (benchmarks/RESULTS.md). It does not compile on a GPU (CuPy
     steps run eagerly) nor a model, loss or regularizer of a user's own classes, whose Python
     side effects would not run at a replay (pass ``compile=True`` when there are none).
     ``GRADWISE_COMPILE=0`` (or ``1``) in the environment turns the default off (or on
