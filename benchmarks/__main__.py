@@ -15,15 +15,16 @@ from pathlib import Path
 
 from gradwise.io import write_atomic
 
-from . import busy, fit_epoch, jax_step, op_overhead, train_step
+from . import busy, compile_step, fit_epoch, jax_step, op_overhead, train_step
 from .common import blas_info, machine
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-NAMES = ("step", "jax", "ops", "fit", "optim", "busy")
+NAMES = ("step", "jax", "compile", "ops", "fit", "optim", "busy")
 DEFAULT = ("step", "jax", "ops", "fit", "optim")  # busy: only with --busy or --only busy
 HEADINGS = {"machine": "## Machine and command", "step": "## Training step",
             "ops": "## Per-op overhead", "fit": "## fit epoch on the MNIST subset",
             "jax": "## Training step against JAX jit",
+            "compile": "## Where a compiled step's time goes",
             "busy": "## Training step on a busy machine", "cuda": "## Training step"}
 
 
@@ -65,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             report = jax_step.run(args.quick)
             if report is not None:
                 sections["jax"] = report
+        if "compile" in chosen:
+            sections["compile"] = compile_step.run(args.quick)
         if "ops" in chosen:
             sections["ops"] = op_overhead.run(args.quick)
         if "fit" in chosen:

@@ -206,6 +206,35 @@ def gradwise_step(net: Net, device: str = "cpu", optimizer: bool = True) -> Call
     return _step(lambda: loss_fn(model(gw.Tensor(x)), y), params, opt)
 
 
+def gradwise_compiled_step(net: Net) -> Callable[[], None]:
+    """:func:`gradwise_step` under ``gw.compile``: the same model, data and Adam, the step
+    recorded on its second call and replayed after (``x`` and ``y`` passed in, as to JAX)."""
+    import gradwise as gw
+    from gradwise import functional as F
+    from gradwise import nn
+
+    gw.manual_seed(0)
+    layers = []
+    for i, (a, b) in enumerate(pairwise(net.sizes)):
+        last = i == len(net.sizes) - 2
+        act = ("sigmoid" if net.loss == "bce" else None) if last else "relu"
+        layers.append(nn.Dense(a, b, activation=act))
+    model = nn.Sequential(*layers)
+    loss_fn = F.binary_cross_entropy if net.loss == "bce" else F.cross_entropy
+    x, y = batch_data(net)
+    opt = gw.optim.Adam(list(model.parameters()), lr=1e-3)
+
+    @gw.compile
+    def step(x: Any, y: Any) -> Any:
+        opt.zero_grad()
+        loss = loss_fn(model(gw.Tensor(x)), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return lambda: step(x, y)
+
+
 def torch_step(net: Net, device: str = "cpu", optimizer: bool = True) -> Callable[[], None]:
     """The same step in PyTorch eager mode (``torch.optim.Adam`` with its defaults)."""
     torch = try_import_torch()

@@ -40,6 +40,7 @@ _LAZY = {
     "lab": ("gradwise.lab", None),
     "testing": ("gradwise.testing", None),
     "onnx": ("gradwise.interop.onnx", None),
+    "compile": ("gradwise.capture", "compile"),
     "fit": ("gradwise.training", "fit"),
     "evaluate": ("gradwise.training", "evaluate"),
     "predict": ("gradwise.training", "predict"),

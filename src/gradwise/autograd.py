@@ -634,7 +634,7 @@ def _as_array(data: Any, dtype: Any, device: str | None) -> Any:
     dev = backend.normalize_device(device) if device is not None else backend.device_of(data)
     if backend.device_of(data) != dev:
         data = backend.to_device(data, dev)
-    xp = backend.xp_for(dev)
+    xp = backend.xp_of(data)  # (the data is on dev now; a compiled step's arrays stay recorded)
     if dtype is not None:
         return xp.asarray(data, dtype=backend.as_dtype(dtype))
     arr = xp.asarray(data)

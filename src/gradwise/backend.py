@@ -7,8 +7,11 @@ namespace is NumPy; on a GPU it is CuPy, an optional extra (``pip install gradwi
 
 from __future__ import annotations
 
+import functools
+import threading
 import types
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -21,17 +24,20 @@ __all__ = [
     "Device",
     "as_dtype",
     "check",
+    "check_range",
     "cuda_available",
     "data_ptr",
     "default_generator",
     "device_of",
     "get_default_dtype",
+    "live",
     "manual_seed",
     "normalize_device",
     "raise_pending",
     "set_default_dtype",
     "to_device",
     "to_numpy",
+    "uniform",
     "xp_for",
     "xp_of",
 ]
@@ -75,10 +81,57 @@ def xp_for(device: Device) -> types.ModuleType:
 
 
 def xp_of(array: Any) -> types.ModuleType:
-    """The array namespace an array belongs to (NumPy unless it is a CuPy array)."""
+    """The array namespace an array belongs to (NumPy unless it is a CuPy array; while
+    :mod:`gradwise.capture` records a step, its recording namespace for a recorded array)."""
     if _cupy is not None and isinstance(array, _cupy.ndarray):
         return _cupy
+    cap = _capture
+    if cap is not None and type(array) is cap.array_type:
+        return cap.xp  # type: ignore[no-any-return]
     return np
+
+
+# --- the hooks of gradwise.capture (gw.compile) ----------------------------------------------
+
+#: the recorder of a step being recorded by :mod:`gradwise.capture`, or None (eager)
+_capture: Any = None
+#: bumped whenever a module's attribute is assigned (``Module.__setattr__``): a compiled step
+#: records afresh when the Python state it read (a dropout rate, a layer) may have changed
+state_version = 0
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def set_capture(recorder: Any) -> Any:
+    """Install the recorder of :mod:`gradwise.capture` (None: none); return the previous one."""
+    global _capture
+    previous, _capture = _capture, recorder
+    return previous
+
+
+def live(fn: _F) -> _F:
+    """Mark ``fn`` (an optimizer's ``step``, the gradient all-reduce) as a *live* call of a
+    compiled step: :mod:`gradwise.capture` records it as "call this", and every replay runs it
+    as eager code, so what it reads (the learning rate, step counts) is read then."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        cap = _capture
+        if cap is None:
+            return fn(*args, **kwargs)
+        return cap.live(fn, args, kwargs)
+
+    return run  # type: ignore[return-value]
+
+
+def uniform(generator: Any, shape: tuple[int, ...], dtype: Any, device: Device = "cpu") -> Any:
+    """``generator.random(shape, dtype=dtype)``: uniforms in [0, 1) (dropout's masks), from
+    ``generator`` or, when it is None, the device's default generator. A compiled step
+    (:mod:`gradwise.capture`) draws them afresh from the same stream at every replay."""
+    cap = _capture
+    if cap is not None and cap.recording and cap.thread == threading.get_ident():
+        return cap.uniform(generator, device, shape, dtype)
+    gen = generator if generator is not None else default_generator(device)
+    return gen.random(shape, dtype=dtype)
 
 
 def data_ptr(array: Any) -> int:
@@ -95,6 +148,9 @@ def device_of(array: Any) -> Device:
 def to_device(array: Any, device: Device) -> Any:
     """Move an array to a device (a no-op when it is already there)."""
     if device == "cpu":
+        cap = _capture
+        if cap is not None and type(array) is cap.array_type:
+            return array  # a recorded array stays recorded
         return to_numpy(array)
     if isinstance(array, _cupy.ndarray):
         return array
@@ -107,6 +163,9 @@ def to_numpy(array: Any) -> np.ndarray:
     if _cupy is not None and isinstance(array, _cupy.ndarray):
         raise_pending()
         return _cupy.asnumpy(array)
+    cap = _capture
+    if cap is not None and type(array) is cap.array_type:
+        cap.host_read(array)  # a compiled step cannot replay this read
     return np.asarray(array)
 
 
@@ -124,12 +183,27 @@ def check(bad: Any, message: str) -> None:
     anyway: ``Tensor.item()``, ``Tensor.numpy()``, :func:`to_numpy` or :func:`raise_pending`
     (``fit`` calls it after every epoch). This is how PyTorch reports device-side asserts too.
     """
+    cap = _capture
+    if cap is not None and type(bad) is cap.array_type:
+        cap.check(bad, message)  # checked now and at every replay of a compiled step
+        return
     if _cupy is None or not isinstance(bad, _cupy.ndarray):
         if bad:
             raise ValueError(message)
         return
     earlier = _pending.get(message)
     _pending[message] = bad if earlier is None else earlier | bad
+
+
+def check_range(array: Any, low: float, high: float, message: str) -> None:
+    """:func:`check` that every element of ``array`` lies in ``[low, high]`` (NaN passes):
+    ``ValueError(message)`` otherwise. A compiled step (:mod:`gradwise.capture`) repeats it at
+    every replay as one call."""
+    cap = _capture
+    if cap is not None and type(array) is cap.array_type:
+        cap.check_range(array, low, high, message)
+        return
+    check((array.min() < low) | (array.max() > high), message)
 
 
 def raise_pending() -> None:

@@ -316,6 +316,7 @@ class ShardedLoader:
             self.rows = m
             yield tuple(a[lo:hi] for a in batch)
 
+    @backend.live  # in a compiled step, run at every replay (self.rows is read then)
     def average_gradients(self, optimizer: Any, n: int) -> None:
         """Turn this rank's gradient of its ``n`` rows into the global batch's mean gradient."""
         allreduce_gradients(optimizer, n / self.rows)

@@ -241,9 +241,9 @@ def cross_entropy(input: Tensor, target: Any, reduction: str = "mean", weight: A
             )
         keep = None if ignore_index is None else t != ignore_index
         labels = t if keep is None else xp.where(keep, t, 0)
-        if labels.size and input.device != "cpu":
-            backend.check((labels.min() < 0) | (labels.max() >= c),
-                          f"cross_entropy: a label is out of range for {c} classes [0, {c})")
+        if labels.size and (input.device != "cpu" or xp is not np):  # GPU, or gw.compile
+            backend.check_range(labels, 0, c - 1,
+                                f"cross_entropy: a label is out of range for {c} classes [0, {c})")
         elif labels.size:
             lo, hi = int(labels.min()), int(labels.max())
             if lo < 0 or hi >= c:
@@ -298,8 +298,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Any = N
     if p == 1:
         mask = xp.zeros(x.shape, dtype=x.dtype)
     else:
-        gen = generator if generator is not None else backend.default_generator(x.device)
-        u = gen.random(x.shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+        u = backend.uniform(generator, x.shape,
+                            np.float32 if x.dtype == np.float32 else np.float64, x.device)
         mask = (u >= p).astype(x.dtype)
         mask *= 1.0 / (1.0 - p)
     return _Dropout(mask)(x)

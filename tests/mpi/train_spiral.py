@@ -4,9 +4,11 @@ OUT.rankR.npz, so a test can check that all ranks hold the same model.
 
     python tests/mpi/train_spiral.py OUT [--epochs 20] [--checkpoint CK [--keep-half COPY]]
                                          [--resume CK] [--stop-at EPOCH STEP]
+                                         [--compile auto|on|off]
 
 ``--keep-half COPY`` copies the checkpoint written after half the epochs to COPY.
 ``--stop-at EPOCH STEP`` stops training after that step, from a batch hook of the last rank only.
+``--compile`` is fit's ``compile`` argument (auto: its default).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ def main() -> None:
     parser.add_argument("--resume")
     parser.add_argument("--keep-half")
     parser.add_argument("--stop-at", nargs=2, type=int)
+    parser.add_argument("--compile", choices=("auto", "on", "off"), default="auto")
     args = parser.parse_args()
     gw.set_default_dtype("float64")
     gw.manual_seed(3)
@@ -74,14 +77,28 @@ def main() -> None:
     keep: list[Callback] = [KeepCheckpoint(args.epochs // 2, args.checkpoint, args.keep_half)]
     if args.stop_at:
         keep.append(StopOnLastRank((args.stop_at[0], args.stop_at[1])))
+    made: list[Any] = []
+    if args.compile == "on":  # count the replays of fit's compiled step (written below)
+        from gradwise import capture
+        from gradwise.training import loop
+
+        def spy(fn: Any, **kw: Any) -> Any:
+            made.append(capture.compile(fn, **kw))
+            return made[-1]
+
+        loop._compile = spy  # type: ignore[assignment]
     history = fit(
         model, "bce_with_logits", opt, (X_train, y_train), epochs=args.epochs, batch_size=32,
         validation_data=(X_val, y_val), metrics=["accuracy", "auc", "f1"], verbose=0, seed=7,
         callbacks=[EarlyStopping(monitor="val_loss", patience=50), *keep],
-        checkpoint_path=args.checkpoint, resume_from=args.resume)
+        checkpoint_path=args.checkpoint, resume_from=args.resume,
+        compile={"auto": None, "on": True, "off": False}[args.compile])
     weights = {k: np.asarray(p.data) for k, p in model.named_parameters()}
     w = distributed.world()
     np.savez(f"{args.out}.rank{w.rank}.npz", **weights)
+    if made:
+        with open(f"{args.out}.replays.rank{w.rank}", "w") as f:
+            f.write(str(made[0].replays))
     if w.rank == 0:
         np.savez(args.out, **weights)
         if not args.resume:  # whole-pass metrics are gathered over the ranks' shards

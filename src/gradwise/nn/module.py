@@ -59,6 +59,8 @@ class Module:
                 f"{type(self).__name__}.__init__ must call super().__init__() before assigning "
                 f"attributes (assigning {name!r})"
             )
+        if name != "stop_training":  # (a flag for fit, read by no forward pass)
+            backend.state_version += 1  # a compiled step (gw.compile) that read it records again
         params, modules = self._parameters, self._modules
         params.pop(name, None)
         modules.pop(name, None)
@@ -77,6 +79,9 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        cap = backend._capture
+        if cap is not None:  # gw.compile notes the modules (and modes) of a step
+            cap.module(self)
         return self.forward(*args, **kwargs)
 
     # --- traversal --------------------------------------------------------------------------

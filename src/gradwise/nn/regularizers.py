@@ -20,7 +20,9 @@ losses do not include it.
 from __future__ import annotations
 
 import math
+from typing import Any
 
+from .. import backend
 from .. import functional as F
 from ..autograd import Tensor
 from .module import Module
@@ -38,6 +40,11 @@ class L1L2:
                 raise ValueError(f"regularization rate {name} must be a finite number >= 0, "
                                  f"got {v!r}")
         self.l1, self.l2 = float(l1), float(l2)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # the rates are read when a step is recorded (gw.compile): a new rate records again
+        backend.state_version += 1
+        super().__setattr__(name, value)
 
     def __call__(self, model: Module) -> Tensor | None:
         """The penalty of ``model``'s weights as a 0-d Tensor (None when both rates are 0)."""

@@ -109,8 +109,8 @@ class BCEWithLogits(Function):
 def _check_probabilities(p: Any) -> None:
     """BCE's input must be probabilities: checked on the device (raised at the next read)."""
     if p.size:
-        backend.check((p.min() < 0) | (p.max() > 1),
-                      "BCELoss needs probabilities in [0, 1]; for logits use BCEWithLogitsLoss")
+        backend.check_range(p, 0, 1, "BCELoss needs probabilities in [0, 1]; for logits use "
+                            "BCEWithLogitsLoss")
 
 
 class BCE(Function):

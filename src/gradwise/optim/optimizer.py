@@ -329,6 +329,7 @@ class Optimizer:
                     b.state_array(name, fill)
         self.param_groups.append(group)
         self._buckets.append(buckets)
+        self._version = getattr(self, "_version", 0) + 1  # replay plans made before are stale
 
     # --- the step -------------------------------------------------------------------------
     def zero_grad(self) -> None:
@@ -338,8 +339,12 @@ class Optimizer:
             for p in group["params"]:
                 p.grad = None
 
+    @backend.live
     def step(self) -> None:
-        """Update every parameter that has a gradient by one step of the algorithm."""
+        """Update every parameter that has a gradient by one step of the algorithm.
+
+        In a compiled step (``gw.compile``) this is a live call: every replay runs it, so the
+        learning rate, the step counts and the bias corrections are read at each step."""
         for group, buckets in zip(self.param_groups, self._buckets, strict=True):
             fills = self._state(group)
             n_scratch = self._n_scratch(group)
@@ -410,6 +415,52 @@ class Optimizer:
             else:
                 self._update(group, pv, gv, st, step, sc)
 
+    def _replay_plan(self) -> Any:
+        """For ``gw.compile`` (:mod:`gradwise.capture`), called right after a ``step()``: the
+        same update as a function that skips what ``step()`` checks first, or None. It is the
+        common step of :meth:`_step_bucket` (every parameter and gradient where the last step
+        found them, the same step count for all, so each span in one call), with the spans,
+        state and blocks looked up once; the replay guarantees the arrays (it checks the
+        parameters and sets the gradients). Hyperparameters, the learning rate included, are
+        read from the groups at every call, as by ``step()``; after ``load_state_dict``,
+        ``add_param_group``, a ``maximize`` group or unequal step counts it calls ``step()``."""
+        if not self.elementwise:
+            return None
+        items = []
+        for group, buckets in zip(self.param_groups, self._buckets, strict=True):
+            if group.get("maximize"):
+                return None
+            fills, n_scratch = self._state(group), self._n_scratch(group)
+            for b in buckets:
+                layout = b.layout
+                if layout is None or not self._flat_ok(group, b.steps) or not all(
+                        p.data is d and p.grad is g
+                        for p, d, g in zip(b.params, layout[0], layout[1], strict=True)):
+                    return None
+                state = {name: b.state_array(name, fill) for name, fill in fills.items()}
+                kernel = self._fused_kernel(group, b.dtype) if b.xp is np else None
+                blocks = b.blocks(layout[2], state, n_scratch, whole=kernel is not None)
+                items.append((group, b.steps, [(pv, gv, st, sc, kernel if pv.ndim == 1 else None)
+                                               for pv, gv, st, sc in blocks]))
+        version, update, full = self._version, self._update, self.step
+
+        def replay() -> None:
+            if self._version != version or any(
+                    g.get("maximize") or not self._flat_ok(g, steps) for g, steps, _ in items):
+                full()
+                return
+            for group, steps, blocks in items:
+                for i in range(len(steps)):
+                    steps[i] += 1
+                step = steps[0]
+                for pv, gv, st, sc, kernel in blocks:
+                    if kernel is not None:
+                        kernel(group, pv, gv, st, step)
+                    else:
+                        update(group, pv, gv, st, step, sc)
+
+        return replay
+
     def grad_buckets(self) -> list[Any]:
         """The gradients of the parameters that have one, as flat 1-D arrays: one per
         contiguous span of gradient storage (usually one per group and dtype), each a view, so
@@ -467,6 +518,7 @@ class Optimizer:
         into the flat buffers). Everything is checked before anything changes."""
         groups = state_dict["param_groups"]
         saved_state = state_dict["state"]
+        self._version += 1  # replay plans (gw.compile) made before are stale
         if len(groups) != len(self.param_groups):
             raise ValueError(
                 f"the state has {len(groups)} parameter groups, the optimizer has "

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .. import backend
 from .optimizer import Optimizer
 
 __all__ = ["ConstantLR", "CosineAnnealingLR", "ExponentialLR", "LRSchedule", "LinearLR",
@@ -57,6 +58,7 @@ class LRSchedule:
     def _next(self, lr: float, base_lr: float) -> float:
         raise NotImplementedError
 
+    @backend.live  # in a gw.compile step: run at every replay
     def step(self) -> None:
         """Advance one epoch and set every group's learning rate."""
         self.last_epoch += 1
@@ -322,6 +324,7 @@ class OneCycleLR(LRSchedule):
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
+    @backend.live  # in a gw.compile step: run at every replay
     def step(self) -> None:
         """Advance one batch and set every group's learning rate (and momentum)."""
         self.last_epoch += 1
@@ -392,6 +395,7 @@ class SequentialLR:
         self.schedules[0].step()
         self._last_lr = self.schedules[0].get_last_lr()
 
+    @backend.live  # in a gw.compile step: run at every replay
     def step(self) -> None:
         """Advance one epoch with the schedule whose span contains it."""
         self.last_epoch += 1
@@ -469,6 +473,7 @@ class ReduceLROnPlateau:
             return a < (best * (1.0 - th) if self.threshold_mode == "rel" else best - th)
         return a > (best * (th + 1.0) if self.threshold_mode == "rel" else best + th)
 
+    @backend.live  # in a gw.compile step: run at every replay
     def step(self, metric: float) -> None:
         """Record this epoch's ``metric`` and reduce the learning rate if it has plateaued."""
         current = float(metric)

@@ -158,7 +158,8 @@ class Experiment:
             "batch_size": tcfg["batch_size"], "validation_data": self.validation_data,
             "metrics": list(self.metrics), "callbacks": list(self.callbacks),
             "verbose": tcfg["verbose"], "seed": self.seed,
-            "regularization": self.regularization, "train_eval": True}
+            "regularization": self.regularization, "train_eval": True,
+            "compile": tcfg.get("compile")}  # None: fit's default (gw.compile where exact)
         kwargs.update(overrides)
         return kwargs
 

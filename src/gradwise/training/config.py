@@ -158,6 +158,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
         # most rows of trajectory.safetensors (0: no trajectory), see training/trajectory.py
         "trajectory": (101, ((lambda v: isinstance(v, int) and not isinstance(v, bool) and (
             v == 0 or v >= 2)), "0 (no trajectory) or an integer >= 2")),
+        "compile": (None, _BOOL),  # gw.compile the step; not set: fit's default
     },
     "training.early_stopping": {
         "enabled": (True, _BOOL),
