@@ -103,9 +103,10 @@ def browser() -> Iterator[Any]:
 class Page:
     """A page of the playground with its JavaScript errors collected."""
 
-    def __init__(self, browser: Any, url: str) -> None:
-        self.ctx = browser.new_context(viewport={"width": 1280, "height": 1000},
-                                       accept_downloads=True)
+    def __init__(self, browser: Any, url: str, width: int = 1280, height: int = 1000,
+                 touch: bool = False) -> None:
+        self.ctx = browser.new_context(viewport={"width": width, "height": height},
+                                       accept_downloads=True, has_touch=touch, is_mobile=touch)
         self.page = self.ctx.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
@@ -410,3 +411,296 @@ def test_hover_shows_weights_and_neuron_outputs(page: Page) -> None:
     page.page.mouse.move(5, 5)
     page.wait("document.getElementById('tooltip').hidden")
     assert page.page.inner_text("#output-caption") != "layer 1, neuron 1"
+
+
+# ------------------------------------------------------------------ every screen and every hand
+
+# WCAG 2.x contrast of every visible text element: its computed colour against the first opaque
+# background behind it (alpha-blended on the way up), opacity included. Disabled controls are
+# exempt (WCAG 1.4.3 "incidental").
+CONTRAST_JS = r"""() => {
+  const parse = (c) => {
+    const m = c.match(/rgba?\(([^)]+)\)/);
+    if (!m) return [0, 0, 0, 0];
+    const p = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const over = (top, bot) => {
+    const a = top[3];
+    return [0, 1, 2].map((i) => top[i] * a + bot[i] * (1 - a)).concat(1);
+  };
+  const background = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) layers.push(c);
+      if (c[3] >= 1) break;
+    }
+    let bg = [255, 255, 255, 1];
+    for (const c of layers.reverse()) bg = over(c, bg);
+    return bg;
+  };
+  const opacity = (el) => {
+    let o = 1;
+    for (let e = el; e; e = e.parentElement) o *= Number(getComputedStyle(e).opacity);
+    return o;
+  };
+  const out = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const seen = new Set();
+  while (walker.nextNode()) {
+    const t = walker.currentNode;
+    if (!t.textContent.trim()) continue;
+    const el = t.parentElement;
+    if (seen.has(el)) continue;
+    seen.add(el);
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    if (!el.checkVisibility({ visibilityProperty: true })) continue;
+    if (el.closest(':disabled, [aria-disabled=true]')) continue;
+    if (el.closest('label')?.control?.disabled) continue;
+    if (el.tagName === 'OPTION') continue;
+    const bg = background(el);
+    const c = parse(getComputedStyle(el).color);
+    const fg = over([c[0], c[1], c[2], c[3] * opacity(el)], bg);
+    const [a, b] = [lum(fg), lum(bg)];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    out.push({ text: t.textContent.trim().slice(0, 40), tag: el.tagName, cls: el.className,
+               ratio: Math.round(ratio * 100) / 100, size: getComputedStyle(el).fontSize });
+  }
+  return out;
+}"""
+
+
+def _contrast(page: Page) -> list[dict[str, Any]]:
+    return list(page.js(CONTRAST_JS))
+
+
+def _ratio(fg: str, bg: str = "#ffffff") -> float:
+    def lum(h: str) -> float:
+        h = h.lstrip("#")
+        if len(h) == 3:
+            h = "".join(c * 2 for c in h)
+        v = [int(h[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+        v = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in v]
+        return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]
+    a, b = lum(fg), lum(bg)
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
+
+def test_text_contrast_is_at_least_4_5(page: Page) -> None:
+    # the output legend and a neuron's legend, the chart and the axes are on screen
+    page.page.click("#step")
+    page.wait("playground.state.epoch === 1")
+    page.page.click('.dataset[data-dataset="will_i_pass"]')
+    page.wait("playground.settings.dataset === 'will_i_pass' && playground.data")
+    page.page.click("#step")
+    page.wait("playground.state.epoch === 1")
+    rows = _contrast(page)
+    assert len(rows) > 60, rows
+    low = [r for r in rows if r["ratio"] < 4.5]
+    assert low == [], low
+    # canvas text (chart ticks, landscape axes): one colour, against the canvases' white
+    chart_text = page.js("import('/static/draw.js').then((m) => m.CHART_TEXT)")
+    assert _ratio(chart_text) >= 4.5
+    shots = os.environ.get("GRADWISE_SCREENSHOTS")
+    if shots:
+        (Path(shots) / "contrast.json").write_text(json.dumps(
+            {"min": min(r["ratio"] for r in rows), "n": len(rows),
+             "chart_text": [chart_text, round(_ratio(chart_text), 2)],
+             "lowest": sorted(rows, key=lambda r: r["ratio"])[:8]}, indent=1))
+
+
+def test_phone_layout_390(browser: Any, server: str) -> None:
+    p = Page(browser, server + "/", width=390, height=844, touch=True)
+    try:
+        # no horizontal scroll
+        assert p.js("document.documentElement.scrollWidth") <= 390
+        # the header's title and status do not overlap
+        boxes = p.js("""['.title h1', '.title p', '#status'].map((q) => {
+            const r = document.querySelector(q).getBoundingClientRect();
+            return [r.left, r.top, r.right, r.bottom]; })""")
+
+        def overlap(a: list[float], b: list[float]) -> bool:
+            return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+        assert not any(overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), boxes
+        # the output right under the network, both inside the screen's width
+        net, out = p.js("""['.network-col', '.output-col'].map((q) => {
+            const r = document.querySelector(q).getBoundingClientRect();
+            return [r.left, r.top, r.right, r.bottom]; })""")
+        assert 0 <= out[1] - net[3] <= 60 and out[2] <= 390 and net[2] <= 390
+        # every button, select and input big enough to touch (WCAG 2.5.8: 24 px)
+        small = p.js("""[...document.querySelectorAll('button, select, input, a, .node.input')]
+            .filter((e) => e.checkVisibility() && !e.disabled)
+            .map((e) => [e.id || e.className || e.tagName,
+                         (e.type === 'checkbox' && e.closest('label') || e)
+                           .getBoundingClientRect()])
+            .filter(([, r]) => r.width < 24 || r.height < 24)
+            .map(([n, r]) => [n, r.width, r.height])""")
+        assert small == [], small
+        # touch: a tap switches a feature on, a tap plays
+        p.page.tap('.node.input[data-feature="x1^2"]')
+        p.wait("playground.settings.features.includes('x1^2')")
+        p.page.tap("#play")
+        p.wait("playground.state.playing && playground.state.epoch >= 1")
+        p.page.tap("#play")
+        p.wait("!playground.state.playing")
+        assert p.js("document.documentElement.scrollWidth") <= 390
+        shots = os.environ.get("GRADWISE_SCREENSHOTS")
+        if shots:
+            p.page.screenshot(path=str(Path(shots) / "playground-390.png"), full_page=True)
+        assert p.errors == []
+    finally:
+        p.ctx.close()
+
+
+def _focused(page: Page) -> str:
+    return str(page.js("""(() => { const e = document.activeElement;
+        return e.id || e.dataset.feature || e.dataset.lesson || e.textContent.trim(); })()"""))
+
+
+def test_keyboard_reaches_and_operates_everything(page: Page) -> None:
+    # Tab from the top reaches the features, the upload button, the lessons and the exports
+    page.js("document.activeElement.blur()")
+    seen: list[str] = []
+    for _ in range(80):
+        page.page.keyboard.press("Tab")
+        seen.append(_focused(page))
+    for want in ["play", "learning_rate", "optimizer", "x1", "x1^2", "sin(x2)", "upload-button",
+                 "lr-too-high", "export-config", "regenerate"]:
+        assert want in seen, (want, seen)
+    # Enter on a focused feature switches it on; the focus stays on it
+    page.page.focus('.node.input[data-feature="x2^2"]')
+    page.page.keyboard.press("Enter")
+    page.wait("playground.settings.features.includes('x2^2')")
+    page.wait("document.activeElement.dataset.feature === 'x2^2'")
+    # space on a focused button presses that button (step), not play
+    page.page.focus("#step")
+    page.page.keyboard.press(" ")
+    page.wait("playground.state.epoch === 1")
+    assert page.js("playground.state.playing") is False
+    assert _focused(page) == "step"
+    # with no control focused, space plays and pauses
+    page.js("document.activeElement.blur()")
+    page.page.keyboard.press(" ")
+    page.wait("playground.state.playing")
+    page.page.keyboard.press(" ")
+    page.wait("!playground.state.playing")
+    # a select keeps its focus, so arrowing walks through the learning rates
+    lr = page.settings()["learning_rate"]
+    page.page.focus("#learning_rate")
+    page.page.keyboard.press("ArrowDown")
+    page.wait("(lr) => playground.settings.learning_rate > lr", lr)
+    assert _focused(page) == "learning_rate"
+    lr2 = page.settings()["learning_rate"]
+    page.page.keyboard.press("ArrowDown")
+    page.wait("(lr) => playground.settings.learning_rate > lr", lr2)
+    assert _focused(page) == "learning_rate"
+    # "Upload CSV…" opens the file chooser from the keyboard
+    page.page.focus("#upload-button")
+    with page.page.expect_file_chooser() as fc:
+        page.page.keyboard.press("Enter")
+    assert fc.value is not None
+    # a hidden neuron takes focus and shows its own map, as hovering does
+    page.page.focus('.node.hidden[data-layer="1"][data-index="0"]')
+    page.wait("document.getElementById('output-caption').textContent === 'layer 1, neuron 1'")
+
+
+def test_url_hash_cannot_pollute_prototypes(page: Page) -> None:
+    hostile = ("__proto__.polluted=yes&constructor.prototype.polluted=yes"
+               "&optimizer_params.__proto__.polluted=yes&__proto__=x&prototype.polluted=yes"
+               "&optimizer_params.constructor.prototype.polluted=yes&toString=yes&seed=3")
+    result = page.js("""(h) => import('/static/url.js').then((m) => {
+        const out = m.decodeHash('#' + h, playground.settings);
+        const merged = m.merge(playground.settings, out);
+        return { polluted: ({}).polluted ?? null, arrPolluted: [].polluted ?? null,
+                 keys: Object.keys(out), proto: Object.getPrototypeOf(out) === null,
+                 mergedPolluted: merged.polluted ?? null, seed: out.seed };
+    })""", hostile)
+    assert result == {"polluted": None, "arrPolluted": None, "keys": ["seed"], "proto": True,
+                      "mergedPolluted": None, "seed": 3}
+    # and through the address bar: the page follows the link's valid part only
+    page.open(f"{page.url}#{hostile}")
+    page.wait("playground.settings.seed === 3")
+    assert page.js("({}).polluted === undefined && Object.prototype.polluted === undefined")
+    assert page.js("playground.errors") == []
+
+
+def test_bias_squares_axes_and_legends(page: Page) -> None:
+    page.page.click("#step")
+    page.wait("playground.state.epoch === 1")
+    page.wait("document.querySelectorAll('.node .bias').length === "
+              "playground.state.network.biases.flat().length")
+    # each bias square is coloured by its bias (0: the light grey middle)
+    colours = page.js("[...document.querySelectorAll('.node .bias')].map((e) => "
+                      "getComputedStyle(e).backgroundColor)")
+    assert len(set(colours)) > 1
+    # the output map has ticks on both axes within the data's domain
+    ticks = page.js("['axis-x', 'axis-y'].map((id) => [...document.getElementById(id)"
+                    ".querySelectorAll('.tick')].map((e) => Number(e.textContent)))")
+    dom = page.js("playground.data.domain")
+    for axis, key in zip(ticks, ("x1", "x2"), strict=True):
+        assert len(axis) >= 3 and all(dom[key][0] <= t <= dom[key][1] for t in axis)
+    assert page.page.inner_text("#loss-name") == "Loss: binary cross-entropy"
+    assert page.page.inner_text("#cb-hi") == "class 1"
+    # a hidden neuron's map is not "class 0 / class 1"
+    page.page.hover('.node.hidden[data-layer="1"][data-index="0"]')
+    page.wait("document.getElementById('cb-hi').textContent.startsWith('+')")
+    assert page.page.inner_text("#cb-lo").startswith("−")
+    assert "neuron" in page.page.inner_text("#legend-note")
+    page.page.mouse.move(5, 5)
+    page.wait("document.getElementById('cb-hi').textContent === 'class 1'")
+    # "Will I pass": which colour passes
+    page.change_and_wait(lambda: page.page.click('.dataset[data-dataset="will_i_pass"]'),
+                         "dataset", "will_i_pass")
+    page.wait("document.getElementById('cb-hi').textContent === 'pass (1)'")
+    assert "blue: passes" in page.page.inner_text("#legend-note")
+    page.change_and_wait(lambda: page.page.select_option("#problem", "regression"),
+                         "problem", "regression")
+    assert page.page.inner_text("#loss-name") == "Loss: mean squared error"
+
+
+def test_classroom_mode_and_lessons(page: Page) -> None:
+    page.open(f"{page.url}#hide=optimizer,beyond,regularization&seed=2")
+    page.wait("playground.settings.seed === 2")
+    visible = page.js("['optimizer', 'schedule', 'regularization', 'regularization_rate', "
+                      "'learning_rate', 'play'].map((id) => document.getElementById(id)"
+                      ".checkVisibility())")
+    assert visible == [False, False, False, False, True, True]
+    # the URL keeps the classroom option while settings change
+    page.change_and_wait(lambda: page.page.click('.dataset[data-dataset="xor"]'), "dataset", "xor")
+    page.wait("location.hash.includes('hide=optimizer%2Cbeyond%2Cregularization')")
+    # a lesson: a prepared experiment and its sentence; the controls stay hidden
+    page.page.click('a[data-lesson="lr-too-high"]')
+    page.wait("playground.settings.learning_rate === 3 && playground.settings.optimizer === 'sgd'"
+              " && playground.settings.dataset === 'circle'")
+    assert page.js("document.getElementById('lesson').checkVisibility()")
+    assert "learning rate 3" in page.page.inner_text("#lesson-text")
+    assert not page.js("document.getElementById('optimizer').checkVisibility()")
+    page.page.click('a[data-lesson="features-vs-depth"]')
+    page.wait("playground.settings.hidden.length === 0")
+    assert "X₁²" in page.page.inner_text("#lesson-text")
+    page.page.click("#lesson-close")
+    page.wait("document.getElementById('lesson').hidden && !location.hash.includes('lesson=')")
+
+
+def test_optimizer_help_and_usual_learning_rate(page: Page) -> None:
+    page.change_and_wait(lambda: page.page.select_option("#optimizer", "adadelta"),
+                         "optimizer", "adadelta")
+    assert page.settings()["learning_rate"] == 1
+    assert "usual" in page.page.inner_text("#optimizer-note")
+    # every hyperparameter sits next to the menu with one line of help
+    rows = page.js("[...document.querySelectorAll('#optimizer-params .param')].map((r) => "
+                   "[r.querySelector('[data-param]').dataset.param, "
+                   "r.querySelector('.help')?.textContent || ''])")
+    assert rows and all(help_ for _, help_ in rows), rows
+    assert page.js("document.getElementById('optimizer-params').closest('.topbar') !== null")
+    page.change_and_wait(lambda: page.page.select_option("#optimizer", "sgd"), "optimizer", "sgd")
+    maximize = dict(page.js("[...document.querySelectorAll('#optimizer-params .param')].map((r) =>"
+                            " [r.querySelector('[data-param]').dataset.param, "
+                            "r.querySelector('.help').textContent])"))["maximize"]
+    assert "worse" in maximize

@@ -3,7 +3,7 @@
 
 import {
   drawColorbar, drawDatasetIcon, drawHeatmap, drawLandscape, drawLossChart, drawPoints, floats,
-  symmetricScale,
+  CHART_TEXT, niceTicks, symmetricScale,
 } from './draw.js';
 import { NetworkView, FEATURE_LABEL } from './net.js';
 import { decodeHash, encodeHash } from './url.js';
@@ -22,6 +22,63 @@ const ACTIVATION_LABEL = { relu: 'ReLU', tanh: 'Tanh', sigmoid: 'Sigmoid', linea
 const OPTIMIZER_LABEL = {
   sgd: 'SGD', adam: 'Adam', adamw: 'AdamW', adagrad: 'Adagrad', adadelta: 'Adadelta', rmsprop: 'RMSprop',
 };
+// One line of help per optimizer and per hyperparameter (PyTorch's names and meanings).
+const OPTIMIZER_HELP = {
+  sgd: 'w ← w − η·g: plain gradient steps (with momentum: a running sum of past steps).',
+  adam: 'Steps by running averages of the gradient and its square (Kingma & Ba 2015).',
+  adamw: 'Adam with the weight decay applied to the weights directly (Loshchilov & Hutter 2019).',
+  adagrad: 'Each weight’s step shrinks with the sum of its past squared gradients (Duchi et al. 2011).',
+  adadelta: 'Adagrad without the ever-shrinking step: the learning rate is usually 1 (Zeiler 2012).',
+  rmsprop: 'Steps divided by a running average of the squared gradient (Hinton 2012).',
+};
+const PARAM_HELP = {
+  momentum: 'fraction of the previous step kept (0: none, 0.9 usual)',
+  dampening: 'fraction of the new gradient left out of the momentum sum (usually 0)',
+  weight_decay: 'pulls every weight toward 0 each step (an L2 penalty)',
+  nesterov: 'look-ahead momentum (needs momentum > 0)',
+  maximize: 'climbs the loss instead of descending it: training gets worse',
+  betas: 'averaging of the gradient and of its square (0.9, 0.999 usual)',
+  eps: 'added to the denominator so it is never 0',
+  amsgrad: 'never lets the squared-gradient average shrink (Reddi et al. 2018)',
+  lr_decay: 'the learning rate divided by 1 + steps·lr_decay',
+  initial_accumulator_value: 'starting value of the squared-gradient sum',
+  rho: 'averaging of the squared gradients and steps (0.9 usual)',
+  alpha: 'averaging of the squared gradient (0.99 usual)',
+  centered: 'divide by the gradient’s variance rather than its mean square',
+};
+// The learning rate each optimizer is usually run with, proposed when it is picked.
+const USUAL_LR = { sgd: 0.03, adam: 0.03, adamw: 0.03, adagrad: 0.1, adadelta: 1, rmsprop: 0.01 };
+// The loss a problem is trained with (the session's choice, PROTOCOL.md).
+const LOSS_NAME = { classification: 'binary cross-entropy', regression: 'mean squared error' };
+
+/**
+ * Lessons: a prepared experiment (settings over the defaults) and one sentence of what to try.
+ * Each is a link (`#lesson=NAME&...`), so a teacher can also hand it out.
+ */
+const LESSONS = [
+  {
+    id: 'lr-too-high', name: 'Learning rate too high',
+    settings: { dataset: 'circle', features: ['x1', 'x2'], hidden: [4], dropout: [0], optimizer: 'sgd', optimizer_params: {}, learning_rate: 3, activation: 'tanh' },
+    text: 'SGD with learning rate 3: press play and watch the test loss jump about instead of falling; then try 0.03.',
+  },
+  {
+    id: 'overfitting', name: 'Overfitting and dropout',
+    settings: { dataset: 'circle', noise: 50, n_points: 100, train_ratio: 30, features: ['x1', 'x2', 'x1^2', 'x2^2', 'x1*x2', 'sin(x1)', 'sin(x2)'], hidden: [8, 8, 8], dropout: [0, 0, 0], learning_rate: 0.03, optimizer: 'adam', optimizer_params: {}, activation: 'relu' },
+    text: 'Few noisy points and a big network: press play and watch the training loss fall while the test loss climbs; then set each layer’s dropout to 0.3 (or L2 regularization) and compare.',
+  },
+  {
+    id: 'early-stopping', name: 'Early stopping',
+    settings: { dataset: 'circle', noise: 50, n_points: 100, train_ratio: 30, features: ['x1', 'x2', 'x1^2', 'x2^2', 'x1*x2', 'sin(x1)', 'sin(x2)'], hidden: [8, 8, 8], dropout: [0, 0, 0], learning_rate: 0.03, optimizer: 'adam', optimizer_params: {}, activation: 'relu', early_stopping: true, patience: 20, restore_best: true },
+    text: 'The same overfitting network with early stopping: press play; training stops 20 epochs after the best test loss and the best weights come back (see the chart).',
+  },
+  {
+    id: 'features-vs-depth', name: 'Features vs depth',
+    settings: { dataset: 'circle', features: ['x1', 'x2'], hidden: [], dropout: [], learning_rate: 0.03, optimizer: 'adam', optimizer_params: {}, activation: 'tanh' },
+    text: 'No hidden layer and only x₁, x₂: press play, a straight line cannot separate the circle. Switch on X₁² and X₂² — or instead add a hidden layer of 3 neurons — and play again.',
+  },
+];
+// Page-only options of the link (never sent to the session): classroom mode and lessons.
+const PAGE_OPTIONS = ['hide', 'lesson'];
 
 /** Everything the page knows; also read by the browser tests (window.playground). */
 const app = {
@@ -38,10 +95,18 @@ const app = {
   connected: false,
   hover: null,
   upload: null, // the last uploaded file name
+  page: {}, // the link's page-only options (hide, lesson)
 };
 window.playground = app;
 
 // ---------------------------------------------------------------- helpers
+// After a mouse or touch click a button gives its focus back, so that space plays again; after
+// the keyboard (Enter, space) it keeps it, so that Tab goes on from there.
+let lastPointer = -1e9;
+document.addEventListener('pointerdown', () => { lastPointer = performance.now(); }, true);
+function releaseIfPointer(el) {
+  if (el && performance.now() - lastPointer < 1500) el.blur();
+}
 // `choices` (PROTOCOL.md): lists of names, or objects name -> default hyperparameters
 const names = (x) => (Array.isArray(x) ? x : Object.keys(x || {}));
 const isRegressionSet = (d) => (app.defaults?.choices?.regression_datasets || []).includes(d);
@@ -158,7 +223,7 @@ function buildControls(defaults) {
     b.appendChild(cv);
     b.appendChild(document.createTextNode(DATASET_LABEL[d] || d));
     b.addEventListener('click', () => {
-      b.blur();
+      releaseIfPointer(b);
       if (d === 'upload' && !app.upload) { $('upload').click(); return; }
       change({ dataset: d, problem: isRegressionSet(d) ? 'regression' : 'classification' });
     });
@@ -176,12 +241,15 @@ function paramRows(box, params, values, key) {
   box.innerHTML = '';
   for (const [k, def] of Object.entries(params || {})) {
     const v = values && k in values ? values[k] : def;
+    const inline = box.classList.contains('inline-params');
     const row = document.createElement('div');
-    row.className = 'field-row';
+    row.className = inline ? 'param' : 'field-row';
     const id = `${key}-${k}`;
     const lab = document.createElement('label');
     lab.htmlFor = id;
     lab.textContent = k;
+    const help = key === 'optimizer_params' ? PARAM_HELP[k] : null;
+    if (help) lab.title = help;
     const inp = document.createElement('input');
     inp.id = id;
     inp.dataset.param = k;
@@ -203,10 +271,32 @@ function paramRows(box, params, values, key) {
       else cur[k] = Number(inp.value);
       change({ [key]: cur });
     });
-    row.appendChild(lab);
-    row.appendChild(inp);
+    if (inline && inp.type === 'checkbox') {
+      // a checkbox sits in its label
+      lab.prepend(inp);
+      row.appendChild(lab);
+    } else {
+      row.appendChild(lab);
+      row.appendChild(inp);
+    }
+    if (help) {
+      const h = document.createElement('span');
+      h.className = 'help';
+      h.id = `${id}-help`;
+      h.textContent = help;
+      inp.setAttribute('aria-describedby', h.id);
+      row.appendChild(h);
+    }
+    if (k === 'maximize' && v) row.classList.add('warn');
     box.appendChild(row);
   }
+}
+
+/** The learning rate an optimizer is usually run with (the session's if it says). */
+function usualLearningRate(name) {
+  const fromSession = app.defaults?.choices?.usual_learning_rate?.[name];
+  if (typeof fromSession === 'number') return fromSession;
+  return USUAL_LR[name] ?? null;
 }
 
 /** The default hyperparameters of an optimizer or schedule (`choices.optimizers[name]`). */
@@ -249,11 +339,57 @@ function applySettings(s) {
   for (const [l, inp] of [...document.querySelectorAll('.layer-ctl .dropout')].entries()) {
     inp.value = String(s.dropout[l] ?? 0); // also undoes a refused value
   }
+  $('optimizer-help').textContent = OPTIMIZER_HELP[s.optimizer] || '';
+  $('loss-name').textContent = `Loss: ${LOSS_NAME[s.problem] || s.problem}`;
   drawColorbar($('colorbar').getContext('2d'), !!s.discretize);
-  const hash = encodeHash(s);
-  if (location.hash.slice(1) !== hash) history.replaceState(null, '', `#${hash}`);
+  writeHash();
   scheduleDraw();
 }
+
+/** The URL shows the confirmed settings and the link's page-only options. */
+function writeHash() {
+  if (!app.settings) return;
+  let hash = encodeHash(app.settings);
+  for (const k of PAGE_OPTIONS) {
+    if (app.page[k]) hash += `&${k}=${encodeURIComponent(app.page[k])}`;
+  }
+  if (location.hash.slice(1) !== hash) history.replaceState(null, '', `#${hash}`);
+}
+
+/** Classroom mode: `hide=optimizer,regularization,...` hides those controls (data-hide names). */
+function applyPageOptions() {
+  const hide = new Set(String(app.page.hide || '').split(',').map((x) => x.trim()).filter(Boolean));
+  for (const el of document.querySelectorAll('[data-hide]')) {
+    const hidden = el.dataset.hide.split(' ').some((n) => hide.has(n));
+    if (hidden) el.setAttribute('data-hidden-by-link', '');
+    else el.removeAttribute('data-hidden-by-link');
+  }
+  if (app.defaults) buildLessons(app.defaults);
+  const lesson = LESSONS.find((x) => x.id === app.page.lesson);
+  $('lesson').hidden = !lesson;
+  $('lesson-name').textContent = lesson ? `${lesson.name}:` : '';
+  $('lesson-text').textContent = lesson ? lesson.text : '';
+}
+
+/** The lessons' links: each a whole prepared experiment (its settings over the defaults). */
+function buildLessons(defaults) {
+  const box = $('lesson-links');
+  box.innerHTML = '';
+  for (const lesson of LESSONS) {
+    const a = document.createElement('a');
+    const settings = { ...defaults.settings, ...lesson.settings };
+    const keep = app.page.hide ? `&hide=${encodeURIComponent(app.page.hide)}` : '';
+    a.href = `#${encodeHash(settings)}&lesson=${lesson.id}${keep}`;
+    a.dataset.lesson = lesson.id;
+    a.textContent = lesson.name;
+    box.appendChild(a);
+  }
+}
+$('lesson-close').addEventListener('click', () => {
+  app.page.lesson = '';
+  applyPageOptions();
+  writeHash();
+});
 
 function rebuildNetwork() {
   if (!app.settings || !app.defaults) return;
@@ -263,7 +399,6 @@ function rebuildNetwork() {
 }
 
 const bindSelect = (id, parse = (v) => v) => $(id).addEventListener('change', (e) => {
-  e.target.blur();
   change({ [id]: parse(e.target.value) });
 });
 bindSelect('learning_rate', Number);
@@ -271,12 +406,19 @@ bindSelect('activation');
 bindSelect('regularization');
 bindSelect('regularization_rate', Number);
 $('optimizer').addEventListener('change', (e) => {
-  e.target.blur();
   const name = e.target.value;
-  change({ optimizer: name, optimizer_params: paramsDefaults('optimizers', name) });
+  const msg = { optimizer: name, optimizer_params: paramsDefaults('optimizers', name) };
+  // propose the optimizer's usual learning rate (Adadelta at 0.03 barely moves)
+  const usual = usualLearningRate(name);
+  let note = '';
+  if (usual != null && usual !== app.settings.learning_rate) {
+    msg.learning_rate = usual;
+    note = `Learning rate set to ${usual}, ${OPTIMIZER_LABEL[name] || name}’s usual one (was ${app.settings.learning_rate}).`;
+  }
+  $('optimizer-note').textContent = note;
+  change(msg);
 });
 $('problem').addEventListener('change', (e) => {
-  e.target.blur();
   const want = e.target.value;
   const sets = names(app.defaults.choices.datasets).filter((d) => d !== 'upload');
   const d = sets.find((x) => isRegressionSet(x) === (want === 'regression'));
@@ -284,11 +426,11 @@ $('problem').addEventListener('change', (e) => {
 });
 for (const k of ['train_ratio', 'noise', 'batch_size', 'n_points']) {
   $(k).addEventListener('input', (e) => { $(`${k}-out`).textContent = e.target.value; });
-  $(k).addEventListener('change', (e) => { e.target.blur(); change({ [k]: Number(e.target.value) }); });
+  $(k).addEventListener('change', (e) => { releaseIfPointer(e.target); change({ [k]: Number(e.target.value) }); });
 }
 for (const k of ['show_test', 'discretize']) {
   $(k).addEventListener('change', (e) => {
-    e.target.blur(); // space stays play/pause
+    releaseIfPointer(e.target); // space stays play/pause
     // page-only: drawn at once, confirmed (and put in the URL) by the server
     app.settings[k] = e.target.checked;
     if (k === 'discretize') drawColorbar($('colorbar').getContext('2d'), e.target.checked);
@@ -296,26 +438,25 @@ for (const k of ['show_test', 'discretize']) {
     change({ [k]: e.target.checked });
   });
 }
-$('early_stopping').addEventListener('change', (e) => { e.target.blur(); change({ early_stopping: e.target.checked }); });
-$('restore_best').addEventListener('change', (e) => { e.target.blur(); change({ restore_best: e.target.checked }); });
+$('early_stopping').addEventListener('change', (e) => { releaseIfPointer(e.target); change({ early_stopping: e.target.checked }); });
+$('restore_best').addEventListener('change', (e) => { releaseIfPointer(e.target); change({ restore_best: e.target.checked }); });
 $('patience').addEventListener('change', (e) => change({ patience: Number(e.target.value) }));
 $('seed').addEventListener('change', (e) => change({ seed: Number(e.target.value) }));
 // a new optimizer or schedule starts from its own default hyperparameters
 $('schedule').addEventListener('change', (e) => {
-  e.target.blur();
   const name = e.target.value;
   // its defaults from `choices` spelled out: they include the required ones (step_size, T_max)
   change({ schedule: name, schedule_params: paramsDefaults('schedules', name) });
 });
 
 $('add-layer').addEventListener('click', (e) => {
-  e.currentTarget.blur();
+  releaseIfPointer(e.currentTarget);
   const s = app.settings;
   if (s.hidden.length >= maxLayers()) return;
   change({ hidden: [...s.hidden, 2], dropout: [...s.dropout, 0] });
 });
 $('remove-layer').addEventListener('click', (e) => {
-  e.currentTarget.blur();
+  releaseIfPointer(e.currentTarget);
   const s = app.settings;
   if (!s.hidden.length) return;
   change({ hidden: s.hidden.slice(0, -1), dropout: s.dropout.slice(0, -1) });
@@ -325,21 +466,30 @@ function togglePlay() {
   if (app.state?.playing) send({ type: 'pause' });
   else send({ type: 'play' });
 }
-$('play').addEventListener('click', (e) => { e.currentTarget.blur(); togglePlay(); });
-$('step').addEventListener('click', (e) => { e.currentTarget.blur(); send({ type: 'step' }); });
-$('reset').addEventListener('click', (e) => { e.currentTarget.blur(); send({ type: 'reset' }); });
-$('regenerate').addEventListener('click', (e) => { e.currentTarget.blur(); send({ type: 'regenerate' }); });
+$('play').addEventListener('click', (e) => { releaseIfPointer(e.currentTarget); togglePlay(); });
+$('step').addEventListener('click', (e) => { releaseIfPointer(e.currentTarget); send({ type: 'step' }); });
+$('reset').addEventListener('click', (e) => { releaseIfPointer(e.currentTarget); send({ type: 'reset' }); });
+$('regenerate').addEventListener('click', (e) => { releaseIfPointer(e.currentTarget); send({ type: 'regenerate' }); });
 
 document.addEventListener('keydown', (e) => {
   const t = e.target;
-  if (e.ctrlKey || e.metaKey || e.altKey) return;
-  if (t && (t.tagName === 'SELECT' || t.tagName === 'TEXTAREA'
-    || (t.tagName === 'INPUT' && !['checkbox', 'range', 'file'].includes(t.type)))) return;
-  if (e.key === ' ') { e.preventDefault(); togglePlay(); }
-  else if (e.key === 's' || e.key === 'S') { e.preventDefault(); send({ type: 'step' }); }
+  if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
+  // space plays only when no control has focus (a focused button, checkbox or neuron takes it)
+  const free = !t || t === document.body || t === document.documentElement;
+  if (e.key === ' ') {
+    if (free) { e.preventDefault(); togglePlay(); }
+    return;
+  }
+  if (t && (t.tagName === 'SELECT' || t.tagName === 'TEXTAREA' || t.isContentEditable
+    || (t.tagName === 'INPUT' && !['checkbox', 'range', 'file', 'radio'].includes(t.type)))) return;
+  if (e.key === 's' || e.key === 'S') { e.preventDefault(); send({ type: 'step' }); }
   else if (e.key === 'r' || e.key === 'R') { e.preventDefault(); send({ type: 'reset' }); }
 });
 
+$('upload-button').addEventListener('click', (e) => {
+  releaseIfPointer(e.currentTarget);
+  $('upload').click();
+});
 $('upload').addEventListener('change', async (e) => {
   const file = e.target.files[0];
   e.target.value = '';
@@ -356,7 +506,7 @@ $('upload').addEventListener('change', async (e) => {
 
 for (const dims of [1, 2]) {
   $(`landscape-${dims}d`).addEventListener('click', (e) => {
-    e.currentTarget.blur();
+    releaseIfPointer(e.currentTarget);
     $('landscape-caption').textContent = `computing a ${dims}D slice…`;
     e.currentTarget.classList.add('busy');
     send({ type: 'landscape', dims, resolution: Number($('landscape-res').value) });
@@ -448,18 +598,22 @@ function drawFrame() {
   const ctx = $('output').getContext('2d');
   const hm = st?.heatmaps;
   let caption = '';
+  // what the colours mean follows what is shown: the output, a hidden neuron or an input
+  let legend = null;
   if (hm) {
     const h = app.hover;
     if (h && h.layer > 0 && hm.neurons?.[h.layer]?.[h.index] != null) {
       const v = floats(hm.neurons[h.layer][h.index]);
       drawHeatmap(ctx, v, hm.size, symmetricScale(v), !!s.discretize);
       caption = `layer ${h.layer}, neuron ${h.index + 1}`;
+      legend = valueLegend(v, `the neuron's output (${ACTIVATION_LABEL[s.activation] || s.activation})`);
     } else if (h && h.layer === 0 && st.network?.inputs) {
       const i = st.network.inputs.indexOf(h.name);
       if (i >= 0 && hm.neurons?.[0]?.[i] != null) {
         const v = floats(hm.neurons[0][i]);
         drawHeatmap(ctx, v, hm.size, symmetricScale(v));
         caption = `input ${FEATURE_LABEL[h.name] || h.name}`;
+        legend = valueLegend(v, 'the feature’s value (standardized)');
       } else drawHeatmap(ctx, floats(hm.output), hm.size, outputMap(), !!s.discretize);
     } else drawHeatmap(ctx, floats(hm.output), hm.size, outputMap(), !!s.discretize);
   } else {
@@ -471,16 +625,57 @@ function drawFrame() {
     const d = app.data.domain;
     const r = (v) => +Number(v).toPrecision(3);
     const [n1, n2] = AXES[s.dataset] || ['x₁', 'x₂'];
-    if (!caption) caption = `${n1} ∈ [${r(d.x1[0])}, ${r(d.x1[1])}], ${n2} ∈ [${r(d.x2[0])}, ${r(d.x2[1])}] · ${app.data.train.length} training, ${app.data.test.length} test points`;
+    if (!caption) caption = `horizontal ${n1}, vertical ${n2} · ${app.data.train.length} training, ${app.data.test.length} test points`;
   }
   $('output-caption').textContent = caption;
+  if (!legend) legend = outputLegend(s);
+  $('cb-lo').textContent = legend.lo;
+  $('cb-hi').textContent = legend.hi;
+  $('legend-note').textContent = legend.note;
+  drawAxes();
+}
+
+/** Legend of a symmetric map (a neuron or an input): -m .. +m around 0. */
+function valueLegend(v, what) {
+  let m = 1;
+  for (let k = 0; k < v.length; k++) m = Math.max(m, Math.abs(v[k]));
+  const t = +m.toPrecision(2);
+  return { lo: `−${t}`, hi: `+${t}`, note: `colour: ${what}; orange negative, blue positive` };
+}
+
+/** Legend of the output map: the classes (and which one passes) or the predicted value. */
+function outputLegend(s) {
   if (app.data?.problem === 'regression') {
-    $('cb-lo').textContent = (-Y_SCALE).toPrecision(2);
-    $('cb-hi').textContent = Y_SCALE.toPrecision(2);
-  } else {
-    $('cb-lo').textContent = 'class 0';
-    $('cb-hi').textContent = 'class 1';
+    return { lo: (-Y_SCALE).toPrecision(2), hi: Y_SCALE.toPrecision(2), note: 'colour: the predicted value; points: the targets' };
   }
+  if (s.dataset === 'will_i_pass') {
+    return { lo: 'fail (0)', hi: 'pass (1)', note: 'blue: passes, orange: fails; the shade is the predicted probability of passing' };
+  }
+  return { lo: 'class 0', hi: 'class 1', note: 'colour: the predicted probability of class 1 (orange 0, blue 1)' };
+}
+
+/** Ticks along the output map's two axes, in the data's own units. */
+let axesKey = '';
+function drawAxes() {
+  const d = app.data?.domain;
+  if (!d) return;
+  const key = JSON.stringify(d);
+  if (key === axesKey) return;
+  axesKey = key;
+  const put = (box, [lo, hi], horizontal) => {
+    box.innerHTML = '';
+    for (const t of niceTicks(lo, hi, 5)) {
+      const el = document.createElement('span');
+      el.className = 'tick';
+      el.textContent = String(t);
+      const f = (t - lo) / (hi - lo);
+      if (horizontal) el.style.left = `${f * 100}%`;
+      else el.style.top = `${(1 - f) * 100}%`;
+      box.appendChild(el);
+    }
+  };
+  put($('axis-x'), d.x1, true);
+  put($('axis-y'), d.x2, false);
 }
 
 // ---------------------------------------------------------------- messages
@@ -532,6 +727,7 @@ function onMessage(ev) {
       app.defaults = msg.defaults;
       app.settings = msg.settings;
       buildControls(msg.defaults);
+      buildLessons(msg.defaults);
       $('export-config').href = `/export/${msg.session}/config.toml`;
       $('export-model').href = `/export/${msg.session}/model.safetensors`;
       $('export-points').href = `/export/${msg.session}/points.csv`;
@@ -580,7 +776,15 @@ function onMessage(ev) {
 
 /** Send the settings of a link (the URL hash) that differ from the session's. */
 function followHash(hash) {
-  const fromHash = decodeHash(hash, app.settings);
+  const fromHash = decodeHash(hash, app.settings, PAGE_OPTIONS);
+  if (String(hash || '').replace(/^#/, '')) {
+    // a link's page-only options stay until another link replaces them
+    for (const k of PAGE_OPTIONS) {
+      app.page[k] = typeof fromHash[k] === 'string' ? fromHash[k] : '';
+      delete fromHash[k];
+    }
+    applyPageOptions();
+  }
   const diff = {};
   for (const [k, v] of Object.entries(fromHash)) {
     if (JSON.stringify(v) !== JSON.stringify(app.settings[k])) diff[k] = v;
@@ -622,7 +826,7 @@ setInterval(() => {
 
 function landscapePlaceholder() {
   const ctx = $('landscape').getContext('2d');
-  ctx.fillStyle = '#999';
+  ctx.fillStyle = CHART_TEXT;
   ctx.font = '13px system-ui, sans-serif';
   ctx.textAlign = 'center';
   ctx.fillText('press "1D slice" or "2D slice"', ctx.canvas.width / 2, ctx.canvas.height / 2);

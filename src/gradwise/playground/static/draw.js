@@ -4,6 +4,8 @@
 export const ORANGE = [245, 147, 34];
 export const BLUE = [8, 119, 189];
 const MID = [232, 234, 235];
+/** Text drawn on the canvases: 7.0:1 on white (WCAG AA needs 4.5:1). */
+export const CHART_TEXT = '#595959';
 
 /** 256-entry RGB lookup for values in [-1, 1]. */
 const LUT = (() => {
@@ -103,7 +105,8 @@ export function drawPoints(ctx, points, domain, colorFor, test = false) {
   }
 }
 
-function niceTicks(lo, hi, n) {
+/** Round tick values (steps of 1, 2 or 5 times a power of ten) covering [lo, hi]. */
+export function niceTicks(lo, hi, n) {
   const span = hi - lo || 1;
   const step0 = span / n;
   const mag = 10 ** Math.floor(Math.log10(step0));
@@ -123,8 +126,8 @@ export function drawLossChart(ctx, hist, es) {
   ctx.clearRect(0, 0, W, H);
   const n = hist.epoch.length;
   const padL = 30, padB = 14, padT = 4, padR = 4;
-  ctx.font = '9px system-ui, sans-serif';
-  ctx.fillStyle = '#999';
+  ctx.font = '10px system-ui, sans-serif';
+  ctx.fillStyle = CHART_TEXT;
   ctx.strokeStyle = '#ddd';
   ctx.lineWidth = 1;
   ctx.strokeRect(padL + 0.5, padT + 0.5, W - padL - padR - 1, H - padT - padB - 1);
@@ -237,7 +240,7 @@ export function drawLandscape(ctx, msg) {
     const Y = (v) => 6 + (1 - (v - lo) / (hi - lo)) * (H - pad - 6);
     ctx.strokeStyle = '#ddd';
     ctx.strokeRect(pad, 6, W - pad - 6, H - pad - 6);
-    ctx.fillStyle = '#777';
+    ctx.fillStyle = CHART_TEXT;
     ctx.fillText(hi.toPrecision(3), 2, 14);
     ctx.fillText(lo.toPrecision(3), 2, H - pad);
     ctx.fillText(String(ax0), pad, H - pad + 12);
@@ -316,7 +319,7 @@ export function drawLandscape(ctx, msg) {
   ctx.arc(X(0), Y(0), 5, 0, 2 * Math.PI);
   ctx.fill();
   ctx.stroke();
-  ctx.fillStyle = '#777';
+  ctx.fillStyle = CHART_TEXT;
   ctx.fillText(String(ax0), pad, H - pad + 12);
   ctx.fillText(String(ax1), W - 24, H - pad + 12);
   ctx.fillText('α', W / 2, H - 4);
@@ -394,7 +397,7 @@ export function drawDatasetIcon(ctx, name) {
       dot(0.1 + 0.8 * x, 0.9 - 0.8 * y, x + y + (rnd() - 0.5) * 0.3 > 1 ? 1 : -1);
     }
   } else {
-    ctx.fillStyle = '#777';
+    ctx.fillStyle = CHART_TEXT;
     ctx.font = `bold ${Math.round(W / 3.5)}px system-ui, sans-serif`;
     ctx.textAlign = 'center';
     ctx.fillText('CSV', W / 2, W / 2 + W / 10);

@@ -72,9 +72,16 @@ export class NetworkView {
     this.domain = domain;
     this.allFeatures = allFeatures;
     this.active = active;
+    const focused = document.activeElement?.closest?.('.node');
+    const refocus = focused && this.root.contains(focused)
+      ? `.node[data-layer="${focused.dataset.layer}"][data-index="${focused.dataset.index}"]` : null;
     for (const el of [...this.root.querySelectorAll('.node, .node-label, .layer-ctl')]) el.remove();
-    const W = Math.max(420, this.root.clientWidth);
     const cols = hidden.length + 2;
+    // as wide as the column, and never so narrow that layers overlap (then the diagram scrolls
+    // inside its own box, never the page)
+    const avail = (this.root.parentElement || this.root).clientWidth;
+    const W = Math.max(LEFT + (cols - 1) * 80 + NODE + 8, avail);
+    this.root.style.width = `${W}px`;
     const xOut = W - NODE - 8;
     const xs = [];
     for (let c = 0; c < cols; c++) xs.push(LEFT + ((xOut - LEFT) * c) / (cols - 1));
@@ -93,6 +100,7 @@ export class NetworkView {
       el.className = `node ${cls}`;
       el.style.left = `${x}px`;
       el.style.top = `${y}px`;
+      el.tabIndex = 0; // every neuron is reachable with Tab
       if (title) el.title = title;
       const cv = document.createElement('canvas');
       cv.width = cv.height = 36;
@@ -100,12 +108,40 @@ export class NetworkView {
       this.root.appendChild(el);
       return { el, ctx: cv.getContext('2d'), x, y };
     };
+    const withBias = (n, l, j) => {
+      // the neuron's bias as a small square (colour: its sign and size), as in TF Playground
+      const b = document.createElement('div');
+      b.className = 'bias';
+      b.dataset.layer = String(l);
+      b.dataset.index = String(j);
+      n.el.appendChild(b);
+      n.bias = b;
+      n.el.addEventListener('focus', () => this.focusNode(n, l, j));
+      n.el.addEventListener('blur', () => { if (this.hoverNode === n) this.clearHover(); });
+      n.el.addEventListener('keydown', (e) => {
+        if ((e.key === 'Enter' || e.key === ' ') && this.cb.onEditBias) {
+          e.preventDefault();
+          this.cb.onEditBias(l - 1, j, n.el);
+        }
+      });
+    };
     // inputs: every feature, the active ones switched on
     const inputs = allFeatures.map((f, i) => {
-      const n = mk(xs[0], TOP + i * GAP, `input ${active.includes(f) ? '' : 'off'}`);
+      const on = active.includes(f);
+      const n = mk(xs[0], TOP + i * GAP, `input ${on ? '' : 'off'}`);
       n.name = f;
       n.el.dataset.feature = f;
+      n.el.dataset.layer = '0';
+      n.el.dataset.index = String(i);
+      n.el.setAttribute('role', 'button');
+      n.el.setAttribute('aria-pressed', String(on));
+      n.el.setAttribute('aria-label', `input ${FEATURE_LABEL[f] || f}`);
       n.el.addEventListener('click', () => this.cb.onToggleFeature(f));
+      n.el.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); this.cb.onToggleFeature(f); }
+      });
+      n.el.addEventListener('focus', () => this.focusNode(n, 0, i));
+      n.el.addEventListener('blur', () => { if (this.hoverNode === n) this.clearHover(); });
       const lab = document.createElement('div');
       lab.className = 'node-label';
       lab.textContent = FEATURE_LABEL[f] || f;
@@ -123,6 +159,8 @@ export class NetworkView {
         const n = mk(xs[l + 1], top + j * GAP, 'hidden');
         n.el.dataset.layer = String(l + 1);
         n.el.dataset.index = String(j);
+        n.el.setAttribute('aria-label', `layer ${l + 1}, neuron ${j + 1}`);
+        withBias(n, l + 1, j);
         col.push(n);
       }
       this.nodes.push(col);
@@ -144,9 +182,30 @@ export class NetworkView {
     const out = mk(xOut, TOP + ((maxRows - 1) * GAP) / 2, 'out', '');
     out.el.dataset.layer = String(hidden.length + 1);
     out.el.dataset.index = '0';
+    out.el.setAttribute('aria-label', 'output neuron');
+    withBias(out, hidden.length + 1, 0);
     this.nodes.push([out]);
     this.geometry();
     if (this.state) this.update(this.state, this.discretize);
+    if (refocus) this.root.querySelector(refocus)?.focus();
+  }
+
+  /** Keyboard focus on a neuron does what hovering does: its map and its tooltip. */
+  focusNode(n, l, j) {
+    if (this.hoverNode !== n) {
+      this.clearHover();
+      this.hoverNode = n;
+      n.el.classList.add('hover');
+      this.cb.onHoverNeuron({ layer: l, index: j, name: n.name });
+    }
+    this.showTip(n.x + NODE, n.y + NODE, this.nodeText(l, j, n));
+  }
+
+  nodeText(l, j, n) {
+    if (l === 0) return `input ${FEATURE_LABEL[n.name] || n.name}${this.active.includes(n.name) ? '' : ' (off: click to use)'}`;
+    const b = this.state?.network?.biases?.[l - 1]?.[j];
+    const what = l === this.nodes.length - 1 ? 'output' : `layer ${l}, neuron ${j + 1}`;
+    return `${what}: bias ${typeof b === 'number' ? b.toPrecision(3) : '–'}`;
   }
 
   geometry() {
@@ -193,6 +252,13 @@ export class NetworkView {
       const outNode = this.nodes[this.nodes.length - 1][0];
       drawHeatmap(outNode.ctx, floats(hm.output), hm.size, this.cb.outputMap(), discretize);
     }
+    const biases = state.network?.biases;
+    for (let l = 1; l < this.nodes.length; l++) {
+      this.nodes[l].forEach((n, j) => {
+        const b = biases?.[l - 1]?.[j];
+        if (n.bias) n.bias.style.background = typeof b === 'number' ? colorOf(Math.max(-1, Math.min(1, b))) : '#e8eaeb';
+      });
+    }
     this.drawLinks();
   }
 
@@ -227,8 +293,8 @@ export class NetworkView {
     if (had) { this.drawLinks(); this.cb.onHoverNeuron(null); }
   }
 
-  showTip(x, y, html) {
-    this.tooltip.innerHTML = html;
+  showTip(x, y, text) {
+    this.tooltip.textContent = text;
     this.tooltip.hidden = false;
     this.tooltip.style.left = `${x + 12}px`;
     this.tooltip.style.top = `${y + 12}px`;
@@ -248,14 +314,7 @@ export class NetworkView {
             n.el.classList.add('hover');
             this.cb.onHoverNeuron({ layer: l, index: j, name: n.name });
           }
-          let text;
-          if (l === 0) text = `input ${FEATURE_LABEL[n.name] || n.name}${this.active.includes(n.name) ? '' : ' (off: click to use)'}`;
-          else {
-            const b = this.state?.network?.biases?.[l - 1]?.[j];
-            const what = l === this.nodes.length - 1 ? 'output' : `layer ${l}, neuron ${j + 1}`;
-            text = `${what}: bias ${typeof b === 'number' ? b.toPrecision(3) : '–'}`;
-          }
-          this.showTip(x, y, text);
+          this.showTip(x, y, this.nodeText(l, j, n));
           return;
         }
       }
