@@ -21,6 +21,9 @@ with warnings.catch_warnings():  # Starlette 1.x prefers httpx2 but still uses h
 from gradwise.cli import build_parser  # noqa: E402
 from gradwise.playground.server import STATIC, create_app  # noqa: E402
 
+LOCAL = "http://localhost"  # the Host the server answers (TestClient's default is refused)
+WS = "ws://localhost/ws"
+
 
 def _until(ws: Any, pred: Any, limit: int = 500) -> dict[str, Any]:
     for _ in range(limit):
@@ -40,7 +43,7 @@ def _open(ws: Any) -> str:
 
 
 def test_page_assets_and_defaults() -> None:
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), base_url=LOCAL) as client:
         if (STATIC / "index.html").exists():
             page = client.get("/")
             assert page.status_code == 200 and "text/html" in page.headers["content-type"]
@@ -52,7 +55,7 @@ def test_page_assets_and_defaults() -> None:
 
 
 def test_play_pause_step_and_exports() -> None:
-    with TestClient(create_app()) as client, client.websocket_connect("/ws") as ws:
+    with TestClient(create_app(), base_url=LOCAL) as client, client.websocket_connect(WS) as ws:
         sid = _open(ws)
         ws.send_text('{"type": "play"}')
         st = _until(ws, lambda m: m["type"] == "state" and m["epoch"] >= 5)
@@ -71,12 +74,12 @@ def test_play_pause_step_and_exports() -> None:
         assert client.get(f"/export/{sid}/secrets.txt").status_code == 404
         ws.send_text('{"type": "reset"}')
         assert _until(ws, lambda m: m["type"] == "state")["epoch"] == 0
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), base_url=LOCAL) as client:
         assert client.get(f"/export/{sid}/config.toml").status_code == 404
 
 
 def test_settings_change_rebuilds_and_hostile_messages_keep_the_connection() -> None:
-    with TestClient(create_app()) as client, client.websocket_connect("/ws") as ws:
+    with TestClient(create_app(), base_url=LOCAL) as client, client.websocket_connect(WS) as ws:
         _open(ws)
         for raw in ["{nope", json.dumps({"type": "settings", "settings": {"hidden": [10**6]}}),
                     json.dumps({"type": "settings", "settings": {"unknown": 1}}),
@@ -97,11 +100,11 @@ def test_settings_change_rebuilds_and_hostile_messages_keep_the_connection() -> 
 
 def test_session_limit_and_idle_sessions_are_freed() -> None:
     app = create_app(max_sessions=1, idle_seconds=1.0)
-    with TestClient(app) as client:
-        with client.websocket_connect("/ws") as ws:
+    with TestClient(app, base_url=LOCAL) as client:
+        with client.websocket_connect(WS) as ws:
             _open(ws)
             assert len(app.state.registry.sessions) == 1
-            with client.websocket_connect("/ws") as other:
+            with client.websocket_connect(WS) as other:
                 assert "already runs 1 sessions" in other.receive_json()["message"]
             msg = _until(ws, lambda m: m["type"] == "error")
             assert "without a message" in msg["message"]
@@ -114,10 +117,59 @@ def test_cli_registers_the_playground() -> None:
 
 
 def test_message_flood_is_refused_without_touching_the_session() -> None:
-    with TestClient(create_app(messages_per_second=3)) as client, \
-            client.websocket_connect("/ws") as ws:
+    with TestClient(create_app(messages_per_second=3), base_url=LOCAL) as client, \
+            client.websocket_connect(WS) as ws:
         _open(ws)
         for _ in range(40):
             ws.send_text('{"type": "ping"}')
         err = _until(ws, lambda m: m["type"] == "error")
         assert "too many messages" in err["message"]
+
+
+# --- issue 23: the server answers only its own address; work ends with its client -----------------
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "127.0.0.1.evil.example"])
+def test_foreign_host_is_refused_over_http_and_websocket(host: str) -> None:
+    """DNS rebinding: a page of evil.example whose name now points at 127.0.0.1 sends
+    ``Host: evil.example``; the server answers 403 and opens no session."""
+    app = create_app()
+    with TestClient(app, base_url="http://localhost") as client:
+        r = client.get("/api/defaults", headers={"host": host})
+        assert r.status_code == 403 and "forbidden host" in r.text
+        assert client.get("/", headers={"host": host}).status_code == 403
+        with pytest.raises(Exception) as info:  # noqa: PT011 (denial or close, by version)
+            with client.websocket_connect(WS, headers={"host": host}) as ws:
+                ws.receive_json()
+        assert "403" in repr(info.value) or "1008" in repr(info.value)
+        assert app.state.registry.sessions == {}
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "null", "http://localhost:9999",
+                                    "http://1.2.3.4"])
+def test_foreign_origin_is_refused(origin: str) -> None:
+    app = create_app()
+    with TestClient(app, base_url="http://localhost:8000") as client:
+        with pytest.raises(Exception) as info:  # noqa: PT011
+            with client.websocket_connect("ws://localhost:8000/ws",
+                                          headers={"origin": origin}) as ws:
+                ws.receive_json()
+        assert "403" in repr(info.value) or "1008" in repr(info.value)
+        assert app.state.registry.sessions == {}
+
+
+@pytest.mark.parametrize("base, origin", [("http://localhost:8000", "http://localhost:8000"),
+                                          ("http://127.0.0.1:8123", "http://127.0.0.1:8123"),
+                                          ("http://[::1]:8000", "http://[::1]:8000"),
+                                          ("http://localhost:8000", None)])
+def test_the_real_page_is_allowed(base: str, origin: str | None) -> None:
+    headers = {} if origin is None else {"origin": origin}
+    with TestClient(create_app(), base_url=base) as client:
+        assert client.get("/api/defaults").status_code == 200
+        with client.websocket_connect(base.replace("http", "ws") + "/ws", headers=headers) as ws:
+            _open(ws)
+
+
+def test_the_port_is_checked_when_the_server_knows_it() -> None:
+    with TestClient(create_app(port=8123), base_url="http://127.0.0.1:8123") as client:
+        assert client.get("/api/defaults").status_code == 200
+        assert client.get("/api/defaults", headers={"host": "127.0.0.1:9"}).status_code == 403

@@ -9,9 +9,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ipaddress
 import json
+import socket
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,113 @@ MAX_SESSIONS = 16
 # Frames larger than this close the connection (code 1009) before they are read into memory;
 # below it, Session.handle answers messages over LIMITS["message_bytes"] with an error.
 WS_MAX_SIZE = 4 * 1024 * 1024
+
+
+def _split_host(value: str) -> tuple[str, int | None] | None:
+    """``(hostname, port)`` of a ``Host`` header or an origin's authority (``host``,
+    ``host:port``, ``[v6]:port``), lower case; None when it does not parse."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0:
+            return None
+        name, rest = value[1:end], value[end + 1:]
+        if rest and not rest.startswith(":"):
+            return None
+        port_text = rest[1:] if rest else ""
+    else:
+        name, _, port_text = value.partition(":")
+    if not name or (port_text and not port_text.isdigit()):
+        return None
+    return name, int(port_text) if port_text else None
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+class AddressCheck:
+    """Which ``Host`` and ``Origin`` the server answers (against DNS rebinding and cross-site
+    WebSockets). A host is its own when its name is ``localhost``, this machine's name, the
+    address the server was started with, one of ``allowed_hosts``, or an IP address literal
+    (a rebinding attack needs a domain name), with the server's ``port`` when known. A
+    WebSocket ``Origin``, when present, must be the page's own origin: ``http(s)://`` + the
+    request's (allowed) Host."""
+
+    def __init__(self, host: str | None = None, port: int | None = None,
+                 allowed_hosts: Iterable[str] = ()) -> None:
+        names = {"localhost", "localhost.localdomain"}
+        with contextlib.suppress(OSError):
+            names.update({socket.gethostname().lower(), socket.getfqdn().lower()})
+        if host:
+            names.add(host.strip("[]").lower())
+        names.update(h.lower() for h in allowed_hosts)
+        self.names, self.port = names, port
+
+    def host_ok(self, host: str) -> bool:
+        parsed = _split_host(host)
+        if parsed is None:
+            return False
+        name, port = parsed
+        if name not in self.names and not _is_ip(name):
+            return False
+        return self.port is None or (port if port is not None else 80) == self.port
+
+    def origin_ok(self, origin: str, host: str) -> bool:
+        scheme, sep, authority = origin.strip().lower().partition("://")
+        authority = authority.rstrip("/")
+        if not sep or scheme not in ("http", "https") or "/" in authority:
+            return False
+        a, b = _split_host(authority), _split_host(host)
+        if a is None or b is None:
+            return False
+        default = 443 if scheme == "https" else 80
+        return (a[0], a[1] or default) == (b[0], b[1] or default)
+
+    def describe(self) -> str:
+        names = ", ".join(sorted(self.names))
+        port = "" if self.port is None else f" on port {self.port}"
+        return f"{names} or an IP address{port}"
+
+
+class CheckAddress:
+    """ASGI middleware: refuse (403, one line) any HTTP request or WebSocket handshake whose
+    ``Host`` is not the server's own, and any WebSocket handshake from another ``Origin``."""
+
+    def __init__(self, app: Any, check: AddressCheck) -> None:
+        self.app, self.check = app, check
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        host = headers.get("host", "")
+        reason = None
+        if not self.check.host_ok(host):
+            reason = (f"forbidden host {host[:80]!r}: this server answers only "
+                      f"{self.check.describe()}")
+        elif scope["type"] == "websocket" and "origin" in headers \
+                and not self.check.origin_ok(headers["origin"], host):
+            reason = (f"forbidden origin {headers['origin'][:80]!r}: only this server's own "
+                      "page may open a session")
+        if reason is None:
+            await self.app(scope, receive, send)
+            return
+        response = PlainTextResponse(reason, status_code=403)
+        if scope["type"] == "http":
+            await response(scope, receive, send)
+            return
+        await receive()  # websocket.connect
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await response(scope, receive, send)  # Starlette prefixes "websocket." itself
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": reason[:120]})
 
 
 class Registry:
@@ -58,11 +168,13 @@ class Registry:
 
 
 def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = None,
-               messages_per_second: int | None = None) -> Starlette:
+               messages_per_second: int | None = None, host: str | None = None,
+               port: int | None = None, allowed_hosts: Iterable[str] = ()) -> Starlette:
     """The ASGI application. A session lives as long as its WebSocket; one that sends nothing
     for ``idle_seconds`` (default ``LIMITS["idle_seconds"]``) is closed and freed. Messages
     beyond ``messages_per_second`` (default ``LIMITS["messages_per_second"]``) within one
-    second are answered with an error and ignored."""
+    second are answered with an error and ignored. Requests are answered only for the
+    server's own addresses (:class:`AddressCheck` of ``host``, ``port``, ``allowed_hosts``)."""
     registry = Registry(max_sessions)
     rate = int(LIMITS["messages_per_second"] if messages_per_second is None
                else messages_per_second)
@@ -187,6 +299,7 @@ def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = No
     ]
     app = Starlette(routes=routes)
     app.state.registry = registry
+    app.add_middleware(CheckAddress, check=AddressCheck(host, port, allowed_hosts))
     return app
 
 
@@ -199,7 +312,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, open_browser: bool = True) 
     # Training threads hold the GIL in short NumPy calls; a shorter switch interval (default
     # 5 ms) lets the event loop send each state without waiting behind them.
     sys.setswitchinterval(0.0005)
-    config = uvicorn.Config(create_app(), host=host, port=port, log_level="warning",
+    app = create_app(host=host, port=port or None)  # port 0: the system picks one
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                             ws_max_size=WS_MAX_SIZE, lifespan="off")
     server = uvicorn.Server(config)
     shown = f"[{host}]" if ":" in host else host
