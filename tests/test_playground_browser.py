@@ -406,8 +406,8 @@ def test_hover_shows_weights_and_neuron_outputs(page: Page) -> None:
     page.wait("document.getElementById('tooltip').textContent.includes('bias')")
     assert page.page.inner_text("#output-caption") == "layer 1, neuron 1"
     bias = page.js("playground.state.network.biases[0][0]")
-    assert float(page.page.inner_text("#tooltip").split()[-1]) == pytest.approx(bias, rel=5e-3,
-                                                                                abs=1e-6)
+    tip = page.page.inner_text("#tooltip")
+    assert float(tip.split("bias ")[1].split()[0]) == pytest.approx(bias, rel=5e-3, abs=1e-6)
     page.page.mouse.move(5, 5)
     page.wait("document.getElementById('tooltip').hidden")
     assert page.page.inner_text("#output-caption") != "layer 1, neuron 1"

@@ -2,8 +2,8 @@
 // user's settings and commands over the WebSocket and draws what comes back.
 
 import {
-  drawColorbar, drawDatasetIcon, drawHeatmap, drawLandscape, drawLossChart, drawPoints, floats,
-  CHART_TEXT, niceTicks, symmetricScale,
+  drawClassMap, drawColorbar, drawDatasetIcon, drawHeatmap, drawLandscape, drawLossChart, drawPoints,
+  floats, CHART_TEXT, classColor, classColorCss, niceTicks, symmetricScale, viridis,
 } from './draw.js';
 import { NetworkView, FEATURE_LABEL } from './net.js';
 import { decodeHash, encodeHash } from './url.js';
@@ -14,7 +14,7 @@ const LEARNING_RATES = [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 
 const REG_RATES = [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10];
 const DATASET_LABEL = {
   circle: 'circle', xor: 'xor', gauss: 'gauss', spiral: 'spiral', regression_plane: 'plane',
-  regression_gauss: 'bumps', will_i_pass: 'will I pass?', upload: 'your CSV',
+  regression_gauss: 'bumps', will_i_pass: 'will I pass?', upload: 'your CSV', three_blobs: '3 blobs',
 };
 // the lecture's synthetic set keeps its units (gw.data.will_i_pass)
 const AXES = { will_i_pass: ['x₁ lectures attended', 'x₂ hours on the project'] };
@@ -80,6 +80,12 @@ const LESSONS = [
 // Page-only options of the link (never sent to the session): classroom mode and lessons.
 const PAGE_OPTIONS = ['hide', 'lesson'];
 
+// The per-epoch series the state's `history_append` carries (PROTOCOL.md; v1 sends the first three).
+const HISTORY_KEYS = ['epoch', 'train_loss', 'test_loss', 'train_accuracy', 'test_accuracy', 'penalty', 'lr'];
+function emptyHistory() {
+  return Object.fromEntries(HISTORY_KEYS.map((k) => [k, []]));
+}
+
 /** Everything the page knows; also read by the browser tests (window.playground). */
 const app = {
   ws: null,
@@ -88,7 +94,8 @@ const app = {
   settings: null, // the last settings the server confirmed (normalized)
   data: null,
   state: null,
-  history: { epoch: [], train_loss: [], test_loss: [] },
+  history: emptyHistory(),
+  marks: [], // epochs at which a mid-run change (live setting, edit) applied
   landscape: null,
   errors: [], // messages shown to the user
   updates: 0, // state messages received
@@ -199,7 +206,132 @@ const net = new NetworkView($('network'), {
     scheduleDraw();
   },
   outputMap: () => outputMap(),
+  onEditWeight(g, x, y) {
+    const w = app.state?.network?.weights?.[g.l]?.[g.i]?.[g.j];
+    openEditor(x, y, `weight, layer ${g.l + 1}`, w, (value) => ({ type: 'edit', layer: g.l, from: g.i, to: g.j, value }));
+  },
+  onEditBias(l, j, el) {
+    const b = app.state?.network?.biases?.[l]?.[j];
+    const r = el.getBoundingClientRect();
+    const root = $('network').getBoundingClientRect();
+    openEditor(r.left - root.left, r.bottom - root.top, `bias, layer ${l + 1}`, b, (value) => ({ type: 'edit', layer: l, bias: j, value }));
+  },
+  gradText: (g) => gradText(g),
 });
+
+/** A small box over the diagram to type a new weight or bias; Enter sends, Escape closes. */
+function openEditor(x, y, what, current, message) {
+  closeEditor();
+  const box = document.createElement('form');
+  box.className = 'editor';
+  box.id = 'editor';
+  const root = $('network');
+  box.style.left = `${Math.max(0, Math.min(x, root.clientWidth - 230))}px`;
+  box.style.top = `${y + 8}px`;
+  const lab = document.createElement('label');
+  lab.htmlFor = 'editor-value';
+  lab.textContent = what;
+  const inp = document.createElement('input');
+  inp.id = 'editor-value';
+  inp.type = 'number';
+  inp.step = 'any';
+  const lim = limit('edit_value', 100);
+  inp.min = String(-lim);
+  inp.max = String(lim);
+  inp.value = typeof current === 'number' ? String(+current.toPrecision(4)) : '';
+  const ok = document.createElement('button');
+  ok.type = 'submit';
+  ok.className = 'flat';
+  ok.textContent = 'set';
+  box.append(lab, inp, ok);
+  const back = document.activeElement;
+  box.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const v = Number(inp.value);
+    if (inp.value.trim() === '' || !Number.isFinite(v)) { showError(`${what}: type a number`); return; }
+    send(message(v));
+    closeEditor();
+    if (back && back !== document.body && document.contains(back)) back.focus();
+  });
+  box.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') { e.preventDefault(); closeEditor(); if (back && document.contains(back)) back.focus(); }
+    e.stopPropagation(); // typing a number is not a shortcut
+  });
+  box.addEventListener('focusout', (e) => { if (!box.contains(e.relatedTarget)) setTimeout(closeEditor, 0); });
+  root.appendChild(box);
+  inp.focus();
+  inp.select();
+}
+function closeEditor() { $('editor')?.remove(); }
+
+// ---------------------------------------------------------------- backpropagation, one mini-batch
+const fx = (v) => (typeof v === 'number' && Number.isFinite(v) ? (Math.abs(v) >= 1e-3 || v === 0 ? v.toFixed(4) : v.toExponential(2)) : '–');
+
+/**
+ * The chain rule of one link (l: i -> j) from the session's `backprop` message (gradwise's
+ * autograd): the chosen sample's a_i and delta_j, the factors along the strongest path from j to
+ * the output, the batch's dJ/dw and the plain gradient step w - eta * dJ/dw. The page multiplies
+ * nothing but the path's factors for display; every number it shows comes from the message.
+ */
+function gradText(g) {
+  const m = app.backprop;
+  if (!m) return '';
+  const W = m.updates && app.state?.network?.weights;
+  const f = m.forward || {};
+  const a = f.a?.[g.l]?.[g.i];
+  const delta = m.delta || [];
+  const L = delta.length; // weight layers
+  const w = app.state?.network?.weights?.[g.l]?.[g.i]?.[g.j];
+  const from = g.l === 0 ? (FEATURE_LABEL[app.state?.network?.inputs?.[g.i]] || `input ${g.i + 1}`) : `neuron ${g.i + 1} of layer ${g.l}`;
+  const to = g.l === L - 1 ? (L && (m.delta[L - 1]?.length || 1) > 1 ? `output ${g.j}` : 'the output') : `neuron ${g.j + 1} of layer ${g.l + 1}`;
+  const lines = [`link ${from} → ${to}: w = ${fx(w)}`];
+  lines.push(`chain rule for point #${m.indices?.[m.sample] ?? m.sample} of the batch:`);
+  lines.push(`  ∂J/∂w = a · δ,  a = ${fx(a)} (the input of the link),  δ = ∂J/∂z = ${fx(delta[g.l]?.[g.j])}`);
+  // one path from j to the output: at each layer the next neuron with the largest |w·δ|
+  if (g.l < L - 1 && W) {
+    const parts = [];
+    let j = g.j;
+    for (let l = g.l + 1; l < L; l++) {
+      const d = f.dadz?.[l - 1]?.[j];
+      let best = 0, bv = -1;
+      (W[l]?.[j] || []).forEach((wk, k) => {
+        const v = Math.abs(wk * (delta[l]?.[k] ?? 0));
+        if (v > bv) { bv = v; best = k; }
+      });
+      parts.push(`f′(z)=${fx(d)} · w=${fx(W[l]?.[j]?.[best])}`);
+      j = best;
+    }
+    lines.push(`  δ = f′(z) · Σₖ wₖ·δₖ; one path to the output: δ ≈ ${parts.join(' · ')} · δ_out=${fx(delta[L - 1]?.[j])}`);
+  }
+  const grad = m.grads?.weights?.[g.l]?.[g.i]?.[g.j];
+  const upd = m.updates?.weights?.[g.l]?.[g.i]?.[g.j];
+  lines.push(`batch of ${m.indices?.length ?? '?'} points (mean loss J = ${fx(m.loss)}): ∂J/∂w = ${fx(grad)}`);
+  lines.push(`w ← w − η·∂J/∂w = ${fx(w)} − ${m.lr} × ${fx(grad)} = ${fx(upd)}`);
+  if (m.optimizer && m.optimizer !== 'sgd') lines.push(`(plain gradient descent; ${OPTIMIZER_LABEL[m.optimizer] || m.optimizer}'s own step differs)`);
+  if (m.penalty_grads) lines.push(`(without the penalty's ∂R/∂w = ${fx(m.penalty_grads.weights?.[g.l]?.[g.i]?.[g.j])})`);
+  return lines.join('\n');
+}
+
+function requestBackprop(batch) {
+  app.bpBatch = batch;
+  $('backprop-caption').textContent = 'computing one mini-batch step…';
+  send({ type: 'backprop', batch, sample: 0 });
+}
+$('backprop').addEventListener('click', (e) => { releaseIfPointer(e.currentTarget); requestBackprop(0); });
+$('backprop-next').addEventListener('click', (e) => { releaseIfPointer(e.currentTarget); requestBackprop((app.bpBatch || 0) + 1); });
+$('backprop-off').addEventListener('click', (e) => { releaseIfPointer(e.currentTarget); showBackprop(null); });
+
+function showBackprop(msg) {
+  app.backprop = msg;
+  net.setGrads(msg);
+  $('backprop-next').hidden = !msg;
+  $('backprop-off').hidden = !msg;
+  if (!msg) { $('backprop-caption').textContent = ''; return; }
+  const n = msg.indices?.length ?? 0;
+  $('backprop-caption').textContent = `Mini-batch ${msg.batch} at epoch ${msg.epoch}: ${n} training points, loss J = ${fx(msg.loss)}. `
+    + 'Links show ∂J/∂w (blue positive, orange negative; thickness: size relative to the largest), '
+    + 'computed by gradwise’s autograd and not applied. Hover a link for its chain rule.';
+}
 app.net = net;
 
 function buildControls(defaults) {
@@ -248,7 +380,10 @@ function paramRows(box, params, values, key) {
     const lab = document.createElement('label');
     lab.htmlFor = id;
     lab.textContent = k;
-    const help = key === 'optimizer_params' ? PARAM_HELP[k] : null;
+    const kind = key === 'optimizer_params' ? 'optimizer_info' : 'schedule_info';
+    const name = key === 'optimizer_params' ? app.settings?.optimizer : app.settings?.schedule;
+    const info = app.defaults?.choices?.[kind]?.[name]?.params?.[k];
+    const help = info?.help || (key === 'optimizer_params' ? PARAM_HELP[k] : null);
     if (help) lab.title = help;
     const inp = document.createElement('input');
     inp.id = id;
@@ -263,6 +398,8 @@ function paramRows(box, params, values, key) {
       inp.type = 'number';
       inp.step = 'any';
       inp.value = String(v);
+      if (typeof info?.min === 'number') inp.min = String(info.min);
+      if (typeof info?.max === 'number') inp.max = String(info.max);
     }
     inp.addEventListener('change', () => {
       const cur = { ...params, ...(app.settings[key] || {}) };
@@ -292,9 +429,12 @@ function paramRows(box, params, values, key) {
   }
 }
 
+/** A session that speaks PROTOCOL.md's v2 additions (it lists `optimizer_info`). */
+const isV2 = () => !!app.defaults?.choices?.optimizer_info;
+
 /** The learning rate an optimizer is usually run with (the session's if it says). */
 function usualLearningRate(name) {
-  const fromSession = app.defaults?.choices?.usual_learning_rate?.[name];
+  const fromSession = app.defaults?.choices?.optimizer_info?.[name]?.lr;
   if (typeof fromSession === 'number') return fromSession;
   return USUAL_LR[name] ?? null;
 }
@@ -339,9 +479,10 @@ function applySettings(s) {
   for (const [l, inp] of [...document.querySelectorAll('.layer-ctl .dropout')].entries()) {
     inp.value = String(s.dropout[l] ?? 0); // also undoes a refused value
   }
-  $('optimizer-help').textContent = OPTIMIZER_HELP[s.optimizer] || '';
-  $('loss-name').textContent = `Loss: ${LOSS_NAME[s.problem] || s.problem}`;
-  drawColorbar($('colorbar').getContext('2d'), !!s.discretize);
+  $('optimizer-help').textContent = app.defaults?.choices?.optimizer_info?.[s.optimizer]?.help
+    || OPTIMIZER_HELP[s.optimizer] || '';
+  $('loss-name').textContent = `Loss: ${app.data?.loss?.label || LOSS_NAME[s.problem] || s.problem}`;
+  app.barKey = null; // the colour bar is redrawn with the next frame
   writeHash();
   scheduleDraw();
 }
@@ -394,8 +535,9 @@ $('lesson-close').addEventListener('click', () => {
 function rebuildNetwork() {
   if (!app.settings || !app.defaults) return;
   const domain = app.data?.domain || { x1: [-6, 6], x2: [-6, 6] };
+  const K = nClasses();
   net.build(names(app.defaults.choices.features), app.settings.features, app.settings.hidden,
-    app.settings.dropout, domain, maxNeurons());
+    app.settings.dropout, domain, maxNeurons(), K > 2 ? K : 1);
 }
 
 const bindSelect = (id, parse = (v) => v) => $(id).addEventListener('change', (e) => {
@@ -412,7 +554,8 @@ $('optimizer').addEventListener('change', (e) => {
   const usual = usualLearningRate(name);
   let note = '';
   if (usual != null && usual !== app.settings.learning_rate) {
-    msg.learning_rate = usual;
+    // the v2 session sets it itself when the message has no learning_rate
+    if (!app.defaults?.choices?.optimizer_info) msg.learning_rate = usual;
     note = `Learning rate set to ${usual}, ${OPTIMIZER_LABEL[name] || name}’s usual one (was ${app.settings.learning_rate}).`;
   }
   $('optimizer-note').textContent = note;
@@ -433,7 +576,7 @@ for (const k of ['show_test', 'discretize']) {
     releaseIfPointer(e.target); // space stays play/pause
     // page-only: drawn at once, confirmed (and put in the URL) by the server
     app.settings[k] = e.target.checked;
-    if (k === 'discretize') drawColorbar($('colorbar').getContext('2d'), e.target.checked);
+    if (k === 'discretize') app.barKey = null;
     scheduleDraw();
     change({ [k]: e.target.checked });
   });
@@ -509,7 +652,9 @@ for (const dims of [1, 2]) {
     releaseIfPointer(e.currentTarget);
     $('landscape-caption').textContent = `computing a ${dims}D slice…`;
     e.currentTarget.classList.add('busy');
-    send({ type: 'landscape', dims, resolution: Number($('landscape-res').value) });
+    const msg = { type: 'landscape', dims, resolution: Number($('landscape-res').value) };
+    if (isV2()) msg.directions = $('landscape-dirs').value; // a v1 server refuses the key
+    send(msg);
   });
 }
 
@@ -528,8 +673,16 @@ function outputMap() {
   if (app.data?.problem === 'regression') return (v) => v / Y_SCALE;
   return (p) => 2 * p - 1;
 }
-const labelColor = (y) => (app.data?.problem === 'regression'
-  ? `${colorFor(y / Y_SCALE)}` : colorFor(y > 0.5 ? 1 : -1));
+const nClasses = () => (app.data?.problem === 'regression' ? 0 : (app.data?.classes || 2));
+const labelColor = (y) => {
+  if (app.data?.problem === 'regression') return colorFor(y / Y_SCALE);
+  const K = nClasses();
+  if (K > 2) {
+    // a point a little darker than its class's map so that it stands out
+    return `rgb(${classColor(Math.round(y), K).map((x) => Math.round(x * 0.85)).join(',')})`;
+  }
+  return colorFor(y > 0.5 ? 1 : -1);
+};
 function colorFor(t) {
   const v = Math.max(-1, Math.min(1, t));
   const [a, b, f] = v < 0 ? [[232, 234, 235], [245, 147, 34], -v] : [[232, 234, 235], [8, 119, 189], v];
@@ -577,6 +730,7 @@ function drawFrame() {
   $('epoch').textContent = String(st?.epoch ?? 0).padStart(6, '0').replace(/(\d{3})(\d{3})$/, '$1,$2');
   $('test-loss').textContent = fmtLoss(st?.test_loss);
   $('train-loss').textContent = fmtLoss(st?.train_loss);
+  drawNumbers(st, s);
   const playing = !!st?.playing;
   $('play').innerHTML = playing ? '&#10074;&#10074;' : '&#9654;';
   $('play').classList.toggle('playing', playing);
@@ -591,8 +745,10 @@ function drawFrame() {
   if (s.schedule !== 'none' && typeof st?.lr === 'number') {
     esText = `learning rate now ${+st.lr.toPrecision(3)}${esText ? ' · ' : ''}${esText}`;
   }
+  if (st?.notice) esText = `${st.notice}${esText ? ' · ' : ''}${esText}`;
+  if (st?.stop_reason === 'diverged') esText = `training diverged: press reset, then lower the learning rate${esText ? ' · ' : ''}${esText}`;
   $('es-status').textContent = esText;
-  drawLossChart($('loss-chart').getContext('2d'), app.history, es);
+  drawLossChart($('loss-chart').getContext('2d'), app.history, es, app.marks);
   if (st) net.update(st, !!s.discretize);
   // the big output (or the hovered neuron)
   const ctx = $('output').getContext('2d');
@@ -614,8 +770,8 @@ function drawFrame() {
         drawHeatmap(ctx, v, hm.size, symmetricScale(v));
         caption = `input ${FEATURE_LABEL[h.name] || h.name}`;
         legend = valueLegend(v, 'the feature’s value (standardized)');
-      } else drawHeatmap(ctx, floats(hm.output), hm.size, outputMap(), !!s.discretize);
-    } else drawHeatmap(ctx, floats(hm.output), hm.size, outputMap(), !!s.discretize);
+      } else drawOutput(ctx, hm, s);
+    } else drawOutput(ctx, hm, s);
   } else {
     ctx.fillStyle = '#fff';
     ctx.fillRect(0, 0, ctx.canvas.width, ctx.canvas.height);
@@ -631,8 +787,60 @@ function drawFrame() {
   if (!legend) legend = outputLegend(s);
   $('cb-lo').textContent = legend.lo;
   $('cb-hi').textContent = legend.hi;
+  const barKey = `${legend.classes || 0}:${!!s.discretize}`;
+  if (barKey !== app.barKey) {
+    app.barKey = barKey;
+    const bctx = $('colorbar').getContext('2d');
+    if (legend.classes) {
+      const W = bctx.canvas.width, H = bctx.canvas.height;
+      for (let c = 0; c < legend.classes; c++) {
+        bctx.fillStyle = classColorCss(c, legend.classes);
+        bctx.fillRect(Math.floor((c * W) / legend.classes), 0, Math.ceil(W / legend.classes), H);
+      }
+    } else drawColorbar(bctx, !!s.discretize);
+  }
   $('legend-note').textContent = legend.note;
   drawAxes();
+}
+
+const pct = (v) => (typeof v === 'number' && Number.isFinite(v) ? `${(100 * v).toFixed(1)} %` : '');
+
+/** Accuracy beside each loss, the penalty apart, per-class accuracy, the restored-weights note. */
+function drawNumbers(st, s) {
+  const acc = (v) => (pct(v) ? `accuracy ${pct(v)}` : '');
+  $('test-acc').textContent = acc(st?.test_accuracy);
+  $('train-acc').textContent = acc(st?.train_accuracy);
+  const pen = st?.penalty;
+  $('penalty').hidden = !(typeof pen === 'number' && s.regularization !== 'none');
+  if (!$('penalty').hidden) {
+    $('penalty').textContent = `+ ${s.regularization.toUpperCase()} penalty ${fmtLoss(pen)} = objective ${fmtLoss(st.train_loss + pen)}`;
+  }
+  const pc = st?.per_class_accuracy;
+  const K = app.data?.classes || 0;
+  $('per-class').hidden = !(pc && pc.test && K > 2);
+  if (!$('per-class').hidden) {
+    const box = $('per-class');
+    box.textContent = 'test accuracy per class:';
+    pc.test.forEach((v, c) => {
+      const sw = document.createElement('span');
+      sw.className = 'swatch';
+      sw.style.background = classColorCss(c, K);
+      box.appendChild(sw);
+      box.appendChild(document.createTextNode(`${c}: ${v == null ? '–' : pct(v)}`));
+    });
+  }
+  const restored = !!st?.restored || (st?.early_stopping?.restored && st?.weights_epoch != null && st.weights_epoch !== st.epoch);
+  $('restored-note').hidden = !restored;
+  if (restored) {
+    $('restored-note').textContent = `Early stopping restored the best weights, those of epoch ${st.weights_epoch ?? st.early_stopping?.best_epoch}: the losses, accuracies and maps shown are theirs.`;
+  }
+}
+
+/** The big output map: P(class 1), the predicted class of K, or the predicted value. */
+function drawOutput(ctx, hm, s) {
+  const K = nClasses();
+  if (K > 2 && hm.output_class) drawClassMap(ctx, hm.output_class, hm.output, hm.size, K, !!s.discretize);
+  else drawHeatmap(ctx, hm.output, hm.size, outputMap(), !!s.discretize);
 }
 
 /** Legend of a symmetric map (a neuron or an input): -m .. +m around 0. */
@@ -647,6 +855,10 @@ function valueLegend(v, what) {
 function outputLegend(s) {
   if (app.data?.problem === 'regression') {
     return { lo: (-Y_SCALE).toPrecision(2), hi: Y_SCALE.toPrecision(2), note: 'colour: the predicted value; points: the targets' };
+  }
+  const K = nClasses();
+  if (K > 2) {
+    return { lo: 'class 0', hi: `class ${K - 1}`, classes: K, note: `colour: the predicted class (of ${K}); shade: its predicted probability` };
   }
   if (s.dataset === 'will_i_pass') {
     return { lo: 'fail (0)', hi: 'pass (1)', note: 'blue: passes, orange: fails; the shade is the predicted probability of passing' };
@@ -682,20 +894,32 @@ function drawAxes() {
 function onState(msg) {
   const h = app.history;
   const add = msg.history_append;
+  const cutAt = (n) => { for (const k of HISTORY_KEYS) h[k].length = Math.min(h[k].length, n); };
   if (msg.epoch === 0 || (h.epoch.length && msg.epoch < h.epoch[h.epoch.length - 1])) {
     const keep = h.epoch.findIndex((e) => e > msg.epoch);
-    if (keep >= 0) for (const k of ['epoch', 'train_loss', 'test_loss']) h[k].length = keep;
+    if (keep >= 0) cutAt(keep);
+    app.marks = app.marks.filter((e) => e < msg.epoch);
   }
   if (add && add.epoch && add.epoch.length) {
     const first = add.epoch[0];
     const cut = h.epoch.findIndex((e) => e >= first);
-    if (cut >= 0) for (const k of ['epoch', 'train_loss', 'test_loss']) h[k].length = cut;
-    for (const k of ['epoch', 'train_loss', 'test_loss']) h[k].push(...(add[k] || []));
+    if (cut >= 0) cutAt(cut);
+    const n = h.epoch.length;
+    for (const k of HISTORY_KEYS) {
+      // a series the server does not send stays aligned with the epochs (nulls)
+      h[k].length = n;
+      for (let i = 0; i < n; i++) if (h[k][i] === undefined) h[k][i] = null;
+      const vals = add[k] || [];
+      for (let i = 0; i < add.epoch.length; i++) h[k].push(vals[i] ?? null);
+    }
   }
   if (msg.epoch === 0 && app.landscape) clearLandscape(); // a new network: the old slice is stale
+  if (msg.epoch === 0 && app.backprop) showBackprop(null); // its gradients were of other weights
   const hm = msg.heatmaps;
   if (hm) {
     hm.output = floats(hm.output);
+    if (hm.output_class) hm.output_class = floats(hm.output_class);
+    if (Array.isArray(hm.output_probs)) hm.output_probs = hm.output_probs.map(floats);
     if (hm.neurons) hm.neurons = hm.neurons.map((layer) => layer.map(floats));
   }
   app.state = msg;
@@ -737,6 +961,7 @@ function onMessage(ev) {
       break;
     }
     case 'settings':
+      noteApplied(app.settings, msg);
       app.settings = msg.settings;
       app.inflight = Math.max(0, (app.inflight || 0) - 1);
       // an echo of an earlier change while a later one is still on its way would undo the
@@ -745,6 +970,8 @@ function onMessage(ev) {
       break;
     case 'data':
       app.data = msg;
+      if (msg.loss?.label) $('loss-name').textContent = `Loss: ${msg.loss.label}`;
+      points.data = null; // the points' colours may follow a new class count
       if (Array.isArray(msg.domain)) app.data.domain = { x1: msg.domain, x2: msg.domain };
       Y_SCALE = yScale();
       rebuildNetwork();
@@ -753,13 +980,19 @@ function onMessage(ev) {
     case 'state':
       onState(msg);
       break;
-    case 'landscape':
+    case 'landscape': {
       app.landscape = msg;
       for (const b of document.querySelectorAll('.landscape-panel .busy')) b.classList.remove('busy');
-      drawLandscape($('landscape').getContext('2d'), msg);
+      const range = drawLandscape($('landscape').getContext('2d'), msg);
+      const dirs = msg.directions === 'pca' ? 'the trajectory’s principal components'
+        : 'filter-normalized random directions';
       $('landscape-caption').textContent = msg.dims === 1
-        ? 'training loss along one direction; orange dot: the current weights; black: the trajectory'
-        : 'log training loss (blue low, orange high) with contours; white dot: the current weights; black: the trajectory';
+        ? `training loss along ${dirs === 'the trajectory’s principal components' ? 'its first principal component' : 'one random direction'}; orange dot: the current weights; black: the trajectory (its exact losses)`
+        : `training loss over ${dirs}, colour on a log scale (dark ${+range.lo.toPrecision(2)}, yellow ${+range.hi.toPrecision(2)}; bar on the right) with contours; orange dot: the current weights; white: the trajectory`;
+      break;
+    }
+    case 'backprop':
+      showBackprop(msg);
       break;
     case 'error':
       app.inflight = Math.max(0, (app.inflight || 0) - 1);
@@ -771,6 +1004,26 @@ function onMessage(ev) {
       break;
     default:
       break;
+  }
+}
+
+const LIVE_LABEL = {
+  learning_rate: 'learning rate', optimizer_params: 'optimizer settings', schedule: 'schedule',
+  schedule_params: 'schedule settings', regularization: 'regularization',
+  regularization_rate: 'regularization rate', dropout: 'dropout', batch_size: 'batch size',
+};
+/** Say how a confirmed change was applied: live (training goes on) or by a restart. */
+function noteApplied(before, msg) {
+  if (!before || !msg.applied || msg.applied === 'page') return;
+  const changed = Object.keys(msg.settings).filter((k) => JSON.stringify(msg.settings[k]) !== JSON.stringify(before[k]));
+  if (!changed.length) return;
+  if (msg.applied === 'live') {
+    const what = changed.map((k) => LIVE_LABEL[k] || k).join(', ');
+    $('live-note').textContent = `${what} changed after epoch ${msg.epoch}: training goes on from the same weights (recorded for the export).`;
+    if (!app.marks.includes(msg.epoch)) app.marks.push(msg.epoch);
+  } else {
+    $('live-note').textContent = '';
+    app.marks = [];
   }
 }
 

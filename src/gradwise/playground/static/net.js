@@ -1,7 +1,7 @@
 // The network diagram: one small canvas heatmap per neuron (its own output over the input
 // plane), links on one canvas behind them (thickness and colour by weight), hover tooltips.
 
-import { colorOf, drawHeatmap, floats, symmetricScale } from './draw.js';
+import { colorOf, drawHeatmap, drawProbMap, floats, symmetricScale } from './draw.js';
 
 const NODE = 38; // px, border included
 const TOP = 78; // room for the layer controls
@@ -60,13 +60,56 @@ export class NetworkView {
     this.domain = { x1: [-6, 6], x2: [-6, 6] };
     this.hoverNode = null;
     this.hoverLink = null;
+    this.grads = null; // a `backprop` message: links show dJ/dw instead of w
     container.addEventListener('mousemove', (e) => this.onMove(e));
     container.addEventListener('mouseleave', () => this.clearHover());
+    container.addEventListener('click', (e) => this.onClick(e));
+  }
+
+  /** Click a link to edit its weight, a bias square to edit the bias. */
+  onClick(e) {
+    const t = e.target;
+    if (t.classList?.contains('bias')) {
+      e.stopPropagation();
+      if (this.cb.onEditBias) this.cb.onEditBias(Number(t.dataset.layer) - 1, Number(t.dataset.index), t);
+      return;
+    }
+    if (t.closest?.('.node, .layer-ctl, .editor')) return;
+    const r = this.root.getBoundingClientRect();
+    const g = this.linkAt(e.clientX - r.left, e.clientY - r.top);
+    if (g && this.cb.onEditWeight) this.cb.onEditWeight(g, e.clientX - r.left, e.clientY - r.top);
+  }
+
+  /** The link within 5 px of (x, y), or null. */
+  linkAt(x, y) {
+    let best = null, bestD = 5;
+    for (const g of this.linkGeom) {
+      const [x1, , x2] = g.pts;
+      if (x < Math.min(x1, x2) - 5 || x > Math.max(x1, x2) + 5) continue;
+      for (let k = 0; k <= 24; k++) {
+        const [px, py] = bezierPoint(g.pts, k / 24);
+        const d = Math.hypot(px - x, py - y);
+        if (d < bestD) { bestD = d; best = g; }
+      }
+    }
+    return best;
+  }
+
+  /** Show a `backprop` message's gradients on the links (null: back to the weights). */
+  setGrads(msg) {
+    this.grads = msg;
+    this.root.classList.toggle('grad-view', !!msg);
+    this.drawLinks();
+  }
+
+  grad(g) {
+    const v = this.grads?.grads?.weights?.[g.l]?.[g.i]?.[g.j];
+    return typeof v === 'number' ? v : null;
   }
 
   /** (Re)build the DOM when the structure changes. */
-  build(allFeatures, active, hidden, dropout, domain, maxNeurons = 8) {
-    const key = JSON.stringify([allFeatures, active, hidden, dropout, domain, maxNeurons]);
+  build(allFeatures, active, hidden, dropout, domain, maxNeurons = 8, nOut = 1) {
+    const key = JSON.stringify([allFeatures, active, hidden, dropout, domain, maxNeurons, nOut]);
     if (key === this.key) return;
     this.key = key;
     this.domain = domain;
@@ -85,7 +128,7 @@ export class NetworkView {
     const xOut = W - NODE - 8;
     const xs = [];
     for (let c = 0; c < cols; c++) xs.push(LEFT + ((xOut - LEFT) * c) / (cols - 1));
-    const maxRows = Math.max(allFeatures.length, ...hidden, 1);
+    const maxRows = Math.max(allFeatures.length, ...hidden, nOut);
     const H = TOP + maxRows * GAP + 8;
     this.root.style.height = `${H}px`;
     const dpr = window.devicePixelRatio || 1;
@@ -179,12 +222,18 @@ export class NetworkView {
       ctl.querySelector('.dropout').addEventListener('change', (e) => this.cb.onDropout(l, Number(e.target.value)));
       this.root.appendChild(ctl);
     });
-    const out = mk(xOut, TOP + ((maxRows - 1) * GAP) / 2, 'out', '');
-    out.el.dataset.layer = String(hidden.length + 1);
-    out.el.dataset.index = '0';
-    out.el.setAttribute('aria-label', 'output neuron');
-    withBias(out, hidden.length + 1, 0);
-    this.nodes.push([out]);
+    // the output: one neuron (two classes, regression) or one per class (softmax)
+    const outs = [];
+    for (let c = 0; c < nOut; c++) {
+      const out = mk(xOut, TOP + ((maxRows - nOut) * GAP) / 2 + c * GAP, 'out', '');
+      out.el.dataset.layer = String(hidden.length + 1);
+      out.el.dataset.index = String(c);
+      out.el.setAttribute('aria-label', nOut > 1 ? `output neuron of class ${c}` : 'output neuron');
+      withBias(out, hidden.length + 1, c);
+      outs.push(out);
+    }
+    this.nOut = nOut;
+    this.nodes.push(outs);
     this.geometry();
     if (this.state) this.update(this.state, this.discretize);
     if (refocus) this.root.querySelector(refocus)?.focus();
@@ -205,7 +254,7 @@ export class NetworkView {
     if (l === 0) return `input ${FEATURE_LABEL[n.name] || n.name}${this.active.includes(n.name) ? '' : ' (off: click to use)'}`;
     const b = this.state?.network?.biases?.[l - 1]?.[j];
     const what = l === this.nodes.length - 1 ? 'output' : `layer ${l}, neuron ${j + 1}`;
-    return `${what}: bias ${typeof b === 'number' ? b.toPrecision(3) : '–'}`;
+    return `${what}: bias ${typeof b === 'number' ? b.toPrecision(3) : '–'} (click its square to edit)`;
   }
 
   geometry() {
@@ -248,9 +297,12 @@ export class NetworkView {
         });
       });
     }
-    if (hm && hm.output && this.cb.outputMap) {
-      const outNode = this.nodes[this.nodes.length - 1][0];
-      drawHeatmap(outNode.ctx, floats(hm.output), hm.size, this.cb.outputMap(), discretize);
+    const outCol = this.nodes[this.nodes.length - 1];
+    if (hm && Array.isArray(hm.output_probs) && outCol.length === hm.output_probs.length) {
+      // K classes: each output neuron shows P(its class) in its class colour
+      hm.output_probs.forEach((p, c) => drawProbMap(outCol[c].ctx, floats(p), hm.size, c, outCol.length));
+    } else if (hm && hm.output && this.cb.outputMap) {
+      drawHeatmap(outCol[0].ctx, floats(hm.output), hm.size, this.cb.outputMap(), discretize);
     }
     const biases = state.network?.biases;
     for (let l = 1; l < this.nodes.length; l++) {
@@ -270,12 +322,22 @@ export class NetworkView {
   drawLinks() {
     const ctx = this.lctx;
     ctx.clearRect(0, 0, this.links.width, this.links.height);
+    // gradient view: colour = sign of dJ/dw, thickness = |dJ/dw| relative to the largest
+    let gmax = 0;
+    if (this.grads) for (const g of this.linkGeom) gmax = Math.max(gmax, Math.abs(this.grad(g) ?? 0));
     for (const g of this.linkGeom) {
-      const w = this.weight(g);
       const [x1, y1, x2, y2] = g.pts;
       const mx = (x1 + x2) / 2;
-      ctx.strokeStyle = w == null ? '#ccc' : colorOf(Math.max(-1, Math.min(1, w)));
-      ctx.lineWidth = w == null ? 1 : Math.max(0.5, Math.min(7, Math.abs(w) * 2));
+      if (this.grads) {
+        const d = this.grad(g);
+        const f = d == null || gmax === 0 ? 0 : d / gmax;
+        ctx.strokeStyle = d == null ? '#ccc' : colorOf(Math.max(-1, Math.min(1, f * 1.5)));
+        ctx.lineWidth = d == null ? 1 : Math.max(0.5, Math.abs(f) * 8);
+      } else {
+        const w = this.weight(g);
+        ctx.strokeStyle = w == null ? '#ccc' : colorOf(Math.max(-1, Math.min(1, w)));
+        ctx.lineWidth = w == null ? 1 : Math.max(0.5, Math.min(7, Math.abs(w) * 2));
+      }
       if (this.hoverLink === g) ctx.lineWidth += 2;
       ctx.beginPath();
       ctx.moveTo(x1, y1);
@@ -295,8 +357,12 @@ export class NetworkView {
 
   showTip(x, y, text) {
     this.tooltip.textContent = text;
+    this.tooltip.classList.remove('wide');
     this.tooltip.hidden = false;
-    this.tooltip.style.left = `${x + 12}px`;
+    // inside the diagram's box: to the left of the pointer where the right side is short
+    const w = this.tooltip.offsetWidth;
+    const maxLeft = this.root.clientWidth - w - 4;
+    this.tooltip.style.left = `${Math.max(0, x + 12 > maxLeft ? x - w - 12 : x + 12)}px`;
     this.tooltip.style.top = `${y + 12}px`;
   }
 
@@ -320,21 +386,15 @@ export class NetworkView {
       }
     }
     // then links
-    let best = null, bestD = 5;
-    for (const g of this.linkGeom) {
-      const [x1, , x2] = g.pts;
-      if (x < Math.min(x1, x2) - 5 || x > Math.max(x1, x2) + 5) continue;
-      for (let k = 0; k <= 24; k++) {
-        const [px, py] = bezierPoint(g.pts, k / 24);
-        const d = Math.hypot(px - x, py - y);
-        if (d < bestD) { bestD = d; best = g; }
-      }
-    }
+    const best = this.linkAt(x, y);
     if (best) {
       if (this.hoverNode) this.clearHover();
       if (this.hoverLink !== best) { this.hoverLink = best; this.drawLinks(); }
       const w = this.weight(best);
-      this.showTip(x, y, `weight ${w == null ? '–' : w.toPrecision(3)}`);
+      const text = this.grads && this.cb.gradText ? this.cb.gradText(best)
+        : `weight ${w == null ? '–' : w.toPrecision(3)} (click to edit)`;
+      this.showTip(x, y, text);
+      this.tooltip.classList.toggle('wide', !!this.grads);
       return;
     }
     this.clearHover();
