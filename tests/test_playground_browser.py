@@ -338,10 +338,10 @@ def test_landscape_and_server_errors_shown(page: Page) -> None:
     page.page.click("#landscape-1d")
     page.wait("playground.landscape.dims === 1", timeout_s=30)
     # a hostile message: a network of a million neurons; the server answers, the page shows it
-    page.js("playground.ws.send(JSON.stringify({type: 'settings', settings: {hidden: [1000000]}}))")
+    page.js("playground.transport.send({type: 'settings', settings: {hidden: [1000000]}})")
     page.wait("!document.getElementById('error').hidden")
     assert "hidden" in page.page.inner_text("#error-text")
-    page.js("playground.ws.send('not json')")
+    page.js("playground.transport.sendRaw('not json')")
     page.wait("playground.errors.length >= 2")
     # the session still works
     page.page.click("#step")
@@ -602,7 +602,8 @@ def test_keyboard_reaches_and_operates_everything(page: Page) -> None:
     assert _focused(page) == "learning_rate"
     # "Upload CSV…" opens the file chooser from the keyboard
     page.page.focus("#upload-button")
-    with page.page.expect_file_chooser() as fc:
+    assert _focused(page) == "upload-button"
+    with page.page.expect_file_chooser(timeout=5000) as fc:
         page.page.keyboard.press("Enter")
     assert fc.value is not None
     # a hidden neuron takes focus and shows its own map, as hovering does

@@ -1,11 +1,13 @@
-// gradwise playground: the page. The server trains (PROTOCOL.md); this module only sends the
-// user's settings and commands over the WebSocket and draws what comes back.
+// gradwise playground: the page. The session trains (PROTOCOL.md); this module only sends the
+// user's settings and commands through a transport (transport.js: the WebSocket today) and draws
+// what comes back.
 
 import {
   drawClassMap, drawColorbar, drawDatasetIcon, drawHeatmap, drawLandscape, drawLossChart, drawPoints,
   floats, CHART_TEXT, classColor, classColorCss, niceTicks, symmetricScale, viridis,
 } from './draw.js';
 import { NetworkView, FEATURE_LABEL } from './net.js';
+import { webSocketTransport } from './transport.js';
 import { decodeHash, encodeHash } from './url.js';
 
 const $ = (id) => document.getElementById(id);
@@ -88,7 +90,7 @@ function emptyHistory() {
 
 /** Everything the page knows; also read by the browser tests (window.playground). */
 const app = {
-  ws: null,
+  transport: null, // transport.js: the only part that knows how messages travel
   session: null,
   defaults: null,
   settings: null, // the last settings the server confirmed (normalized)
@@ -129,11 +131,8 @@ const fmtLoss = (v) => {
 };
 
 function send(msg) {
-  if (app.ws && app.ws.readyState === WebSocket.OPEN) {
-    app.ws.send(JSON.stringify(msg));
-    return true;
-  }
-  if (app.ws && app.ws.readyState === WebSocket.CLOSED) {
+  if (app.transport?.send(msg)) return true;
+  if (app.transport?.isClosed()) {
     // a closed session (idle, or the server restarted): a new one with the URL's settings
     showError('starting a new session with the settings of the URL…');
     connect();
@@ -952,9 +951,9 @@ function onMessage(ev) {
       app.settings = msg.settings;
       buildControls(msg.defaults);
       buildLessons(msg.defaults);
-      $('export-config').href = `/export/${msg.session}/config.toml`;
-      $('export-model').href = `/export/${msg.session}/model.safetensors`;
-      $('export-points').href = `/export/${msg.session}/points.csv`;
+      for (const what of ['config.toml', 'model.safetensors', 'points.csv']) {
+        $(`export-${what.split('.')[0]}`).href = app.transport.exportHref(msg.session, what);
+      }
       const hash = location.hash; // read before the URL shows the session's settings
       applySettings(msg.settings);
       followHash(hash);
@@ -1058,22 +1057,22 @@ window.addEventListener('resize', () => {
 window.addEventListener('hashchange', () => { if (app.settings) followHash(location.hash); });
 
 function connect() {
-  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`);
-  app.ws = ws;
-  ws.addEventListener('open', () => { app.connected = true; $('status').textContent = 'connected'; });
-  ws.addEventListener('message', onMessage);
-  ws.addEventListener('close', () => {
-    app.connected = false;
-    $('status').textContent = 'disconnected';
-    showError('the connection to the gradwise server closed; use any control to start a new '
-      + 'session (is `gradwise playground` still running?)');
+  app.transport = webSocketTransport({
+    onOpen() { app.connected = true; $('status').textContent = 'connected'; },
+    onMessage(text) { onMessage({ data: text }); },
+    onClose() {
+      app.connected = false;
+      $('status').textContent = 'disconnected';
+      showError('the connection to the gradwise server closed; use any control to start a new '
+        + 'session (is `gradwise playground` still running?)');
+    },
   });
 }
 
 // An idle session is freed by the server; a tab in view is not idle, so it says so once a minute.
 setInterval(() => {
-  if (document.visibilityState === 'visible' && app.ws?.readyState === WebSocket.OPEN) {
-    app.ws.send(JSON.stringify({ type: 'ping' }));
+  if (document.visibilityState === 'visible' && app.transport?.isOpen()) {
+    app.transport.send({ type: 'ping' });
   }
 }, 60000);
 
