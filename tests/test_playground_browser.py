@@ -705,3 +705,202 @@ def test_optimizer_help_and_usual_learning_rate(page: Page) -> None:
                             " [r.querySelector('[data-param]').dataset.param, "
                             "r.querySelector('.help').textContent])"))["maximize"]
     assert "worse" in maximize
+
+
+# ------------------------------------------------------- PROTOCOL v2: what the session adds
+
+@pytest.fixture
+def v2(page: Page) -> Page:
+    """The page on a session that speaks PROTOCOL.md's v2 additions (branch pg-core)."""
+    if not page.js("!!playground.defaults.choices.optimizer_info"):
+        _need("the session does not speak PROTOCOL.md v2 yet (optimizer_info missing)")
+    return page
+
+
+def _step(page: Page, n: int = 1) -> None:
+    start = int(page.js("playground.state.epoch"))
+    for _ in range(n):
+        page.page.click("#step")
+    page.wait("(e) => playground.state.epoch === e", start + n)
+
+
+def test_honest_numbers_epoch_0_accuracy_and_penalty(v2: Page) -> None:
+    page = v2
+    page.open(f"{page.url}#dataset=circle&hidden=8,8&dropout=0.5,0.5&regularization=l2"
+              "&regularization_rate=0.01")
+    page.wait("playground.settings.regularization === 'l2' && playground.state.epoch === 0"
+              " && playground.settings.dropout[0] === 0.5")
+    # epoch 0: the initial weights' numbers, in the page and in the history
+    page.wait("playground.history.epoch[0] === 0")
+    assert page.page.inner_text("#test-loss") != "–"
+    assert page.page.inner_text("#loss-name") == "Loss: binary cross-entropy"
+    _step(page, 2)
+    st = page.js("playground.state")
+    # the clean training loss (eval mode, no penalty) is what is shown, the penalty apart
+    assert float(page.page.inner_text("#train-loss")) == pytest.approx(st["train_loss"], abs=6e-4)
+    assert "L2 penalty" in page.page.inner_text("#penalty")
+    assert float(page.page.inner_text("#penalty").split("penalty ")[1].split()[0]) \
+        == pytest.approx(st["penalty"], rel=1e-2, abs=1e-3)
+    for side in ("train", "test"):
+        shown = page.page.inner_text(f"#{side}-acc")
+        assert shown.startswith("accuracy ") and shown.endswith("%")
+        assert float(shown.split()[1]) == pytest.approx(100 * st[f"{side}_accuracy"], abs=0.051)
+    assert page.js("playground.history.train_accuracy.length === playground.history.epoch.length")
+
+
+def test_live_change_keeps_training_and_export_replays(v2: Page, tmp_path: Path) -> None:
+    page = v2
+    page.change_and_wait(lambda: page.page.click('.dataset[data-dataset="circle"]'),
+                         "dataset", "circle")
+    _step(page, 3)
+    lr = page.settings()["learning_rate"]
+    other = 0.003 if lr != 0.003 else 0.01
+    page.change_and_wait(lambda: page.page.select_option("#learning_rate", str(other)),
+                         "learning_rate", other)
+    assert "training goes on" in page.page.inner_text("#live-note")
+    _step(page, 2)  # no restart: the epochs go on from 3
+    assert page.js("playground.state.epoch") == 5
+    assert page.js("playground.history.epoch") == [0, 1, 2, 3, 4, 5]
+    assert page.js("playground.marks") == [3]
+    assert page.js("playground.state.changes") >= 1
+    hist = page.js("playground.history")
+    with page.page.expect_download() as dl:
+        page.page.click("#export-config")
+    config = tmp_path / "config.toml"
+    dl.value.save_as(config)
+    assert "[[changes]]" in config.read_text()
+    out = tmp_path / "run"
+    done = subprocess.run([sys.executable, "-m", "gradwise.cli", "train", str(config), "--out",
+                           str(out), "--quiet"], env=_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    h = _history_csv(out / "history.csv")
+    assert h["val_loss"] == pytest.approx(hist["test_loss"][1:], rel=1e-5, abs=0)
+
+
+def test_early_stopping_says_the_weights_were_restored(v2: Page) -> None:
+    page = v2
+    page.page.click('a[data-lesson="early-stopping"]')
+    page.wait("playground.settings.early_stopping && playground.state.epoch === 0")
+    page.page.fill("#patience", "5")
+    page.page.press("#patience", "Enter")
+    page.wait("playground.settings.patience === 5 && playground.state.epoch === 0")
+    page.js("document.activeElement.blur()")
+    page.page.keyboard.press(" ")
+    page.wait("playground.state.stopped === true", timeout_s=60)
+    page.wait("!document.getElementById('restored-note').hidden")
+    st = page.js("playground.state")
+    best = st["early_stopping"]["best_epoch"]
+    assert f"epoch {best}" in page.page.inner_text("#restored-note")
+    i = page.js("(b) => playground.history.epoch.indexOf(b)", best)
+    assert st["test_loss"] == pytest.approx(page.js("playground.history.test_loss")[i], rel=1e-5)
+
+
+def test_three_classes_palette_and_per_class_accuracy(v2: Page, tmp_path: Path) -> None:
+    page = v2
+    k_sets = [d for d, k in page.js("playground.defaults.choices.dataset_classes").items() if k > 2]
+    assert k_sets, "a multi-class toy set"
+    page.change_and_wait(lambda: page.page.click(f'.dataset[data-dataset="{k_sets[0]}"]'),
+                         "dataset", k_sets[0])
+    page.wait("playground.data.classes > 2 && playground.state.network.layers.at(-1) > 2")
+    k = page.js("playground.data.classes")
+    _step(page)
+    assert page.js("document.querySelectorAll('.node.out').length") == k
+    assert page.page.inner_text("#loss-name") == "Loss: categorical cross-entropy"
+    page.wait("!document.getElementById('per-class').hidden")
+    assert page.page.inner_text("#per-class").count("%") == k
+    assert page.page.inner_text("#cb-hi") == f"class {k - 1}"
+    # the map shows k colours (the palette's), beyond the two of the binary view
+    hues = page.js("""(() => {
+        const c = document.getElementById('output');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const s = new Set();
+        for (let i = 0; i < d.length; i += 4 * 7) {
+          const [r, g, b] = [d[i], d[i + 1], d[i + 2]];
+          const m = Math.max(r, g, b), n = Math.min(r, g, b);
+          if (m - n > 60) s.add(Math.round(Math.atan2(Math.sqrt(3) * (g - b), 2 * r - g - b) * 3));
+        }
+        return s.size; })()""")
+    assert hues >= k
+    # a 3-class CSV
+    points = tmp_path / "three.csv"
+    points.write_text("a,b,label\n" + "\n".join(
+        f"{x / 5},{y / 5},{(x + 5) * 3 // 11}" for x in range(-5, 6) for y in range(-5, 6)) + "\n")
+    page.page.set_input_files("#upload", str(points))
+    page.wait("playground.settings.dataset === 'upload' && playground.data.classes === 3")
+
+
+def test_backprop_view_shows_gradients_and_the_chain_rule(v2: Page) -> None:
+    page = v2
+    _step(page, 2)
+    page.page.click("#backprop")
+    page.wait("playground.backprop && playground.backprop.grads")
+    assert page.js("document.getElementById('network').classList.contains('grad-view')")
+    x, y, g, upd = page.js("""(() => {
+        const g = playground.net.linkGeom.find((k) => k.l === 0);
+        const [x1, y1, x2, y2] = g.pts;
+        const m = playground.backprop;
+        return [(x1 + x2) / 2, (y1 + y2) / 2, m.grads.weights[g.l][g.i][g.j],
+                m.updates.weights[g.l][g.i][g.j]];
+    })()""")
+    page.page.hover("#network", position={"x": x, "y": y})
+    page.wait("document.getElementById('tooltip').textContent.includes('∂J/∂w')")
+    tip = page.page.inner_text("#tooltip")
+    assert "w ← w − η·∂J/∂w" in tip and "one path to the output" in tip
+    shown = float(tip.split("∂J/∂w = ")[-1].split()[0])  # the batch's, from the session
+    assert shown == pytest.approx(g, rel=1e-3, abs=1e-6)
+    assert float(tip.rsplit("= ", 1)[1].split()[0]) == pytest.approx(upd, rel=1e-3, abs=1e-6)
+    # training is untouched; back to the weights
+    assert page.js("playground.state.epoch") == 2
+    page.page.click("#backprop-off")
+    page.wait("!document.getElementById('network').classList.contains('grad-view')")
+
+
+def test_click_a_link_or_a_bias_to_edit_it(v2: Page) -> None:
+    page = v2
+    _step(page)
+    x, y, l, i, j = page.js("""(() => {
+        const g = playground.net.linkGeom[1];
+        const [x1, y1, x2, y2] = g.pts;
+        return [(x1 + x2) / 2, (y1 + y2) / 2, g.l, g.i, g.j]; })()""")
+    page.page.click("#network", position={"x": x, "y": y})
+    page.wait("document.getElementById('editor-value') === document.activeElement")
+    page.page.fill("#editor-value", "1.25")
+    page.page.press("#editor-value", "Enter")
+    page.wait("([l, i, j]) => Math.abs(playground.state.network.weights[l][i][j] - 1.25) < 1e-6",
+              [l, i, j])
+    assert page.js("playground.state.epoch") == 1  # not restarted
+    page.page.click('.node .bias[data-layer="1"][data-index="0"]')
+    page.wait("document.getElementById('editor-value') === document.activeElement")
+    page.page.fill("#editor-value", "-0.5")
+    page.page.keyboard.press("Enter")
+    page.wait("Math.abs(playground.state.network.biases[0][0] + 0.5) < 1e-6")
+    # the keyboard: Enter on a focused neuron edits its bias
+    page.page.focus('.node.hidden[data-layer="1"][data-index="1"]')
+    page.page.keyboard.press("Enter")
+    page.wait("document.getElementById('editor-value') === document.activeElement")
+    page.page.keyboard.press("Escape")
+    page.wait("!document.getElementById('editor')")
+    _step(page)
+    assert page.js("playground.state.epoch") == 2
+
+
+def test_landscape_pca_with_its_colour_bar(v2: Page) -> None:
+    page = v2
+    _step(page, 4)
+    page.page.select_option("#landscape-res", "11")
+    page.page.click("#landscape-2d")
+    page.wait("playground.landscape && playground.landscape.dims === 2", timeout_s=30)
+    lm = page.js("playground.landscape")
+    assert lm["directions"] == "pca" and len(lm["loss_range"]) == 2
+    assert "bar on the right" in page.page.inner_text("#landscape-caption")
+    # viridis, not the classes' orange/blue: the darkest and the brightest ends are in the bar
+    bar = page.js("""(() => {
+        const c = document.getElementById('landscape');
+        const ctx = c.getContext('2d');
+        const x = c.width - 56 - 6 + 8 + 5;
+        const top = ctx.getImageData(x, 8, 1, 1).data;
+        const bot = ctx.getImageData(x, c.height - 36, 1, 1).data;
+        return [[...top].slice(0, 3), [...bot].slice(0, 3)]; })()""")
+    assert bar[0][0] > 200 and bar[0][2] < 100  # yellow at the top (high loss)
+    assert bar[1][2] > bar[1][1]  # dark purple at the bottom (low loss)
