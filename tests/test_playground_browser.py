@@ -738,7 +738,7 @@ def test_honest_numbers_epoch_0_accuracy_and_penalty(v2: Page) -> None:
     st = page.js("playground.state")
     # the clean training loss (eval mode, no penalty) is what is shown, the penalty apart
     assert float(page.page.inner_text("#train-loss")) == pytest.approx(st["train_loss"], abs=6e-4)
-    assert "L2 penalty" in page.page.inner_text("#penalty")
+    assert page.page.inner_text("#penalty").startswith("L2 penalty")
     assert float(page.page.inner_text("#penalty").split("penalty ")[1].split()[0]) \
         == pytest.approx(st["penalty"], rel=1e-2, abs=1e-3)
     for side in ("train", "test"):

@@ -305,7 +305,8 @@ function gradText(g) {
   const grad = m.grads?.weights?.[g.l]?.[g.i]?.[g.j];
   const upd = m.updates?.weights?.[g.l]?.[g.i]?.[g.j];
   lines.push(`batch of ${m.indices?.length ?? '?'} points (mean loss J = ${fx(m.loss)}): ∂J/∂w = ${fx(grad)}`);
-  lines.push(`w ← w − η·∂J/∂w = ${fx(w)} − ${m.lr} × ${fx(grad)} = ${fx(upd)}`);
+  const par = (v) => (typeof v === 'number' && v < 0 ? `(${fx(v)})` : fx(v));
+  lines.push(`w ← w − η·∂J/∂w = ${fx(w)} − ${m.lr} × ${par(grad)} = ${fx(upd)}`);
   if (m.optimizer && m.optimizer !== 'sgd') lines.push(`(plain gradient descent; ${OPTIMIZER_LABEL[m.optimizer] || m.optimizer}'s own step differs)`);
   if (m.penalty_grads) lines.push(`(without the penalty's ∂R/∂w = ${fx(m.penalty_grads.weights?.[g.l]?.[g.i]?.[g.j])})`);
   return lines.join('\n');
@@ -812,7 +813,7 @@ function drawNumbers(st, s) {
   const pen = st?.penalty;
   $('penalty').hidden = !(typeof pen === 'number' && s.regularization !== 'none');
   if (!$('penalty').hidden) {
-    $('penalty').textContent = `+ ${s.regularization.toUpperCase()} penalty ${fmtLoss(pen)} = objective ${fmtLoss(st.train_loss + pen)}`;
+    $('penalty').textContent = `${s.regularization.toUpperCase()} penalty ${fmtLoss(pen)} (objective: loss + penalty ${fmtLoss(st.train_loss + pen)})`;
   }
   const pc = st?.per_class_accuracy;
   const K = app.data?.classes || 0;

@@ -525,6 +525,15 @@ export function drawDatasetIcon(ctx, name) {
       }
     }
     ctx.putImageData(img, 0, 0);
+  } else if (name === 'three_blobs' || name.startsWith('blobs')) {
+    const centres = [[0.3, 0.3], [0.72, 0.4], [0.45, 0.75]];
+    for (let i = 0; i < 75; i++) {
+      const k = i % 3, g = () => (rnd() + rnd() + rnd() - 1.5) * 0.16;
+      ctx.fillStyle = classColorCss(k, 3);
+      ctx.beginPath();
+      ctx.arc((centres[k][0] + g()) * W, (centres[k][1] + g()) * W, W / 22, 0, 2 * Math.PI);
+      ctx.fill();
+    }
   } else if (name === 'will_i_pass') {
     for (let i = 0; i < 60; i++) {
       const x = rnd(), y = rnd();
