@@ -666,15 +666,17 @@ def test_bias_squares_axes_and_legends(page: Page) -> None:
 
 
 def test_classroom_mode_and_lessons(page: Page) -> None:
-    page.open(f"{page.url}#hide=optimizer,beyond,regularization&seed=2")
+    page.open(f"{page.url}#hide=optimizer,beyond,regularization,layers&seed=2")
     page.wait("playground.settings.seed === 2")
+    assert page.js("[...document.querySelectorAll('.layer-ctl, .layers-head')]"
+                   ".every((e) => !e.checkVisibility())")
     visible = page.js("['optimizer', 'schedule', 'regularization', 'regularization_rate', "
                       "'learning_rate', 'play'].map((id) => document.getElementById(id)"
                       ".checkVisibility())")
     assert visible == [False, False, False, False, True, True]
     # the URL keeps the classroom option while settings change
     page.change_and_wait(lambda: page.page.click('.dataset[data-dataset="xor"]'), "dataset", "xor")
-    page.wait("location.hash.includes('hide=optimizer%2Cbeyond%2Cregularization')")
+    page.wait("location.hash.includes('hide=optimizer%2Cbeyond%2Cregularization%2Clayers')")
     # a lesson: a prepared experiment and its sentence; the controls stay hidden
     page.page.click('a[data-lesson="lr-too-high"]')
     page.wait("playground.settings.learning_rate === 3 && playground.settings.optimizer === 'sgd'"

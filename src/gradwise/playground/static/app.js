@@ -498,13 +498,17 @@ function writeHash() {
 }
 
 /** Classroom mode: `hide=optimizer,regularization,...` hides those controls (data-hide names). */
-function applyPageOptions() {
+function applyHidden() {
   const hide = new Set(String(app.page.hide || '').split(',').map((x) => x.trim()).filter(Boolean));
   for (const el of document.querySelectorAll('[data-hide]')) {
     const hidden = el.dataset.hide.split(' ').some((n) => hide.has(n));
     if (hidden) el.setAttribute('data-hidden-by-link', '');
     else el.removeAttribute('data-hidden-by-link');
   }
+}
+
+function applyPageOptions() {
+  applyHidden();
   if (app.defaults) buildLessons(app.defaults);
   const lesson = LESSONS.find((x) => x.id === app.page.lesson);
   $('lesson').hidden = !lesson;
@@ -538,6 +542,7 @@ function rebuildNetwork() {
   const K = nClasses();
   net.build(names(app.defaults.choices.features), app.settings.features, app.settings.hidden,
     app.settings.dropout, domain, maxNeurons(), K > 2 ? K : 1);
+  applyHidden();
 }
 
 const bindSelect = (id, parse = (v) => v) => $(id).addEventListener('change', (e) => {

@@ -209,6 +209,7 @@ export class NetworkView {
       this.nodes.push(col);
       const ctl = document.createElement('div');
       ctl.className = 'layer-ctl';
+      ctl.dataset.hide = 'layers';
       ctl.style.left = `${xs[l + 1] + NODE / 2 - 38}px`;
       ctl.style.top = '0px';
       ctl.innerHTML = `<div class="pm"><button class="round tiny add-neuron" title="Add a neuron" aria-label="Add a neuron to layer ${l + 1}">+</button>`
