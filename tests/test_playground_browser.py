@@ -500,6 +500,12 @@ def test_text_contrast_is_at_least_4_5(page: Page) -> None:
     page.wait("playground.settings.dataset === 'will_i_pass' && playground.data")
     page.page.click("#step")
     page.wait("playground.state.epoch === 1")
+    # a lesson's sentence and a switched optimizer's note are on screen too
+    page.page.click('a[data-lesson="early-stopping"]')
+    page.wait("playground.settings.early_stopping === true")
+    page.change_and_wait(lambda: page.page.select_option("#optimizer", "sgd"), "optimizer", "sgd")
+    page.page.click("#step")
+    page.wait("playground.state.epoch === 1")
     rows = _contrast(page)
     assert len(rows) > 60, rows
     low = [r for r in rows if r["ratio"] < 4.5]
