@@ -3,7 +3,7 @@
 // what comes back.
 
 import {
-  drawClassMap, drawColorbar, drawDatasetIcon, drawHeatmap, drawLandscape, drawLossChart, drawPoints,
+  drawClassMap, drawColorbar, drawDatasetIcon, drawProbMap, drawHeatmap, drawLandscape, drawLossChart, drawPoints,
   floats, CHART_TEXT, classColor, classColorCss, niceTicks, symmetricScale, viridis,
 } from './draw.js';
 import { NetworkView, FEATURE_LABEL } from './net.js';
@@ -200,8 +200,10 @@ const net = new NetworkView($('network'), {
     change({ dropout });
   },
   onHoverNeuron(info) {
-    // inputs and hidden neurons take over the big output; the output neuron is the output
-    app.hover = info && info.layer <= app.settings.hidden.length ? info : null;
+    // inputs and hidden neurons take over the big output; so does one class's output neuron
+    // of a K-class network (its probability); a single output neuron is the output itself
+    const isOut = info && info.layer === app.settings.hidden.length + 1;
+    app.hover = info && (!isOut || nClasses() > 2) ? info : null;
     scheduleDraw();
   },
   outputMap: () => outputMap(),
@@ -763,7 +765,13 @@ function drawFrame() {
   let legend = null;
   if (hm) {
     const h = app.hover;
-    if (h && h.layer > 0 && hm.neurons?.[h.layer]?.[h.index] != null) {
+    const outLayer = s.hidden.length + 1;
+    if (h && h.layer === outLayer && hm.output_probs?.[h.index]) {
+      const K = nClasses();
+      drawProbMap(ctx, hm.output_probs[h.index], hm.size, h.index, K);
+      caption = `output neuron of class ${h.index}`;
+      legend = { lo: '0', hi: '1', probClass: h.index, note: `colour: the predicted probability of class ${h.index} (softmax)` };
+    } else if (h && h.layer > 0 && h.layer < outLayer && hm.neurons?.[h.layer]?.[h.index] != null) {
       const v = floats(hm.neurons[h.layer][h.index]);
       drawHeatmap(ctx, v, hm.size, symmetricScale(v), !!s.discretize);
       caption = `layer ${h.layer}, neuron ${h.index + 1}`;
@@ -792,11 +800,19 @@ function drawFrame() {
   if (!legend) legend = outputLegend(s);
   $('cb-lo').textContent = legend.lo;
   $('cb-hi').textContent = legend.hi;
-  const barKey = `${legend.classes || 0}:${!!s.discretize}`;
+  const barKey = `${legend.classes || 0}:${legend.probClass ?? ''}:${!!s.discretize}`;
   if (barKey !== app.barKey) {
     app.barKey = barKey;
     const bctx = $('colorbar').getContext('2d');
-    if (legend.classes) {
+    if (legend.probClass != null) {
+      const W = bctx.canvas.width, H = bctx.canvas.height;
+      const col = classColor(legend.probClass, nClasses());
+      for (let x = 0; x < W; x++) {
+        const f = x / (W - 1);
+        bctx.fillStyle = `rgb(${[232, 234, 235].map((m, k) => Math.round(m + (col[k] - m) * f)).join(',')})`;
+        bctx.fillRect(x, 0, 1, H);
+      }
+    } else if (legend.classes) {
       const W = bctx.canvas.width, H = bctx.canvas.height;
       for (let c = 0; c < legend.classes; c++) {
         bctx.fillStyle = classColorCss(c, legend.classes);

@@ -84,11 +84,12 @@ function blit(ctx, sc, smooth) {
 export function drawClassMap(ctx, cls, prob, size, K, discretize = false) {
   const sc = scratchFor(size);
   const px = sc.px;
+  const luts = Array.from({ length: K }, (_, c) => classLut(c, K));
   for (let k = 0; k < size * size; k++) {
-    const c = Math.max(0, Math.min(K - 1, Math.round(cls[k])));
+    const c = Math.max(0, Math.min(K - 1, Math.round(cls[k]))) || 0;
     let f = discretize ? 1 : (prob[k] - 1 / K) / (1 - 1 / K);
     f = Number.isFinite(f) ? Math.max(0, Math.min(1, f)) : 0;
-    px[k] = classLut(c, K)[Math.round(0.25 * 255 + f * 0.75 * 255)];
+    px[k] = luts[c][Math.round(0.25 * 255 + f * 0.75 * 255)];
   }
   blit(ctx, sc, !discretize);
 }
