@@ -934,6 +934,13 @@ function onState(msg) {
       for (let i = 0; i < add.epoch.length; i++) h[k].push(vals[i] ?? null);
     }
   }
+  // an edited weight or bias: answered by a state of the same epoch with one more change
+  const prev = app.state;
+  if (prev && msg.epoch === prev.epoch && (msg.changes ?? 0) > (prev.changes ?? 0)
+    && !app.marks.includes(msg.epoch)) {
+    app.marks.push(msg.epoch);
+    $('live-note').textContent = `edited after epoch ${msg.epoch}: training goes on from the edited weights (recorded for the export).`;
+  }
   if (msg.epoch === 0 && app.landscape) clearLandscape(); // a new network: the old slice is stale
   if (msg.epoch === 0 && app.backprop) showBackprop(null); // its gradients were of other weights
   const hm = msg.heatmaps;
