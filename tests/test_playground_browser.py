@@ -584,6 +584,10 @@ def test_keyboard_reaches_and_operates_everything(page: Page) -> None:
     page.page.keyboard.press("Enter")
     page.wait("playground.settings.features.includes('x2^2')")
     page.wait("document.activeElement.dataset.feature === 'x2^2'")
+    # a mouse click on a feature does not keep the focus: space then plays
+    page.page.click('.node.input[data-feature="x1*x2"]')
+    page.wait("playground.settings.features.includes('x1*x2')")
+    assert page.js("document.activeElement === document.body")
     # space on a focused button presses that button (step), not play
     page.page.focus("#step")
     page.page.keyboard.press(" ")

@@ -111,10 +111,11 @@ window.playground = app;
 // ---------------------------------------------------------------- helpers
 // After a mouse or touch click a button gives its focus back, so that space plays again; after
 // the keyboard (Enter, space) it keeps it, so that Tab goes on from there.
-let lastPointer = -1e9;
-document.addEventListener('pointerdown', () => { lastPointer = performance.now(); }, true);
+let lastInput = 'key'; // what the user pressed last: a pointer or a key
+document.addEventListener('pointerdown', () => { lastInput = 'pointer'; }, true);
+document.addEventListener('keydown', () => { lastInput = 'key'; }, true);
 function releaseIfPointer(el) {
-  if (el && performance.now() - lastPointer < 1500) el.blur();
+  if (el && lastInput === 'pointer') el.blur();
 }
 // `choices` (PROTOCOL.md): lists of names, or objects name -> default hyperparameters
 const names = (x) => (Array.isArray(x) ? x : Object.keys(x || {}));

@@ -144,6 +144,11 @@ export class NetworkView {
       el.style.left = `${x}px`;
       el.style.top = `${y}px`;
       el.tabIndex = 0; // every neuron is reachable with Tab
+      // a mouse or touch press does not focus it, so that space goes on meaning play/pause
+      el.addEventListener('mousedown', (e) => {
+        e.preventDefault();
+        if (document.activeElement && document.activeElement !== document.body) document.activeElement.blur();
+      });
       if (title) el.title = title;
       const cv = document.createElement('canvas');
       cv.width = cv.height = 36;
