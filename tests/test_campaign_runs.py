@@ -92,15 +92,15 @@ def test_divergence_keeps_the_last_finite_weights(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     """A run that goes bad in epoch 3 keeps the weights after epoch 2 and says so."""
-    from gradwise.training import run as run_mod
+    from gradwise.training.guard import Guard
 
-    real = run_mod._BatchGuard.on_train_batch_end
+    real = Guard.on_train_batch_end
 
     def poisoned(self, batch, logs=None):  # noqa: ANN001, ANN202
         if self.epoch == 2 and batch == 1:
             logs = dict(logs or {}, loss=float("inf"))
         real(self, batch, logs)
-    monkeypatch.setattr(run_mod._BatchGuard, "on_train_batch_end", poisoned)
+    monkeypatch.setattr(Guard, "on_train_batch_end", poisoned)
     out = tmp_path / "run"
     assert train(out, epochs=6) == EXIT_DIVERGED
     err = capsys.readouterr().err
@@ -375,16 +375,16 @@ def test_sigint_in_process_checkpoints_and_resumes(
 def test_sigint_in_the_first_epoch_keeps_nothing_and_says_so(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    from gradwise.training import run as run_mod
+    from gradwise.training.guard import Guard
 
-    real = run_mod._BatchGuard.on_train_batch_end
+    real = Guard.on_train_batch_end
 
     def interrupt(self, batch, logs=None):  # noqa: ANN001, ANN202
         if self.signal is None and batch == 1:
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.01)
         real(self, batch, logs)
-    monkeypatch.setattr(run_mod._BatchGuard, "on_train_batch_end", interrupt)
+    monkeypatch.setattr(Guard, "on_train_batch_end", interrupt)
     out = tmp_path / "run"
     assert train(out, epochs=3) == 130
     assert "nothing was kept" in capsys.readouterr().out
@@ -396,10 +396,10 @@ def test_sigint_in_the_first_epoch_keeps_nothing_and_says_so(
 
 
 def test_second_signal_quits_at_once() -> None:
-    from gradwise.training.run import _Guard, _signals
+    from gradwise.training.guard import Guard, signals
 
-    guard = _Guard(None)
-    with pytest.raises(KeyboardInterrupt), _signals(guard):
+    guard = Guard(None)
+    with pytest.raises(KeyboardInterrupt), signals(guard):
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.01)
         assert guard.signal == signal.SIGINT
@@ -484,14 +484,10 @@ def test_resume_of_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert "takes no CONFIG" in capsys.readouterr().err
 
 
-def test_trajectory_is_bounded_and_spread(tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from gradwise.training import run as run_mod
-
-    monkeypatch.setattr(run_mod, "MAX_SNAPSHOTS", 5)
-    monkeypatch.setattr(run_mod._Trajectory.__init__, "__defaults__", (5, None))
+def test_trajectory_is_bounded_and_spread(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert train(out, "--set", "training.early_stopping.enabled=false", epochs=13) == 0
+    assert train(out, "--set", "training.early_stopping.enabled=false",
+                 "--set", "training.trajectory=5", epochs=13) == 0
     tensors, meta = read_safetensors(out / "trajectory.safetensors")
     epochs = json.loads(meta["epochs"])
     assert epochs == [0, 4, 8, 12, 13]

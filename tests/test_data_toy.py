@@ -137,7 +137,7 @@ def test_will_i_pass_follows_its_rule() -> None:
 
 def test_get_toy_by_name() -> None:
     assert set(TOY_SETS) == {"circle", "xor", "gauss", "spiral", "moons", "regression_2d",
-                             "regression_plane", "regression_gauss", "will_i_pass"}
+                             "regression_plane", "regression_gauss", "will_i_pass", "three_blobs"}
     X, y = get_toy("moons", n=50, noise=0.2, seed=3)
     X2, y2 = moons(n=50, noise=0.2, seed=3)
     np.testing.assert_array_equal(X, X2)

@@ -5,6 +5,8 @@ the WebSocket protocol, hostile messages, exports, session limits and idle sessi
 from __future__ import annotations
 
 import json
+import threading
+import time
 import tomllib
 import warnings
 from typing import Any
@@ -89,8 +91,8 @@ def test_settings_change_rebuilds_and_hostile_messages_keep_the_connection() -> 
             err = _until(ws, lambda m: m["type"] in ("error", "settings"))
             assert err["type"] == "error" and "\n" not in err["message"]
         ws.send_text(json.dumps({"type": "settings", "settings": {"hidden": [2, 3, 1],
-                                                                  "dataset": "circle"}}))
-        assert _until(ws, lambda m: m["type"] == "settings")["settings"]["dataset"] == "circle"
+                                                                  "dataset": "xor"}}))
+        assert _until(ws, lambda m: m["type"] == "settings")["settings"]["dataset"] == "xor"
         assert _until(ws, lambda m: m["type"] == "data")["problem"] == "classification"
         st = _until(ws, lambda m: m["type"] == "state")
         assert st["network"]["layers"] == [2, 2, 3, 1, 1] and st["epoch"] == 0
@@ -173,3 +175,27 @@ def test_the_port_is_checked_when_the_server_knows_it() -> None:
     with TestClient(create_app(port=8123), base_url="http://127.0.0.1:8123") as client:
         assert client.get("/api/defaults").status_code == 200
         assert client.get("/api/defaults", headers={"host": "127.0.0.1:9"}).status_code == 403
+
+
+def test_a_leaving_client_takes_its_work_with_it() -> None:
+    """Queued landscapes are bounded, and a client's work ends before its slot is given to
+    another: the training threads never outnumber the session cap."""
+    app = create_app(max_sessions=1)
+    with TestClient(app, base_url=LOCAL) as client:
+        with client.websocket_connect(WS) as ws:
+            _open(ws)
+            for _ in range(5):
+                ws.send_text(json.dumps({"type": "landscape", "dims": 2, "resolution": 41}))
+            busy = _until(ws, lambda m: m["type"] == "error")
+            assert busy["message"].startswith("busy:")
+        end = time.monotonic() + 15
+        while True:
+            with client.websocket_connect(WS) as ws:
+                first = ws.receive_json()
+                if first["type"] == "hello":
+                    alive = [t for t in threading.enumerate()
+                             if t.name == "playground-session" and t.is_alive()]
+                    assert len(alive) <= 1
+                    break
+                assert "already runs" in first["message"] and time.monotonic() < end
+            time.sleep(0.05)

@@ -123,11 +123,24 @@ class DataLoader:
             self._arrays = tuple(backend.to_device(_take(a, slice(None)), self.device)
                                  for a in self._arrays)
         self.dataset = dataset
-        self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = as_generator(generator)
         self.num_samples = n
+        self.batch_size = batch_size
+
+    @property
+    def batch_size(self) -> int | None:
+        """Samples per batch (None: the full batch); may be set between epochs."""
+        return self._batch_size
+
+    @batch_size.setter
+    def batch_size(self, batch_size: int | None) -> None:
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(
+                batch_size, int | np.integer) or batch_size < 1):
+            raise ValueError(f"batch_size must be an integer >= 1 or None, got {batch_size!r}")
+        self._batch_size = batch_size
+        n = self.num_samples
         self._size = n if batch_size is None else min(int(batch_size), n)
 
     def __len__(self) -> int:

@@ -23,6 +23,7 @@ __all__ = [
     "regression_gauss",
     "regression_plane",
     "spiral",
+    "three_blobs",
     "will_i_pass",
     "xor",
 ]
@@ -102,6 +103,27 @@ def spiral(n: int = 1000, noise: float = 0.04, seed: int = 0) -> Arrays:
     return _finish(arm(n // 2, np.pi), arm(n - n // 2, 0.0), noise, rng)
 
 
+def three_blobs(n: int = 1000, noise: float = 0.05, seed: int = 0) -> Arrays:
+    """Three classes (labels 0, 1, 2) for softmax and categorical cross-entropy: Gaussian blobs
+    of standard deviation 0.2 centred at radius 0.6, at angles 90, 210 and 330 degrees, class k
+    drawing ``n // 3`` points (class 0 also the remainder); Gaussian noise of standard deviation
+    ``noise`` is added to both coordinates and the rows are shuffled."""
+    _check(n, noise)
+    rng = np.random.default_rng(seed)
+    sizes = [n - 2 * (n // 3), n // 3, n // 3]
+    parts, labels = [], []
+    for k, m in enumerate(sizes):
+        angle = np.pi / 2 + k * 2 * np.pi / 3
+        centre = 0.6 * np.array([np.cos(angle), np.sin(angle)])
+        parts.append(centre + 0.2 * rng.standard_normal((m, 2)))
+        labels.append(np.full(m, k, np.int64))
+    X = np.concatenate(parts)
+    X = X + noise * rng.standard_normal(X.shape)
+    y = np.concatenate(labels)
+    order = rng.permutation(len(X))
+    return X[order].astype(np.float32), y[order]
+
+
 def moons(n: int = 1000, noise: float = 0.1, seed: int = 0) -> Arrays:
     """Two interleaving half circles (scikit-learn's ``make_moons``), centred on the origin:
     class 0 at ``(cos t - 0.5, sin t - 0.25)``, class 1 at ``(0.5 - cos t, 0.25 - sin t)``,
@@ -175,6 +197,7 @@ TOY_SETS: dict[str, Callable[..., Arrays]] = {
     "xor": xor,
     "gauss": gauss,
     "spiral": spiral,
+    "three_blobs": three_blobs,
     "moons": moons,
     "regression_2d": regression_2d,
     "regression_plane": regression_plane,

@@ -1,6 +1,7 @@
 """A fresh, untrained set-up from a run folder or a config, for studies that train again from
 the initialization (``gradwise lr-find``): the same data, model, initialization, loss,
-optimizer and batch size as ``gradwise train`` would use."""
+optimizer and batch size as ``gradwise train`` would use, from the one assembly
+(:func:`gradwise.training.assemble.assemble`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import backend
 from ..nn import Module
 
 
@@ -35,8 +35,8 @@ def fresh_setup(source: str | Path | None, overrides: list[str] | None = None) -
     """``source`` is a run folder (its ``config.toml``), a TOML config file, or None for the
     embedded default config; ``overrides`` are ``key=value`` strings as in ``gradwise train``.
     The model is initialized exactly as ``gradwise train`` initializes it (same seed)."""
+    from ..training.assemble import assemble
     from ..training.config import load_config
-    from ..training.run import build_model, loss_and_metrics, prepare_data
 
     folder = Path(".")
     path = None if source is None else Path(source)
@@ -46,11 +46,8 @@ def fresh_setup(source: str | Path | None, overrides: list[str] | None = None) -
         if not path.exists():
             raise FileNotFoundError(f"{folder} is not a gradwise run folder: no config.toml")
     config = load_config(path, overrides)
-    splits = prepare_data(config)
-    backend.manual_seed(config["training"]["seed"])
-    model = build_model(config, splits.X_train.shape[1], splits.n_outputs)
-    loss, _ = loss_and_metrics(splits.task, config)
+    exp = assemble(config, verbose=0)
     hyper = {k: v for k, v in config["optimizer"].items() if k not in ("name", "lr")}
-    return Setup(model, loss, splits.X_train, splits.y_train, config["optimizer"]["name"],
-                 hyper, config["training"]["batch_size"], config["training"]["seed"], folder,
-                 float(config["optimizer"]["lr"]))
+    return Setup(exp.model, exp.loss, exp.splits.X_train, exp.splits.y_train,
+                 config["optimizer"]["name"], hyper, config["training"]["batch_size"],
+                 config["training"]["seed"], folder, float(config["optimizer"]["lr"]))

@@ -282,9 +282,18 @@ def create_app(max_sessions: int = MAX_SESSIONS, idle_seconds: float | None = No
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
-            registry.remove(session)
-            await loop.run_in_executor(pool, session.close)
-            out.put_nowait(None)
+            # Its work stops first (queued work dropped, a running landscape at its next
+            # row); only then is the slot free, so no session's work outlives the cap.
+            # The handler may be cancelled here (the client left): the slot is freed by the
+            # close itself when it is done, whatever happens to this coroutine.
+            closing = loop.run_in_executor(pool, session.close)
+
+            def freed(_: Any) -> None:
+                registry.remove(session)
+                out.put_nowait(None)  # ends the sender
+
+            closing.add_done_callback(freed)
+            await asyncio.shield(closing)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(send_task, timeout=5)
             with contextlib.suppress(Exception):

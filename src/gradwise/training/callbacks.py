@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ..io import write_atomic
 from ..optim.schedules import ReduceLROnPlateau
+from . import history_csv
 from . import metrics as _metrics
 from .checkpoint import save
 
@@ -392,11 +392,17 @@ class TerminateOnNaN(Callback):
 
     def on_train_batch_end(self, batch: int, logs: Logs | None = None) -> None:
         loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(loss):
-            self.stopped_at = (self._epoch, batch)
-            print(f"TerminateOnNaN: the loss is {loss} at epoch {self._epoch + 1}, step "
-                  f"{batch + 1}; terminating training")
-            self.model.stop_training = True
+        if loss is not None and not math.isfinite(float(loss)):
+            self.terminate(self._epoch, batch, float(loss), "training loss")
+
+    def terminate(self, epoch: int, batch: int | None, value: float, where: str) -> None:
+        """The ``where`` value became ``value`` (non-finite) at ``epoch`` (and ``batch``; None
+        at the epoch's end): say so and stop training. ``gradwise train``'s guard, the one
+        other place that watches for divergence, overrides this to record it instead."""
+        self.stopped_at = (epoch, -1 if batch is None else batch)
+        print(f"TerminateOnNaN: the loss is {value} at epoch {epoch + 1}, step "
+              f"{'end' if batch is None else batch + 1}; terminating training")
+        self.model.stop_training = True
 
 
 class CSVLogger(Callback):
@@ -424,14 +430,9 @@ class CSVLogger(Callback):
         logs = logs or {}
         if self.keys is None:
             self.keys = sorted(logs)
-            self._lines.append(self.sep.join(["epoch", *self.keys]))
-        row = [str(epoch)] + [_csv_value(logs.get(k, "NA")) for k in self.keys]
-        self._lines.append(self.sep.join(row))
-        write_atomic(self.filename, ("\n".join(self._lines) + "\n").encode())
-
-
-def _csv_value(v: Any) -> str:
-    return repr(v) if isinstance(v, float) else str(v)
+            self._lines.append(history_csv.header(self.keys, self.sep))
+        self._lines.append(history_csv.format_row(epoch, logs, self.keys, self.sep))
+        history_csv.write_lines(self.filename, self._lines)
 
 
 class LearningRateScheduler(Callback):

@@ -3,12 +3,13 @@
 
 A config has the sections ``[data]``, ``[model]``, ``[optimizer]``, ``[schedule]`` (optional),
 ``[training]`` (``training.loss`` names a loss in ``nn.LOSSES``; not set, the task chooses),
-``[training.early_stopping]`` (optional) and ``[[callbacks]]`` (optional, any number: a ``name``
-in ``CALLBACKS`` and the callback's keyword arguments). Missing keys take the defaults of
-:data:`SCHEMA`; an unknown key or an invalid value is an error naming the key and what it
-accepts. The embedded default config (``gradwise/configs/default.toml``) trains the lecture's
-spiral. TOML is written by :func:`dumps`, a small emitter for this two-level layout (``tomllib``
-only reads).
+``[training.early_stopping]`` (optional), ``[[callbacks]]`` (optional, any number: a ``name``
+in ``CALLBACKS`` and the callback's keyword arguments) and ``[[changes]]`` (optional: changes
+made during the run, see :func:`check_changes` and :mod:`gradwise.training.changes`). Missing
+keys take the defaults of :data:`SCHEMA`; an unknown key or an invalid value is an error naming
+the key and what it accepts. The embedded default config (``gradwise/configs/default.toml``)
+trains the lecture's spiral. TOML is written by :func:`dumps`, a small emitter for this
+two-level layout (``tomllib`` only reads).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import re
 import tomllib
 import warnings
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .. import nn, optim
 from ..data.features import FEATURES
@@ -30,8 +34,8 @@ from ..errors import ConfigError
 from .callbacks import CALLBACKS
 from .metrics import EPOCH_METRICS, METRICS
 
-__all__ = ["ConfigError", "ConfigWarning", "SCHEMA", "apply_override", "default_config",
-           "dumps", "load_config", "validate"]
+__all__ = ["CHANGEABLE", "ConfigError", "ConfigWarning", "SCHEMA", "apply_override",
+           "check_changes", "default_config", "dumps", "load_config", "validate"]
 
 
 Check = Callable[[Any], bool]
@@ -110,6 +114,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
         "name": ("spiral", _registry(TOY_SETS)),
         "n": (1000, _int(2)),
         "noise": (0.04, _float(0.0, math.inf)),
+        "scale": (1.0, _float(1e-6, 1e6)),
         "path": ("", _OPT_STR),
         "target": ("label", _STR),
         "x_key": ("x", _STR),
@@ -143,7 +148,10 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
         "seed": (0, _int(0)),
         "verbose": (1, _int(0, 2)),
         "device": ("cpu", _choice("cpu", "cuda")),
-        "loss": (None, _registry(nn.LOSSES)),  # not set: from the task (see run.py)
+        "loss": (None, _registry(nn.LOSSES)),  # not set: from the task (see assemble.py)
+        # most rows of trajectory.safetensors (0: no trajectory), see training/trajectory.py
+        "trajectory": (101, ((lambda v: isinstance(v, int) and not isinstance(v, bool) and (
+            v == 0 or v >= 2)), "0 (no trajectory) or an integer >= 2")),
     },
     "training.early_stopping": {
         "enabled": (True, _BOOL),
@@ -158,7 +166,7 @@ SCHEMA: dict[str, dict[str, tuple[Any, tuple[Check, object]]]] = {
 }
 
 # Keys of each data source besides the common ones.
-_SOURCE_KEYS = {"toy": {"name", "n", "noise"}, "csv": {"path", "target"},
+_SOURCE_KEYS = {"toy": {"name", "n", "noise", "scale"}, "csv": {"path", "target"},
                 "npz": {"path", "x_key", "y_key"}, "mnist": {"root"}}
 _COMMON_DATA = {"source", "standardize", "validation_split", "test_split", "seed", "features"}
 
@@ -249,6 +257,7 @@ def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]
     against ``base`` (the config file's folder). Raises :class:`ConfigError`."""
     config = copy.deepcopy(config)
     callbacks = config.pop("callbacks", None)
+    changes = config.pop("changes", None)
     early = config.get("training", {}).pop("early_stopping", None)
     sections = dict(config)
     if early is not None:
@@ -256,7 +265,8 @@ def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]
     for section, values in sections.items():
         if section not in SCHEMA:
             raise ConfigError(f"unknown config section [{section}]; accepted sections: "
-                              + ", ".join(f"[{s}]" for s in SCHEMA) + ", [[callbacks]]")
+                              + ", ".join(f"[{s}]" for s in SCHEMA)
+                              + ", [[callbacks]], [[changes]]")
         if not isinstance(values, dict):
             raise ConfigError(f"config key {section} = {values!r} must be a table [{section}]")
     out: dict[str, Any] = {}
@@ -311,6 +321,137 @@ def validate(config: dict[str, Any], base: Path | None = None) -> dict[str, Any]
         out["training"]["early_stopping"] = out.pop("training.early_stopping")
     if callbacks is not None:
         out["callbacks"] = _check_callbacks(callbacks)
+    if changes is not None:
+        out["changes"] = check_changes(out, changes)
+    return out
+
+
+#: The config keys a ``[[changes]]`` entry may ``set`` during a run: these exactly, and every
+#: ``optimizer.<hyperparameter>`` and ``schedule.<hyperparameter>`` (not their ``name``).
+CHANGEABLE = ("model.regularization", "model.regularization_rate", "model.dropout",
+              "training.batch_size")
+
+
+def _changeable_text() -> str:
+    return ", ".join(["optimizer.<hyperparameter>", "schedule.<hyperparameter>", *CHANGEABLE])
+
+
+def _dummy_optimizer() -> Any:
+    return optim.SGD([_dummy_param()], lr=0.0)
+
+
+def _check_set(config: dict[str, Any], where: str, key: Any, value: Any) -> None:
+    """One ``set`` entry of a change, checked as the same key at the top of the config is
+    (and by the optimizer's or schedule's own checks, as when the run builds them)."""
+    if not isinstance(key, str) or "." not in key:
+        raise ConfigError(f"{where}: set key {key!r} is not a dotted config key; keys that may "
+                          f"change during a run: {_changeable_text()}")
+    section, _, name = key.partition(".")
+    if section in ("optimizer", "schedule") and name != "name":
+        if section == "schedule" and "schedule" not in config:
+            raise ConfigError(f"{where}: set key {key!r}: this run has no [schedule] to change")
+        cls = (optim.OPTIMIZERS[config["optimizer"]["name"]] if section == "optimizer" else
+               getattr(optim.schedules, SCHEDULES[config["schedule"]["name"]]))
+        try:
+            _check_hyper(section, cls, {name: value})
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        fields = getattr(cls, "_fields", ())
+        if section == "schedule" and name not in fields:
+            raise ConfigError(f"{where}: set key {key!r}: {cls.__name__} cannot change {name} "
+                              f"during a run; it can change {', '.join(fields) or 'nothing'}")
+        hyper = {k: v for k, v in config[section].items() if k != "name"} | {name: value}
+        try:
+            if section == "optimizer":
+                cls([_dummy_param()], **hyper)
+            else:
+                cls(_dummy_optimizer(), **hyper)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}: set {key} = {value!r}: {exc}") from None
+        return
+    if key not in CHANGEABLE:
+        raise ConfigError(f"{where}: config key {key} cannot change during a run; keys that "
+                          f"may: {_changeable_text()}")
+    check, accepted = SCHEMA[section][name][1]
+    if not check(value):
+        raise ConfigError(f"{where}: config key {key} = {value!r}: expected {accepted}")
+    n_hidden = len(config["model"]["hidden"])
+    if key == "model.dropout" and isinstance(value, list) and len(value) != n_hidden:
+        raise ConfigError(f"{where}: config key model.dropout = {value!r}: a list needs one "
+                          f"rate per hidden layer ({n_hidden})")
+
+
+def _dummy_param() -> Any:
+    from ..autograd import Tensor
+    return Tensor(np.zeros(1, np.float32), requires_grad=True)
+
+
+def _check_weight(where: str, entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, dict) or set(entry) != {"name", "index", "value"}:
+        raise ConfigError(f"{where}: each weights entry is a table {{ name = \"layers.0."
+                          f"weight\", index = [i, j], value = 0.25 }}; got {entry!r}")
+    name, index, value = entry["name"], entry["index"], entry["value"]
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}: weights name = {name!r}: expected a parameter name")
+    if not (isinstance(index, list) and all(isinstance(i, int) and not isinstance(i, bool)
+                                            and i >= 0 for i in index)):
+        raise ConfigError(f"{where}: weights index = {index!r}: expected a list of integers "
+                          ">= 0")
+    if not _NUMBER[0](value):
+        raise ConfigError(f"{where}: weights value = {value!r}: expected a finite number")
+    return {"name": name, "index": list(index), "value": value}
+
+
+def check_changes(config: dict[str, Any], entries: Any) -> list[dict[str, Any]]:
+    """The ``[[changes]]`` tables of a config (resolved but for them), checked: each has an
+    ``epoch`` (an integer >= 0: applied when that many epochs have completed, before the next
+    starts), and ``set`` (dotted config keys that may change during a run, see
+    :data:`CHANGEABLE`, each value checked as the same key at the top of the config) and/or
+    ``weights`` (single entries of named parameters: ``name``, ``index``, ``value``)."""
+    if not isinstance(entries, list):
+        raise ConfigError(f"config key changes = {entries!r}: expected [[changes]] tables, each "
+                          "with an epoch and set and/or weights")
+    out = []
+    for i, entry in enumerate(entries, 1):
+        where = f"[[changes]] #{i}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} = {entry!r}: expected a table with epoch and set "
+                              "and/or weights")
+        unknown = set(entry) - {"epoch", "set", "weights"}
+        if unknown:
+            raise ConfigError(f"unknown config key changes.{sorted(unknown)[0]} ({where}); "
+                              "accepted keys: epoch, set, weights")
+        epoch = entry.get("epoch")
+        if not (isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= 0):
+            raise ConfigError(f"config key changes.epoch = {epoch!r} ({where}): expected an "
+                              "integer >= 0 (the epochs completed before the change)")
+        where = f"[[changes]] epoch {epoch}"
+        sets = entry.get("set", {})
+        if not isinstance(sets, dict):
+            raise ConfigError(f"{where}: set = {sets!r}: expected a table of dotted config "
+                              "keys, e.g. set = { \"optimizer.lr\" = 0.01 }")
+        for k, v in sets.items():
+            _check_set(config, where, k, v)
+        weights = entry.get("weights", [])
+        if not isinstance(weights, list):
+            raise ConfigError(f"{where}: weights = {weights!r}: expected a list of tables")
+        if not sets and not weights:
+            raise ConfigError(f"{where}: changes nothing; give set and/or weights")
+        change: dict[str, Any] = {"epoch": epoch}
+        if sets:
+            change["set"] = dict(sets)
+        if weights:
+            change["weights"] = [_check_weight(where, w) for w in weights]
+        out.append(change)
+    model = dict(config["model"])
+    for change in sorted(out, key=lambda c: c["epoch"]):
+        for k, v in change.get("set", {}).items():
+            if k.startswith("model."):
+                model[k.partition(".")[2]] = v
+        if model.get("regularization", "none") != "none" and "regularization_rate" not in model:
+            raise ConfigError(f"[[changes]] epoch {change['epoch']}: model.regularization = "
+                              f"{model['regularization']!r} needs model.regularization_rate (a "
+                              "number >= 0)")
     return out
 
 
@@ -419,7 +560,14 @@ def _value(v: Any) -> str:
         return '"' + "".join(_escape(c) for c in v) + '"'
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table ([[changes]]' set and weights)
+        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"cannot write {v!r} ({type(v).__name__}) as a TOML value")
+
+
+def _key(k: str) -> str:
+    """A TOML key: bare when it can be, else a quoted string (``"optimizer.lr"``)."""
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _value(k)
 
 
 def dumps(config: dict[str, Any]) -> str:
@@ -441,10 +589,10 @@ def dumps(config: dict[str, Any]) -> str:
 
     for name, values in config.items():
         if isinstance(values, list) and all(isinstance(v, dict) for v in values):
-            for entry in values:  # an array of tables, [[callbacks]]
+            for entry in values:  # an array of tables, [[callbacks]] and [[changes]]
                 lines.append(f"[[{name}]]")
                 for k, v in entry.items():
-                    lines.append(f"{k} = {_value(v)}")
+                    lines.append(f"{_key(k)} = {_value(v)}")
                 lines.append("")
             continue
         if not isinstance(values, dict):
