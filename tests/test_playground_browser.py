@@ -253,7 +253,8 @@ def test_keyboard_play_pause_reset(page: Page) -> None:
     page.page.keyboard.press(" ")
     page.wait("!playground.state.playing")
     page.page.keyboard.press("r")
-    page.wait("playground.state.epoch === 0 && playground.history.epoch.length === 0")
+    # the history restarts with the initial weights' numbers (epoch 0)
+    page.wait("playground.state.epoch === 0 && playground.history.epoch.length === 1")
 
 
 def test_settings_round_trip_through_the_url(page: Page, browser: Any, server: str) -> None:
@@ -304,7 +305,7 @@ def test_exported_config_reproduces_the_history(page: Page, tmp_path: Path) -> N
                          "dataset", "circle")
     for _ in range(4):
         page.page.click("#step")
-    page.wait("playground.state.epoch === 4 && playground.history.epoch.length === 4")
+    page.wait("playground.state.epoch === 4 && playground.history.epoch.length === 5")
     hist = page.js("playground.history")
     with page.page.expect_download() as dl:
         page.page.click("#export-config")
@@ -323,8 +324,10 @@ def test_exported_config_reproduces_the_history(page: Page, tmp_path: Path) -> N
     h = _history_csv(out / "history.csv")
     assert len(h["loss"]) == 4
     # the page gets the losses to 6 significant digits: the same numbers to that precision
-    assert h["loss"] == pytest.approx(hist["train_loss"], rel=1e-5, abs=0)
-    assert h["val_loss"] == pytest.approx(hist["test_loss"], rel=1e-5, abs=0)
+    # the page's training loss is the clean one (train_eval_loss), epoch 0 the initial weights'
+    assert hist["epoch"] == [0, 1, 2, 3, 4]
+    assert h["train_eval_loss"] == pytest.approx(hist["train_loss"][1:], rel=1e-5, abs=0)
+    assert h["val_loss"] == pytest.approx(hist["test_loss"][1:], rel=1e-5, abs=0)
 
 
 def test_landscape_and_server_errors_shown(page: Page) -> None:
@@ -713,10 +716,12 @@ def test_optimizer_help_and_usual_learning_rate(page: Page) -> None:
     assert rows and all(help_ for _, help_ in rows), rows
     assert page.js("document.getElementById('optimizer-params').closest('.topbar') !== null")
     page.change_and_wait(lambda: page.page.select_option("#optimizer", "sgd"), "optimizer", "sgd")
-    maximize = dict(page.js("[...document.querySelectorAll('#optimizer-params .param')].map((r) =>"
-                            " [r.querySelector('[data-param]').dataset.param, "
-                            "r.querySelector('.help').textContent])"))["maximize"]
-    assert "worse" in maximize
+    helps = dict(page.js("[...document.querySelectorAll('#optimizer-params .param')].map((r) =>"
+                         " [r.querySelector('[data-param]').dataset.param, "
+                         "r.querySelector('.help').textContent])"))
+    assert "maximize" not in helps  # the trap is not offered (PROTOCOL v2)
+    info = page.js("playground.defaults.choices.optimizer_info.sgd.params")
+    assert helps["momentum"] == info["momentum"]["help"]
 
 
 # ------------------------------------------------------- PROTOCOL v2: what the session adds
@@ -769,7 +774,7 @@ def test_live_change_keeps_training_and_export_replays(v2: Page, tmp_path: Path)
     other = 0.003 if lr != 0.003 else 0.01
     page.change_and_wait(lambda: page.page.select_option("#learning_rate", str(other)),
                          "learning_rate", other)
-    assert "training goes on" in page.page.inner_text("#live-note")
+    assert "no restart" in page.page.inner_text("#live-note")
     _step(page, 2)  # no restart: the epochs go on from 3
     assert page.js("playground.state.epoch") == 5
     assert page.js("playground.history.epoch") == [0, 1, 2, 3, 4, 5]
@@ -859,7 +864,8 @@ def test_backprop_view_shows_gradients_and_the_chain_rule(v2: Page) -> None:
     page.wait("document.getElementById('tooltip').textContent.includes('∂J/∂w')")
     tip = page.page.inner_text("#tooltip")
     assert "w ← w − η·∂J/∂w" in tip and "one path to the output" in tip
-    shown = float(tip.split("∂J/∂w = ")[-1].split()[0])  # the batch's, from the session
+    batch_line = next(t for t in tip.splitlines() if t.startswith("batch of"))
+    shown = float(batch_line.split("∂J/∂w = ")[1].split()[0])  # the batch's, from the session
     assert shown == pytest.approx(g, rel=1e-3, abs=1e-6)
     assert float(tip.rsplit("= ", 1)[1].split()[0]) == pytest.approx(upd, rel=1e-3, abs=1e-6)
     # training is untouched; back to the weights

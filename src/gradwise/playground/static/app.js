@@ -935,12 +935,15 @@ function onState(msg) {
       for (let i = 0; i < add.epoch.length; i++) h[k].push(vals[i] ?? null);
     }
   }
-  // an edited weight or bias: answered by a state of the same epoch with one more change
+  // a recorded mid-run change (a live setting or an edit) applies before the epoch after the
+  // previous state's: mark it there on the loss chart
   const prev = app.state;
-  if (prev && msg.epoch === prev.epoch && (msg.changes ?? 0) > (prev.changes ?? 0)
-    && !app.marks.includes(msg.epoch)) {
-    app.marks.push(msg.epoch);
-    $('live-note').textContent = `edited after epoch ${msg.epoch}: training goes on from the edited weights (recorded for the export).`;
+  if (prev && msg.epoch >= prev.epoch && (msg.changes ?? 0) > (prev.changes ?? 0)
+    && !app.marks.includes(prev.epoch)) {
+    app.marks.push(prev.epoch);
+    if (msg.epoch === prev.epoch && !msg.history_append?.epoch?.length) {
+      $('live-note').textContent = `edited at epoch ${msg.epoch}: training goes on from the edited weights (recorded for the export).`;
+    }
   }
   if (msg.epoch === 0 && app.landscape) clearLandscape(); // a new network: the old slice is stale
   if (msg.epoch === 0 && app.backprop) showBackprop(null); // its gradients were of other weights
@@ -1048,8 +1051,8 @@ function noteApplied(before, msg) {
   if (!changed.length) return;
   if (msg.applied === 'live') {
     const what = changed.map((k) => LIVE_LABEL[k] || k).join(', ');
-    $('live-note').textContent = `${what} changed after epoch ${msg.epoch}: training goes on from the same weights (recorded for the export).`;
-    if (!app.marks.includes(msg.epoch)) app.marks.push(msg.epoch);
+    const at = typeof msg.epoch === 'number' ? msg.epoch : app.state?.epoch;
+    $('live-note').textContent = `${what} changed at epoch ${at}: no restart, training goes on from the same weights (recorded for the export).`;
   } else {
     $('live-note').textContent = '';
     app.marks = [];
