@@ -692,10 +692,10 @@ def test_classroom_mode_and_lessons(page: Page) -> None:
     page.wait("location.hash.includes('hide=optimizer%2Cbeyond%2Cregularization%2Clayers')")
     # a lesson: a prepared experiment and its sentence; the controls stay hidden
     page.page.click('a[data-lesson="lr-too-high"]')
-    page.wait("playground.settings.learning_rate === 3 && playground.settings.optimizer === 'sgd'"
+    page.wait("playground.settings.learning_rate === 10 && playground.settings.optimizer === 'sgd'"
               " && playground.settings.dataset === 'circle'")
     assert page.js("document.getElementById('lesson').checkVisibility()")
-    assert "learning rate 3" in page.page.inner_text("#lesson-text")
+    assert "learning rate 10" in page.page.inner_text("#lesson-text")
     assert not page.js("document.getElementById('optimizer').checkVisibility()")
     page.page.click('a[data-lesson="features-vs-depth"]')
     page.wait("playground.settings.hidden.length === 0")

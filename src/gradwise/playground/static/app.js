@@ -60,8 +60,8 @@ const LOSS_NAME = { classification: 'binary cross-entropy', regression: 'mean sq
 const LESSONS = [
   {
     id: 'lr-too-high', name: 'Learning rate too high',
-    settings: { dataset: 'circle', features: ['x1', 'x2'], hidden: [4], dropout: [0], optimizer: 'sgd', optimizer_params: {}, learning_rate: 3, activation: 'tanh' },
-    text: 'SGD with learning rate 3: press play and watch the test loss jump about instead of falling; then try 0.03.',
+    settings: { dataset: 'circle', features: ['x1', 'x2'], hidden: [4], dropout: [0], optimizer: 'sgd', optimizer_params: {}, learning_rate: 10, activation: 'tanh' },
+    text: 'Plain SGD with learning rate 10: press play and watch the losses leap up and down for dozens of epochs; press reset, pick 0.03 and compare the curves (or lower the rate while it trains: no restart).',
   },
   {
     id: 'overfitting', name: 'Overfitting and dropout',
