@@ -888,6 +888,7 @@ def test_click_a_link_or_a_bias_to_edit_it(v2: Page) -> None:
     page.wait("([l, i, j]) => Math.abs(playground.state.network.weights[l][i][j] - 1.25) < 1e-6",
               [l, i, j])
     assert page.js("playground.state.epoch") == 1  # not restarted
+    assert page.page.inner_text("#live-note").startswith("edited at epoch 1")
     page.page.click('.node .bias[data-layer="1"][data-index="0"]')
     page.wait("document.getElementById('editor-value') === document.activeElement")
     page.page.fill("#editor-value", "-0.5")

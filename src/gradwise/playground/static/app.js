@@ -251,7 +251,7 @@ function openEditor(x, y, what, current, message) {
     e.preventDefault();
     const v = Number(inp.value);
     if (inp.value.trim() === '' || !Number.isFinite(v)) { showError(`${what}: type a number`); return; }
-    send(message(v));
+    if (send(message(v))) app.editSent = true;
     closeEditor();
     if (back && back !== document.body && document.contains(back)) back.focus();
   });
@@ -941,8 +941,9 @@ function onState(msg) {
   if (prev && msg.epoch >= prev.epoch && (msg.changes ?? 0) > (prev.changes ?? 0)
     && !app.marks.includes(prev.epoch)) {
     app.marks.push(prev.epoch);
-    if (msg.epoch === prev.epoch && !msg.history_append?.epoch?.length) {
-      $('live-note').textContent = `edited at epoch ${msg.epoch}: training goes on from the edited weights (recorded for the export).`;
+    if (app.editSent) {
+      app.editSent = false;
+      $('live-note').textContent = `edited at epoch ${prev.epoch}: training goes on from the edited weights (recorded for the export).`;
     }
   }
   if (msg.epoch === 0 && app.landscape) clearLandscape(); // a new network: the old slice is stale
@@ -1028,6 +1029,7 @@ function onMessage(ev) {
       break;
     case 'error':
       app.inflight = Math.max(0, (app.inflight || 0) - 1);
+      app.editSent = false;
       showError(msg.message);
       for (const b of document.querySelectorAll('.landscape-panel .busy')) b.classList.remove('busy');
       if (app.settings) applySettings(app.settings); // nothing changed on the server: undo the control
