@@ -123,11 +123,15 @@ export class NetworkView {
     // as wide as the column, and never so narrow that layers overlap (then the diagram scrolls
     // inside its own box, never the page)
     const avail = (this.root.parentElement || this.root).clientWidth;
-    const W = Math.max(LEFT + (cols - 1) * 80 + NODE + 8, avail);
+    // a phone: narrower labels and layer controls, so that three hidden layers fit in 366 px
+    const narrow = avail < 420;
+    const left = narrow ? 52 : LEFT;
+    const ctlW = narrow ? 64 : 76;
+    const W = Math.max(left + (cols - 1) * (narrow ? 66 : 80) + NODE + 8, avail);
     this.root.style.width = `${W}px`;
     const xOut = W - NODE - 8;
     const xs = [];
-    for (let c = 0; c < cols; c++) xs.push(LEFT + ((xOut - LEFT) * c) / (cols - 1));
+    for (let c = 0; c < cols; c++) xs.push(left + ((xOut - left) * c) / (cols - 1));
     const maxRows = Math.max(allFeatures.length, ...hidden, nOut);
     const H = TOP + maxRows * GAP + 8;
     this.root.style.height = `${H}px`;
@@ -193,7 +197,8 @@ export class NetworkView {
       const lab = document.createElement('div');
       lab.className = 'node-label';
       lab.textContent = FEATURE_LABEL[f] || f;
-      lab.style.left = `${xs[0] - 66}px`;
+      lab.style.left = `${xs[0] - left}px`;
+      lab.style.width = `${left - 6}px`;
       lab.style.top = `${TOP + i * GAP + 11}px`;
       this.root.appendChild(lab);
       drawHeatmap(n.ctx, featureMap(f, domain, 36), 36, symmetricScale(featureMap(f, domain, 36)));
@@ -215,7 +220,8 @@ export class NetworkView {
       const ctl = document.createElement('div');
       ctl.className = 'layer-ctl';
       ctl.dataset.hide = 'layers';
-      ctl.style.left = `${xs[l + 1] + NODE / 2 - 38}px`;
+      ctl.style.left = `${xs[l + 1] + NODE / 2 - ctlW / 2}px`;
+      ctl.style.width = `${ctlW}px`;
       ctl.style.top = '0px';
       ctl.innerHTML = `<div class="pm"><button class="round tiny add-neuron" title="Add a neuron" aria-label="Add a neuron to layer ${l + 1}">+</button>`
         + `<button class="round tiny remove-neuron" title="Remove a neuron" aria-label="Remove a neuron from layer ${l + 1}">&minus;</button></div>`
