@@ -786,19 +786,30 @@ def test_live_change_keeps_training_and_export_replays(v2: Page, tmp_path: Path)
     assert page.js("playground.history.epoch") == [0, 1, 2, 3, 4, 5]
     assert page.js("playground.marks") == [3]
     assert page.js("playground.state.changes") >= 1
+    # and an edited bias (click its square), recorded as well
+    page.page.click('.node .bias[data-layer="1"][data-index="0"]')
+    page.page.fill("#editor-value", "0.75")
+    page.page.press("#editor-value", "Enter")
+    page.wait("Math.abs(playground.state.network.biases[0][0] - 0.75) < 1e-6")
+    _step(page)
+    assert page.js("playground.marks") == [3, 5]
     hist = page.js("playground.history")
     with page.page.expect_download() as dl:
         page.page.click("#export-config")
     config = tmp_path / "config.toml"
     dl.value.save_as(config)
-    assert "[[changes]]" in config.read_text()
+    text = config.read_text()
+    assert text.count("[[changes]]") == 2 and "optimizer.lr" in text and "weights" in text
     out = tmp_path / "run"
     done = subprocess.run([sys.executable, "-m", "gradwise.cli", "train", str(config), "--out",
                            str(out), "--quiet"], env=_env(), capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
     h = _history_csv(out / "history.csv")
+    # the session's history to the 6 digits the page gets: the mid-run changes replayed
+    assert len(h["val_loss"]) == 6
     assert h["val_loss"] == pytest.approx(hist["test_loss"][1:], rel=1e-5, abs=0)
+    assert h["train_eval_loss"] == pytest.approx(hist["train_loss"][1:], rel=1e-5, abs=0)
 
 
 def test_early_stopping_says_the_weights_were_restored(v2: Page) -> None:
