@@ -885,6 +885,12 @@ def test_backprop_view_shows_gradients_and_the_chain_rule(v2: Page) -> None:
     shown = float(batch_line.split("∂J/∂w = ")[1].split()[0])  # the batch's, from the session
     assert shown == pytest.approx(g, rel=1e-3, abs=1e-6)
     assert float(tip.rsplit("= ", 1)[1].split()[0]) == pytest.approx(upd, rel=1e-3, abs=1e-6)
+    # a click (a tap) on a link shows the same, and opens no editor in this view
+    page.page.mouse.move(5, 5)
+    page.wait("document.getElementById('tooltip').hidden")
+    page.page.click("#network", position={"x": x, "y": y})
+    page.wait("document.getElementById('tooltip').textContent.includes('w ← w')")
+    assert page.js("document.getElementById('editor') === null")
     # training is untouched; back to the weights
     assert page.js("playground.state.epoch") == 2
     page.page.click("#backprop-off")

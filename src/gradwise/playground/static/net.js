@@ -76,8 +76,18 @@ export class NetworkView {
     }
     if (t.closest?.('.node, .layer-ctl, .editor')) return;
     const r = this.root.getBoundingClientRect();
-    const g = this.linkAt(e.clientX - r.left, e.clientY - r.top);
-    if (g && this.cb.onEditWeight) this.cb.onEditWeight(g, e.clientX - r.left, e.clientY - r.top);
+    const x = e.clientX - r.left, y = e.clientY - r.top;
+    const g = this.linkAt(x, y);
+    if (!g) return;
+    if (this.grads && this.cb.gradText) {
+      // the gradient view: a click (a tap on a phone) shows the link's chain rule
+      this.hoverLink = g;
+      this.drawLinks();
+      this.showTip(x, y, this.cb.gradText(g));
+      this.tooltip.classList.add('wide');
+      return;
+    }
+    if (this.cb.onEditWeight) this.cb.onEditWeight(g, x, y);
   }
 
   /** The link within 5 px of (x, y), or null. */
