@@ -3,7 +3,7 @@ WebSocket connections to a real uvicorn server on 127.0.0.1.
 
 The server (``gradwise.playground.server.serve``) runs in its own process; each client opens
 ``/ws``, takes the greeting, sends ``play`` and counts the ``state`` messages it receives for
-``--seconds``. The network is the default one (2 hidden layers of 4 tanh neurons, the spiral,
+``--seconds``. The network is the default one (2 hidden layers of 4 tanh neurons, the circle,
 500 points, batch 10, a 50 x 50 heatmap of every neuron and of the output in every state), so
 each update is one epoch of 25 mini-batch steps, one evaluation of the test half, one forward
 pass of the 2500 grid points and one JSON message. Latency is the receive time minus the

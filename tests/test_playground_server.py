@@ -110,6 +110,9 @@ def test_session_limit_and_idle_sessions_are_freed() -> None:
                 assert "already runs 1 sessions" in other.receive_json()["message"]
             msg = _until(ws, lambda m: m["type"] == "error")
             assert "without a message" in msg["message"]
+        end = time.monotonic() + 10  # the slot is freed once the session's work has stopped
+        while app.state.registry.sessions and time.monotonic() < end:
+            time.sleep(0.02)
         assert app.state.registry.sessions == {}
 
 
@@ -199,3 +202,29 @@ def test_a_leaving_client_takes_its_work_with_it() -> None:
                     break
                 assert "already runs" in first["message"] and time.monotonic() < end
             time.sleep(0.05)
+
+
+def test_live_change_edit_and_backprop_over_the_websocket() -> None:
+    """The v2 messages end to end: a live learning-rate change and a weight edit become
+    [[changes]] in the exported config; a backprop step answers without training."""
+    with TestClient(create_app(), base_url=LOCAL) as client, client.websocket_connect(WS) as ws:
+        sid = _open(ws)
+        ws.send_text('{"type": "step"}')
+        _until(ws, lambda m: m["type"] == "state" and m["epoch"] == 1)
+        ws.send_text(json.dumps({"type": "settings", "settings": {"learning_rate": 0.01}}))
+        reply = _until(ws, lambda m: m["type"] == "settings")
+        assert reply["applied"] == "live" and reply["settings"]["learning_rate"] == 0.01
+        ws.send_text(json.dumps({"type": "edit", "layer": 1, "from": 0, "to": 1, "value": 0.5}))
+        edited = _until(ws, lambda m: m["type"] == "state" and m["changes"] == 2)
+        assert edited["network"]["weights"][1][0][1] == 0.5 and edited["epoch"] == 1
+        ws.send_text('{"type": "backprop"}')
+        bp = _until(ws, lambda m: m["type"] == "backprop")
+        assert bp["epoch"] == 1 and len(bp["grads"]["weights"]) == 3
+        ws.send_text('{"type": "step"}')
+        st = _until(ws, lambda m: m["type"] == "state" and m["epoch"] == 2)
+        assert st["lr"] == 0.01 and st["train_loss"] is not None
+        cfg = tomllib.loads(client.get(f"/export/{sid}/config.toml").text)
+        assert cfg["training"]["epochs"] == 2
+        assert cfg["changes"] == [
+            {"epoch": 1, "set": {"optimizer.lr": 0.01}},
+            {"epoch": 1, "weights": [{"name": "1.weight", "index": [0, 1], "value": 0.5}]}]

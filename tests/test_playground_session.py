@@ -18,11 +18,11 @@ import pytest
 
 import gradwise as gw
 from gradwise import data, nn
+from gradwise.playground import session as session_mod
+from gradwise.playground import views
 from gradwise.training.config import ConfigError, load_config, validate
 from gradwise.training.run import build_model, load_run, prepare_data, train
 
-session_mod = pytest.importorskip("gradwise.playground.session")
-views = pytest.importorskip("gradwise.playground.views")
 Session = session_mod.Session
 SettingsError = session_mod.SettingsError
 validate_settings = session_mod.validate_settings
@@ -697,3 +697,82 @@ def test_landscape_directions_follow_the_trajectory() -> None:
         assert np.array(two["loss"]).shape == (7, 7)
     finally:
         s.close()
+
+
+def test_a_schedule_that_stalls_training_is_said_in_the_state() -> None:
+    s, rec = _session({"schedule": "exponential", "schedule_params": {"gamma": 0.01}})
+    try:
+        assert _steps(s, rec, 2)["notice"] is None
+        st = _steps(s, rec, 5, start=2)  # 0.03 * 0.01^4 < 1e-6 * 0.03
+        assert "exponential schedule has lowered the learning rate" in st["notice"]
+    finally:
+        s.close()
+
+
+def test_a_refused_upload_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload that parses but cannot be assembled leaves the session's points and settings
+    as they were."""
+    s, _ = _session()
+    try:
+        before = json.dumps(s.settings, sort_keys=True)
+
+        def refuse(*args: Any) -> None:
+            raise SettingsError("cannot train these points")
+
+        monkeypatch.setattr(session_mod, "build", refuse)
+        rows = "".join(f"{i / 10},{i / 20},{i % 2}\n" for i in range(20))
+        reply = s.handle(json.dumps({"type": "upload", "name": "odd.csv",
+                                     "content": "a,b,label\n" + rows}))
+        assert reply == [{"type": "error", "message": "cannot train these points"}]
+        assert s.upload is None and json.dumps(s.settings, sort_keys=True) == before
+    finally:
+        s.close()
+
+
+def test_a_hyperparameter_left_out_goes_back_to_its_default_live(tmp_path: Path) -> None:
+    s, rec = _session({"optimizer": "sgd", "learning_rate": 0.1,
+                       "optimizer_params": {"momentum": 0.5}})
+    try:
+        _steps(s, rec, 1)
+        reply = s.handle(json.dumps({"type": "settings", "settings": {"optimizer_params": {}}}))
+        assert reply[0]["applied"] == "live"
+        _steps(s, rec, 2, start=1)
+        history, text = s.history(), s.export_config()
+    finally:
+        s.close()
+    assert tomllib.loads(text)["changes"] == [{"epoch": 1, "set": {"optimizer.momentum": 0.0}}]
+    _assert_same_history(_replay(tmp_path, text), history)
+
+
+def test_a_session_runs_without_threads_driven_from_outside(tmp_path: Path) -> None:
+    """issue 21's way: no thread of its own; the driver's poll hands the page's messages to the
+    session between epochs. Same protocol, same numbers (the export replays)."""
+    rec = Recorder()
+    s = Session(rec, threaded=False)
+    script = ['{"type": "step"}', '{"type": "step"}',
+              json.dumps({"type": "settings", "settings": {"hidden": [3], "seed": 2}}),
+              '{"type": "step"}',
+              json.dumps({"type": "settings", "settings": {"learning_rate": 0.01}}),
+              '{"type": "step"}', '{"type": "landscape", "dims": 1, "resolution": 5}',
+              '{"type": "step"}']
+    out: dict[str, Any] = {}
+
+    def poll(block: bool) -> None:
+        if script:
+            s.handle(script.pop(0))
+        elif block:  # the page has nothing more to say: export, then leave
+            out["history"], out["config"] = s.history(), s.export_config()
+            out["model"] = s.export_model()
+            s.close()
+
+    threads = threading.active_count()
+    s.start()
+    s.run(poll)
+    assert threading.active_count() == threads  # no thread was started
+    states = [m for m in rec.q.queue if m["type"] == "state"]
+    assert [m["epoch"] for m in states] == [0, 1, 2, 0, 1, 2, 3]
+    assert states[-1]["network"]["layers"] == [2, 3, 1] and states[-1]["changes"] == 1
+    assert any(m["type"] == "landscape" for m in rec.q.queue) and len(out["model"]) > 100
+    cfg = tomllib.loads(out["config"])
+    assert cfg["changes"] == [{"epoch": 1, "set": {"optimizer.lr": 0.01}}]
+    _assert_same_history(_replay(tmp_path, out["config"]), out["history"])

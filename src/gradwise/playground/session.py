@@ -58,10 +58,11 @@ class Session:
     state before last reached the page (at most 2 states in flight)."""
 
     def __init__(self, emit: Callable[[dict[str, Any]], None],
-                 flow_control: bool = False) -> None:
+                 flow_control: bool = False, threaded: bool = True) -> None:
         self.id = secrets.token_urlsafe(16)
         self.emit = emit
         self.flow_control = flow_control
+        self.threaded = threaded  # False: trained by run() in the caller's thread
         self.settings = copy.deepcopy(DEFAULT_SETTINGS)
         # the settings of the last restart: the exported config's, before its [[changes]]
         self.base_settings = copy.deepcopy(self.settings)
@@ -89,8 +90,8 @@ class Session:
         for r in replies:
             self.emit(r)
         w = self._worker
-        if w is not None and not w.thread.is_alive() and w.thread.ident is None:
-            w.thread.start()
+        if w is not None and self.threaded:
+            w.start()
 
     def _rebuild(self, data_changed: bool, playing: bool) -> None:
         config = settings_to_config(self.settings)
@@ -211,12 +212,16 @@ class Session:
             return self._edit(msg)
         if kind == "upload":
             self._keys(msg, "name", "content")
-            self.upload = parse_upload(msg.get("name"), msg.get("content"))
-            y = self.upload[2]
-            problem = "classification" if y.dtype.kind in "iu" else "regression"
+            upload = parse_upload(msg.get("name"), msg.get("content"))
+            problem = "classification" if upload[2].dtype.kind in "iu" else "regression"
             new = validate_settings({"dataset": "upload", "problem": problem}, self.settings,
                                     True)
-            return self._apply(new, {"dataset": "upload"}, force_data=True)
+            before, self.upload = self.upload, upload
+            try:
+                return self._apply(new, {"dataset": "upload"}, force_data=True)
+            except SettingsError:
+                self.upload = before  # a refused upload changes nothing
+                raise
         raise SettingsError(f"unknown message type {_short(kind)}; expected settings, play, "
                             "pause, step, reset, regenerate, landscape, backprop, edit, upload "
                             "or ping")
@@ -324,11 +329,28 @@ class Session:
         """The current weights as a safetensors file (``gw.save``'s format)."""
         with self._lock:
             w = self._worker
-        if w is None or not w.thread.is_alive():
+        if w is None or not w.alive:
             raise SettingsError("no network to export")
         fut: Future[bytes] = Future()
+        if not self.threaded:  # called between epochs from the driver's own thread
+            w._command("snapshot", fut)
+            return fut.result(timeout=0)
         w.send("snapshot", fut)
         return fut.result(timeout=timeout)
+
+    def run(self, poll: Callable[[bool], None]) -> None:
+        """Train in the calling thread, without any thread of its own (a session made with
+        ``threaded=False``), until the session is closed: the driver's ``poll(block)`` is called
+        between epochs and hands the page's messages to :meth:`handle` (``block``: training
+        waits for the next one). A restart ends the running worker and continues with the
+        new one; this is the loop a browser's worker (issue 21) runs."""
+        while not self.closed:
+            w = self._worker
+            if w is None:
+                return
+            w.run(poll)
+            if w is self._worker and not self.closed:  # ended on its own (a failure)
+                poll(True)
 
     def close(self) -> None:
         """Stop training and free the session."""

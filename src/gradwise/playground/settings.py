@@ -389,7 +389,10 @@ def validate_settings(new: Any, current: dict[str, Any] | None = None,
 def live_values(s: dict[str, Any]) -> dict[str, Any]:
     """The config keys (dotted, as in ``[[changes]] set``) of the live settings of ``s``."""
     out: dict[str, Any] = {"optimizer.lr": s["learning_rate"]}
-    for k, v in s["optimizer_params"].items():
+    # every hyperparameter, defaults filled: a parameter dropped from optimizer_params goes
+    # back to its default
+    hyper = {**_hyper_defaults(optim.OPTIMIZERS[s["optimizer"]]), **s["optimizer_params"]}
+    for k, v in hyper.items():
         out[f"optimizer.{k}"] = v
     out["model.regularization"] = s["regularization"]
     out["model.regularization_rate"] = s["regularization_rate"]

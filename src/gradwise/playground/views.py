@@ -61,16 +61,19 @@ def _outputs(model: nn.Module, X: np.ndarray) -> np.ndarray:
         model.train(was)
 
 
-def per_class_accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray,
-                       classes: int) -> list[float | None]:
-    """The recall of each class 0..K-1 (None where a class has no point)."""
-    out = _outputs(model, X)
+def per_class_accuracy(model: nn.Module, pts: Points) -> dict[str, list[float | None]]:
+    """The recall of each class 0..K-1 on the training and the test points (None where a
+    class has no point), from one forward pass over both."""
+    out = _outputs(model, np.concatenate([pts.X_train, pts.X_test]))
     pred = (out[:, 0] > 0).astype(np.int64) if out.shape[1] == 1 else out.argmax(axis=1)
-    yy = np.asarray(y).reshape(len(y), -1)[:, 0].astype(np.int64)
-    res: list[float | None] = []
-    for c in range(classes):
-        mask = yy == c
-        res.append(r(np.mean(pred[mask] == c)) if mask.any() else None)
+    res: dict[str, list[float | None]] = {}
+    start = 0
+    for name, y in (("train", pts.y_train), ("test", pts.y_test)):
+        yy = np.asarray(y).reshape(len(y), -1)[:, 0].astype(np.int64)
+        p = pred[start:start + len(yy)]
+        start += len(yy)
+        res[name] = [r(np.mean(p[yy == c] == c)) if np.any(yy == c) else None
+                     for c in range(pts.classes)]
     return res
 
 

@@ -1,6 +1,8 @@
-"""The training of one session: ``gradwise.fit`` on the session's experiment, in a thread of its
-own, paused between epochs by a callback that reports each state and serves the session's
-commands (play, pause, step, landscape, backprop, edit, snapshot, stop).
+"""The training of one session: ``gradwise.fit`` on the session's experiment, paused between
+epochs by a callback that reports each state and serves the session's commands (play, pause,
+step, landscape, backprop, edit, change, snapshot, stop). The same loop runs in a thread of its
+own (:meth:`Worker.start`, the server's way) or in the caller's thread (:meth:`Worker.run` with a
+``poll`` that feeds the page's messages between epochs: no thread, as a browser's worker needs).
 
 Everything the thread sends goes through ``emit``; everything it is asked goes through
 :meth:`Worker.send`. Work the page queues (landscapes, backprop steps) is bounded by
@@ -84,7 +86,11 @@ class Worker(Callback):
         self.weights_epoch = 0
         self.restored = False
         self.error: str | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True, name="playground-session")
+        self.thread: threading.Thread | None = None  # set by start(); None: driven by run()
+        # Threadless driving: poll(block) is called between epochs to feed the page's messages
+        # (block=True: wait for the next one); commands are then read without waiting.
+        self.poll: Callable[[bool], None] | None = None
+        self.finished = False
 
     # --- commands from other threads ----------------------------------------------------------
     def send(self, kind: str, arg: Any = None) -> None:
@@ -109,11 +115,31 @@ class Worker(Callback):
         self.send("stop")
         with self.flow:
             self.flow.notify_all()
-        if wait and self.thread.is_alive() and threading.current_thread() is not self.thread:
-            self.thread.join(timeout=30)
+        t = self.thread
+        if wait and t is not None and t.is_alive() and threading.current_thread() is not t:
+            t.join(timeout=30)
 
-    # --- the thread ---------------------------------------------------------------------------
-    def _run(self) -> None:
+    def start(self) -> None:
+        """Train in a thread of its own (the server's way); at most once."""
+        if self.thread is None:
+            self.thread = threading.Thread(target=self.run, daemon=True,
+                                           name="playground-session")
+            self.thread.start()
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker still answers commands (started and not stopped)."""
+        if self.thread is not None:
+            return self.thread.is_alive()
+        return not self.finished
+
+    # --- the training loop ----------------------------------------------------------------------
+    def run(self, poll: Callable[[bool], None] | None = None) -> None:
+        """Train in the calling thread until stopped: ``fit`` on the experiment, paused between
+        epochs as the commands say. With ``poll`` (threadless driving, e.g. a browser's
+        worker loop), ``poll(block)`` is called between epochs to feed the page's messages to
+        the session; ``block`` says that training waits for the next one."""
+        self.poll = poll
         try:
             exp = self.experiment
             kwargs = exp.fit_kwargs(epochs=LIMITS["max_epochs"], verbose=0,
@@ -124,8 +150,10 @@ class Worker(Callback):
             while True:
                 self._serve(block=True)
         except _Stop:
+            self.finished = True
             return
         except Exception as exc:  # a failure of this session only; reported to its page
+            self.finished = True
             self.error = f"training failed: {type(exc).__name__}: {exc}".splitlines()[0]
             with contextlib.suppress(Exception):
                 self.emit({"type": "error", "message": self.error})
@@ -217,6 +245,9 @@ class Worker(Callback):
     def _serve(self, block: bool) -> None:
         if self.cancelled.is_set():
             raise _Stop
+        if self.poll is not None:
+            self.poll(block)  # the driver hands the page's messages to the session now
+            block = False
         try:
             kind, arg = self.commands.get(timeout=0.5) if block else self.commands.get_nowait()
         except queue.Empty:
@@ -331,12 +362,7 @@ class Worker(Callback):
             es = {"patience": self.es.patience, "best_epoch": best,
                   "stopped_epoch": self.es.stopped_epoch + 1 if self.es.stopped_epoch else None,
                   "restored": self.restored}
-        pca = None
-        if pts.task != "regression":
-            pca = {"train": views.per_class_accuracy(model, pts.X_train, pts.y_train,
-                                                     pts.classes),
-                   "test": views.per_class_accuracy(model, pts.X_test, pts.y_test,
-                                                    pts.classes)}
+        pca = None if pts.task == "regression" else views.per_class_accuracy(model, pts)
         history = self.pending
         self.pending = {k: [] for k in history}
         return {
