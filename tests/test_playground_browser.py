@@ -732,14 +732,6 @@ def test_optimizer_help_and_usual_learning_rate(page: Page) -> None:
 
 # ------------------------------------------------------- PROTOCOL v2: what the session adds
 
-@pytest.fixture
-def v2(page: Page) -> Page:
-    """The page on a session that speaks PROTOCOL.md's v2 additions (branch pg-core)."""
-    if not page.js("!!playground.defaults.choices.optimizer_info"):
-        _need("the session does not speak PROTOCOL.md v2 yet (optimizer_info missing)")
-    return page
-
-
 def _step(page: Page, n: int = 1) -> None:
     start = int(page.js("playground.state.epoch"))
     for _ in range(n):
@@ -747,8 +739,7 @@ def _step(page: Page, n: int = 1) -> None:
     page.wait("(e) => playground.state.epoch === e", start + n)
 
 
-def test_honest_numbers_epoch_0_accuracy_and_penalty(v2: Page) -> None:
-    page = v2
+def test_honest_numbers_epoch_0_accuracy_and_penalty(page: Page) -> None:
     page.open(f"{page.url}#dataset=circle&hidden=8,8&dropout=0.5,0.5&regularization=l2"
               "&regularization_rate=0.01")
     page.wait("playground.settings.regularization === 'l2' && playground.state.epoch === 0"
@@ -771,8 +762,7 @@ def test_honest_numbers_epoch_0_accuracy_and_penalty(v2: Page) -> None:
     assert page.js("playground.history.train_accuracy.length === playground.history.epoch.length")
 
 
-def test_live_change_keeps_training_and_export_replays(v2: Page, tmp_path: Path) -> None:
-    page = v2
+def test_live_change_keeps_training_and_export_replays(page: Page, tmp_path: Path) -> None:
     page.change_and_wait(lambda: page.page.click('.dataset[data-dataset="circle"]'),
                          "dataset", "circle")
     _step(page, 3)
@@ -812,8 +802,7 @@ def test_live_change_keeps_training_and_export_replays(v2: Page, tmp_path: Path)
     assert h["train_eval_loss"] == pytest.approx(hist["train_loss"][1:], rel=1e-5, abs=0)
 
 
-def test_early_stopping_says_the_weights_were_restored(v2: Page) -> None:
-    page = v2
+def test_early_stopping_says_the_weights_were_restored(page: Page) -> None:
     page.page.click('a[data-lesson="early-stopping"]')
     page.wait("playground.settings.early_stopping && playground.state.epoch === 0")
     page.page.fill("#patience", "5")
@@ -830,8 +819,7 @@ def test_early_stopping_says_the_weights_were_restored(v2: Page) -> None:
     assert st["test_loss"] == pytest.approx(page.js("playground.history.test_loss")[i], rel=1e-5)
 
 
-def test_three_classes_palette_and_per_class_accuracy(v2: Page, tmp_path: Path) -> None:
-    page = v2
+def test_three_classes_palette_and_per_class_accuracy(page: Page, tmp_path: Path) -> None:
     k_sets = [d for d, k in page.js("playground.defaults.choices.dataset_classes").items() if k > 2]
     assert k_sets, "a multi-class toy set"
     page.change_and_wait(lambda: page.page.click(f'.dataset[data-dataset="{k_sets[0]}"]'),
@@ -864,8 +852,7 @@ def test_three_classes_palette_and_per_class_accuracy(v2: Page, tmp_path: Path) 
     page.wait("playground.settings.dataset === 'upload' && playground.data.classes === 3")
 
 
-def test_backprop_view_shows_gradients_and_the_chain_rule(v2: Page) -> None:
-    page = v2
+def test_backprop_view_shows_gradients_and_the_chain_rule(page: Page) -> None:
     _step(page, 2)
     page.page.click("#backprop")
     page.wait("playground.backprop && playground.backprop.grads")
@@ -897,8 +884,7 @@ def test_backprop_view_shows_gradients_and_the_chain_rule(v2: Page) -> None:
     page.wait("!document.getElementById('network').classList.contains('grad-view')")
 
 
-def test_click_a_link_or_a_bias_to_edit_it(v2: Page) -> None:
-    page = v2
+def test_click_a_link_or_a_bias_to_edit_it(page: Page) -> None:
     _step(page)
     x, y, l, i, j = page.js("""(() => {
         const g = playground.net.linkGeom[1];
@@ -927,8 +913,7 @@ def test_click_a_link_or_a_bias_to_edit_it(v2: Page) -> None:
     assert page.js("playground.state.epoch") == 2
 
 
-def test_landscape_pca_with_its_colour_bar(v2: Page) -> None:
-    page = v2
+def test_landscape_pca_with_its_colour_bar(page: Page) -> None:
     _step(page, 4)
     page.page.select_option("#landscape-res", "11")
     page.page.click("#landscape-2d")

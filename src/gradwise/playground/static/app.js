@@ -24,35 +24,6 @@ const ACTIVATION_LABEL = { relu: 'ReLU', tanh: 'Tanh', sigmoid: 'Sigmoid', linea
 const OPTIMIZER_LABEL = {
   sgd: 'SGD', adam: 'Adam', adamw: 'AdamW', adagrad: 'Adagrad', adadelta: 'Adadelta', rmsprop: 'RMSprop',
 };
-// One line of help per optimizer and per hyperparameter (PyTorch's names and meanings).
-const OPTIMIZER_HELP = {
-  sgd: 'w ← w − η·g: plain gradient steps (with momentum: a running sum of past steps).',
-  adam: 'Steps by running averages of the gradient and its square (Kingma & Ba 2015).',
-  adamw: 'Adam with the weight decay applied to the weights directly (Loshchilov & Hutter 2019).',
-  adagrad: 'Each weight’s step shrinks with the sum of its past squared gradients (Duchi et al. 2011).',
-  adadelta: 'Adagrad without the ever-shrinking step: the learning rate is usually 1 (Zeiler 2012).',
-  rmsprop: 'Steps divided by a running average of the squared gradient (Hinton 2012).',
-};
-const PARAM_HELP = {
-  momentum: 'fraction of the previous step kept (0: none, 0.9 usual)',
-  dampening: 'fraction of the new gradient left out of the momentum sum (usually 0)',
-  weight_decay: 'pulls every weight toward 0 each step (an L2 penalty)',
-  nesterov: 'look-ahead momentum (needs momentum > 0)',
-  maximize: 'climbs the loss instead of descending it: training gets worse',
-  betas: 'averaging of the gradient and of its square (0.9, 0.999 usual)',
-  eps: 'added to the denominator so it is never 0',
-  amsgrad: 'never lets the squared-gradient average shrink (Reddi et al. 2018)',
-  lr_decay: 'the learning rate divided by 1 + steps·lr_decay',
-  initial_accumulator_value: 'starting value of the squared-gradient sum',
-  rho: 'averaging of the squared gradients and steps (0.9 usual)',
-  alpha: 'averaging of the squared gradient (0.99 usual)',
-  centered: 'divide by the gradient’s variance rather than its mean square',
-};
-// The learning rate each optimizer is usually run with, proposed when it is picked.
-const USUAL_LR = { sgd: 0.03, adam: 0.03, adamw: 0.03, adagrad: 0.1, adadelta: 1, rmsprop: 0.01 };
-// The loss a problem is trained with (the session's choice, PROTOCOL.md).
-const LOSS_NAME = { classification: 'binary cross-entropy', regression: 'mean squared error' };
-
 /**
  * Lessons: a prepared experiment (settings over the defaults) and one sentence of what to try.
  * Each is a link (`#lesson=NAME&...`), so a teacher can also hand it out.
@@ -386,7 +357,7 @@ function paramRows(box, params, values, key) {
     const kind = key === 'optimizer_params' ? 'optimizer_info' : 'schedule_info';
     const name = key === 'optimizer_params' ? app.settings?.optimizer : app.settings?.schedule;
     const info = app.defaults?.choices?.[kind]?.[name]?.params?.[k];
-    const help = info?.help || (key === 'optimizer_params' ? PARAM_HELP[k] : null);
+    const help = info?.help || null; // one line per hyperparameter, from the session
     if (help) lab.title = help;
     const inp = document.createElement('input');
     inp.id = id;
@@ -432,14 +403,10 @@ function paramRows(box, params, values, key) {
   }
 }
 
-/** A session that speaks PROTOCOL.md's v2 additions (it lists `optimizer_info`). */
-const isV2 = () => !!app.defaults?.choices?.optimizer_info;
-
-/** The learning rate an optimizer is usually run with (the session's if it says). */
+/** The learning rate an optimizer is usually run with (`choices.optimizer_info[name].lr`). */
 function usualLearningRate(name) {
-  const fromSession = app.defaults?.choices?.optimizer_info?.[name]?.lr;
-  if (typeof fromSession === 'number') return fromSession;
-  return USUAL_LR[name] ?? null;
+  const lr = app.defaults?.choices?.optimizer_info?.[name]?.lr;
+  return typeof lr === 'number' ? lr : null;
 }
 
 /** The default hyperparameters of an optimizer or schedule (`choices.optimizers[name]`). */
@@ -482,9 +449,8 @@ function applySettings(s) {
   for (const [l, inp] of [...document.querySelectorAll('.layer-ctl .dropout')].entries()) {
     inp.value = String(s.dropout[l] ?? 0); // also undoes a refused value
   }
-  $('optimizer-help').textContent = app.defaults?.choices?.optimizer_info?.[s.optimizer]?.help
-    || OPTIMIZER_HELP[s.optimizer] || '';
-  $('loss-name').textContent = `Loss: ${app.data?.loss?.label || LOSS_NAME[s.problem] || s.problem}`;
+  $('optimizer-help').textContent = app.defaults?.choices?.optimizer_info?.[s.optimizer]?.help || '';
+  if (app.data?.loss?.label) $('loss-name').textContent = `Loss: ${app.data.loss.label}`;
   app.barKey = null; // the colour bar is redrawn with the next frame
   writeHash();
   scheduleDraw();
@@ -558,12 +524,11 @@ bindSelect('regularization_rate', Number);
 $('optimizer').addEventListener('change', (e) => {
   const name = e.target.value;
   const msg = { optimizer: name, optimizer_params: paramsDefaults('optimizers', name) };
-  // propose the optimizer's usual learning rate (Adadelta at 0.03 barely moves)
+  // the optimizer's usual learning rate (Adadelta at 0.03 barely moves): the session sets it
+  // when the message has no learning_rate (PROTOCOL.md); the page says so
   const usual = usualLearningRate(name);
   let note = '';
   if (usual != null && usual !== app.settings.learning_rate) {
-    // the v2 session sets it itself when the message has no learning_rate
-    if (!app.defaults?.choices?.optimizer_info) msg.learning_rate = usual;
     note = `Learning rate set to ${usual}, ${OPTIMIZER_LABEL[name] || name}’s usual one (was ${app.settings.learning_rate}).`;
   }
   $('optimizer-note').textContent = note;
@@ -661,7 +626,7 @@ for (const dims of [1, 2]) {
     $('landscape-caption').textContent = `computing a ${dims}D slice…`;
     e.currentTarget.classList.add('busy');
     const msg = { type: 'landscape', dims, resolution: Number($('landscape-res').value) };
-    if (isV2()) msg.directions = $('landscape-dirs').value; // a v1 server refuses the key
+    msg.directions = $('landscape-dirs').value;
     send(msg);
   });
 }
