@@ -931,3 +931,17 @@ def test_landscape_pca_with_its_colour_bar(page: Page) -> None:
         return [[...top].slice(0, 3), [...bot].slice(0, 3)]; })()""")
     assert bar[0][0] > 200 and bar[0][2] < 100  # yellow at the top (high loss)
     assert bar[1][2] > bar[1][1]  # dark purple at the bottom (low loss)
+
+
+def test_divergence_is_said_in_one_line(page: Page) -> None:
+    page.open(f"{page.url}#dataset=regression_plane&problem=regression&activation=relu"
+              "&optimizer=sgd&learning_rate=10&hidden=8,8&dropout=0,0")
+    page.wait("playground.settings.learning_rate === 10 && playground.settings.optimizer === 'sgd'"
+              " && playground.data.problem === 'regression'")
+    page.js("document.activeElement.blur()")
+    page.page.keyboard.press(" ")
+    page.wait("playground.state.stopped === true", timeout_s=30)
+    assert page.js("playground.state.stop_reason") == "diverged"
+    assert any("diverged" in e for e in page.js("playground.errors"))
+    assert "training diverged" in page.page.inner_text("#es-status")
+    assert page.page.inner_text("#loss-name") == "Loss: mean squared error"
