@@ -551,6 +551,12 @@ def test_phone_layout_390(browser: Any, server: str) -> None:
             .filter(([, r]) => r.width < 24 || r.height < 24)
             .map(([n, r]) => [n, r.width, r.height])""")
         assert small == [], small
+        # the optimizer's hyperparameters fold away on a phone, one tap away
+        assert not p.js("document.getElementById('optimizer-params').checkVisibility()")
+        p.page.tap("#optimizer-more")
+        p.wait("document.getElementById('optimizer-params').checkVisibility()")
+        assert p.js("document.documentElement.scrollWidth") <= 390
+        p.page.tap("#optimizer-more")
         # touch: a tap switches a feature on, a tap plays
         p.page.tap('.node.input[data-feature="x1^2"]')
         p.wait("playground.settings.features.includes('x1^2')")

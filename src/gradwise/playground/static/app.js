@@ -534,6 +534,12 @@ $('optimizer').addEventListener('change', (e) => {
   $('optimizer-note').textContent = note;
   change(msg);
 });
+$('optimizer-more').addEventListener('click', (e) => {
+  const group = e.currentTarget.closest('.optimizer-group');
+  const open = group.classList.toggle('open');
+  e.currentTarget.setAttribute('aria-expanded', String(open));
+  e.currentTarget.textContent = open ? 'hide its settings' : 'its settings';
+});
 $('problem').addEventListener('change', (e) => {
   const want = e.target.value;
   const sets = names(app.defaults.choices.datasets).filter((d) => d !== 'upload');
