@@ -525,8 +525,15 @@ def test_text_contrast_is_at_least_4_5(page: Page) -> None:
 
 
 def test_phone_layout_390(browser: Any, server: str) -> None:
-    p = Page(browser, server + "/", width=390, height=844, touch=True)
+    # three hidden layers, two of the most neurons: the tallest and widest usual diagram
+    p = Page(browser, server + "/#hidden=8,8,5&dropout=0,0,0", width=390, height=844, touch=True)
     try:
+        p.wait("playground.settings.hidden.length === 3"
+               " && playground.state.network.layers[1] === 8")
+        p.wait("document.querySelectorAll('.node.hidden').length === 21")
+        # the diagram fits the phone's width without scrolling its box
+        assert p.js("(() => { const e = document.querySelector('.network-scroll');"
+                    " return e.scrollWidth <= e.clientWidth; })()")
         # no horizontal scroll
         assert p.js("document.documentElement.scrollWidth") <= 390
         # the header's title and status do not overlap
@@ -551,6 +558,10 @@ def test_phone_layout_390(browser: Any, server: str) -> None:
             .filter(([, r]) => r.width < 24 || r.height < 24)
             .map(([n, r]) => [n, r.width, r.height])""")
         assert small == [], small
+        # the layer controls stay above the neurons (bigger touch targets need more room)
+        assert p.js("""Math.max(...[...document.querySelectorAll('.layer-ctl')].map((e) =>
+            e.getBoundingClientRect().bottom)) <= Math.min(...[...document.querySelectorAll(
+            '.node.hidden')].map((e) => e.getBoundingClientRect().top))""")
         # the optimizer's hyperparameters fold away on a phone, one tap away
         assert not p.js("document.getElementById('optimizer-params').checkVisibility()")
         p.page.tap("#optimizer-more")

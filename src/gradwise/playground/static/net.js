@@ -4,7 +4,7 @@
 import { colorOf, drawHeatmap, drawProbMap, floats, symmetricScale } from './draw.js';
 
 const NODE = 38; // px, border included
-const TOP = 78; // room for the layer controls
+const TOP = 78; // room for the layer controls (more on a phone: bigger touch targets)
 const GAP = 48; // vertical distance between neurons
 const LEFT = 66; // x of the input column (labels to its left)
 
@@ -137,6 +137,7 @@ export class NetworkView {
     const narrow = avail < 420;
     const left = narrow ? 52 : LEFT;
     const ctlW = narrow ? 64 : 76;
+    const TOP = narrow ? 100 : 78;
     const W = Math.max(left + (cols - 1) * (narrow ? 66 : 80) + NODE + 8, avail);
     this.root.style.width = `${W}px`;
     const xOut = W - NODE - 8;
