@@ -47,39 +47,59 @@ function parseValue(text, like) {
   return parseScalar(text, like);
 }
 
+// Keys that would reach an object's prototype chain: never a path segment.
+const FORBIDDEN = new Set(['__proto__', 'prototype', 'constructor']);
+const NESTED_KEY = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const own = (o, k) => o !== null && typeof o === 'object' && Object.prototype.hasOwnProperty.call(o, k);
+
 /**
- * Settings from a hash, typed like `template`; keys not in the template are kept (the server
- * names unknown keys in its error). Returns {} for an empty hash.
+ * Settings from a hash, typed like `template`, as null-prototype objects. Only keys of the
+ * template (its own keys) and of `extra` (page-only options such as `hide`, `lesson`) are kept;
+ * a dotted key is read only below a template key whose value is an object (an optimizer's or a
+ * schedule's hyperparameters), one level deep, and only with a plain identifier
+ * (`optimizer_params.momentum`). Everything else (`__proto__.x`, `constructor.prototype.x`,
+ * unknown keys) is dropped, so a link can never write outside the returned object.
+ * Returns an empty object for an empty hash.
  */
-export function decodeHash(hash, template) {
-  const out = {};
-  const text = hash.replace(/^#/, '');
+export function decodeHash(hash, template, extra = []) {
+  const out = Object.create(null);
+  const text = String(hash || '').replace(/^#/, '');
   if (!text) return out;
   for (const part of text.split('&')) {
     if (!part) continue;
     const eq = part.indexOf('=');
-    const key = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
-    const raw = eq < 0 ? '' : decodeURIComponent(part.slice(eq + 1));
+    let key, raw;
+    try {
+      key = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
+      raw = eq < 0 ? '' : decodeURIComponent(part.slice(eq + 1));
+    } catch { continue; } // a malformed %-escape
     const path = key.split('.');
-    let like = template;
-    for (const p of path) like = like && typeof like === 'object' ? like[p] : undefined;
-    let target = out;
-    for (const p of path.slice(0, -1)) {
-      if (typeof target[p] !== 'object' || target[p] === null) target[p] = {};
-      target = target[p];
+    if (path.some((p) => FORBIDDEN.has(p))) continue;
+    const [top, sub] = path;
+    if (path.length === 1) {
+      if (own(template, top)) out[top] = parseValue(raw, template[top]);
+      else if (extra.includes(top)) out[top] = raw;
+      continue;
     }
-    target[path[path.length - 1]] = parseValue(raw, like);
+    const like = own(template, top) ? template[top] : undefined;
+    if (path.length !== 2 || like === null || typeof like !== 'object' || Array.isArray(like)
+      || !NESTED_KEY.test(sub)) continue;
+    if (!own(out, top)) out[top] = Object.create(null);
+    out[top][sub] = parseValue(raw, own(like, sub) ? like[sub] : undefined);
   }
   return out;
 }
 
-/** Deep merge of plain objects (b wins). */
+/** Deep merge of plain objects (b wins), own keys only, into a null-prototype object. */
 export function merge(a, b) {
-  const out = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    if (v && typeof v === 'object' && !Array.isArray(v) && a[k] && typeof a[k] === 'object' && !Array.isArray(a[k])) {
-      out[k] = merge(a[k], v);
-    } else out[k] = v;
+  const out = Object.create(null);
+  for (const k of Object.keys(a)) if (!FORBIDDEN.has(k)) out[k] = a[k];
+  for (const k of Object.keys(b)) {
+    if (FORBIDDEN.has(k)) continue;
+    const v = b[k];
+    if (v && typeof v === 'object' && !Array.isArray(v) && own(a, k) && a[k] && typeof a[k] === 'object'
+      && !Array.isArray(a[k])) out[k] = merge(a[k], v);
+    else out[k] = v;
   }
   return out;
 }
