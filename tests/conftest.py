@@ -21,6 +21,18 @@ settings.register_profile(
 settings.load_profile("gradwise")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """pytest-xdist's workers are gradwise processes of one host, as MPI ranks are: they divide
+    its cores (``gradwise.threads.share_cores``). A seeded fit holds its thread count for the
+    whole run (same bits at any load), so two workers that each held every core would
+    oversubscribe them (an MNIST test took 156 s in the suite against 41 s alone)."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        from gradwise import threads
+
+        threads.share_cores(int(workers))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Any:
     try:

@@ -19,8 +19,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 @pytest.fixture(autouse=True)
 def _restore_policy():
+    """Each test starts as the one gradwise process of its host (the suite's own share of the
+    cores, conftest's for pytest-xdist workers, is put aside: these tests set the host's cores
+    themselves) and leaves the policy as it found it."""
     p = threads._policy
     saved = (p.fixed, list(p.pinned), p.ranks_here)
+    p.ranks_here = 1
     yield
     p.fixed, p.pinned, p.ranks_here = saved[0], saved[1], saved[2]
     gw.set_num_threads("auto")
