@@ -1,5 +1,8 @@
 """Tensors and reverse-mode automatic differentiation (backpropagation).
 
+About 660 lines: the Tensor class with its typed operator methods (each a line or two), the
+Function protocol and the backward walk, which belong together.
+
 A :class:`Tensor` wraps a backend array. Every differentiable operation is a :class:`Function`
 with a ``forward`` on raw arrays and a ``backward`` that maps the gradient of the output,
 ``dJ/dy``, to the gradients of the inputs by the chain rule, ``dJ/dx = dJ/dy * dy/dx``

@@ -1,5 +1,9 @@
 """``gw.compile``: a training step recorded once as its backend array calls, then replayed.
 
+One file of about 850 lines on purpose: the recorder (the traced array type, the recording
+namespace, the log of operations) and the replayer (``CompiledStep``) are two halves of one
+mechanism that share their private types; apart, those types would become an interface.
+
 An eager step is mostly Python on a small network: building the graph, walking it backwards,
 one NumPy call per op. ``step = gw.compile(fn)``, where ``fn(x, y)`` is a whole training step
 (``zero_grad``, forward, loss, ``backward``, clipping, ``optimizer.step()``) returning the loss,

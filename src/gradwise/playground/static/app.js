@@ -1,6 +1,10 @@
 // gradwise playground: the page. The session trains (PROTOCOL.md); this module only sends the
 // user's settings and commands through a transport (transport.js: the WebSocket today) and draws
 // what comes back.
+//
+// About 1,100 lines on purpose: the page's one state (settings, session replies) and the handler
+// of every control and message, which read and write that state; what needs none of it lives
+// apart (draw.js drawing, net.js the network view, url.js the URL hash, transport.js the wire).
 
 import {
   drawClassMap, drawColorbar, drawDatasetIcon, drawProbMap, drawHeatmap, drawLandscape, drawLossChart, drawPoints,
