@@ -112,42 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_export)
     lab_commands.register(sub)
     playground_command.register(sub)
-    _add_static(sub)
     sweep.register(sub)
     return parser
 
-
-def _add_static(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """``gradwise playground --static OUT [--pyodide-version V] [--cache DIR] [--numpy-wheel
-    SRC] [--pyodide-dist PATH]``: write the static site (gradwise.playground.static_site)
-    instead of starting the server."""
-    p = sub.choices["playground"]
-    serve = p.get_default("func")
-    g = p.add_argument_group("static site (no server: gradwise runs in the visitor's browser)")
-    g.add_argument("--static", metavar="OUT", help="write a static site into OUT and exit: "
-                   "Pyodide, its NumPy (sha256-checked) and a small gradwise wheel")
-    g.add_argument("--pyodide-version", default=None, metavar="V",
-                   help="Pyodide version of the npm package (default: the pinned one)")
-    g.add_argument("--cache", metavar="DIR", help="where npm's Pyodide package and downloaded "
-                   "wheels are kept (default ~/.cache/gradwise/pyodide)")
-    g.add_argument("--numpy-wheel", metavar="SRC", help="the Pyodide NumPy wheel: a .whl, an "
-                   "archive holding it, or a URL (default: the cache, else Pyodide's CDN)")
-    g.add_argument("--pyodide-dist", metavar="PATH", help="an official full Pyodide "
-                   "distribution (folder or archive) instead of the npm package")
-
-    def run(args: argparse.Namespace) -> int:
-        if args.static is None:
-            return int(serve(args))
-        from .playground import static_site
-
-        site = static_site.build_site(
-            args.static, pyodide_version=args.pyodide_version or static_site.PYODIDE_VERSION,
-            cache=args.cache, numpy_wheel=args.numpy_wheel, pyodide_dist=args.pyodide_dist)
-        for line in static_site.site_report(site):
-            print(line)
-        return 0
-
-    p.set_defaults(func=run)
 
 
 def _os_error(exc: OSError) -> str:

@@ -1,5 +1,7 @@
 """``gradwise playground [--host 127.0.0.1] [--port 8000] [--no-browser]``: the subcommand,
-registered by ``gradwise.cli`` (Starlette and uvicorn are imported only when it runs)."""
+registered by ``gradwise.cli`` (Starlette and uvicorn are imported only when it runs); with
+``--static OUT [--pyodide-version V] [--cache DIR] [--numpy-wheel SRC] [--pyodide-dist PATH]``
+it writes the static site (:mod:`gradwise.playground.static_site`) instead of serving."""
 
 from __future__ import annotations
 
@@ -10,6 +12,15 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.static is not None:
+        from . import static_site
+
+        site = static_site.build_site(
+            args.static, pyodide_version=args.pyodide_version or static_site.PYODIDE_VERSION,
+            cache=args.cache, numpy_wheel=args.numpy_wheel, pyodide_dist=args.pyodide_dist)
+        for line in static_site.site_report(site):
+            print(line)
+        return 0
     try:
         from .server import serve
     except ImportError as exc:
@@ -35,4 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="address to bind (default 127.0.0.1: only this computer)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    g = p.add_argument_group("static site (no server: gradwise runs in the visitor's browser)")
+    g.add_argument("--static", metavar="OUT", help="write a static site into OUT and exit: "
+                   "Pyodide, its NumPy (sha256-checked) and a small gradwise wheel")
+    g.add_argument("--pyodide-version", default=None, metavar="V",
+                   help="Pyodide version of the npm package (default: the pinned one)")
+    g.add_argument("--cache", metavar="DIR", help="where npm's Pyodide package and downloaded "
+                   "wheels are kept (default ~/.cache/gradwise/pyodide)")
+    g.add_argument("--numpy-wheel", metavar="SRC", help="the Pyodide NumPy wheel: a .whl, an "
+                   "archive holding it, or a URL (default: the cache, else Pyodide's CDN)")
+    g.add_argument("--pyodide-dist", metavar="PATH", help="an official full Pyodide "
+                   "distribution (folder or archive) instead of the npm package")
     p.set_defaults(func=_run)
