@@ -415,6 +415,9 @@ def test_fit_compiles_gradwise_models_by_default(monkeypatch: pytest.MonkeyPatch
 
     assert not loop._use_compile(None, nn.Sequential(nn.Dense(2, 2), Mine()), F.mse_loss, None)
     assert loop._use_compile(True, big, F.cross_entropy, None)
+    huge = nn.Sequential(nn.Dense(1000, 1001))  # 1,002,001 parameters: measured no faster
+    assert not loop._use_compile(None, huge, F.cross_entropy, None)
+    assert loop._use_compile(True, huge, F.cross_entropy, None)
 
 
 @pytest.mark.cuda

@@ -368,12 +368,19 @@ def _ours(obj: Any) -> bool:
     return str(getattr(kind, "__module__", "")).startswith("gradwise.")
 
 
+#: The largest model (in parameters) that ``fit`` compiles by default: on a quiet 2-core host the
+#: compiled step took 0.61 (2-16-16-1) and 0.86 to 0.93 (784-128-10, 101,770 parameters) of the
+#: eager one, and 0.98 to 1.05 on 784-1000-1000-10 (1.8M) and 4096-4096-4096-10 (35M), where the
+#: matrix products decide and the recording keeps every intermediate buffer alive.
+COMPILE_MAX_PARAMETERS = 1_000_000
+
+
 def _use_compile(compile: bool | None, model: Module, loss: Any,  # noqa: A002
                  regularization: Any) -> bool:
     """``fit``'s ``compile`` argument resolved: as given, or (None) where it was measured
-    faster and the step is gradwise's own code: CPU models built of gradwise's layers, with a
-    gradwise loss and regularizer (a user's module may have Python side effects that a replay
-    skips)."""
+    faster and the step is gradwise's own code: CPU models of at most
+    :data:`COMPILE_MAX_PARAMETERS` parameters built of gradwise's layers, with a gradwise loss
+    and regularizer (a user's module may have Python side effects that a replay skips)."""
     if compile is not None:
         return bool(compile)
     forced = os.environ.get("GRADWISE_COMPILE", "").strip()
@@ -381,6 +388,7 @@ def _use_compile(compile: bool | None, model: Module, loss: Any,  # noqa: A002
         return forced == "1"
     params = list(model.parameters())
     return (bool(params) and all(p.device == "cpu" for p in params)
+            and sum(int(p.data.size) for p in params) <= COMPILE_MAX_PARAMETERS
             and all(_ours(m) for m in model.modules()) and _ours(loss)
             and (regularization is None or _ours(regularization)))
 
@@ -506,12 +514,13 @@ def fit(model: Module, loss: Any, optimizer: Any, train_data: Data, epochs: int 
 
     ``compile=True`` runs every training step through :func:`gradwise.compile`: recorded on
     its second call (and once more for a partial last batch), replayed after, with results
-    bit-identical to the eager step. ``None`` (the default) compiles on the CPU when the model
-    is built of gradwise's own layers and the loss and regularizer are gradwise's: measured
-    with ``python -m benchmarks.compile_step`` on a loaded 2-core machine, ``fit`` epochs took
-    0.67 to 1.01 of the eager time (2-16-16-1 and 784-64-10, three runs); the step of the
-    larger benchmark networks took 0.47 to 1.37 of the eager one over six noisy runs, with a
-    median of 0.9 (benchmarks/RESULTS.md). It does not compile on a GPU (CuPy
+    bit-identical to the eager step. ``None`` (the default) compiles on the CPU where that was
+    measured faster: a model of at most 1M parameters (:data:`COMPILE_MAX_PARAMETERS`) built
+    of gradwise's own layers, with gradwise's loss and regularizer. On a quiet 2-core host
+    (``python -m benchmarks --only jax --only compile``, benchmarks/RESULTS.md) ``fit`` epochs
+    took 0.77 (2-16-16-1) and 0.89 (784-64-10) of the eager time and the step 0.61 and 0.86;
+    on 784-1000-1000-10 and 4096-4096-4096-10 the step took 0.98 to 1.05, so larger models
+    run eagerly unless ``compile=True``. It does not compile on a GPU (CuPy
     steps run eagerly) nor a model, loss or regularizer of a user's own classes, whose Python
     side effects would not run at a replay (pass ``compile=True`` when there are none).
     ``GRADWISE_COMPILE=0`` (or ``1``) in the environment turns the default off (or on
