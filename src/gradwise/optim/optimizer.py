@@ -57,7 +57,26 @@ class Optimizer:
 
     Every optimizer takes ``maximize`` (PyTorch's option: ascend, i.e. step along ``-g``), applied
     here for all of them.
+
+    Every optimizer takes ``implementation``, which of its three implementations of the same
+    rule runs (as PyTorch's ``foreach=``/``fused=``); :attr:`implementation` says which one did:
+
+    - ``"auto"`` (the default): ``"fused"`` where the optimizer has a compiled kernel, numba is
+      installed, ``GRADWISE_FUSED`` is not ``0``, and the group's parameters are float32/float64
+      NumPy arrays; else ``"flat"``.
+    - ``"fused"``: :meth:`_fused_update`, one numba-compiled pass per contiguous span
+      (:mod:`gradwise.optim.fused`); raises ``RuntimeError`` without numba, and ``ValueError``
+      at ``step()`` for a dtype or device it cannot run on.
+    - ``"flat"`` (alias ``"foreach"``): :meth:`_update`, a fixed handful of NumPy calls over
+      each contiguous span, block by block.
+    - ``"reference"``: :meth:`_reference_update`, the paper's equation one parameter at a time;
+      slow, but the readable definition (``gw.compile`` replays it through ``step()``).
+
+    ``"fused"`` and ``"flat"`` give bit-identical results (``tests/test_fused.py``).
     """
+
+    #: the values of the ``implementation`` argument
+    IMPLEMENTATIONS: tuple[str, ...] = ("auto", "fused", "flat", "foreach", "reference")
 
     #: whether every element's update reads only that element: then ``_update`` may receive
     #: contiguous spans of several parameters (and blocks of them) instead of one parameter
@@ -65,7 +84,23 @@ class Optimizer:
     #: whether ``state_dict()`` lists a per-parameter ``"step"`` (all but SGD)
     _has_step: bool = True
 
-    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+    def __init__(self, params: ParamsT, defaults: dict[str, Any], *,
+                 implementation: str = "auto") -> None:
+        if implementation not in self.IMPLEMENTATIONS:
+            raise ValueError(f"{type(self).__name__}: implementation must be one of "
+                             f"{', '.join(map(repr, self.IMPLEMENTATIONS))}, got "
+                             f"{implementation!r}")
+        if implementation == "foreach":
+            implementation = "flat"
+        if implementation == "fused":
+            if not (self.has_fused_kernel() and self.elementwise):
+                raise ValueError(f"{type(self).__name__} has no fused kernel: use "
+                                 "implementation='flat' or 'reference'")
+            if not fused.available():
+                raise RuntimeError(f"{type(self).__name__}(implementation='fused') needs numba, "
+                                   "which is not installed: pip install 'gradwise[fast]', or "
+                                   "use implementation='auto' or 'flat'")
+        self._implementation = implementation
         self.defaults = dict(defaults)
         self._check(self.defaults)
         self.param_groups: list[dict[str, Any]] = []
@@ -111,9 +146,46 @@ class Optimizer:
         raise NotImplementedError(f"{type(self).__name__} has no fused kernel")
 
     def _fused_kernel(self, group: Mapping[str, Any], dtype: Any) -> Any:
-        """:meth:`_fused_update` where it runs (numba installed and enabled, float32/float64),
-        or None: then ``_update`` runs block by block. Only elementwise optimizers get spans."""
-        return self._fused_update if self.has_fused_kernel() and fused.usable(dtype) else None
+        """:meth:`_fused_update` where it runs (``implementation`` "fused", or "auto" with numba
+        installed and enabled, float32/float64), or None: then ``_update`` runs block by block.
+        Only elementwise optimizers get spans."""
+        choice = self._implementation
+        if choice == "fused":
+            if dtype not in (np.float32, np.float64):
+                raise ValueError(f"{type(self).__name__}(implementation='fused') runs on "
+                                 f"float32/float64 NumPy arrays, not {np.dtype(dtype)}")
+            return self._fused_update
+        if choice == "auto" and self.has_fused_kernel() and fused.usable(dtype):
+            return self._fused_update
+        return None
+
+    def _group_implementation(self, buckets: list[_Bucket]) -> str:
+        choice = self._implementation
+        if choice == "reference" or not self.elementwise:
+            return choice if choice == "reference" else (
+                "flat" if type(self)._update is not Optimizer._update else "reference")
+        for b in buckets:
+            if b.xp is not np:
+                if choice == "fused":
+                    raise ValueError(f"{type(self).__name__}(implementation='fused') runs on "
+                                     "NumPy (CPU) arrays only")
+                return "flat"
+            if self._fused_kernel({}, b.dtype) is None:
+                return "flat"
+        return "fused" if choice != "flat" and self.has_fused_kernel() else "flat"
+
+    @property
+    def implementations(self) -> tuple[str, ...]:
+        """Which implementation ``step()`` runs for each param group: ``"fused"``, ``"flat"``
+        or ``"reference"`` (read only; chosen by the ``implementation`` argument)."""
+        return tuple(self._group_implementation(b) for b in self._buckets)
+
+    @property
+    def implementation(self) -> str:
+        """Which implementation ``step()`` runs (:attr:`implementations`), one name when every
+        param group runs the same one, else the groups' names joined by ``", "``."""
+        names = self.implementations
+        return names[0] if len(set(names)) == 1 else ", ".join(names)
 
     @classmethod
     def has_fused_kernel(cls) -> bool:
@@ -200,8 +272,9 @@ class Optimizer:
 
     def _step_bucket(self, group: Mapping[str, Any], b: _Bucket, fills: dict[str, float],
                      n_scratch: int) -> None:
+        reference = self._implementation == "reference"
         layout = b.layout
-        if layout is not None and self._flat_ok(group, b.steps):
+        if layout is not None and not reference and self._flat_ok(group, b.steps):
             # the common step: every parameter and gradient is where the last step found it
             for p, d, g in zip(b.params, layout[0], layout[1], strict=True):
                 if p.data is not d or p.grad is not g:
@@ -231,7 +304,8 @@ class Optimizer:
             return
         state = {name: b.state_array(name, fill) for name, fill in fills.items()}
         steps = b.steps
-        if self.elementwise and len(with_grad) == len(steps) and self._flat_ok(group, steps):
+        if (self.elementwise and not reference and len(with_grad) == len(steps)
+                and self._flat_ok(group, steps)):
             for i in range(len(steps)):
                 steps[i] += 1
             self._update_spans(group, b, b.spans(grads), state, steps[0], n_scratch)
@@ -240,6 +314,12 @@ class Optimizer:
         for i in with_grad:
             s, shape = b.slices[i], b.shapes[i]
             steps[i] += 1
+            if reference:
+                self._reference_update(group, b.params[i].data,
+                                       grads[i].astype(b.dtype, copy=False),
+                                       {k: v[s].reshape(shape) for k, v in state.items()},
+                                       steps[i])
+                continue
             self._update(group, b.params[i].data, grads[i].astype(b.dtype, copy=False),
                          {k: v[s].reshape(shape) for k, v in state.items()}, steps[i],
                          [a[s].reshape(shape) for a in scratch])
@@ -265,7 +345,7 @@ class Optimizer:
         parameters and sets the gradients). Hyperparameters, the learning rate included, are
         read from the groups at every call, as by ``step()``; after ``load_state_dict``,
         ``add_param_group``, a ``maximize`` group or unequal step counts it calls ``step()``."""
-        if not self.elementwise:
+        if not self.elementwise or self._implementation == "reference":
             return None
         items = []
         for group, buckets in zip(self.param_groups, self._buckets, strict=True):
@@ -408,8 +488,9 @@ class Optimizer:
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
-        for i, g in enumerate(self.param_groups):
+        for i, (g, name) in enumerate(zip(self.param_groups, self.implementations, strict=True)):
             lines.append(f"Parameter Group {i}")
+            lines.append(f"    implementation: {name}")
             lines.extend(f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params")
         return "\n".join(lines) + "\n)"
 
