@@ -119,3 +119,10 @@ def test_a_bad_name_is_an_error() -> None:
     params = [gw.Tensor(np.ones(3), requires_grad=True)]
     with pytest.raises(ValueError, match="implementation must be one of"):
         gw.optim.SGD(params, implementation="fast")
+
+
+def test_the_playground_does_not_offer_the_implementation_as_a_hyperparameter() -> None:
+    from gradwise.playground import settings
+
+    for cls in (gw.optim.Adam, gw.optim.SGD, gw.optim.RMSprop):
+        assert "implementation" not in settings._hyper_defaults(cls)
