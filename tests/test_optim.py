@@ -396,7 +396,7 @@ def test_blocked_update_is_bit_identical_to_one_pass(name, hyper, monkeypatch):
     whole buffer, also when the last block is short (the NumPy path: the fused kernels, which
     take whole spans, are off here; tests/test_fused.py checks them against this path)."""
     from gradwise.optim import fused
-    from gradwise.optim import optimizer as base
+    from gradwise.optim import storage as base
 
     monkeypatch.setattr(fused, "_switch", False)
 

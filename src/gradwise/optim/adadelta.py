@@ -28,9 +28,11 @@ class Adadelta(Optimizer):
     elementwise = True
 
     def __init__(self, params: ParamsT, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
-                 weight_decay: float = 0.0, maximize: bool = False) -> None:
+                 weight_decay: float = 0.0, maximize: bool = False, *,
+                 implementation: str = "auto") -> None:
         super().__init__(params, {"lr": lr, "rho": rho, "eps": eps,
-                                  "weight_decay": weight_decay, "maximize": maximize})
+                                  "weight_decay": weight_decay, "maximize": maximize},
+                         implementation=implementation)
 
     def _check(self, group: Mapping[str, Any]) -> None:
         check_range("Adadelta", "lr", group["lr"], 0.0)

@@ -30,10 +30,12 @@ class Adagrad(Optimizer):
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10, maximize: bool = False) -> None:
+                 eps: float = 1e-10, maximize: bool = False, *,
+                 implementation: str = "auto") -> None:
         super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
                                   "initial_accumulator_value": initial_accumulator_value,
-                                  "eps": eps, "maximize": maximize})
+                                  "eps": eps, "maximize": maximize},
+                         implementation=implementation)
 
     def _check(self, group: Mapping[str, Any]) -> None:
         check_range("Adagrad", "lr", group["lr"], 0.0)

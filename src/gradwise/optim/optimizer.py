@@ -23,7 +23,8 @@ optimizer that does not write a fast ``_update`` gets the reference one.
 
 Optimizer state lives in flat arrays per group, dtype and device (a *bucket*); step counts are
 kept per parameter, as in PyTorch, and ``state_dict()`` presents each parameter's state in its
-own shape. :meth:`Optimizer.grad_buckets` gives the gradients as flat arrays (for averaging
+own shape (the buckets and their spans and blocks are :mod:`gradwise.optim.storage`).
+:meth:`Optimizer.grad_buckets` gives the gradients as flat arrays (for averaging
 them across processes).
 """
 
@@ -37,171 +38,11 @@ import numpy as np
 from .. import backend
 from ..autograd import Tensor
 from . import fused
+from .storage import _Bucket, _runs, _span
 
 __all__ = ["Optimizer"]
 
 ParamsT = Iterable[Tensor] | Iterable[Mapping[str, Any]]
-
-#: On the CPU a span is updated one block of this many elements at a time, so that the
-#: dozen passes of an update over a block run in cache instead of streaming every array through
-#: memory a dozen times. Measured in interleaved full training steps of 784-1000-1000-10 with
-#: Adam (2 cores, OpenBLAS Haswell kernel): blocks of 2^15 on one thread took 4-10% off the
-#: step against the whole buffer cut into one part per core, and beat blocks on two threads
-#: (the matrix products' OpenBLAS worker is still spinning on the other core). An optimizer
-#: step alone, on buffers still in cache, is slower this way (Adam 1.5 -> 2.2 ms in
-#: ``python -m benchmarks.optim_step``): there the second core was worth having.
-_BLOCK = 1 << 15
-
-
-def _root(a: Any) -> Any:
-    """The array of ``a``'s own type that owns its memory."""
-    while type(a.base) is type(a):
-        a = a.base
-    return a
-
-
-def _follows(a: Any, b: Any) -> bool:
-    """Whether ``b`` starts where ``a`` ends, both C-contiguous in one contiguous array."""
-    if not (a.flags.c_contiguous and b.flags.c_contiguous and a.dtype == b.dtype):
-        return False
-    root = _root(a)
-    return (root is _root(b) and root.flags.c_contiguous
-            and backend.data_ptr(b) == backend.data_ptr(a) + a.nbytes)
-
-
-def _runs(arrays: list[list[Any]]) -> list[tuple[int, int]]:
-    """Maximal ranges ``i:j`` over which, for every list in ``arrays``, each array follows the
-    one before it in memory."""
-    runs = []
-    n = len(arrays[0])
-    i = 0
-    while i < n:
-        j = i + 1
-        while j < n and all(_follows(col[j - 1], col[j]) for col in arrays):
-            j += 1
-        runs.append((i, j))
-        i = j
-    return runs
-
-
-def _span(arrays: list[Any]) -> Any:
-    """One 1-D view over arrays of which each follows the one before (see :func:`_runs`)."""
-    first = arrays[0]
-    if len(arrays) == 1:
-        return first.reshape(-1)
-    start = (backend.data_ptr(first) - backend.data_ptr(_root(first))) // first.itemsize
-    return _root(first).reshape(-1)[start:start + sum(int(a.size) for a in arrays)]
-
-
-class _Bucket:
-    """The parameters of one group with one dtype and device, and their flat state."""
-
-    __slots__ = ("params", "slices", "shapes", "dtype", "device", "size", "state", "steps",
-                 "scratch", "xp", "known", "layout", "_blocks", "_blocks_key")
-
-    def __init__(self, params: list[Tensor]) -> None:
-        first = params[0].data
-        self.xp = backend.xp_of(first)
-        self.params = params
-        self.dtype, self.device = first.dtype, backend.device_of(first)
-        self.shapes = [p.shape for p in params]
-        self.slices: list[slice] = []
-        start = 0
-        for p in params:
-            self.slices.append(slice(start, start + int(p.data.size)))
-            start += int(p.data.size)
-        self.size = start
-        self.state: dict[str, Any] = {}
-        self.steps = [0] * len(params)
-        self.scratch: list[Any] = []
-        self.known = [p.data for p in params]  # the arrays last checked against the bucket
-        self.layout: tuple[list[Any], list[Any], list[tuple[int, int, Any, Any]]] | None = None
-        self._blocks: list[tuple[Any, ...]] = []
-        self._blocks_key: tuple[Any, ...] | None = None
-
-    def check(self, i: int) -> None:
-        """Accept parameter ``i``'s current array, or raise if it no longer fits its state."""
-        new = self.params[i].data
-        if (backend.device_of(new) != self.device or new.dtype != self.dtype
-                or new.shape != self.shapes[i]):
-            raise RuntimeError(
-                f"a parameter's array was replaced after the optimizer was created: it is now "
-                f"{new.dtype} {tuple(new.shape)} on {backend.device_of(new)}, the optimizer "
-                f"holds state for {self.dtype} {self.shapes[i]} on {self.device}; create "
-                "the optimizer after moving or converting the model"
-            )
-        self.known[i] = new
-
-    def state_array(self, name: str, fill: float) -> Any:
-        """The flat state ``name``, allocated (filled with ``fill``) on first use."""
-        arr = self.state.get(name)
-        if arr is None:
-            arr = self.xp.full(self.size, fill, dtype=self.dtype)
-            self.state[name] = arr
-        return arr
-
-    def scratch_arrays(self, n: int) -> list[Any]:
-        """``n`` preallocated flat work arrays, reused by every step."""
-        while len(self.scratch) < n:
-            self.scratch.append(self.xp.empty(self.size, dtype=self.dtype))
-        return self.scratch
-
-    def spans(self, grads: list[Any]) -> list[tuple[int, int, Any, Any]]:
-        """``(lo, hi, values, grads)`` for maximal runs of parameters whose values and gradients
-        are contiguous, ``lo:hi`` being their elements in the bucket's state; a parameter on its
-        own keeps its shape when its array is not contiguous. Cached while the arrays stay."""
-        data = [p.data for p in self.params]
-        layout = self.layout
-        if layout is not None and all(a is b for a, b in zip(layout[0], data, strict=True)) \
-                and all(a is b for a, b in zip(layout[1], grads, strict=True)):
-            return layout[2]
-        runs: list[tuple[int, int, Any, Any]] = []
-        copied = False
-        for i, j in _runs([data, grads]):
-            lo, hi = self.slices[i].start, self.slices[j - 1].stop
-            if j - i == 1:
-                # read only: a contiguous copy in the parameter's dtype will do (for this step)
-                g = self.xp.ascontiguousarray(grads[i], dtype=self.dtype)
-                copied = copied or g is not grads[i]
-                if data[i].flags.c_contiguous:
-                    runs.append((lo, hi, data[i].reshape(-1), g.reshape(-1)))
-                else:
-                    runs.append((lo, hi, data[i], g))
-            else:
-                runs.append((lo, hi, _span(data[i:j]), _span(grads[i:j])))
-        self.layout = None if copied else (data, list(grads), runs)
-        self._blocks_key = None  # the blocks cache is keyed by id(runs): never reuse it
-        return runs
-
-    def blocks(self, runs: list[tuple[int, int, Any, Any]], state: dict[str, Any],
-               n_scratch: int, whole: bool = False) -> list[tuple[Any, ...]]:
-        """``(params, grads, state, scratch)`` views for every span: on the CPU cut in blocks
-        of at most :data:`_BLOCK` elements that share block-sized work arrays (``whole``: one
-        block per span, for a fused kernel); made once for a given layout and set of state
-        arrays."""
-        key = (id(runs), n_scratch, tuple(id(a) for a in state.values()), whole)
-        if self._blocks_key == key:
-            return self._blocks
-        cpu = self.xp is np and not whole
-        work = ([self.xp.empty(min(self.size, _BLOCK), dtype=self.dtype)
-                 for _ in range(n_scratch)] if cpu else [])
-        blocks = []
-        for lo, hi, pv, gv in runs:
-            if cpu and pv.ndim == 1:
-                for a in range(0, hi - lo, _BLOCK):
-                    b = min(a + _BLOCK, hi - lo)
-                    blocks.append((pv[a:b], gv[a:b],
-                                   {k: v[lo + a:lo + b] for k, v in state.items()},
-                                   [w[:b - a] for w in work]))
-            else:
-                shape = pv.shape
-                work = [] if whole and pv.ndim == 1 else [
-                    w[lo:hi].reshape(shape) for w in self.scratch_arrays(n_scratch)]
-                blocks.append((pv, gv, {k: v[lo:hi].reshape(shape) for k, v in state.items()},
-                               work))
-        self._blocks, self._blocks_key = blocks, key
-        return blocks
-
 
 class Optimizer:
     """Base class: parameter groups, ``step()``, ``zero_grad()`` and ``state_dict()``.
@@ -216,7 +57,26 @@ class Optimizer:
 
     Every optimizer takes ``maximize`` (PyTorch's option: ascend, i.e. step along ``-g``), applied
     here for all of them.
+
+    Every optimizer takes ``implementation``, which of its three implementations of the same
+    rule runs (as PyTorch's ``foreach=``/``fused=``); :attr:`implementation` says which one did:
+
+    - ``"auto"`` (the default): ``"fused"`` where the optimizer has a compiled kernel, numba is
+      installed, ``GRADWISE_FUSED`` is not ``0``, and the group's parameters are float32/float64
+      NumPy arrays; else ``"flat"``.
+    - ``"fused"``: :meth:`_fused_update`, one numba-compiled pass per contiguous span
+      (:mod:`gradwise.optim.fused`); raises ``RuntimeError`` without numba, and ``ValueError``
+      at ``step()`` for a dtype or device it cannot run on.
+    - ``"flat"`` (alias ``"foreach"``): :meth:`_update`, a fixed handful of NumPy calls over
+      each contiguous span, block by block.
+    - ``"reference"``: :meth:`_reference_update`, the paper's equation one parameter at a time;
+      slow, but the readable definition (``gw.compile`` replays it through ``step()``).
+
+    ``"fused"`` and ``"flat"`` give bit-identical results (``tests/test_fused.py``).
     """
+
+    #: the values of the ``implementation`` argument
+    IMPLEMENTATIONS: tuple[str, ...] = ("auto", "fused", "flat", "foreach", "reference")
 
     #: whether every element's update reads only that element: then ``_update`` may receive
     #: contiguous spans of several parameters (and blocks of them) instead of one parameter
@@ -224,7 +84,23 @@ class Optimizer:
     #: whether ``state_dict()`` lists a per-parameter ``"step"`` (all but SGD)
     _has_step: bool = True
 
-    def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
+    def __init__(self, params: ParamsT, defaults: dict[str, Any], *,
+                 implementation: str = "auto") -> None:
+        if implementation not in self.IMPLEMENTATIONS:
+            raise ValueError(f"{type(self).__name__}: implementation must be one of "
+                             f"{', '.join(map(repr, self.IMPLEMENTATIONS))}, got "
+                             f"{implementation!r}")
+        if implementation == "foreach":
+            implementation = "flat"
+        if implementation == "fused":
+            if not (self.has_fused_kernel() and self.elementwise):
+                raise ValueError(f"{type(self).__name__} has no fused kernel: use "
+                                 "implementation='flat' or 'reference'")
+            if not fused.available():
+                raise RuntimeError(f"{type(self).__name__}(implementation='fused') needs numba, "
+                                   "which is not installed: pip install 'gradwise[fast]', or "
+                                   "use implementation='auto' or 'flat'")
+        self._implementation = implementation
         self.defaults = dict(defaults)
         self._check(self.defaults)
         self.param_groups: list[dict[str, Any]] = []
@@ -270,9 +146,46 @@ class Optimizer:
         raise NotImplementedError(f"{type(self).__name__} has no fused kernel")
 
     def _fused_kernel(self, group: Mapping[str, Any], dtype: Any) -> Any:
-        """:meth:`_fused_update` where it runs (numba installed and enabled, float32/float64),
-        or None: then ``_update`` runs block by block. Only elementwise optimizers get spans."""
-        return self._fused_update if self.has_fused_kernel() and fused.usable(dtype) else None
+        """:meth:`_fused_update` where it runs (``implementation`` "fused", or "auto" with numba
+        installed and enabled, float32/float64), or None: then ``_update`` runs block by block.
+        Only elementwise optimizers get spans."""
+        choice = self._implementation
+        if choice == "fused":
+            if dtype not in (np.float32, np.float64):
+                raise ValueError(f"{type(self).__name__}(implementation='fused') runs on "
+                                 f"float32/float64 NumPy arrays, not {np.dtype(dtype)}")
+            return self._fused_update
+        if choice == "auto" and self.has_fused_kernel() and fused.usable(dtype):
+            return self._fused_update
+        return None
+
+    def _group_implementation(self, buckets: list[_Bucket]) -> str:
+        choice = self._implementation
+        if choice == "reference" or not self.elementwise:
+            return choice if choice == "reference" else (
+                "flat" if type(self)._update is not Optimizer._update else "reference")
+        for b in buckets:
+            if b.xp is not np:
+                if choice == "fused":
+                    raise ValueError(f"{type(self).__name__}(implementation='fused') runs on "
+                                     "NumPy (CPU) arrays only")
+                return "flat"
+            if self._fused_kernel({}, b.dtype) is None:
+                return "flat"
+        return "fused" if choice != "flat" and self.has_fused_kernel() else "flat"
+
+    @property
+    def implementations(self) -> tuple[str, ...]:
+        """Which implementation ``step()`` runs for each param group: ``"fused"``, ``"flat"``
+        or ``"reference"`` (read only; chosen by the ``implementation`` argument)."""
+        return tuple(self._group_implementation(b) for b in self._buckets)
+
+    @property
+    def implementation(self) -> str:
+        """Which implementation ``step()`` runs (:attr:`implementations`), one name when every
+        param group runs the same one, else the groups' names joined by ``", "``."""
+        names = self.implementations
+        return names[0] if len(set(names)) == 1 else ", ".join(names)
 
     @classmethod
     def has_fused_kernel(cls) -> bool:
@@ -359,8 +272,9 @@ class Optimizer:
 
     def _step_bucket(self, group: Mapping[str, Any], b: _Bucket, fills: dict[str, float],
                      n_scratch: int) -> None:
+        reference = self._implementation == "reference"
         layout = b.layout
-        if layout is not None and self._flat_ok(group, b.steps):
+        if layout is not None and not reference and self._flat_ok(group, b.steps):
             # the common step: every parameter and gradient is where the last step found it
             for p, d, g in zip(b.params, layout[0], layout[1], strict=True):
                 if p.data is not d or p.grad is not g:
@@ -390,7 +304,8 @@ class Optimizer:
             return
         state = {name: b.state_array(name, fill) for name, fill in fills.items()}
         steps = b.steps
-        if self.elementwise and len(with_grad) == len(steps) and self._flat_ok(group, steps):
+        if (self.elementwise and not reference and len(with_grad) == len(steps)
+                and self._flat_ok(group, steps)):
             for i in range(len(steps)):
                 steps[i] += 1
             self._update_spans(group, b, b.spans(grads), state, steps[0], n_scratch)
@@ -399,6 +314,12 @@ class Optimizer:
         for i in with_grad:
             s, shape = b.slices[i], b.shapes[i]
             steps[i] += 1
+            if reference:
+                self._reference_update(group, b.params[i].data,
+                                       grads[i].astype(b.dtype, copy=False),
+                                       {k: v[s].reshape(shape) for k, v in state.items()},
+                                       steps[i])
+                continue
             self._update(group, b.params[i].data, grads[i].astype(b.dtype, copy=False),
                          {k: v[s].reshape(shape) for k, v in state.items()}, steps[i],
                          [a[s].reshape(shape) for a in scratch])
@@ -424,7 +345,7 @@ class Optimizer:
         parameters and sets the gradients). Hyperparameters, the learning rate included, are
         read from the groups at every call, as by ``step()``; after ``load_state_dict``,
         ``add_param_group``, a ``maximize`` group or unequal step counts it calls ``step()``."""
-        if not self.elementwise:
+        if not self.elementwise or self._implementation == "reference":
             return None
         items = []
         for group, buckets in zip(self.param_groups, self._buckets, strict=True):
@@ -567,8 +488,9 @@ class Optimizer:
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
-        for i, g in enumerate(self.param_groups):
+        for i, (g, name) in enumerate(zip(self.param_groups, self.implementations, strict=True)):
             lines.append(f"Parameter Group {i}")
+            lines.append(f"    implementation: {name}")
             lines.extend(f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params")
         return "\n".join(lines) + "\n)"
 

@@ -32,10 +32,12 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: ParamsT, lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False, maximize: bool = False) -> None:
+                 centered: bool = False, maximize: bool = False, *,
+                 implementation: str = "auto") -> None:
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps,
                                   "weight_decay": weight_decay, "momentum": momentum,
-                                  "centered": centered, "maximize": maximize})
+                                  "centered": centered, "maximize": maximize},
+                         implementation=implementation)
 
     def _check(self, group: Mapping[str, Any]) -> None:
         check_range("RMSprop", "lr", group["lr"], 0.0)

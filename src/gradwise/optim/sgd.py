@@ -32,10 +32,12 @@ class SGD(Optimizer):
 
     def __init__(self, params: ParamsT, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False, maximize: bool = False) -> None:
+                 nesterov: bool = False, maximize: bool = False, *,
+                 implementation: str = "auto") -> None:
         super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
                                   "weight_decay": weight_decay, "nesterov": nesterov,
-                                  "maximize": maximize})
+                                  "maximize": maximize},
+                         implementation=implementation)
 
     def _check(self, group: Mapping[str, Any]) -> None:
         check_range("SGD", "lr", group["lr"], 0.0)

@@ -61,7 +61,8 @@ LIVE_KEYS = ("learning_rate", "optimizer_params", "schedule", "schedule_params",
              "regularization", "regularization_rate", "dropout", "batch_size")
 DATA_KEYS = ("dataset", "problem", "noise", "train_ratio", "data_seed", "n_points", "features")
 # Hyperparameters the page does not offer: `maximize` silently turns descent into ascent.
-HIDDEN_HYPER = ("lr", "maximize", "foreach", "fused", "differentiable", "capturable")
+HIDDEN_HYPER = ("lr", "maximize", "foreach", "fused", "implementation", "differentiable",
+                "capturable")
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "dataset": "circle",
