@@ -352,7 +352,7 @@ def test_more_controls_and_upload(page: Page, tmp_path: Path) -> None:
     page.wait("document.querySelector('.layer-ctl .dropout').value === '0.2'")
     page.change_and_wait(lambda: page.page.select_option("#problem", "regression"),
                          "problem", "regression")
-    assert page.js("playground.data.problem") == "regression"
+    page.wait("playground.data.problem === 'regression'")  # the new points follow the reply
     page.change_and_wait(lambda: page.page.locator("#noise").fill("30"), "noise", 30)
     page.change_and_wait(lambda: page.page.locator("#train_ratio").fill("70"), "train_ratio", 70)
     page.wait("playground.data.train.length === 0.7 * playground.settings.n_points")
