@@ -185,8 +185,9 @@ def batch_data(net: Net, xp: Any = np) -> tuple[Any, Any]:
     return xp.asarray(x), xp.asarray(y)
 
 
-def gradwise_step(net: Net, device: str = "cpu", optimizer: bool = True) -> Callable[[], None]:
-    """One gradwise training step on a fixed batch: zero grads, forward, loss, backward, Adam."""
+def gradwise_parts(net: Net, device: str = "cpu") -> tuple[Any, Any, Any, Any]:
+    """The benchmark's gradwise ``net``: the model (ReLU hidden layers, a sigmoid output for
+    BCE, seeded), its loss function and the fixed batch ``(x, y)`` on ``device``."""
     import gradwise as gw
     from gradwise import functional as F
     from gradwise import nn
@@ -198,41 +199,47 @@ def gradwise_step(net: Net, device: str = "cpu", optimizer: bool = True) -> Call
         last = i == len(net.sizes) - 2
         act = ("sigmoid" if net.loss == "bce" else None) if last else "relu"
         layers.append(nn.Dense(a, b, activation=act, device=device))
-    model = nn.Sequential(*layers)
     loss_fn = F.binary_cross_entropy if net.loss == "bce" else F.cross_entropy
     x, y = batch_data(net, xp)
+    return nn.Sequential(*layers), loss_fn, x, y
+
+
+def gradwise_step(net: Net, device: str = "cpu", optimizer: bool = True) -> Callable[[], None]:
+    """One gradwise training step on a fixed batch: zero grads, forward, loss, backward, Adam."""
+    import gradwise as gw
+
+    model, loss_fn, x, y = gradwise_parts(net, device)
     params = list(model.parameters())
     opt = gw.optim.Adam(params, lr=1e-3) if optimizer else None
     return _step(lambda: loss_fn(model(gw.Tensor(x)), y), params, opt)
+
+
+def gradwise_train_step(net: Net) -> tuple[Callable[[Any, Any], Any], Any, Any]:
+    """The whole gradwise step as a function of the batch, ``step(x, y)`` (zero grads, forward,
+    loss, backward, Adam; returns the loss), for :func:`gradwise.compile`, and the batch."""
+    import gradwise as gw
+
+    model, loss_fn, x, y = gradwise_parts(net)
+    opt = gw.optim.Adam(list(model.parameters()), lr=1e-3)
+
+    def step(xb: Any, yb: Any) -> Any:
+        opt.zero_grad()
+        loss = loss_fn(model(gw.Tensor(xb)), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step, x, y
 
 
 def gradwise_compiled_step(net: Net) -> Callable[[], None]:
     """:func:`gradwise_step` under ``gw.compile``: the same model, data and Adam, the step
     recorded on its second call and replayed after (``x`` and ``y`` passed in, as to JAX)."""
     import gradwise as gw
-    from gradwise import functional as F
-    from gradwise import nn
 
-    gw.manual_seed(0)
-    layers = []
-    for i, (a, b) in enumerate(pairwise(net.sizes)):
-        last = i == len(net.sizes) - 2
-        act = ("sigmoid" if net.loss == "bce" else None) if last else "relu"
-        layers.append(nn.Dense(a, b, activation=act))
-    model = nn.Sequential(*layers)
-    loss_fn = F.binary_cross_entropy if net.loss == "bce" else F.cross_entropy
-    x, y = batch_data(net)
-    opt = gw.optim.Adam(list(model.parameters()), lr=1e-3)
-
-    @gw.compile
-    def step(x: Any, y: Any) -> Any:
-        opt.zero_grad()
-        loss = loss_fn(model(gw.Tensor(x)), y)
-        loss.backward()
-        opt.step()
-        return loss
-
-    return lambda: step(x, y)
+    step, x, y = gradwise_train_step(net)
+    compiled = gw.compile(step)
+    return lambda: compiled(x, y)
 
 
 def torch_step(net: Net, device: str = "cpu", optimizer: bool = True) -> Callable[[], None]:

@@ -19,34 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from .common import NETS, batch_data, fmt_time, interleaved, table
+from .common import NETS, fmt_time, gradwise_train_step, interleaved, table
 from .train_step import CPU_NETS
 
 
 def _parts(name: str) -> dict[str, Callable[[], Any]]:
     import gradwise as gw
-    from gradwise import functional as F
-    from gradwise import nn
 
-    net = NETS[name]
-    gw.manual_seed(0)
-    layers = []
-    for i, (a, b) in enumerate(pairwise(net.sizes)):
-        last = i == len(net.sizes) - 2
-        layers.append(nn.Dense(a, b, activation=("sigmoid" if net.loss == "bce" else None)
-                               if last else "relu"))
-    model = nn.Sequential(*layers)
-    loss_fn = F.binary_cross_entropy if net.loss == "bce" else F.cross_entropy
-    x, y = batch_data(net)
-    opt = gw.optim.Adam(list(model.parameters()), lr=1e-3)
-
-    def eager(x: Any, y: Any) -> Any:
-        opt.zero_grad()
-        loss = loss_fn(model(gw.Tensor(x)), y)
-        loss.backward()
-        opt.step()
-        return loss
-
+    eager, x, y = gradwise_train_step(NETS[name])
     compiled = gw.compile(eager)
     for _ in range(3):
         compiled(x, y)
