@@ -45,6 +45,20 @@ def _model(dtype: Any, dropout: float = 0.0, out: int = 3, act: str = "relu") ->
     return nn.Sequential(*layers)
 
 
+def _ce_step(model: nn.Module, opt: Any) -> Callable[[Any, Any], Any]:
+    """The lecture's training step with cross-entropy, as a function of the batch: zero the
+    gradients, forward, loss, backward, update; returns the loss."""
+
+    def step(xb: Any, yb: Any) -> Any:
+        opt.zero_grad()
+        v = F.cross_entropy(model(gw.Tensor(xb)), yb)
+        v.backward()
+        opt.step()
+        return v
+
+    return step
+
+
 def _run(make_opt: Callable[[Any], Any], *, compiled: bool, dtype: Any = np.float32,
          dropout: float = 0.0, schedule: Callable[[Any], Any] | None = None,
          clip: str | None = None, reg: Any = None, loss: str = "ce", steps: int = 7,
@@ -153,12 +167,7 @@ def test_schedule_changed_within_replays_is_read_at_replay() -> None:
         opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
         x, y = _data()
 
-        def step(xb: Any, yb: Any) -> Any:
-            opt.zero_grad()
-            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
-            v.backward()
-            opt.step()
-            return v
+        step = _ce_step(model, opt)
 
         fn = gw.compile(step) if compiled else step
         for i in range(6):
@@ -174,13 +183,7 @@ def test_partial_batch_and_eval_mode_get_their_own_recordings() -> None:
     opt = optim.SGD(model.parameters(), lr=0.1)
     x, y = _data()
 
-    @gw.compile
-    def step(xb: Any, yb: Any) -> Any:
-        opt.zero_grad()
-        v = F.cross_entropy(model(gw.Tensor(xb)), yb)
-        v.backward()
-        opt.step()
-        return v
+    step = gw.compile(_ce_step(model, opt))
 
     for _ in range(3):
         step(x[:16], y[:16])
@@ -270,12 +273,7 @@ def test_replaced_parameter_records_afresh() -> None:
         opt = optim.SGD(model.parameters(), lr=0.1)
         x, y = _data()
 
-        def step(xb: Any, yb: Any) -> Any:
-            opt.zero_grad()
-            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
-            v.backward()
-            opt.step()
-            return v
+        step = _ce_step(model, opt)
 
         fn = gw.compile(step) if compiled else step
         for _ in range(3):
@@ -319,12 +317,7 @@ def test_too_many_recordings_warn_once_and_run_eagerly() -> None:
         opt = optim.SGD(model.parameters(), lr=0.1)
         x, y = _data()
 
-        def step(xb: Any, yb: Any) -> Any:
-            opt.zero_grad()
-            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
-            v.backward()
-            opt.step()
-            return v
+        step = _ce_step(model, opt)
 
         fn = gw.compile(step, max_recordings=2) if compiled else step
         with warnings.catch_warnings(record=True) as caught:
@@ -458,12 +451,7 @@ def test_optimizer_replay_plan_and_a_state_loaded_between_replays() -> None:
         opt = optim.Adam(model.parameters(), lr=1e-2, amsgrad=True)
         x, y = _data()
 
-        def step(xb: Any, yb: Any) -> Any:
-            opt.zero_grad()
-            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
-            v.backward()
-            opt.step()
-            return v
+        step = _ce_step(model, opt)
 
         fn = gw.compile(step) if compiled else step
         for _ in range(3):
@@ -497,12 +485,7 @@ def test_steps_compiled_in_threads_at_once_equal_eager() -> None:
         model, opt = made
         x, y = _data(seed=seed)
 
-        def step(xb: Any, yb: Any) -> Any:
-            opt.zero_grad()
-            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
-            v.backward()
-            opt.step()
-            return v
+        step = _ce_step(model, opt)
 
         fn = gw.compile(step) if compiled else step
         for _ in range(30):
@@ -652,12 +635,7 @@ def test_a_module_attribute_changed_between_steps_records_afresh() -> None:
         opt = optim.SGD(model.parameters(), lr=0.1)
         x, y = _data()
 
-        def step(xb: Any, yb: Any) -> Any:
-            opt.zero_grad()
-            v = F.cross_entropy(model(gw.Tensor(xb)), yb)
-            v.backward()
-            opt.step()
-            return v
+        step = _ce_step(model, opt)
 
         fn = gw.compile(step) if compiled else step
         gw.manual_seed(1)
@@ -675,13 +653,7 @@ def test_stop_training_flag_does_not_record_again() -> None:
     opt = optim.SGD(model.parameters(), lr=0.1)
     x, y = _data()
 
-    @gw.compile
-    def step(xb: Any, yb: Any) -> Any:
-        opt.zero_grad()
-        v = F.cross_entropy(model(gw.Tensor(xb)), yb)
-        v.backward()
-        opt.step()
-        return v
+    step = gw.compile(_ce_step(model, opt))
 
     for _ in range(6):
         step(x, y)
